@@ -1,0 +1,46 @@
+# One-Day Setup (一日办). `make run` and `make test` work from a fresh clone.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv run up temporal worker gateway sandbox test lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## the whole embedded stack, the samples submitted and followed to their end
+run: venv
+	$(BIN)/python -m devstack run
+
+## the whole embedded stack, nothing submitted
+up: venv
+	$(BIN)/python -m devstack up
+
+## the Temporal dev server alone (state in $$ODS_DATA_DIR/temporal.db)
+temporal: venv
+	$(BIN)/python -m devstack temporal
+
+worker: venv
+	$(BIN)/python worker.py
+
+gateway: venv
+	$(BIN)/python -m gateway
+
+sandbox: venv
+	$(BIN)/python -m partner_sandbox
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,19 @@
+"""Anyang's county-level divisions (GB/T 2260) that the service covers."""
+
+from __future__ import annotations
+
+ANYANG_DISTRICTS: dict[str, str] = {
+    "410502": "文峰区",
+    "410503": "北关区",
+    "410505": "殷都区",
+    "410506": "龙安区",
+    "410522": "安阳县",
+    "410523": "汤阴县",
+    "410526": "滑县",
+    "410527": "内黄县",
+    "410581": "林州市",
+}
+
+
+def district_name(code: str) -> str:
+    return ANYANG_DISTRICTS[code]

@@ -1,0 +1,1 @@
+"""Plumbing every process shares: settings, logging, the Temporal connection, HTTP clients."""

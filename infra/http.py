@@ -1,0 +1,19 @@
+"""The one HTTP client factory."""
+
+from __future__ import annotations
+
+import httpx
+
+# A partner may take up to 30 s to answer (CONTRACT §5); allow that and a margin.
+PARTNER_TIMEOUT = httpx.Timeout(45.0, connect=5.0)
+
+
+def http_client(
+    base_url: str = "", timeout: httpx.Timeout | float = PARTNER_TIMEOUT
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=timeout,
+        headers={"User-Agent": "one-day-setup/0.1"},
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )

@@ -1,0 +1,72 @@
+"""The one place that knows how we talk to Temporal: connection, data converter, search attributes."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.client import Client, TLSConfig
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+
+from infra.settings import Settings, get_settings
+
+WORKFLOW_TYPE = "EnterpriseSetup"
+WORKFLOW_ID_PREFIX = "setup-"
+
+# CONTRACT §3: kept current by the workflow; never personal data.
+SA_SETUP_STAGE = SearchAttributeKey.for_keyword("SetupStage")
+SA_SLA_STATUS = SearchAttributeKey.for_keyword("SlaStatus")
+SA_BREACHED_STAGES = SearchAttributeKey.for_keyword_list("BreachedStages")
+SA_DISTRICT_CODE = SearchAttributeKey.for_keyword("DistrictCode")
+SA_ENTERPRISE_NAME = SearchAttributeKey.for_keyword("EnterpriseName")
+SA_USCC = SearchAttributeKey.for_keyword("Uscc")
+SA_SUBSIDY_GRANTED = SearchAttributeKey.for_bool("SubsidyGranted")
+
+SEARCH_ATTRIBUTES: list[SearchAttributeKey] = [  # type: ignore[type-arg]
+    SA_SETUP_STAGE,
+    SA_SLA_STATUS,
+    SA_BREACHED_STAGES,
+    SA_DISTRICT_CODE,
+    SA_ENTERPRISE_NAME,
+    SA_USCC,
+    SA_SUBSIDY_GRANTED,
+]
+
+_CLI_TYPE_NAMES: dict[int, str] = {
+    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
+    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST: "KeywordList",
+    IndexedValueType.INDEXED_VALUE_TYPE_BOOL: "Bool",
+}
+
+
+def search_attribute_cli_flags() -> list[str]:
+    """``--search-attribute Name=Type`` flags for ``temporal server start-dev``."""
+    flags: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        flags += ["--search-attribute", f"{key.name}={_CLI_TYPE_NAMES[int(key.indexed_value_type)]}"]
+    return flags
+
+
+def workflow_id_for(application_id: str) -> str:
+    return f"{WORKFLOW_ID_PREFIX}{application_id}"
+
+
+def application_id_of(workflow_id: str) -> str:
+    return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+
+
+def data_converter() -> DataConverter:
+    """Client, worker and replayer all use this; the payload codec will be added here."""
+    return pydantic_data_converter
+
+
+async def connect(settings: Settings | None = None) -> Client:
+    s = settings or get_settings()
+    tls: bool | TLSConfig = bool(s.temporal_tls or s.temporal_api_key)
+    return await Client.connect(
+        s.temporal_address,
+        namespace=s.temporal_namespace,
+        data_converter=data_converter(),
+        tls=tls,
+        api_key=s.temporal_api_key,
+    )

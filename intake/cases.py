@@ -1,0 +1,296 @@
+"""Starting a case and acting on one: the single implementation behind the gateway and starter.py."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, get_args
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.application import Application, apply_supplement
+from domain.districts import ANYANG_DISTRICTS
+from domain.partners import PartnerEvent, SetupInput, WithdrawRequest
+from domain.status import CaseStage, SlaState, StatusDocument
+from infra.temporal import (
+    SA_DISTRICT_CODE,
+    SA_ENTERPRISE_NAME,
+    SA_SETUP_STAGE,
+    SA_SLA_STATUS,
+    WORKFLOW_TYPE,
+    application_id_of,
+    workflow_id_for,
+)
+
+FINGERPRINT_MEMO = "application_sha256"
+
+
+class CaseNotFound(Exception):
+    """No case with that application id."""
+
+
+class CaseStateConflict(Exception):
+    """The case's state does not allow this (closed, or not awaiting a supplement)."""
+
+
+class ApplicationConflict(Exception):
+    """The application id is taken by a different application."""
+
+
+class InvalidQuery(ValueError):
+    """A list filter or cursor that cannot be used."""
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    application_id: str
+    workflow_id: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    application_id: str
+    workflow_id: str
+    enterprise_name: str | None
+    district_code: str | None
+    stage: str | None
+    sla_status: str | None
+    accepted_at: datetime | None
+
+
+def _summary_text(app: Application) -> str:
+    district = ANYANG_DISTRICTS[app.enterprise.district_code]
+    return f"{app.enterprise.name} · {district} {app.enterprise.district_code}"
+
+
+def _details_text(app: Application) -> str:
+    # No personal data: no names of people, ID numbers, phones or addresses.
+    invoice = f"{app.invoice.kind}, {app.invoice.monthly_quota}/month" if app.invoice else "none"
+    return "\n".join(
+        [
+            f"application: {app.application_id}",
+            f"kind: {app.enterprise.kind}",
+            f"district: {ANYANG_DISTRICTS[app.enterprise.district_code]} ({app.enterprise.district_code})",
+            f"seals: {', '.join(app.seals)}",
+            f"first invoices: {invoice}",
+            f"delivery: {app.delivery.method}",
+        ]
+    )
+
+
+async def submit_application(client: Client, app: Application, *, task_queue: str) -> SubmitOutcome:
+    """Start the case, or find the one this very application already started.
+
+    The same application again (equal after validation and normalisation) finds the same
+    workflow and starts nothing; the same id with a different application is a conflict.
+    A finished case is never started again (REJECT_DUPLICATE).
+    """
+    workflow_id = workflow_id_for(app.application_id)
+    fingerprint = app.fingerprint()
+    try:
+        await client.start_workflow(
+            WORKFLOW_TYPE,
+            SetupInput(application=app),
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            memo={FINGERPRINT_MEMO: fingerprint},
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(SA_SETUP_STAGE, "accepted"),
+                    SearchAttributePair(SA_SLA_STATUS, "on_track"),
+                    SearchAttributePair(SA_DISTRICT_CODE, app.enterprise.district_code),
+                    SearchAttributePair(SA_ENTERPRISE_NAME, app.enterprise.name),
+                ]
+            ),
+            static_summary=_summary_text(app),
+            static_details=_details_text(app),
+        )
+        return SubmitOutcome(app.application_id, workflow_id, created=True)
+    except WorkflowAlreadyStartedError:
+        pass
+    description = await client.get_workflow_handle(workflow_id).describe()
+    existing = await description.memo_value(FINGERPRINT_MEMO, default=None)
+    if existing != fingerprint:
+        raise ApplicationConflict(
+            f"application id {app.application_id} is already used by a different application"
+        )
+    return SubmitOutcome(app.application_id, workflow_id, created=False)
+
+
+def _handle(client: Client, application_id: str) -> WorkflowHandle[Any, Any]:
+    return client.get_workflow_handle(workflow_id_for(application_id))
+
+
+async def _describe_open(client: Client, application_id: str) -> WorkflowHandle[Any, Any]:
+    """The handle of an open case; CaseNotFound or CaseStateConflict otherwise."""
+    handle = _handle(client, application_id)
+    try:
+        description = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CaseNotFound(application_id) from err
+        raise
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        raise CaseStateConflict(f"case {application_id} is closed")
+    return handle
+
+
+async def get_status(client: Client, application_id: str) -> StatusDocument:
+    handle = _handle(client, application_id)
+    for attempt in range(20):
+        try:
+            result: StatusDocument = await handle.query("status", result_type=StatusDocument)
+            return result
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise CaseNotFound(application_id) from err
+            # A just-started case answers queries once its first workflow task has run.
+            if attempt == 19:
+                raise
+        except WorkflowQueryFailedError:
+            if attempt == 19:
+                raise
+        await asyncio.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+async def withdraw(client: Client, application_id: str, reason: str | None) -> StatusDocument:
+    handle = await _describe_open(client, application_id)
+    try:
+        result: StatusDocument = await handle.execute_update(
+            "withdraw", WithdrawRequest(reason=reason), result_type=StatusDocument
+        )
+        return result
+    except WorkflowUpdateFailedError as err:
+        raise CaseStateConflict(str(err.cause or err)) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CaseStateConflict(f"case {application_id} is closed") from err
+        raise
+
+
+async def supplement(client: Client, application_id: str, body: Any) -> StatusDocument:
+    """Corrected materials. The state is checked first (409), then the corrected application (422)."""
+    handle = await _describe_open(client, application_id)
+    status = await get_status(client, application_id)
+    if status.stage != "awaiting_supplement":
+        raise CaseStateConflict(
+            f"case {application_id} is {status.stage}, not awaiting a supplement"
+        )
+    current: Application = await handle.query("application", result_type=Application)
+    corrected = apply_supplement(current, body)
+    try:
+        result: StatusDocument = await handle.execute_update(
+            "supplement", corrected, result_type=StatusDocument
+        )
+        return result
+    except WorkflowUpdateFailedError as err:
+        raise CaseStateConflict(str(err.cause or err)) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CaseStateConflict(f"case {application_id} is closed") from err
+        raise
+
+
+async def deliver_partner_event(client: Client, event: PartnerEvent) -> None:
+    """Hand a partner's callback to its case (a durable signal: once accepted, the case has it)."""
+    handle = await _describe_open(client, event.application_id)
+    try:
+        await handle.signal("partner_event", event)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CaseStateConflict(f"case {event.application_id} is closed") from err
+        raise
+
+
+_STAGES = set(get_args(CaseStage))
+_SLA_STATES = set(get_args(SlaState))
+
+
+def _encode_cursor(token: bytes | None) -> str | None:
+    return base64.urlsafe_b64encode(token).decode() if token else None
+
+
+def _decode_cursor(cursor: str | None) -> bytes | None:
+    if not cursor:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor.encode())
+    except (binascii.Error, ValueError) as err:
+        raise InvalidQuery("after: not a cursor this service returned") from err
+
+
+def visibility_query(
+    *, stage: str | None = None, sla_status: str | None = None, district: str | None = None
+) -> str:
+    clauses = [f'WorkflowType = "{WORKFLOW_TYPE}"']
+    if stage:
+        if stage not in _STAGES:
+            raise InvalidQuery(f"stage: must be one of {', '.join(sorted(_STAGES))}")
+        clauses.append(f'SetupStage = "{stage}"')
+    if sla_status:
+        if sla_status not in _SLA_STATES:
+            raise InvalidQuery(f"sla_status: must be one of {', '.join(sorted(_SLA_STATES))}")
+        clauses.append(f'SlaStatus = "{sla_status}"')
+    if district:
+        if district not in ANYANG_DISTRICTS:
+            raise InvalidQuery(f"district: must be one of {', '.join(ANYANG_DISTRICTS)}")
+        clauses.append(f'DistrictCode = "{district}"')
+    return " AND ".join(clauses)
+
+
+async def list_cases(
+    client: Client,
+    *,
+    stage: str | None = None,
+    sla_status: str | None = None,
+    district: str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+) -> tuple[list[CaseSummary], str | None]:
+    """One page of cases from Temporal visibility, newest first, and the cursor of the next."""
+    if not 1 <= limit <= 1000:
+        raise InvalidQuery("limit: must be between 1 and 1000")
+    query = visibility_query(stage=stage, sla_status=sla_status, district=district)
+    iterator = client.list_workflows(query, page_size=limit, next_page_token=_decode_cursor(after))
+    try:
+        await iterator.fetch_next_page(page_size=limit)
+    except RPCError as err:
+        if err.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise InvalidQuery(f"after: {err.message}") from err
+        raise
+    cases = []
+    for execution in iterator.current_page or []:
+        sa = execution.typed_search_attributes
+        cases.append(
+            CaseSummary(
+                application_id=application_id_of(execution.id),
+                workflow_id=execution.id,
+                enterprise_name=sa.get(SA_ENTERPRISE_NAME),
+                district_code=sa.get(SA_DISTRICT_CODE),
+                stage=sa.get(SA_SETUP_STAGE),
+                sla_status=sa.get(SA_SLA_STATUS),
+                accepted_at=execution.start_time,
+            )
+        )
+    return cases, _encode_cursor(iterator.next_page_token)

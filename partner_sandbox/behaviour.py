@@ -1,0 +1,77 @@
+"""How the sandbox's partners behave: their latency, their outages, how long work takes.
+
+Set through ``PUT /_sandbox/behaviour`` (CONTRACT §5) with any part of the whole; the rest keeps
+its value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+Partner = Literal["registration", "seal_shop", "tax", "postal"]
+PARTNERS: tuple[Partner, ...] = ("registration", "seal_shop", "tax", "postal")
+
+_DAY_S = 86_400.0
+
+
+class PartnerBehaviour(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    latency_s: float = Field(default=0.0, ge=0, le=30, strict=True)
+    """Delay of each answer (seal shop: of the completion callback; postal: of each event)."""
+    error_rate: float = Field(default=0.0, ge=0, le=1, strict=True)
+    """Share of calls answered 503; half of those after the work was done."""
+
+
+class SealShopBehaviour(PartnerBehaviour):
+    carving_s: float = Field(default=1.0, ge=0, le=_DAY_S, strict=True)
+    """How long carving a set of seals takes before the completion callback (plus latency_s)."""
+
+
+class PostalBehaviour(PartnerBehaviour):
+    collect_after_s: float = Field(default=1.0, ge=0, le=_DAY_S, strict=True)
+    """How long after booking the courier collects an outbound parcel."""
+
+
+class Behaviour(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    registration: PartnerBehaviour = Field(default_factory=PartnerBehaviour)
+    seal_shop: SealShopBehaviour = Field(default_factory=SealShopBehaviour)
+    tax: PartnerBehaviour = Field(default_factory=PartnerBehaviour)
+    postal: PostalBehaviour = Field(default_factory=PostalBehaviour)
+
+    def of(self, partner: Partner) -> PartnerBehaviour:
+        behaviour: PartnerBehaviour = getattr(self, partner)
+        return behaviour
+
+
+class BehaviourProblem(ValueError):
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{field}: {msg}" for field, msg in problems))
+        self.problems = problems
+
+
+def merge_behaviour(current: Behaviour, change: Any) -> Behaviour:
+    """``current`` with the parts named in ``change`` replaced; raises BehaviourProblem."""
+    if not isinstance(change, dict):
+        raise BehaviourProblem([("", "the behaviour is a JSON object keyed by partner")])
+    merged = current.model_dump()
+    problems: list[tuple[str, str]] = []
+    for partner, part in change.items():
+        if partner not in merged:
+            problems.append((str(partner), f"unknown partner; one of {', '.join(PARTNERS)}"))
+        elif not isinstance(part, dict):
+            problems.append((str(partner), "a partner's behaviour is a JSON object"))
+        else:
+            merged[partner] = {**merged[partner], **part}
+    if problems:
+        raise BehaviourProblem(problems)
+    try:
+        return Behaviour.model_validate(merged)
+    except ValidationError as exc:
+        raise BehaviourProblem(
+            [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        ) from exc

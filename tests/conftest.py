@@ -1,0 +1,141 @@
+"""Real parts for tests: the time-skipping test server, the dev server, the partner sandbox and
+the gateway, all in-process or from the pip-installed binaries (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from infra.binaries import temporal_cli, temporal_test_server
+from infra.serving import serve_in_background
+from infra.settings import Settings
+from infra.temporal import SEARCH_ATTRIBUTES, data_converter
+from worker import running_worker
+
+
+@dataclass
+class Stack:
+    """One Temporal, a worker, the gateway on that Temporal and the shared partner sandbox."""
+
+    client: Client
+    settings: Settings
+    gateway: httpx.AsyncClient
+    sandbox: httpx.AsyncClient
+
+    @property
+    def portal(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.portal_token}"}
+
+    async def effects(self) -> dict[str, dict[str, int]]:
+        resp = await self.sandbox.get("/_sandbox/effects")
+        resp.raise_for_status()
+        return resp.json()  # type: ignore[no-any-return]
+
+    async def behave(self, **parts: dict[str, float]) -> None:
+        resp = await self.sandbox.put("/_sandbox/behaviour", json=parts)
+        resp.raise_for_status()
+
+    async def reset_sandbox(self) -> None:
+        (await self.sandbox.post("/_sandbox/reset")).raise_for_status()
+        await self.behave(seal_shop={"carving_s": 0.05}, postal={"collect_after_s": 0.05})
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ods-data")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def sandbox_url() -> AsyncIterator[str]:
+    from partner_sandbox.app import create_app as create_sandbox
+
+    async with serve_in_background(create_sandbox(Settings())) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal_test_server()), data_converter=data_converter()
+    )
+    # The test server knows no custom search attributes until they are registered.
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        dev_server_database_filename=str(data_dir / "temporal.db"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=data_converter(),
+        ui=False,
+        dev_server_log_level="error",
+        dev_server_extra_args=[
+            "--sqlite-pragma",
+            "journal_mode=WAL",
+            "--sqlite-pragma",
+            "synchronous=NORMAL",
+        ],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+async def _stack(client: Client, sandbox_url: str, data_dir: Path) -> AsyncIterator[Stack]:
+    from gateway.app import create_app as create_gateway
+
+    settings = Settings(
+        partner_url=sandbox_url,
+        task_queue=f"test-{uuid.uuid4()}",
+        data_dir=data_dir,
+    )
+    async with serve_in_background(create_gateway(settings, client=client)) as gateway_url:
+        settings = settings.model_copy(update={"gateway_url": gateway_url})
+        async with (
+            running_worker(client, settings),
+            httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway,
+            httpx.AsyncClient(base_url=sandbox_url, timeout=30) as sandbox,
+        ):
+            stack = Stack(client=client, settings=settings, gateway=gateway, sandbox=sandbox)
+            await stack.reset_sandbox()
+            yield stack
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_stack(
+    time_skipping_env: WorkflowEnvironment, sandbox_url: str, data_dir: Path
+) -> AsyncIterator[Stack]:
+    async for stack in _stack(time_skipping_env.client, sandbox_url, data_dir):
+        yield stack
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_stack(
+    dev_env: WorkflowEnvironment, sandbox_url: str, data_dir: Path
+) -> AsyncIterator[Stack]:
+    async for stack in _stack(dev_env.client, sandbox_url, data_dir):
+        yield stack

@@ -1,0 +1,98 @@
+"""Valid applications for tests, with identifiers correct to their check digits."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Any
+
+from domain.identifiers import resident_id_check_char, uscc_check_char
+
+_counter = itertools.count(1)
+
+
+def resident_id(rng: random.Random | None = None, area: str = "410502") -> str:
+    r = rng or random.Random()
+    birth = f"{r.randint(1960, 2000)}{r.randint(1, 12):02d}{r.randint(1, 28):02d}"
+    body = f"{area}{birth}{r.randint(0, 999):03d}"
+    return body + resident_id_check_char(body)
+
+
+def uscc(district: str = "410502", rng: random.Random | None = None) -> str:
+    r = rng or random.Random()
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    body = "91" + district + "".join(r.choice(alphabet) for _ in range(9))
+    return body + uscc_check_char(body)
+
+
+def new_application_id(prefix: str = "T") -> str:
+    return f"{prefix}{random.randint(10**7, 10**8 - 1)}-{next(_counter):04d}"
+
+
+def application(
+    *,
+    application_id: str | None = None,
+    name: str = "安阳市文峰区晨曦餐饮有限公司",
+    district: str = "410502",
+    invoice: bool = True,
+    delivery: str = "postal",
+    seals: list[str] | None = None,
+) -> dict[str, Any]:
+    """A limited company with a natural-person and a corporate shareholder."""
+    rng = random.Random()
+    person_id = resident_id(rng)
+    body: dict[str, Any] = {
+        "application_id": application_id or new_application_id(),
+        "enterprise": {
+            "name": name,
+            "kind": "limited_company",
+            "registered_capital_cny": "500000.00",
+            "business_scope": ["餐饮服务", "食品销售"],
+            "district_code": district,
+            "address": "文峰区文明大道100号",
+        },
+        "legal_representative": {"name": "张艳鹏", "id_number": person_id, "phone": "13803720000"},
+        "shareholders": [
+            {"name": "张艳鹏", "id_number": person_id, "contribution_cny": "300000.00"},
+            {
+                "name": "安阳市某某投资有限公司",
+                "uscc": uscc(district, rng),
+                "contribution_cny": "200000.00",
+            },
+        ],
+        "seals": seals or ["official", "financial", "invoice", "legal_representative"],
+        "delivery": {"method": "pickup"}
+        if delivery == "pickup"
+        else {
+            "method": "postal",
+            "recipient": "张艳鹏",
+            "phone": "13803720000",
+            "district_code": district,
+            "address": "文峰区文明大道100号",
+        },
+    }
+    if invoice:
+        body["invoice"] = {"kind": "electronic_general", "monthly_quota": 25}
+    return body
+
+
+def individual_business(
+    application_id: str | None = None, district: str = "410506"
+) -> dict[str, Any]:
+    """个体工商户: no shareholders, no capital, no invoice, pickup."""
+    person_id = resident_id(area="410506")
+    return {
+        "application_id": application_id or new_application_id("IB"),
+        "enterprise": {
+            "name": "安阳市龙安区李记早餐店",
+            "kind": "individual_business",
+            "registered_capital_cny": "0.00",
+            "business_scope": ["早餐服务"],
+            "district_code": district,
+            "address": "龙安区文昌大道18号",
+        },
+        "legal_representative": {"name": "李秀兰", "id_number": person_id, "phone": "15937200001"},
+        "shareholders": [],
+        "seals": ["official"],
+        "delivery": {"method": "pickup"},
+    }

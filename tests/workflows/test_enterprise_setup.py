@@ -1,0 +1,161 @@
+"""EnterpriseSetup on the time-skipping test server, with real activities against the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import WorkflowHandle
+
+from domain.application import parse_application
+from domain.identifiers import is_valid_uscc
+from domain.status import StatusDocument
+from infra.temporal import SA_SETUP_STAGE, SA_USCC
+from intake import cases
+from tests import factories
+from tests.conftest import Stack
+
+
+async def start(stack: Stack, body: dict) -> WorkflowHandle:  # type: ignore[type-arg]
+    app = parse_application(body)
+    outcome = await cases.submit_application(
+        stack.client, app, task_queue=stack.settings.task_queue
+    )
+    assert outcome.created
+    return stack.client.get_workflow_handle(outcome.workflow_id, result_type=StatusDocument)
+
+
+async def wait_for_stage(
+    stack: Stack, application_id: str, stage: str, timeout: float = 20
+) -> StatusDocument:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = await cases.get_status(stack.client, application_id)
+        if status.stage == stage:
+            return status
+        assert asyncio.get_running_loop().time() < deadline, f"still {status.stage}, wanted {stage}"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_company_is_registered_then_gets_its_seals_and_first_invoices(
+    ts_stack: Stack,
+) -> None:
+    await ts_stack.reset_sandbox()
+    body = factories.application(district="410505")
+    handle = await start(ts_stack, body)
+    status: StatusDocument = await asyncio.wait_for(handle.result(), 60)
+
+    assert status.stage == "completed"
+    assert status.uscc is not None and is_valid_uscc(status.uscc)
+    assert status.uscc[2:8] == "410505"
+    assert status.stages.registration.state == "done"
+    assert status.stages.seal_carving.state == "done"
+    assert status.stages.invoice.state == "done"
+    assert status.stages.overall.state == "done"
+    assert status.completed_at is not None and status.completed_at >= status.accepted_at
+    assert status.subsidy is None and status.delivery is None and status.documents is None
+    events = [h.event for h in status.history]
+    assert events[0] == "accepted" and events[-1] == "completed"
+    assert "seal_carving.completed" in events and "invoice.allotted" in events
+    effects = await ts_stack.effects()
+    assert {p: effects[p]["effects"] for p in ("registration", "seal_shop", "tax")} == {
+        "registration": 1,
+        "seal_shop": 1,
+        "tax": 1,
+    }
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(SA_USCC) == status.uscc
+    assert described.typed_search_attributes.get(SA_SETUP_STAGE) == "completed"
+
+
+async def test_an_individual_business_without_invoices_skips_the_invoice_stage(
+    ts_stack: Stack,
+) -> None:
+    await ts_stack.reset_sandbox()
+    handle = await start(ts_stack, factories.individual_business())
+    status: StatusDocument = await asyncio.wait_for(handle.result(), 60)
+    assert status.stage == "completed"
+    assert status.stages.invoice.state == "skipped"
+    assert status.uscc is not None and status.uscc[1] == "2"  # 个体工商户 organisation code
+    assert (await ts_stack.effects())["tax"]["effects"] == 0
+
+
+async def test_partners_failing_30_percent_of_calls_still_perform_each_effect_once(
+    ts_stack: Stack,
+) -> None:
+    await ts_stack.reset_sandbox()
+    flaky = {"error_rate": 0.3}
+    await ts_stack.behave(registration=flaky, seal_shop=flaky, tax=flaky)
+    handles = [await start(ts_stack, factories.application()) for _ in range(6)]
+    results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 120)
+    await ts_stack.behave(
+        registration={"error_rate": 0}, seal_shop={"error_rate": 0}, tax={"error_rate": 0}
+    )
+
+    assert [r.stage for r in results] == ["completed"] * 6
+    effects = await ts_stack.effects()
+    for partner in ("registration", "seal_shop", "tax"):
+        assert effects[partner]["effects"] == 6, (partner, effects)
+    # The failures really happened: more requests than effects somewhere.
+    assert sum(effects[p]["requests"] for p in ("registration", "seal_shop", "tax")) > 18
+
+
+async def test_a_name_conflict_waits_for_a_supplement_then_files_again(ts_stack: Stack) -> None:
+    await ts_stack.reset_sandbox()
+    body = factories.application(name="安阳市文峰区冲突餐饮有限公司")
+    handle = await start(ts_stack, body)
+    app_id = body["application_id"]
+    waiting = await wait_for_stage(ts_stack, app_id, "awaiting_supplement")
+    assert waiting.supplement is not None
+    assert any(r.startswith("enterprise.name") for r in waiting.supplement.requested)
+    assert waiting.stages.registration.state == "waiting"
+
+    corrected = {**body["enterprise"], "name": "安阳市文峰区晨光餐饮有限公司"}
+    await cases.supplement(ts_stack.client, app_id, {"enterprise": corrected})
+    status: StatusDocument = await asyncio.wait_for(handle.result(), 60)
+    assert status.stage == "completed"
+    assert status.supplement is None
+    events = [h.event for h in status.history]
+    assert events.index("supplement.requested") < events.index("supplement.received")
+    effects = await ts_stack.effects()
+    assert effects["registration"]["effects"] == 1  # the conflicting filing issued nothing
+
+
+async def test_a_forbidden_name_is_rejected_with_the_reason(ts_stack: Stack) -> None:
+    await ts_stack.reset_sandbox()
+    handle = await start(ts_stack, factories.application(name="安阳市文峰区禁止餐饮有限公司"))
+    status: StatusDocument = await asyncio.wait_for(handle.result(), 60)
+    assert status.stage == "rejected"
+    assert status.reason and "refused" in status.reason
+    assert status.stages.registration.state == "failed"
+    assert status.stages.seal_carving.state == "cancelled"
+    assert (await ts_stack.effects())["seal_shop"]["effects"] == 0
+
+
+async def test_withdrawal_while_the_shop_carves_cancels_the_seal_order(ts_stack: Stack) -> None:
+    await ts_stack.reset_sandbox()
+    await ts_stack.behave(seal_shop={"carving_s": 30})
+    body = factories.application(invoice=False)
+    handle = await start(ts_stack, body)
+    app_id = body["application_id"]
+    deadline = asyncio.get_running_loop().time() + 20
+    while (await cases.get_status(ts_stack.client, app_id)).stages.seal_carving.state != "waiting":
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.1)
+
+    await cases.withdraw(ts_stack.client, app_id, "changed our plans")
+    status: StatusDocument = await asyncio.wait_for(handle.result(), 60)
+    await ts_stack.behave(seal_shop={"carving_s": 0.05})
+    assert status.stage == "withdrawn"
+    assert status.reason == "changed our plans"
+    assert status.stages.seal_carving.state == "cancelled"
+    orders = (
+        await ts_stack.sandbox.get("/seal-shop/v1/orders", params={"application_id": app_id})
+    ).json()
+    assert [o["status"] for o in orders["orders"]] == ["cancelled"]
+    # A closed case refuses a second withdrawal.
+    try:
+        await cases.withdraw(ts_stack.client, app_id, None)
+    except cases.CaseStateConflict:
+        pass
+    else:
+        raise AssertionError("a withdrawn case accepted another withdrawal")

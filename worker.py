@@ -1,0 +1,75 @@
+"""The worker: runs the workflows and activities of One-Day Setup. Run any number of them.
+
+python worker.py            # reads ODS_* settings; SIGTERM/Ctrl-C shut it down gracefully
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.partners import PartnerClient
+from activities.registry import all_activities
+from infra.logging import configure_logging, get_logger
+from infra.settings import Settings, get_settings
+from infra.temporal import connect
+from workflows.registry import ALL_WORKFLOWS
+
+log = get_logger("worker")
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client, settings: Settings, *, task_queue: str | None = None
+) -> AsyncIterator[Worker]:
+    """A worker for every workflow and activity, polling until the block ends."""
+    partners = PartnerClient(settings)
+    worker = Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=ALL_WORKFLOWS,
+        activities=all_activities(partners),
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+    try:
+        async with worker:
+            yield worker
+    finally:
+        await partners.aclose()
+
+
+async def main() -> int:
+    settings = get_settings()
+    configure_logging(settings.log_format)
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_worker(client, settings):
+        log.info(
+            "worker started",
+            temporal=settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            task_queue=settings.task_queue,
+            partners=settings.partner_url,
+        )
+        await stop.wait()
+        log.info("worker stopping: finishing the tasks in hand")
+    log.info("worker stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    code = asyncio.run(main())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # sdk-python#300: avoid an abort at interpreter exit

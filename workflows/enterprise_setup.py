@@ -1,0 +1,392 @@
+"""``EnterpriseSetup``: one application from the portal becomes a set-up enterprise (一日办).
+
+Acceptance, then company registration, then seal carving and first invoice issuance side by
+side, then completion. Every partner call is an activity with its idempotency key made once
+here; each stage runs through :meth:`EnterpriseSetup._run_stage`, the one place the SLA
+timers wrap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.invoices import InvoiceActivities
+    from activities.partners import NAME_CONFLICT, NON_RETRYABLE_TYPES, REGISTRATION_REFUSED
+    from activities.registration import RegistrationActivities
+    from activities.seals import SealActivities
+    from domain.application import Application
+    from domain.districts import ANYANG_DISTRICTS
+    from domain.partners import (
+        InvoiceAllotment,
+        InvoiceAllotmentRequest,
+        Licence,
+        PartnerEvent,
+        PendingOrdersCancellation,
+        RegistrationFiling,
+        SealOrder,
+        SealOrderRequest,
+        SetupInput,
+        WithdrawRequest,
+    )
+    from domain.status import (
+        FINAL_STAGES,
+        CaseStage,
+        HistoryEntry,
+        StageName,
+        StatusDocument,
+        SupplementRequest,
+    )
+    from infra.temporal import (
+        SA_ENTERPRISE_NAME,
+        SA_SETUP_STAGE,
+        SA_USCC,
+        application_id_of,
+    )
+
+T = TypeVar("T")
+
+# Partners may be slow (up to 30 s an answer) or down for a while: retry with backoff for as
+# long as it takes; the SLA timers, not the retry policy, tell people when it takes too long.
+PARTNER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)
+PARTNER_CALL_TIMEOUT = timedelta(seconds=75)
+CLEANUP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=20,
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)
+
+
+class CaseRejected(Exception):
+    """A partner refused the case for good; it ends ``rejected`` with this reason."""
+
+
+@workflow.defn(name="EnterpriseSetup")
+class EnterpriseSetup:
+    @workflow.init
+    def __init__(self, input: SetupInput) -> None:
+        self._app: Application = input.application
+        info = workflow.info()
+        self._status = StatusDocument(
+            application_id=application_id_of(info.workflow_id),
+            workflow_id=info.workflow_id,
+            stage="accepted",
+            accepted_at=info.start_time,
+        )
+        self._supplied: Application | None = None
+        self._withdrawal: WithdrawRequest | None = None
+        self._seen_events: set[str] = set()
+        self._seal_order: SealOrder | None = None
+        self._seal_completion: PartnerEvent | None = None
+        self._waiting_for = ""
+
+    # ------------------------------------------------------------------ run
+    @workflow.run
+    async def run(self, input: SetupInput) -> StatusDocument:
+        self._record("accepted", f"application {self._status.application_id} accepted")
+        self._status.stages.overall.state = "running"
+        self._status.stages.overall.started_at = self._status.accepted_at
+        self._publish()
+
+        work = asyncio.create_task(self._carry_through())
+        await workflow.wait_condition(lambda: work.done() or self._withdrawal is not None)
+        if not work.done():
+            work.cancel()
+            try:
+                await work
+            except asyncio.CancelledError:
+                pass
+            await self._close_withdrawn()
+        else:
+            try:
+                work.result()
+            except CaseRejected as refused:
+                self._close("rejected", str(refused))
+        return self._status
+
+    async def _carry_through(self) -> None:
+        licence = await self._run_stage("registration", self._register)
+        self._status.uscc = licence.uscc
+        workflow.upsert_search_attributes([SA_USCC.value_set(licence.uscc)])
+        self._set_stage("seal_carving_and_invoice")
+        await asyncio.gather(
+            self._run_stage("seal_carving", lambda: self._carve_seals(licence)),
+            self._invoice_stage(licence),
+        )
+        self._close("completed", None)
+
+    # ------------------------------------------------------------- the stage runner
+    async def _run_stage(self, name: StageName, work: Callable[[], Awaitable[T]]) -> T:
+        """Run one stage of the promise, keeping its part of the status document current."""
+        stage = self._status.stages.of(name)
+        stage.state = "running"
+        stage.started_at = stage.started_at or workflow.now()
+        self._record(f"{name}.started", "")
+        try:
+            result = await work()
+        except asyncio.CancelledError:
+            stage.state = "cancelled"
+            stage.finished_at = workflow.now()
+            raise
+        except BaseException as err:
+            stage.state = "failed"
+            stage.finished_at = workflow.now()
+            self._record(f"{name}.failed", str(err))
+            raise
+        stage.state = "done"
+        stage.finished_at = workflow.now()
+        self._record(f"{name}.done", "")
+        return result
+
+    # ------------------------------------------------------------- registration
+    async def _register(self) -> Licence:
+        self._set_stage("registration")
+        while True:
+            # A new submission (first, or after a supplement) is a new business action: new key.
+            key = f"{workflow.info().workflow_id}/registration/{workflow.uuid4()}"
+            self._waiting_for = "the registration system (市场监管)"
+            self._publish()
+            try:
+                licence = await workflow.execute_activity_method(
+                    RegistrationActivities.file_registration,
+                    RegistrationFiling(application=self._app, idempotency_key=key),
+                    start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                    retry_policy=PARTNER_RETRY,
+                    summary=f"登记 registration of {self._app.enterprise.name}",
+                )
+            except ActivityError as err:
+                cause = err.cause
+                if not isinstance(cause, ApplicationError):
+                    raise
+                if cause.type == NAME_CONFLICT:
+                    await self._await_supplement(cause)
+                    continue
+                if cause.type == REGISTRATION_REFUSED:
+                    raise CaseRejected(f"registration refused: {_partner_message(cause)}") from err
+                raise CaseRejected(
+                    f"the registration system did not accept the filing: {_partner_message(cause)}"
+                ) from err
+            self._record(
+                "registration.licence_issued", f"USCC {licence.uscc} by {licence.authority}"
+            )
+            return licence
+
+    async def _await_supplement(self, conflict: ApplicationError) -> None:
+        details = conflict.details[0] if conflict.details else {}
+        fields = details.get("fields") or ["enterprise"]
+        message = details.get("message") or str(conflict)
+        self._status.supplement = SupplementRequest(requested=[f"{f}: {message}" for f in fields])
+        self._status.stages.registration.state = "waiting"
+        self._set_stage("awaiting_supplement")
+        self._waiting_for = "corrected materials from the applicant (补正)"
+        self._record("supplement.requested", "; ".join(self._status.supplement.requested))
+        self._publish()
+        await workflow.wait_condition(lambda: self._supplied is not None)
+        assert self._supplied is not None
+        self._app, self._supplied = self._supplied, None
+        self._status.supplement = None
+        self._status.stages.registration.state = "running"
+        self._record("supplement.received", "corrected materials received; filing again")
+        workflow.upsert_search_attributes([SA_ENTERPRISE_NAME.value_set(self._app.enterprise.name)])
+        self._set_stage("registration")
+
+    # ------------------------------------------------------------- seals and invoices
+    async def _carve_seals(self, licence: Licence) -> PartnerEvent:
+        order = await workflow.execute_activity_method(
+            SealActivities.order_seals,
+            SealOrderRequest(
+                application_id=self._status.application_id,
+                uscc=licence.uscc,
+                enterprise_name=licence.name,
+                legal_representative_name=self._app.legal_representative.name,
+                seals=self._app.seals,
+                idempotency_key=f"{workflow.info().workflow_id}/seal-order/{workflow.uuid4()}",
+            ),
+            start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+            retry_policy=PARTNER_RETRY,
+            summary=f"刻章 seal order ({', '.join(self._app.seals)})",
+        )
+        self._seal_order = order
+        self._status.stages.seal_carving.state = "waiting"
+        self._record("seal_carving.ordered", f"order {order.order_id} at {order.shop_name}")
+        self._waiting_for = f"the seal shop {order.shop_name} to finish carving"
+        self._publish()
+        # No worker slot is held while the shop works: the completion comes as a signal.
+        await workflow.wait_condition(lambda: self._seal_completion is not None)
+        assert self._seal_completion is not None
+        self._record(
+            "seal_carving.completed",
+            f"order {order.order_id}; filing {self._seal_completion.data.get('filing_no', '-')}",
+        )
+        return self._seal_completion
+
+    async def _invoice_stage(self, licence: Licence) -> InvoiceAllotment | None:
+        invoice = self._app.invoice
+        if invoice is None:
+            self._status.stages.invoice.state = "skipped"
+            self._record("invoice.skipped", "no invoice requested")
+            return None
+        request = InvoiceAllotmentRequest(
+            application_id=self._status.application_id,
+            uscc=licence.uscc,
+            enterprise_name=licence.name,
+            kind=invoice.kind,
+            monthly_quota=invoice.monthly_quota,
+            idempotency_key=f"{workflow.info().workflow_id}/invoice/{workflow.uuid4()}",
+        )
+
+        async def allot() -> InvoiceAllotment:
+            allotment = await workflow.execute_activity_method(
+                InvoiceActivities.issue_first_invoices,
+                request,
+                start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                retry_policy=PARTNER_RETRY,
+                summary=f"发票 first invoices ({invoice.kind}, {invoice.monthly_quota}/month)",
+            )
+            self._record("invoice.allotted", f"allotment {allotment.allotment_id}")
+            return allotment
+
+        return await self._run_stage("invoice", allot)
+
+    # ------------------------------------------------------------- endings
+    async def _close_withdrawn(self) -> None:
+        assert self._withdrawal is not None
+        reason = self._withdrawal.reason or "withdrawn by the applicant"
+        for stage in self._status.stages.tracked():
+            if stage.state in ("pending", "running", "waiting"):
+                stage.state = "cancelled"
+                stage.finished_at = workflow.now()
+        if self._status.uscc is not None and self._seal_completion is None:
+            cancelled = await workflow.execute_activity_method(
+                SealActivities.cancel_pending_seal_orders,
+                PendingOrdersCancellation(
+                    application_id=self._status.application_id, reason=reason
+                ),
+                start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                retry_policy=CLEANUP_RETRY,
+                summary="撤回 cancel pending seal orders",
+            )
+            if cancelled:
+                self._record("seal_carving.cancelled", f"cancelled orders {', '.join(cancelled)}")
+        self._close("withdrawn", reason)
+
+    def _close(self, stage: CaseStage, reason: str | None) -> None:
+        now = workflow.now()
+        self._status.reason = reason
+        self._status.supplement = None
+        overall = self._status.stages.overall
+        overall.finished_at = now
+        overall.state = "done" if stage == "completed" else "cancelled"
+        for part in self._status.stages.tracked():
+            if part.state in ("pending", "running", "waiting"):
+                part.state = "cancelled"
+        if stage == "completed":
+            self._status.completed_at = now
+        self._set_stage(stage)
+        self._waiting_for = ""
+        self._record(stage, reason or "")
+        self._publish()
+
+    # ------------------------------------------------------------- handlers
+    @workflow.query
+    def status(self) -> StatusDocument:
+        return self._status
+
+    @workflow.query
+    def application(self) -> Application:
+        return self._app
+
+    @workflow.update
+    async def supplement(self, corrected: Application) -> StatusDocument:
+        """Corrected materials (补正) from the portal; already validated by the gateway."""
+        self._supplied = corrected
+        await workflow.wait_condition(lambda: self._supplied is None or self._status.is_final)
+        return self._status
+
+    @supplement.validator
+    def _validate_supplement(self, corrected: Application) -> None:
+        if self._status.stage != "awaiting_supplement" or self._supplied is not None:
+            raise ApplicationError(
+                f"the case is {self._status.stage}, not awaiting a supplement",
+                type="CaseStateConflict",
+            )
+        if corrected.application_id != self._status.application_id:
+            raise ApplicationError(
+                "the supplement is for another application", type="CaseStateConflict"
+            )
+
+    @workflow.update
+    async def withdraw(self, request: WithdrawRequest) -> StatusDocument:
+        self._withdrawal = request
+        self._record("withdrawal.requested", request.reason or "")
+        return self._status
+
+    @withdraw.validator
+    def _validate_withdraw(self, request: WithdrawRequest) -> None:
+        if self._status.is_final or self._withdrawal is not None:
+            raise ApplicationError(
+                f"the case is already {self._status.stage}", type="CaseStateConflict"
+            )
+
+    @workflow.signal
+    async def partner_event(self, event: PartnerEvent) -> None:
+        """A partner's callback, passed on by the gateway; repeats (same event id) are dropped."""
+        if event.event_id in self._seen_events:
+            return
+        self._seen_events.add(event.event_id)
+        if event.event == "seal_order.completed":
+            order_id = event.data.get("order_id")
+            # The completion may overtake the activity's answer; it is matched when that lands.
+            if self._seal_completion is None and (
+                self._seal_order is None or self._seal_order.order_id == order_id
+            ):
+                self._seal_completion = event
+                return
+        self._record("partner.event_ignored", f"{event.partner} {event.event} ({event.event_id})")
+
+    # ------------------------------------------------------------- bookkeeping
+    def _set_stage(self, stage: CaseStage) -> None:
+        if self._status.stage in FINAL_STAGES:
+            return
+        self._status.stage = stage
+        workflow.upsert_search_attributes([SA_SETUP_STAGE.value_set(stage)])
+        self._publish()
+
+    def _record(self, event: str, detail: str) -> None:
+        self._status.history.append(HistoryEntry(at=workflow.now(), event=event, detail=detail))
+
+    def _publish(self) -> None:
+        """What ops read in the Web UI's current details: stage and what the case waits for."""
+        s = self._status
+        district = ANYANG_DISTRICTS.get(self._app.enterprise.district_code, "")
+        lines = [
+            f"**{self._app.enterprise.name}** ({district} {self._app.enterprise.district_code})",
+            f"stage: `{s.stage}`  SLA: `{s.sla_status}`",
+        ]
+        if s.uscc:
+            lines.append(f"USCC: {s.uscc}")
+        if self._waiting_for and not s.is_final:
+            lines.append(f"waiting for: {self._waiting_for}")
+        if s.reason:
+            lines.append(f"reason: {s.reason}")
+        workflow.set_current_details("\n\n".join(lines))
+
+
+def _partner_message(err: ApplicationError) -> str:
+    details = err.details[0] if err.details else {}
+    if isinstance(details, dict) and details.get("message"):
+        return str(details["message"])
+    return str(err)
