@@ -19,11 +19,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from devstack.stack import Stack
+from devstack.stack import AfterReady, Stack
 from devstack.temporal_server import temporal_host_port, web_ui_url
 from domain.districts import ANYANG_DISTRICTS
 from domain.status import FINAL_STAGES
 from infra.binaries import temporal_cli
+from infra.http import http_client
 from infra.settings import Settings
 
 POLL_INTERVAL_S = 0.5
@@ -128,9 +129,7 @@ async def submit(http: httpx.AsyncClient, console: Console, sample: Sample) -> C
     doc = answer.json()
     enterprise = sample.body.get("enterprise") or {}
     verb = "accepted" if answer.status_code == 202 else "already known, following"
-    console.print(
-        f"  {doc['application_id']}: {verb} (workflow {doc['workflow_id']})", highlight=False
-    )
+    console.print(f"  {doc['application_id']}: {verb} (workflow {doc['workflow_id']})", highlight=False)
     return Case(
         sample=sample,
         workflow_id=str(doc["workflow_id"]),
@@ -291,7 +290,7 @@ def where_to_look(settings: Settings) -> Group:
     )
 
 
-def submit_and_follow(samples_dir: Path) -> Any:
+def submit_and_follow(samples_dir: Path) -> AfterReady:
     """The ``after_ready`` step of ``make run``."""
 
     async def run(stack: Stack) -> None:
@@ -300,10 +299,8 @@ def submit_and_follow(samples_dir: Path) -> Any:
         if not samples:
             console.print(f"[yellow]No samples in {samples_dir}; nothing to submit.[/]")
             return
-        headers = {"Authorization": f"Bearer {settings.portal_token}"}
-        async with httpx.AsyncClient(
-            base_url=f"http://{settings.gateway_addr}", headers=headers, timeout=30.0
-        ) as http:
+        async with http_client(f"http://{settings.gateway_addr}", timeout=30.0) as http:
+            http.headers["Authorization"] = f"Bearer {settings.portal_token}"
             console.print(f"[bold]Submitting {len(samples)} sample applications[/] from {samples_dir}")
             cases = [c for s in samples if (c := await submit(http, console, s)) is not None]
             if not cases:

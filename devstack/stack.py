@@ -13,10 +13,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 from rich.console import Console
@@ -38,10 +38,11 @@ from devstack.temporal_server import (
     temporal_server_command,
     web_ui_url,
 )
+from infra.http import http_client
 from infra.settings import Settings
 from infra.temporal import connect
 
-STOP_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 15.0  # the worker takes up to 10 s to finish the tasks in hand
 TAIL_LINES = 25
 PROBE_INTERVAL_S = 0.25
 
@@ -178,7 +179,7 @@ class Stack:
         self.parts = stack_parts(settings)
         self.running: list[Running] = []
         self.client: Client | None = None
-        self.http = httpx.AsyncClient(timeout=2.0)
+        self.http = http_client(timeout=2.0)
         self.stopping = False
         self.force_stop = asyncio.Event()
         self._env = {**os.environ, "ODS_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1"}
@@ -271,10 +272,7 @@ class Stack:
     def death_report(self, running: Running, when: str) -> str:
         code = running.process.returncode
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited {code}"
-        return (
-            f"{running.part.title} {how} {when}.\n"
-            f"Last lines of {running.log_path}:\n{running.tail()}"
-        )
+        return f"{running.part.title} {how} {when}.\nLast lines of {running.log_path}:\n{running.tail()}"
 
     async def first_death(self) -> Running:
         """Wait until any running part ends (it should not while the stack is up)."""
@@ -322,6 +320,21 @@ class Stack:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, sig)
 
+    def mismatches(self) -> list[str]:
+        """Addresses that would make the parts miss each other (honoured, but worth a word)."""
+        s, notes = self.settings, []
+        if s.partner_url.rstrip("/") != f"http://{s.sandbox_addr}":
+            notes.append(
+                f"ODS_PARTNER_URL is {s.partner_url}, not this sandbox (http://{s.sandbox_addr}): "
+                "the worker will call the partners there"
+            )
+        if s.gateway_url.rstrip("/") != f"http://{s.gateway_addr}":
+            notes.append(
+                f"ODS_GATEWAY_URL is {s.gateway_url}, not this gateway (http://{s.gateway_addr}): "
+                "the sandbox will send its callbacks there"
+            )
+        return notes
+
     def where(self) -> None:
         s = self.settings
         host, port = temporal_host_port(s)
@@ -337,6 +350,8 @@ class Stack:
         self.console.print("[bold green]The stack is up.[/]")
         for label, value in rows:
             self.console.print(f"  {label:<16} [cyan]{value}[/]")
+        for note in self.mismatches():
+            self.console.print(f"  [yellow]note:[/] {note}")
 
     @staticmethod
     def _shown(path: Path) -> str:
@@ -345,7 +360,7 @@ class Stack:
         return str(path)
 
 
-AfterReady = Callable[[Stack], Awaitable[None]]
+AfterReady = Callable[[Stack], Coroutine[Any, Any, None]]
 
 
 async def serve(settings: Settings, console: Console, after_ready: AfterReady | None = None) -> int:

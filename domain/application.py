@@ -38,9 +38,7 @@ from domain.districts import ANYANG_DISTRICTS
 from domain.identifiers import resident_id_problem, uscc_problem
 from domain.validation import BODY_FIELD, ApplicationInvalid, FieldError, field_errors
 
-EnterpriseKind = Literal[
-    "limited_company", "sole_proprietorship", "partnership", "individual_business"
-]
+EnterpriseKind = Literal["limited_company", "sole_proprietorship", "partnership", "individual_business"]
 SealKind = Literal["official", "financial", "invoice", "contract", "legal_representative"]
 InvoiceKind = Literal["electronic_general", "electronic_special"]
 DeliveryMethod = Literal["postal", "pickup"]
@@ -75,9 +73,7 @@ class _Problems:
     def __init__(self) -> None:
         self._details: list[InitErrorDetails] = []
 
-    def add(
-        self, loc: tuple[str | int, ...], kind: str, message: str, value: Any, **context: Any
-    ) -> None:
+    def add(self, loc: tuple[str | int, ...], kind: str, message: str, value: Any, **context: Any) -> None:
         self._details.append({"type": _error(kind, message, **context), "loc": loc, "input": value})
 
     def raise_if_any(self, title: str) -> None:
@@ -158,9 +154,7 @@ def _text(what: str, max_length: int) -> AfterValidator:
         if len(value) > max_length:
             raise _error("text_too_long", f"{what} has at most {max_length} characters")
         if any(unicodedata.category(c) == "Cc" for c in value):
-            raise _error(
-                "text_control", f"{what} must not contain line breaks or control characters"
-            )
+            raise _error("text_control", f"{what} must not contain line breaks or control characters")
         return value
 
     return AfterValidator(check)
@@ -224,9 +218,7 @@ def _no_repeats(items: Sequence[str], what: str) -> None:
 
 def _check_business_scope(items: list[str]) -> list[str]:
     if not items:
-        raise _error(
-            "business_scope_empty", "the business scope (经营范围) needs at least one item"
-        )
+        raise _error("business_scope_empty", "the business scope (经营范围) needs at least one item")
     _no_repeats(items, "the business scope")
     return items
 
@@ -236,9 +228,7 @@ def _check_seals(seals: list[str]) -> list[str]:
         raise _error("seals_empty", "at least the official seal (公章) must be ordered")
     _no_repeats(seals, "seals")
     if "official" not in seals:
-        raise _error(
-            "seals_official", "the seals must include the official seal (公章, 'official')"
-        )
+        raise _error("seals_official", "the seals must include the official seal (公章, 'official')")
     return seals
 
 
@@ -340,8 +330,7 @@ def _shareholder_tag(value: Any) -> str | None:
 
 
 Shareholder = Annotated[
-    Annotated[PersonShareholder, Tag("person")]
-    | Annotated[EnterpriseShareholder, Tag("enterprise")],
+    Annotated[PersonShareholder, Tag("person")] | Annotated[EnterpriseShareholder, Tag("enterprise")],
     Discriminator(
         _shareholder_tag,
         custom_error_type="shareholder_kind",
@@ -414,8 +403,7 @@ def _check_shareholders(app: Application, problems: _Problems) -> None:
             problems.add(
                 ("shareholders",),
                 "shareholders_count",
-                f"{label} has at most {MAX_LIMITED_COMPANY_SHAREHOLDERS} shareholders "
-                f"(公司法), not {count}",
+                f"{label} has at most {MAX_LIMITED_COMPANY_SHAREHOLDERS} shareholders (公司法), not {count}",
                 count,
             )
         for index, holder in enumerate(holders):

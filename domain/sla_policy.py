@@ -1,0 +1,225 @@
+"""The SLA policy file of CONTRACT §6 (``ODS_SLA_POLICY``): promised limits and the clock they run on.
+
+The policy is a pydantic model so that the policy in force when a case starts can be captured
+into the workflow input: editing the file later never changes a running case. Durations keep the
+text the operator wrote ("4h", "1h30m") and are parsed on use.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from domain.status import StageName
+
+Clock = Literal["working_hours", "wall"]
+
+DEFAULT_WORKING_HOURS: tuple[str, ...] = ("09:00-12:00", "13:00-17:00")
+
+_DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
+_BLOCK = re.compile(r"(?P<sh>\d\d):(?P<sm>\d\d)-(?P<eh>\d\d):(?P<em>\d\d)")
+_DAY = timedelta(days=1)
+
+
+class SlaPolicyError(ValueError):
+    """The SLA policy file cannot be used; the message names the file and every offending key."""
+
+
+class WorkingBlock(NamedTuple):
+    """One block of a working day, as offsets from local midnight (09:00-12:00 is 9h to 12h)."""
+
+    start: timedelta
+    end: timedelta
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"4h"``, ``"90m"``, ``"30s"``, ``"1h30m"`` → timedelta. Units h, m, s in that order; positive."""
+    match = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None or not any(match.groupdict().values()):
+        raise ValueError(f'"{text}" is not a duration (use s, m or h, e.g. "4h")')
+    hours, minutes, seconds = (int(match[unit] or 0) for unit in ("h", "m", "s"))
+    value = timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    if value <= timedelta(0):
+        raise ValueError(f'"{text}" is not a positive duration')
+    return value
+
+
+def parse_working_block(text: str) -> WorkingBlock:
+    """``"09:00-12:00"`` → WorkingBlock(9h, 12h). The end may be ``24:00``; the start must precede it."""
+    match = _BLOCK.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f'"{text}" is not a working block (write "HH:MM-HH:MM", e.g. "09:00-12:00")')
+    sh, sm, eh, em = (int(match[k]) for k in ("sh", "sm", "eh", "em"))
+    if sh > 23 or sm > 59 or em > 59 or eh > 24 or (eh == 24 and em != 0):
+        raise ValueError(
+            f'"{text}" is not a time of day range (hours 00-23, minutes 00-59, or an end of 24:00)'
+        )
+    block = WorkingBlock(timedelta(hours=sh, minutes=sm), timedelta(hours=eh, minutes=em))
+    if block.start >= block.end:
+        raise ValueError(f'"{text}" ends before it starts (a block must lie within one day)')
+    return block
+
+
+def _check_duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+def _check_working_block(text: str) -> str:
+    parse_working_block(text)
+    return text
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'"{name}" is not a known IANA time zone (e.g. "Asia/Shanghai")') from None
+    return name
+
+
+def _iso_date(value: Any) -> Any:
+    # TOML writes dates bare (2027-01-01) or as strings; anything else (numbers, datetimes) is a mistake
+    # pydantic's lax mode would otherwise accept as a Unix timestamp.
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise PydanticCustomError(
+        "iso_date", "{value} is not an ISO date (write YYYY-MM-DD)", {"value": repr(value)}
+    )
+
+
+Duration = Annotated[str, AfterValidator(_check_duration)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+class SlaLimits(BaseModel):
+    """The promise per stage, on the policy's clock (``[limits]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    registration: Duration = "4h"
+    seal_carving: Duration = "2h"
+    invoice: Duration = "1h"
+    overall: Duration = "7h"
+    delivery: Duration = "14h"
+
+
+class SlaPolicy(BaseModel):
+    """The SLA policy in force for a case (CONTRACT §6); every key has the default shown there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    clock: Clock = "working_hours"
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "Asia/Shanghai"
+    working_hours: list[Annotated[str, AfterValidator(_check_working_block)]] = Field(
+        default_factory=lambda: list(DEFAULT_WORKING_HOURS)
+    )
+    at_risk_fraction: float = Field(default=0.75, gt=0, lt=1, strict=True)
+    supplement_window: Duration = "35h"
+    extra_holidays: list[IsoDate] = Field(default_factory=list)
+    extra_workdays: list[IsoDate] = Field(default_factory=list)
+    limits: SlaLimits = Field(default_factory=SlaLimits)
+
+    @field_validator("working_hours")
+    @classmethod
+    def _blocks_in_order(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError('needs at least one block, e.g. ["09:00-12:00", "13:00-17:00"]')
+        blocks = [parse_working_block(text) for text in value]
+        for before, after, text in zip(blocks, blocks[1:], value[1:], strict=False):
+            if after.start < before.end:
+                raise ValueError(
+                    f'"{text}" starts before the block ahead of it ends (list blocks in order, apart)'
+                )
+        return value
+
+    @field_validator("extra_workdays")
+    @classmethod
+    def _not_also_a_holiday(cls, value: list[date], info: Any) -> list[date]:
+        both = sorted(set(value) & set(info.data.get("extra_holidays", ())))
+        if both:
+            raise ValueError(
+                ", ".join(d.isoformat() for d in both)
+                + " also listed in extra_holidays (a day is one or the other)"
+            )
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def working_blocks(self) -> tuple[WorkingBlock, ...]:
+        return tuple(parse_working_block(text) for text in self.working_hours)
+
+    @property
+    def supplement_window_td(self) -> timedelta:
+        """How long the applicant has to supplement materials (补正), on the policy's clock."""
+        return parse_duration(self.supplement_window)
+
+    def limit(self, stage: StageName | str) -> timedelta:
+        """The promised time for ``stage`` (registration, seal_carving, invoice, overall, delivery)."""
+        if stage not in SlaLimits.model_fields:
+            raise ValueError(
+                f"unknown stage {stage!r}; stages with a limit: {', '.join(SlaLimits.model_fields)}"
+            )
+        return parse_duration(getattr(self.limits, stage))
+
+
+def load_sla_policy(path: Path | None) -> SlaPolicy:
+    """Read the policy TOML at ``path`` (None → the defaults).
+
+    Raises SlaPolicyError whose message names the file and the key path of every problem.
+    """
+    if path is None:
+        return SlaPolicy()
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except OSError as exc:
+        raise SlaPolicyError(f"{path}: cannot read the SLA policy file: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SlaPolicyError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return SlaPolicy.model_validate(raw)
+    except ValidationError as exc:
+        raise SlaPolicyError("\n".join(_describe(path, error) for error in exc.errors())) from exc
+
+
+def _describe(path: Path, error: Any) -> str:
+    key = ""
+    for part in error["loc"]:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent = SlaLimits if key.startswith("limits.") else SlaPolicy
+        what = f"unknown key (known keys: {', '.join(parent.model_fields)})"
+    elif kind == "value_error":
+        what = str(error["ctx"]["error"])
+    elif kind in {"literal_error", "greater_than", "less_than"}:
+        what = f"{error['input']!r} is not allowed: {error['msg'].lower()}"
+    elif kind == "iso_date":
+        what = error["msg"]
+    else:
+        what = f"{error['msg']} (got {error['input']!r})"
+    return f"{path}: {key or '(top level)'}: {what}"

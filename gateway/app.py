@@ -1,0 +1,64 @@
+"""The gateway application: routers, auth, error answers, request log and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from gateway.dependencies import TemporalConnection, TemporalUnavailable
+from gateway.errors import install_error_handlers
+from gateway.observability import RequestLogMiddleware, RequestMetrics
+from gateway.openapi import install_openapi
+from gateway.routers import applications, callbacks, health
+from infra.logging import get_logger
+from infra.settings import Settings, get_settings
+
+log = get_logger("gateway")
+
+DESCRIPTION = """\
+One-Day Setup (一日办): submit an application for setting up an enterprise and follow its
+case through registration, seal carving, first invoices and delivery.
+
+Bearer tokens: the portal's for `/v1/applications…`; the ops token for all of the gateway but
+callbacks. Partner callbacks are authenticated by their `X-ODS-Signature` instead.
+Every refusal is JSON: `{"detail": "…"}`, or `{"errors": [{"field", "message"}]}` for a 422.
+"""
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
+    """The gateway on ``client``, or on a client it connects itself at startup (lifespan).
+
+    Without Temporal the gateway still starts: it answers what needs no Temporal, 503 for the
+    rest, and connects as soon as Temporal is there.
+    """
+    settings = settings or get_settings()
+    temporal = TemporalConnection(settings, client)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            await temporal.client()
+        except TemporalUnavailable:
+            log.warning("gateway_started_without_temporal", address=settings.temporal_address)
+        yield
+
+    app = FastAPI(
+        title="One-Day Setup gateway",
+        summary="一日办: enterprise setup in one working day",
+        description=DESCRIPTION,
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.temporal = temporal
+    app.state.metrics = RequestMetrics()
+    app.include_router(applications.router)
+    app.include_router(callbacks.router)
+    app.include_router(health.router)
+    app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)
+    install_error_handlers(app)
+    install_openapi(app)
+    return app

@@ -1,0 +1,1 @@
+"""One router per resource: applications (the portal's), callbacks (the partners'), health."""

@@ -1,0 +1,81 @@
+"""``/v1/callbacks/{partner}``: partners' signed events (seal carved, parcel moved).
+
+No bearer token: a callback is authenticated by its ``X-ODS-Signature`` over the raw body.
+Partners retry until they get a 2xx or 4xx, so every answer here is final for them: 202 once
+the case has the event (a durable signal), 4xx when retrying cannot help.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Path
+from pydantic import ValidationError
+
+from domain.partners import PartnerEvent
+from domain.validation import BODY_FIELD, ApplicationInvalid, FieldError
+from gateway.dependencies import APPLICATION_ID, RawBody, SettingsDep, TemporalDep
+from gateway.models import CallbackAccepted, Detail, FieldErrors
+from gateway.openapi import json_body
+from infra.signing import SIGNATURE_HEADER, verify
+from intake import cases
+
+PARTNERS = ("seal_shop", "postal")
+
+router = APIRouter(prefix="/v1/callbacks", tags=["partner callbacks"])
+
+
+def parse_partner_event(partner: str, body: bytes) -> PartnerEvent:
+    """The common envelope of docs/partner-api.md; ``partner`` comes from the path."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ApplicationInvalid(
+            [FieldError(field=BODY_FIELD, message="the body is not valid JSON (UTF-8)")]
+        ) from None
+    if not isinstance(data, dict):
+        raise ApplicationInvalid([FieldError(field=BODY_FIELD, message="the body must be a JSON object")])
+    try:
+        return PartnerEvent.model_validate({**data, "partner": partner})
+    except ValidationError as exc:
+        raise ApplicationInvalid.from_validation_error(exc) from None
+
+
+@router.post(
+    "/{partner}",
+    status_code=202,
+    summary="A partner's signed callback",
+    openapi_extra=json_body(PartnerEvent, "the event envelope; `partner` is taken from the path"),
+    responses={
+        401: {"model": Detail, "description": "bad, missing or stale signature"},
+        404: {"model": Detail, "description": "unknown partner or unknown case"},
+        409: {"model": Detail, "description": "the case is closed"},
+        422: {"model": FieldErrors, "description": "malformed envelope"},
+        503: {"model": Detail, "description": "Temporal is unreachable; retry"},
+    },
+)
+async def partner_callback(
+    partner: Annotated[str, Path(description=f"one of {', '.join(PARTNERS)}")],
+    body: RawBody,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    signature: Annotated[
+        str | None,
+        Header(
+            alias=SIGNATURE_HEADER,
+            description='t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>." + raw body>',
+        ),
+    ] = None,
+) -> CallbackAccepted:
+    if partner not in PARTNERS:
+        raise HTTPException(404, f"no partner {partner[:40]!r}; callbacks come from {PARTNERS}")
+    problem = verify(settings.callback_secret, body, signature)
+    if problem is not None:
+        raise HTTPException(401, problem, headers={"WWW-Authenticate": SIGNATURE_HEADER})
+    event = parse_partner_event(partner, body)
+    if not APPLICATION_ID.fullmatch(event.application_id):
+        raise cases.CaseNotFound(event.application_id)
+    client = await temporal.client()
+    await cases.deliver_partner_event(client, event)
+    return CallbackAccepted()

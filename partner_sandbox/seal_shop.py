@@ -1,0 +1,238 @@
+"""The licensed seal-carving shops (刻章店), one per district: take an order for a set of seals,
+carve it, file the seals with public security (印章备案) and report completion by callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from infra.logging import get_logger
+from partner_sandbox.calls import Answer, PartnerError, Sandbox, effect_call, not_found, read_call
+from partner_sandbox.localities import district_of_uscc, seal_shop
+from partner_sandbox.state import SandboxState, SealOrder, iso, now
+from partner_sandbox.validation import (
+    ApplicationId,
+    CallbackUrl,
+    Name,
+    Uscc,
+    invalid,
+    parse,
+    request_body,
+)
+
+log = get_logger("partner_sandbox.seal_shop")
+router = APIRouter(prefix="/seal-shop/v1", tags=["seal shops"])
+
+SealKind = Literal["official", "financial", "invoice", "contract", "legal_representative"]
+SEAL_PRICES_CNY: dict[str, str] = {
+    "official": "200.00",  # 公章
+    "financial": "160.00",  # 财务专用章
+    "invoice": "160.00",  # 发票专用章
+    "legal_representative": "120.00",  # 法定代表人名章
+    "contract": "160.00",  # 合同专用章
+}
+
+
+class SealOrderRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    application_id: ApplicationId
+    uscc: Uscc
+    enterprise_name: Name
+    legal_representative_name: Name | None = None
+    seals: list[SealKind] = Field(min_length=1, max_length=5)
+    callback_url: CallbackUrl
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+def order_problems(req: SealOrderRequest) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    repeated = sorted({s for s in req.seals if req.seals.count(s) > 1})
+    if repeated:
+        problems.append(("seals", f"each kind of seal once; repeated: {', '.join(repeated)}"))
+    if "official" not in req.seals:
+        problems.append(("seals", "a set of seals always includes the official seal (公章)"))
+    if "legal_representative" in req.seals and not req.legal_representative_name:
+        problems.append(("legal_representative_name", "the legal representative's name seal needs the name"))
+    if district_of_uscc(req.uscc) is None:
+        problems.append(
+            (
+                "uscc",
+                f"registered in division {req.uscc[2:8]}, outside Anyang: no seal shop here serves it",
+            )
+        )
+    return problems
+
+
+def order_document(order: SealOrder) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "order_id": order.order_id,
+        "application_id": order.application_id,
+        "uscc": order.uscc,
+        "enterprise_name": order.enterprise_name,
+        "status": order.status,
+        "shop_id": order.shop_id,
+        "shop_name": order.shop_name,
+        "seals": order.seals,
+        "prices_cny": order.prices_cny,
+        "total_cny": order.total_cny,
+        "accepted_at": iso(order.accepted_at),
+    }
+    if order.completed_at is not None:
+        doc["completed_at"] = iso(order.completed_at)
+        doc["filing_no"] = order.filing_no
+        doc["serials"] = [{"kind": k, "serial_no": n} for k, n in order.serials.items()]
+    if order.cancelled_at is not None:
+        doc["cancelled_at"] = iso(order.cancelled_at)
+    return doc
+
+
+def take_order(sandbox: SandboxState, body: Any) -> Answer:
+    req = parse(SealOrderRequest, body)
+    problems = order_problems(req)
+    if problems:
+        raise invalid(problems)
+    district = district_of_uscc(req.uscc)
+    assert district is not None
+    shop_id, shop_name = seal_shop(district)
+    prices: dict[str, str] = {kind: SEAL_PRICES_CNY[kind] for kind in req.seals}
+    order = SealOrder(
+        order_id=sandbox.new_id("SO"),
+        application_id=req.application_id,
+        uscc=req.uscc,
+        enterprise_name=req.enterprise_name,
+        legal_representative_name=req.legal_representative_name,
+        district_code=district,
+        shop_id=shop_id,
+        shop_name=shop_name,
+        seals=list(req.seals),
+        prices_cny=prices,
+        total_cny=f"{sum(Decimal(p) for p in prices.values()):.2f}",
+        callback_url=req.callback_url,
+        accepted_at=now(),
+    )
+    sandbox.seal_orders[order.order_id] = order
+    sandbox.counters["seal_shop"].effects += 1
+    order.carving = sandbox.spawn(carve(sandbox, order), name=f"carving {order.order_id}")
+    log.info(
+        "seal_order_taken",
+        application_id=order.application_id,
+        order_id=order.order_id,
+        shop_id=shop_id,
+        seals=order.seals,
+    )
+    return Answer(201, order_document(order))
+
+
+async def carve(sandbox: SandboxState, order: SealOrder) -> None:
+    """Carve the seals, file them with public security, then tell the caller (signed callback)."""
+    behaviour = sandbox.behaviour.seal_shop
+    await asyncio.sleep(behaviour.carving_s + behaviour.latency_s)
+    if order.status != "carving":
+        return
+    finished = now()
+    order.status = "completed"
+    order.completed_at = finished
+    order.serials = {
+        kind: sandbox.unique(lambda rng: f"{order.district_code}{rng.randrange(10**7):07d}")
+        for kind in order.seals
+    }
+    order.filing_no = sandbox.unique(
+        lambda rng: f"{order.district_code}{finished.year}{rng.randrange(10**6):06d}"
+    )
+    order.event = sandbox.new_event(
+        "seal_order.completed",
+        order.application_id,
+        {
+            "order_id": order.order_id,
+            "uscc": order.uscc,
+            "shop_id": order.shop_id,
+            "shop_name": order.shop_name,
+            "seals": [{"kind": k, "serial_no": n} for k, n in order.serials.items()],
+            "filing_no": order.filing_no,
+            "completed_at": iso(finished),
+        },
+        at=finished,
+    )
+    log.info("seals_carved", application_id=order.application_id, order_id=order.order_id)
+    await sandbox.callbacks.deliver(order.callback_url, order.event)
+
+
+def cancel_order(sandbox: SandboxState, order_id: str, body: Any) -> Answer:
+    order = sandbox.seal_orders.get(order_id)
+    if order is None:
+        raise not_found("seal order", order_id)
+    req = parse(CancelRequest, body if body is not None else {})
+    if order.status == "completed":
+        raise PartnerError(409, "already_completed", f"印章已刻制完成，订单 {order_id} 无法取消")
+    if order.status == "carving":
+        order.status = "cancelled"
+        order.cancelled_at = now()
+        if order.carving is not None:
+            order.carving.cancel()
+        log.info(
+            "seal_order_cancelled",
+            application_id=order.application_id,
+            order_id=order_id,
+            reason=req.reason,
+        )
+    assert order.cancelled_at is not None
+    return Answer(200, {"order_id": order_id, "status": "cancelled", "cancelled_at": iso(order.cancelled_at)})
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    summary="Order the carving of a set of seals; completion follows by callback",
+    openapi_extra=request_body(SealOrderRequest),
+)
+async def post_order(request: Request, sandbox: Sandbox) -> Response:
+    return await effect_call(request, sandbox, "seal_shop", lambda body: take_order(sandbox, body))
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    summary="Cancel an order still being carved; no callback follows",
+)
+async def post_cancel(order_id: str, request: Request, sandbox: Sandbox) -> Response:
+    return await effect_call(
+        request,
+        sandbox,
+        "seal_shop",
+        lambda body: cancel_order(sandbox, order_id, body),
+        key_required=False,  # cancelling is idempotent by nature
+    )
+
+
+@router.get("/orders", summary="The orders of a case (or all), oldest first")
+async def list_orders(sandbox: Sandbox, application_id: str | None = None) -> Response:
+    def read() -> Answer:
+        orders = [
+            order_document(o)
+            for o in sandbox.seal_orders.values()
+            if application_id is None or o.application_id == application_id
+        ]
+        return Answer(200, {"orders": orders})
+
+    return await read_call(sandbox, "seal_shop", read)
+
+
+@router.get("/orders/{order_id}", summary="An order and its status")
+async def get_order(order_id: str, sandbox: Sandbox) -> Response:
+    def read() -> Answer:
+        order = sandbox.seal_orders.get(order_id)
+        if order is None:
+            raise not_found("seal order", order_id)
+        return Answer(200, order_document(order))
+
+    return await read_call(sandbox, "seal_shop", read)

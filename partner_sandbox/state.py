@@ -1,0 +1,162 @@
+"""The sandbox's memory: one ``SandboxState`` per app, nothing on disk.
+
+It holds what the partners have done (licences, seal orders, allotments, waybills), the answers
+stored under idempotency keys, the request and effect counters, the behaviour, the seeded
+randomness, and the background work (carving, parcels moving, callbacks) so that a reset or a
+shutdown can stop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from infra.logging import get_logger
+from partner_sandbox.behaviour import PARTNERS, Behaviour, Partner
+from partner_sandbox.callbacks import CallbackSender
+
+log = get_logger("partner_sandbox")
+
+CHINA_TZ = timezone(timedelta(hours=8), "CST")
+
+
+def now() -> datetime:
+    return datetime.now(CHINA_TZ)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Counter:
+    requests: int = 0
+    effects: int = 0
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The first answer given under an idempotency key, replayed byte for byte."""
+
+    fingerprint: str
+    status: int
+    body: bytes
+
+
+@dataclass
+class SealOrder:
+    order_id: str
+    application_id: str
+    uscc: str
+    enterprise_name: str
+    legal_representative_name: str | None
+    district_code: str
+    shop_id: str
+    shop_name: str
+    seals: list[str]
+    prices_cny: dict[str, str]
+    total_cny: str
+    callback_url: str
+    accepted_at: datetime
+    status: str = "carving"  # carving | completed | cancelled
+    completed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    serials: dict[str, str] = field(default_factory=dict)
+    filing_no: str | None = None
+    event: dict[str, Any] | None = None
+    carving: asyncio.Task[None] | None = None
+
+
+@dataclass
+class Waybill:
+    waybill_no: str
+    application_id: str
+    direction: str  # outbound | inbound
+    recipient: dict[str, str]
+    contents: list[str]
+    callback_url: str | None
+    booked_at: datetime
+    # booked | collected | in_transit | out_for_delivery | delivered | failed_attempt
+    # | returning | returned
+    status: str = "booked"
+    attempts: int = 0
+    amendments: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    moving: asyncio.Task[None] | None = None
+    """The parcel's own progress (collection, transport, an attempt, a return)."""
+    last_delivery: asyncio.Task[None] | None = None
+    """The latest callback; each waits for the one before, so events arrive in order."""
+
+
+class SandboxState:
+    def __init__(self, callback_secret: str, seed: int | None = None) -> None:
+        self.callbacks = CallbackSender(callback_secret)
+        self._seed = seed
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.reset()
+
+    def reset(self, seed: int | None = None) -> None:
+        """Forget everything; stop all background work; behaviour back to its defaults."""
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        if seed is not None:
+            self._seed = seed
+        self.rng = random.Random(self._seed)
+        self.behaviour = Behaviour()
+        self.counters: dict[Partner, Counter] = {p: Counter() for p in PARTNERS}
+        self.idempotency: dict[Partner, dict[str, StoredAnswer]] = {p: {} for p in PARTNERS}
+        self.filings: dict[str, dict[str, Any]] = {}
+        self.usccs: set[str] = set()
+        self.seal_orders: dict[str, SealOrder] = {}
+        self.allotments: dict[str, dict[str, Any]] = {}
+        self.waybills: dict[str, Waybill] = {}
+        self._taken: set[str] = set()
+
+    # -- randomness -------------------------------------------------------------------------
+    def unique(self, make: Callable[[random.Random], str]) -> str:
+        """A value of ``make(rng)`` never handed out before by this sandbox."""
+        while True:
+            value = make(self.rng)
+            if value not in self._taken:
+                self._taken.add(value)
+                return value
+
+    def new_id(self, prefix: str) -> str:
+        return self.unique(lambda rng: f"{prefix}-{rng.getrandbits(48):012X}")
+
+    def new_event(
+        self, event: str, application_id: str, data: dict[str, Any], at: datetime | None = None
+    ) -> dict[str, Any]:
+        """A callback envelope; its ``event_id`` stays the same on every retry."""
+        return {
+            "event_id": self.unique(lambda rng: f"evt-{rng.getrandbits(64):016x}"),
+            "event": event,
+            "application_id": application_id,
+            "occurred_at": iso(at or now()),
+            "data": data,
+        }
+
+    # -- background work --------------------------------------------------------------------
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background_work_failed", task=task.get_name(), exc_info=task.exception())
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.callbacks.aclose()

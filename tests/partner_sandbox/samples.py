@@ -1,0 +1,110 @@
+"""Valid requests to the partner sandbox, built from real check digits, for tests to vary."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from domain.identifiers import resident_id_check_char, uscc_check_char
+
+_keys = itertools.count(1)
+
+
+def idem(prefix: str = "key") -> dict[str, str]:
+    """Headers with a fresh idempotency key."""
+    return {"Idempotency-Key": f"{prefix}-{next(_keys)}"}
+
+
+def resident_id(birth: str = "19850312", seq: str = "123", region: str = "410502") -> str:
+    body = region + birth + seq
+    return body + resident_id_check_char(body)
+
+
+def uscc(district: str = "410503", kind: str = "1", org: str = "MA0000001") -> str:
+    first17 = "9" + kind + district + org
+    return first17 + uscc_check_char(first17)
+
+
+def filing(
+    name: str = "安阳市文峰区晨曦餐饮有限公司",
+    *,
+    kind: str = "limited_company",
+    district_code: str = "410502",
+    application_id: str = "AY20261127-0001",
+) -> dict[str, Any]:
+    shareholders: list[dict[str, Any]] = [
+        {"name": "张艳鹏", "id_number": resident_id(), "contribution_cny": "300000.00"},
+        {"name": "安阳市某某投资有限公司", "uscc": uscc(), "contribution_cny": "200000.00"},
+    ]
+    capital = "500000.00"
+    if kind == "individual_business":
+        shareholders, capital = [], "0.00"
+    elif kind == "sole_proprietorship":
+        shareholders = shareholders[:1]
+    return {
+        "application_id": application_id,
+        "enterprise": {
+            "name": name,
+            "kind": kind,
+            "registered_capital_cny": capital,
+            "business_scope": ["餐饮服务", "食品销售"],
+            "district_code": district_code,
+            "address": "文峰区文明大道100号",
+        },
+        "legal_representative": {
+            "name": "张艳鹏",
+            "id_number": resident_id(),
+            "phone": "13803720000",
+        },
+        "shareholders": shareholders,
+    }
+
+
+def seal_order(
+    callback_url: str,
+    *,
+    company_uscc: str | None = None,
+    seals: tuple[str, ...] = ("official", "financial", "invoice", "legal_representative"),
+    application_id: str = "AY20261127-0001",
+) -> dict[str, Any]:
+    return {
+        "application_id": application_id,
+        "uscc": company_uscc or uscc("410502"),
+        "enterprise_name": "安阳市文峰区晨曦餐饮有限公司",
+        "legal_representative_name": "张艳鹏",
+        "seals": list(seals),
+        "callback_url": callback_url,
+    }
+
+
+def allotment(application_id: str = "AY20261127-0001") -> dict[str, Any]:
+    return {
+        "application_id": application_id,
+        "uscc": uscc("410502"),
+        "enterprise_name": "安阳市文峰区晨曦餐饮有限公司",
+        "kind": "electronic_general",
+        "monthly_quota": 25,
+    }
+
+
+def waybill(
+    callback_url: str | None,
+    *,
+    address: str = "文峰区文明大道100号",
+    direction: str = "outbound",
+    application_id: str = "AY20261127-0001",
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "application_id": application_id,
+        "direction": direction,
+        "recipient": {
+            "name": "张艳鹏",
+            "phone": "13803720000",
+            "district_code": "410502",
+            "address": address,
+        },
+        "contents": ["business_licence", "seals"],
+    }
+    if callback_url is not None:
+        body["callback_url"] = callback_url
+    return body

@@ -1,0 +1,1 @@
+"""The SLA policy file and the working-time clock (CONTRACT §6)."""
