@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -155,7 +156,7 @@ class SlaPolicy(BaseModel):
 
     @field_validator("extra_workdays")
     @classmethod
-    def _not_also_a_holiday(cls, value: list[date], info: Any) -> list[date]:
+    def _not_also_a_holiday(cls, value: list[date], info: ValidationInfo) -> list[date]:
         both = sorted(set(value) & set(info.data.get("extra_holidays", ())))
         if both:
             raise ValueError(

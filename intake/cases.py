@@ -157,20 +157,22 @@ async def _describe_open(client: Client, application_id: str) -> WorkflowHandle[
 
 async def get_status(client: Client, application_id: str) -> StatusDocument:
     handle = _handle(client, application_id)
-    for attempt in range(20):
+    attempts = 15
+    for attempt in range(attempts):
         try:
             result: StatusDocument = await handle.query("status", result_type=StatusDocument)
             return result
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise CaseNotFound(application_id) from err
-            # A just-started case answers queries once its first workflow task has run.
-            if attempt == 19:
+            # A just-started case answers queries once its first workflow task has run;
+            # anything else (Temporal down, timeouts) is answered at once.
+            if err.status != RPCStatusCode.FAILED_PRECONDITION or attempt == attempts - 1:
                 raise
         except WorkflowQueryFailedError:
-            if attempt == 19:
+            if attempt == attempts - 1:
                 raise
-        await asyncio.sleep(0.1 * (attempt + 1))
+        await asyncio.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")
 
 

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from store.db import insert_ignoring_duplicates, serialize_writers, transaction
 from store.schema import ALERT_LEVELS, ALERT_STAGES, AlertLevel, AlertStage, alerts_table
 
-
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 _DISTRICT_CODE = re.compile(r"\d{6}")
@@ -171,9 +170,7 @@ class AlertStore:
     async def latest_id(self) -> str | None:
         """The newest alert's id: where a stream that starts "from now on" begins."""
         async with transaction(self._engine) as conn:
-            return await conn.scalar(
-                select(alerts_table.c.id).order_by(alerts_table.c.seq.desc()).limit(1)
-            )
+            return await conn.scalar(select(alerts_table.c.id).order_by(alerts_table.c.seq.desc()).limit(1))
 
     @staticmethod
     async def _seq_of(conn: AsyncConnection, alert_id: str) -> int:

@@ -95,4 +95,3 @@ class AlertRow(Base):
 
 
 alerts_table = cast(Table, AlertRow.__table__)
-

@@ -84,7 +84,9 @@ class PostgresServer:
     async def create_database(self, name: str | None = None) -> str:
         """A new empty database (``name`` or a fresh unique one); returns its URL."""
         name = name or f"test_{uuid.uuid4().hex[:16]}"
-        conn = await asyncpg.connect(host=str(self.socket_dir), port=PORT, user=self.user, database="postgres")
+        conn = await asyncpg.connect(
+            host=str(self.socket_dir), port=PORT, user=self.user, database="postgres"
+        )
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
@@ -179,7 +181,9 @@ async def running_postgres(bin_dir: Path | None = None) -> AsyncIterator[Postgre
         yield PostgresServer(root=root, bin_dir=bin_dir)
     finally:
         if started:
-            await _run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], root)
+            await _run(
+                [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], root
+            )
         shutil.rmtree(root, ignore_errors=True)
 
 
