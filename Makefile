@@ -4,14 +4,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run up temporal worker gateway sandbox test lint bench clean
+.PHONY: system venv run up temporal worker gateway sandbox test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/setup-system.sh
+	@bash scripts/setup-system.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+## the Debian packages the project needs (installs them as root; otherwise says what is missing)
+system:
+	@bash scripts/setup-system.sh
 
 ## the whole embedded stack, the samples submitted and followed to their end
 run: venv
@@ -39,7 +44,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: system lint
 	$(BIN)/python -m pytest -q
 
 clean:

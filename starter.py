@@ -35,8 +35,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.application import parse_application
+from domain.sla_policy import load_sla_policy
 from domain.status import STAGE_NAMES, CaseStage, StatusDocument
 from domain.validation import ApplicationInvalid
+from domain.working_time import deadline_command
 from infra.settings import Settings, get_settings
 from infra.temporal import connect
 from intake import cases
@@ -122,7 +124,12 @@ async def _submit_file(path: Path, session: Session, console: Console) -> bool:
         return False
     client = await session.client()
     try:
-        outcome = await cases.submit_application(client, application, task_queue=session.settings.task_queue)
+        outcome = await cases.submit_application(
+            client,
+            application,
+            task_queue=session.settings.task_queue,
+            sla_policy=load_sla_policy(session.settings.sla_policy),
+        )
     except cases.ApplicationConflict as conflict:
         console.print(f"{name}: [red]conflict[/]: {escape(str(conflict))}")
         return False
@@ -325,9 +332,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, metavar="FILE", help="JSON with the corrected parts")
     p.set_defaults(run=supplement)
 
-    # The SLA issue adds `deadline` here (CONTRACT §6); it needs no Temporal, so its
-    # function simply never asks the session for a client.
+    p = commands.add_parser("deadline", help="a stage's deadline on the SLA policy's clock (CONTRACT §6)")
+    p.add_argument(
+        "--stage", required=True, choices=["registration", "seal_carving", "invoice", "overall", "delivery"]
+    )
+    p.add_argument(
+        "--start", required=True, metavar="ISO8601", help="when the stage starts, e.g. 2026-11-23T10:00+08:00"
+    )
+    p.add_argument(
+        "--policy", type=Path, metavar="FILE", help="SLA policy file (default: ODS_SLA_POLICY, else built in)"
+    )
+    p.set_defaults(run=deadline)
     return parser
+
+
+async def deadline(args: argparse.Namespace, session: Session) -> int:
+    """Needs no Temporal: the working-time clock and the real holiday calendar."""
+    try:
+        print(deadline_command(args.stage, args.start, args.policy or session.settings.sla_policy))
+    except ValueError as exc:
+        err.print(f"[red]cannot compute the deadline[/]: {escape(str(exc))}")
+        return EXIT_REFUSED
+    return 0
 
 
 async def _run(command: Command, args: argparse.Namespace, settings: Settings) -> int:

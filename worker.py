@@ -18,9 +18,12 @@ from temporalio.worker import Worker
 
 from activities.partners import PartnerClient
 from activities.registry import all_activities
+from activities.sla import SlaActivities
 from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
 from infra.temporal import connect
+from store.alerts import AlertStore
+from store.db import open_database
 from workflows.registry import ALL_WORKFLOWS
 
 log = get_logger("worker")
@@ -31,12 +34,16 @@ async def running_worker(
     client: Client, settings: Settings, *, task_queue: str | None = None
 ) -> AsyncIterator[Worker]:
     """A worker for every workflow and activity, polling until the block ends."""
+    queue = task_queue or settings.task_queue
+    settings = settings.model_copy(update={"task_queue": queue})
     partners = PartnerClient(settings)
+    engine = await open_database(settings.resolved_database_url)
+    sla = SlaActivities(settings, AlertStore(engine), client)
     worker = Worker(
         client,
-        task_queue=task_queue or settings.task_queue,
+        task_queue=queue,
         workflows=ALL_WORKFLOWS,
-        activities=all_activities(partners),
+        activities=all_activities(partners, sla),
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
     try:
@@ -44,6 +51,7 @@ async def running_worker(
             yield worker
     finally:
         await partners.aclose()
+        await engine.dispose()
 
 
 async def main() -> int:

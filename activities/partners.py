@@ -65,9 +65,7 @@ class PartnerClient:
     ) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         try:
-            resp = await self._client.request(
-                method, path, json=json, headers=headers, params=params
-            )
+            resp = await self._client.request(method, path, json=json, headers=headers, params=params)
         except httpx.TransportError as exc:
             raise PartnerUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         if resp.status_code >= 500 or resp.status_code == 429:

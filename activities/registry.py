@@ -9,9 +9,10 @@ from activities.invoices import InvoiceActivities
 from activities.partners import PartnerClient
 from activities.registration import RegistrationActivities
 from activities.seals import SealActivities
+from activities.sla import SlaActivities
 
 
-def all_activities(partners: PartnerClient) -> list[Callable[..., Any]]:
+def all_activities(partners: PartnerClient, sla: SlaActivities) -> list[Callable[..., Any]]:
     registration = RegistrationActivities(partners)
     seals = SealActivities(partners)
     invoices = InvoiceActivities(partners)
@@ -20,4 +21,7 @@ def all_activities(partners: PartnerClient) -> list[Callable[..., Any]]:
         seals.order_seals,
         seals.cancel_pending_seal_orders,
         invoices.issue_first_invoices,
+        sla.load_working_calendar,
+        sla.raise_alert,
+        sla.post_alert_webhook,
     ]

@@ -4,14 +4,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Any, TextIO, cast
 
 from pydantic import ValidationError
 from rich.console import Console
 
 from devstack import SAMPLES_DIR
+
+
+class _TerminalMayGoAway:
+    """stdout that swallows write errors: the stack must still stop in order after its
+    terminal has closed (SIGHUP) or the pipe it printed into is gone."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +74,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from devstack.stack import serve
 
-    console = Console(soft_wrap=True)
+    # Not a terminal (CI, `| tee`): rich would assume 80 columns and squeeze the tables.
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    console = Console(
+        file=cast(TextIO, _TerminalMayGoAway(sys.stdout)),
+        soft_wrap=True,
+        width=160 if wide else None,
+    )
     if args.command == "up":
         return asyncio.run(serve(settings, console))
 
@@ -62,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
     # The Temporal SDK can abort at interpreter exit after all work is done (sdk-python#300).
     os._exit(code)

@@ -146,12 +146,31 @@ async def refresh(http: httpx.AsyncClient, console: Console, case: Case) -> None
         case.note = f"status not read: {type(exc).__name__}"
         return
     if answer.status_code != 200:
-        case.note = f"status: HTTP {answer.status_code} {describe_error(answer)[:60]}"
+        case.note = f"status: HTTP {answer.status_code} {describe_error(answer)[:120]}"
         return
     case.status = answer.json()
     case.note = ""
+    if not case.supplement_sent and supplement_received(case.status):
+        # Supplemented in an earlier run: the case now goes by the corrected name.
+        case.enterprise_name = corrected_name(case.sample) or case.enterprise_name
     if case.stage == "awaiting_supplement" and case.sample.supplement_path and not case.supplement_sent:
         await send_supplement(http, console, case)
+
+
+def supplement_received(status: dict[str, Any]) -> bool:
+    return any(
+        "supplement" in str(e.get("event")) and "received" in str(e.get("event"))
+        for e in status.get("history") or []
+        if isinstance(e, dict)
+    )
+
+
+def corrected_name(sample: Sample) -> str | None:
+    if sample.supplement_path is None:
+        return None
+    body = json.loads(sample.supplement_path.read_text(encoding="utf-8"))
+    name = (body.get("enterprise") or {}).get("name")
+    return str(name) if name else None
 
 
 async def send_supplement(http: httpx.AsyncClient, console: Console, case: Case) -> None:
@@ -161,9 +180,7 @@ async def send_supplement(http: httpx.AsyncClient, console: Console, case: Case)
     body = json.loads(case.sample.supplement_path.read_text(encoding="utf-8"))
     answer = await http.post(f"{case.status_url}/supplement", json=body)
     if answer.status_code in (200, 202):
-        corrected = (body.get("enterprise") or {}).get("name")
-        if corrected:
-            case.enterprise_name = corrected
+        case.enterprise_name = corrected_name(case.sample) or case.enterprise_name
         case.note = f"supplement sent ({case.sample.supplement_path.name})"
     else:
         case.note = f"supplement refused: HTTP {answer.status_code}"
@@ -312,7 +329,11 @@ def submit_and_follow(samples_dir: Path) -> AfterReady:
         for case in cases:
             counts[case.stage] = counts.get(case.stage, 0) + 1
         tally = ", ".join(f"{n} {stage}" for stage, n in sorted(counts.items()))
-        console.print(f"[bold green]All {len(cases)} cases are final[/]: {tally}.")
+        final = "The case is final" if len(cases) == 1 else f"All {len(cases)} cases are final"
+        console.print(f"[bold green]{final}[/]: {tally}.")
+        refused = len(samples) - len(cases)
+        if refused:
+            console.print(f"[red]{refused} of {len(samples)} samples were refused (see above).[/]")
         console.print(where_to_look(settings))
         console.print("The stack stays up; Ctrl-C (or SIGTERM) stops it.")
 

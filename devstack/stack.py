@@ -45,6 +45,8 @@ from infra.temporal import connect
 STOP_TIMEOUT_S = 15.0  # the worker takes up to 10 s to finish the tasks in hand
 TAIL_LINES = 25
 PROBE_INTERVAL_S = 0.25
+# SIGHUP too: a closed terminal must not leave the parts (each in its own session) running.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class StackError(Exception):
@@ -341,7 +343,7 @@ class Stack:
         rows = [
             ("Temporal gRPC", f"{host}:{port}  (namespace {s.temporal_namespace})"),
             ("Temporal Web UI", web_ui_url(s)),
-            ("gateway", f"http://{s.gateway_addr}  (OpenAPI at /openapi.json, docs at /docs)"),
+            ("gateway", f"http://{s.gateway_addr}  (OpenAPI at /openapi.json)"),
             ("partner sandbox", f"http://{s.sandbox_addr}"),
             ("worker", f"task queue {s.task_queue}"),
             ("data dir", f"{self._shown(self.data_dir)}  (Temporal state in temporal.db)"),
@@ -379,7 +381,7 @@ async def serve(settings: Settings, console: Console, after_ready: AfterReady | 
             stack.force_stop.set()
         stop_requested.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
 
     code = 0
@@ -409,7 +411,7 @@ async def serve(settings: Settings, console: Console, after_ready: AfterReady | 
             with contextlib.suppress(asyncio.CancelledError):
                 await follow
         await stack.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
     console.print("devstack: stopped" + ("" if code == 0 else " after a failure"))
     return code

@@ -119,9 +119,10 @@ def run_temporal_foreground(settings: Settings) -> int:
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         if child.poll() is None:
-            child.send_signal(signum)
+            # A closed terminal (SIGHUP) must not leave the server, in its own session, running.
+            child.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         returncode = child.wait()
     finally:

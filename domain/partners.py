@@ -9,12 +9,15 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.application import Application, InvoiceKind, SealKind
+from domain.sla_policy import SlaPolicy
 
 
 class SetupInput(BaseModel):
     """Input of the ``EnterpriseSetup`` workflow."""
 
     application: Application
+    # Captured when the case starts, so editing the policy file never changes a running case.
+    sla_policy: SlaPolicy = Field(default_factory=SlaPolicy)
 
 
 class Licence(BaseModel):

@@ -92,6 +92,8 @@ class StatusDocument(BaseModel):
     completed_at: datetime | None = None
     reason: str | None = None
     supplement: SupplementRequest | None = None
+    # Set when a deadline falls in a year without official holiday data (weekends only then).
+    calendar_note: str | None = None
     uscc: str | None = None
     stages: Stages = Field(default_factory=Stages)
     # Built by later issues (subsidy, delivery, documents); null until then (CONTRACT: no stubs).

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from gateway.dependencies import TemporalConnection, TemporalUnavailable
+from gateway.dependencies import (
+    AlertDatabase,
+    AlertDatabaseUnavailable,
+    TemporalConnection,
+    TemporalUnavailable,
+)
 from gateway.errors import install_error_handlers
 from gateway.observability import RequestLogMiddleware, RequestMetrics
 from gateway.openapi import install_openapi
-from gateway.routers import applications, callbacks, health
+from gateway.routers import alerts, applications, callbacks, health
 from infra.logging import get_logger
 from infra.settings import Settings, get_settings
+from store.alerts import AlertStore
 
 log = get_logger("gateway")
 
@@ -23,27 +30,42 @@ One-Day Setup (一日办): submit an application for setting up an enterprise an
 case through registration, seal carving, first invoices and delivery.
 
 Bearer tokens: the portal's for `/v1/applications…`; the ops token for all of the gateway but
-callbacks. Partner callbacks are authenticated by their `X-ODS-Signature` instead.
+callbacks; the alerts token for `/v1/alerts` and `/v1/alerts/stream` only. Partner callbacks are
+authenticated by their `X-ODS-Signature` instead.
 Every refusal is JSON: `{"detail": "…"}`, or `{"errors": [{"field", "message"}]}` for a 422.
 """
 
 
-def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
-    """The gateway on ``client``, or on a client it connects itself at startup (lifespan).
+def create_app(
+    settings: Settings | None = None,
+    client: Client | None = None,
+    alert_store: AlertStore | None = None,
+) -> FastAPI:
+    """The gateway on ``client``, or on a client it connects itself at startup (lifespan); its
+    alerts in ``alert_store``, or in the service database it opens itself at startup.
 
     Without Temporal the gateway still starts: it answers what needs no Temporal, 503 for the
-    rest, and connects as soon as Temporal is there.
+    rest, and connects as soon as Temporal is there. The same goes for the service database.
     """
     settings = settings or get_settings()
     temporal = TemporalConnection(settings, client)
+    alert_database = AlertDatabase(settings, alert_store)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             await temporal.client()
         except TemporalUnavailable:
             log.warning("gateway_started_without_temporal", address=settings.temporal_address)
-        yield
+        try:
+            await alert_database.store()
+        except AlertDatabaseUnavailable:
+            log.warning("gateway_started_without_alert_database")
+        try:
+            yield
+        finally:
+            app.state.stopping.set()
+            await alert_database.close()
 
     app = FastAPI(
         title="One-Day Setup gateway",
@@ -54,8 +76,13 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     )
     app.state.settings = settings
     app.state.temporal = temporal
+    app.state.alert_database = alert_database
+    # Set when the gateway stops (here, or earlier by a server that announces its shutdown), so
+    # that open alert streams end rather than hold the server up.
+    app.state.stopping = asyncio.Event()
     app.state.metrics = RequestMetrics()
     app.include_router(applications.router)
+    app.include_router(alerts.router)
     app.include_router(callbacks.router)
     app.include_router(health.router)
     app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)

@@ -1,7 +1,7 @@
 """How refusals and failures become answers: JSON everywhere, never a stack trace.
 
 ``{"detail": "…"}`` for 401, 404, 409, 413, 503; ``{"errors": [{"field", "message"}]}`` for
-every 422, whether the application, a query parameter or a callback envelope is at fault.
+every 422, whether the application, a query parameter, a header or a callback envelope is at fault.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from temporalio.client import (
     RPCTimeoutOrCancelledError,
     WorkflowQueryFailedError,
@@ -20,15 +21,26 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from domain.validation import ApplicationInvalid, FieldError, dotted_path
-from gateway.dependencies import BodyTooLarge, TemporalUnavailable
+from gateway.dependencies import AlertDatabaseUnavailable, BodyTooLarge, TemporalUnavailable
 from infra.logging import get_logger
 from intake.cases import ApplicationConflict, CaseNotFound, CaseStateConflict, InvalidQuery
+from store.alerts import UnknownAlertId
 
 log = get_logger("gateway")
 
 # Where FastAPI says a request value came from; the portal only needs the field's own name.
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
 _RETRY_AFTER = {"Retry-After": "5"}
+
+
+class ParameterInvalid(Exception):
+    """A query parameter or header that passed its type but not the route's own check: a 422 that
+    names it (``after``, ``Last-Event-ID``, …)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
 
 
 def detail(status: int, text: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -73,6 +85,16 @@ async def _invalid_query(_: Request, exc: Exception) -> JSONResponse:
     return field_error_response([invalid_query_error(exc)])
 
 
+async def _parameter_invalid(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ParameterInvalid)
+    return field_error_response([FieldError(field=exc.field, message=exc.message)])
+
+
+async def _unknown_alert_id(_: Request, exc: Exception) -> JSONResponse:
+    # Routes name the parameter themselves (ParameterInvalid); a cursor is ``after`` otherwise.
+    return field_error_response([FieldError(field="after", message=str(exc))])
+
+
 async def _case_not_found(_: Request, exc: Exception) -> JSONResponse:
     return detail(404, f"no case with application id {str(exc)[:64]!r}")
 
@@ -100,6 +122,11 @@ async def _temporal_rpc_failed(request: Request, exc: Exception) -> JSONResponse
     return detail(503, f"Temporal did not answer ({status}); try again shortly", _RETRY_AFTER)
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database_unavailable", path=request.url.path, error_type=type(exc).__name__)
+    return detail(503, "the service database is unreachable; try again shortly", _RETRY_AFTER)
+
+
 async def _case_did_not_answer(request: Request, exc: Exception) -> JSONResponse:
     # A query needs a worker; none polling (or the case's code failing) is not the caller's fault.
     log.warning("case_query_failed", path=request.url.path, error=str(exc))
@@ -116,6 +143,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApplicationInvalid, _application_invalid)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(InvalidQuery, _invalid_query)
+    app.add_exception_handler(ParameterInvalid, _parameter_invalid)
+    app.add_exception_handler(UnknownAlertId, _unknown_alert_id)
     app.add_exception_handler(CaseNotFound, _case_not_found)
     app.add_exception_handler(CaseStateConflict, _case_state_conflict)
     app.add_exception_handler(ApplicationConflict, _application_conflict)
@@ -123,6 +152,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TemporalUnavailable, _temporal_unavailable)
     app.add_exception_handler(RPCError, _temporal_rpc_failed)
     app.add_exception_handler(RPCTimeoutOrCancelledError, _temporal_rpc_failed)
+    app.add_exception_handler(AlertDatabaseUnavailable, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _database_unavailable)
     app.add_exception_handler(WorkflowQueryFailedError, _case_did_not_answer)
     app.add_exception_handler(WorkflowQueryRejectedError, _case_did_not_answer)
     app.add_exception_handler(Exception, _internal_error)

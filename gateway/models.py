@@ -1,7 +1,7 @@
 """What the gateway answers, as pydantic models: the single source of its OpenAPI document.
 
 The status document itself is ``domain.status.StatusDocument``; the application and its
-parts are ``domain.application``'s models.
+parts are ``domain.application``'s models; an alert is ``domain.alerts.AlertRecord``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import get_args
 
 from pydantic import BaseModel, Field
 
+from domain.alerts import AlertRecord
 from domain.status import CaseStage, SlaState
 from domain.validation import FieldError
 
@@ -68,4 +69,14 @@ class Health(BaseModel):
     temporal: str = Field(
         description="'connected' once the gateway has a Temporal client; liveness does not depend on it",
         examples=["connected", "not connected"],
+    )
+
+
+class AlertFeed(BaseModel):
+    """One page of the alert feed, oldest first; ``next_cursor`` is ``after`` for the next page."""
+
+    alerts: list[AlertRecord]
+    next_cursor: str | None = Field(
+        description="the id of the page's last alert while more follow; null at the end of the feed",
+        examples=["000000000042-9f3a61c2", None],
     )

@@ -28,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.application import Application, apply_supplement
 from domain.districts import ANYANG_DISTRICTS
 from domain.partners import PartnerEvent, SetupInput, WithdrawRequest
+from domain.sla_policy import SlaPolicy
 from domain.status import CaseStage, SlaState, StatusDocument
 from infra.temporal import (
     SA_DISTRICT_CODE,
@@ -96,7 +97,9 @@ def _details_text(app: Application) -> str:
     )
 
 
-async def submit_application(client: Client, app: Application, *, task_queue: str) -> SubmitOutcome:
+async def submit_application(
+    client: Client, app: Application, *, task_queue: str, sla_policy: SlaPolicy | None = None
+) -> SubmitOutcome:
     """Start the case, or find the one this very application already started.
 
     The same application again (equal after validation and normalisation) finds the same
@@ -108,7 +111,7 @@ async def submit_application(client: Client, app: Application, *, task_queue: st
     try:
         await client.start_workflow(
             WORKFLOW_TYPE,
-            SetupInput(application=app),
+            SetupInput(application=app, sla_policy=sla_policy or SlaPolicy()),
             id=workflow_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -196,9 +199,7 @@ async def supplement(client: Client, application_id: str, body: Any) -> StatusDo
     handle = await _describe_open(client, application_id)
     status = await get_status(client, application_id)
     if status.stage != "awaiting_supplement":
-        raise CaseStateConflict(
-            f"case {application_id} is {status.stage}, not awaiting a supplement"
-        )
+        raise CaseStateConflict(f"case {application_id} is {status.stage}, not awaiting a supplement")
     current: Application = await handle.query("application", result_type=Application)
     corrected = apply_supplement(current, body)
     try:

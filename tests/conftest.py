@@ -3,12 +3,15 @@ the gateway, all in-process or from the pip-installed binaries (nothing is downl
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+from fastapi import FastAPI, Request, Response
 import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
@@ -19,8 +22,33 @@ from temporalio.testing import WorkflowEnvironment
 from infra.binaries import temporal_cli, temporal_test_server
 from infra.serving import serve_in_background
 from infra.settings import Settings
+from infra.signing import SIGNATURE_HEADER, verify
 from infra.temporal import SEARCH_ATTRIBUTES, data_converter
+from store.alerts import AlertStore
+from store.db import open_database
 from worker import running_worker
+
+
+class WebhookReceiver:
+    """An alert subscriber: records signed webhook POSTs; can be 'down' (503) on demand."""
+
+    def __init__(self, secret: str) -> None:
+        self.down = False
+        self.received: list[dict[str, Any]] = []
+        self.refused = 0
+        self.app = FastAPI()
+
+        @self.app.post("/alerts")
+        async def receive(request: Request) -> Response:
+            body = await request.body()
+            if self.down:
+                self.refused += 1
+                return Response(status_code=503)
+            problem = verify(secret, body, request.headers.get(SIGNATURE_HEADER))
+            if problem:
+                return Response(problem, status_code=401)
+            self.received.append(json.loads(body))
+            return Response(status_code=204)
 
 
 @dataclass
@@ -31,6 +59,8 @@ class Stack:
     settings: Settings
     gateway: httpx.AsyncClient
     sandbox: httpx.AsyncClient
+    alerts: AlertStore
+    webhooks: WebhookReceiver
 
     @property
     def portal(self) -> dict[str, str]:
@@ -44,6 +74,15 @@ class Stack:
     async def behave(self, **parts: dict[str, float]) -> None:
         resp = await self.sandbox.put("/_sandbox/behaviour", json=parts)
         resp.raise_for_status()
+
+    async def alerts_of(self, workflow_id: str) -> list[tuple[str, str]]:
+        """(stage, level) of every alert stored for one case, oldest first."""
+        found, cursor = [], None
+        while True:
+            page, cursor = await self.alerts.list(after=cursor, limit=1000)
+            found += [(a.stage, a.level) for a in page if a.workflow_id == workflow_id]
+            if cursor is None:
+                return found
 
     async def reset_sandbox(self) -> None:
         (await self.sandbox.post("/_sandbox/reset")).raise_for_status()
@@ -108,21 +147,32 @@ async def dev_env(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
 async def _stack(client: Client, sandbox_url: str, data_dir: Path) -> AsyncIterator[Stack]:
     from gateway.app import create_app as create_gateway
 
-    settings = Settings(
-        partner_url=sandbox_url,
-        task_queue=f"test-{uuid.uuid4()}",
-        data_dir=data_dir,
-    )
-    async with serve_in_background(create_gateway(settings, client=client)) as gateway_url:
+    settings = Settings(partner_url=sandbox_url, task_queue=f"test-{uuid.uuid4()}", data_dir=data_dir)
+    receiver = WebhookReceiver(settings.webhook_secret)
+    engine = await open_database(settings.resolved_database_url)
+    store = AlertStore(engine)
+    async with (
+        serve_in_background(receiver.app) as receiver_url,
+        serve_in_background(create_gateway(settings, client=client, alert_store=store)) as gateway_url,
+    ):
+        settings = settings.model_copy(update={"alert_webhooks": f"{receiver_url}/alerts"})
         settings = settings.model_copy(update={"gateway_url": gateway_url})
         async with (
             running_worker(client, settings),
             httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway,
             httpx.AsyncClient(base_url=sandbox_url, timeout=30) as sandbox,
         ):
-            stack = Stack(client=client, settings=settings, gateway=gateway, sandbox=sandbox)
+            stack = Stack(
+                client=client,
+                settings=settings,
+                gateway=gateway,
+                sandbox=sandbox,
+                alerts=store,
+                webhooks=receiver,
+            )
             await stack.reset_sandbox()
             yield stack
+    await engine.dispose()
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -134,8 +184,6 @@ async def ts_stack(
 
 
 @pytest_asyncio.fixture(scope="session")
-async def dev_stack(
-    dev_env: WorkflowEnvironment, sandbox_url: str, data_dir: Path
-) -> AsyncIterator[Stack]:
+async def dev_stack(dev_env: WorkflowEnvironment, sandbox_url: str, data_dir: Path) -> AsyncIterator[Stack]:
     async for stack in _stack(dev_env.client, sandbox_url, data_dir):
         yield stack

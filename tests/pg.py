@@ -50,10 +50,10 @@ def _version(bin_dir: Path) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", bin_dir.parent.name)) or (0,)
 
 
-def find_postgres_bin() -> Path:
+def find_postgres_bin(debian_root: Path = Path("/usr/lib/postgresql"), path: str | None = None) -> Path:
     """The folder with ``initdb`` and ``pg_ctl``: the newest /usr/lib/postgresql/*/bin, else PATH."""
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version, reverse=True)
-    on_path = shutil.which("initdb")
+    candidates = sorted(debian_root.glob("*/bin"), key=_version, reverse=True)
+    on_path = shutil.which("initdb", path=path)
     if on_path:
         candidates.append(Path(on_path).resolve().parent)
     for bin_dir in candidates:
@@ -193,11 +193,14 @@ async def postgres_server() -> AsyncIterator[PostgresServer]:
     try:
         bin_dir = check_postgres_available()
     except PostgresUnavailable as e:
-        if os.environ.get("ODS_SKIP_PG") == "1":
-            pytest.skip(f"ODS_SKIP_PG=1: {e}")
-        pytest.fail(str(e), pytrace=False)
-    async with running_postgres(bin_dir) as server:
-        yield server
+        unavailable = str(e)
+    else:
+        async with running_postgres(bin_dir) as server:
+            yield server
+        return
+    if os.environ.get("ODS_SKIP_PG") == "1":
+        pytest.skip(f"ODS_SKIP_PG=1: {unavailable}")
+    pytest.fail(unavailable, pytrace=False)
 
 
 @pytest_asyncio.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -22,6 +22,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.partners import NAME_CONFLICT, NON_RETRYABLE_TYPES, REGISTRATION_REFUSED
     from activities.registration import RegistrationActivities
     from activities.seals import SealActivities
+    from activities.sla import SlaActivities
+    from domain.alerts import AlertLevel
     from domain.application import Application
     from domain.districts import ANYANG_DISTRICTS
     from domain.partners import (
@@ -38,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.status import (
         FINAL_STAGES,
+        SLA_ORDER,
         CaseStage,
         HistoryEntry,
         StageName,
@@ -45,11 +48,16 @@ with workflow.unsafe.imports_passed_through():
         SupplementRequest,
     )
     from infra.temporal import (
+        SA_BREACHED_STAGES,
         SA_ENTERPRISE_NAME,
         SA_SETUP_STAGE,
+        SA_SLA_STATUS,
         SA_USCC,
         application_id_of,
     )
+    from store.alerts import AlertIn
+
+from workflows.sla import PromiseClock, StageWatch
 
 T = TypeVar("T")
 
@@ -62,6 +70,7 @@ PARTNER_RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE_TYPES,
 )
 PARTNER_CALL_TIMEOUT = timedelta(seconds=75)
+ALERT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 CLEANUP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
@@ -92,6 +101,10 @@ class EnterpriseSetup:
         self._seal_order: SealOrder | None = None
         self._seal_completion: PartnerEvent | None = None
         self._waiting_for = ""
+        self._clock = PromiseClock(input.sla_policy)
+        self._watches: dict[StageName, StageWatch] = {}
+        self._alert_outbox: list[AlertIn] = []
+        self._breached: list[str] = []
 
     # ------------------------------------------------------------------ run
     @workflow.run
@@ -100,6 +113,8 @@ class EnterpriseSetup:
         self._status.stages.overall.state = "running"
         self._status.stages.overall.started_at = self._status.accepted_at
         self._publish()
+        alert_sender = asyncio.create_task(self._send_alerts())
+        await self._watch("overall", self._status.accepted_at)
 
         work = asyncio.create_task(self._carry_through())
         await workflow.wait_condition(lambda: work.done() or self._withdrawal is not None)
@@ -115,6 +130,9 @@ class EnterpriseSetup:
                 work.result()
             except CaseRejected as refused:
                 self._close("rejected", str(refused))
+        # Every alert raised is stored before the case closes.
+        await workflow.wait_condition(lambda: not self._alert_outbox)
+        alert_sender.cancel()
         return self._status
 
     async def _carry_through(self) -> None:
@@ -126,6 +144,7 @@ class EnterpriseSetup:
             self._run_stage("seal_carving", lambda: self._carve_seals(licence)),
             self._invoice_stage(licence),
         )
+        self._unwatch("overall", succeeded=True)
         self._close("completed", None)
 
     # ------------------------------------------------------------- the stage runner
@@ -135,17 +154,21 @@ class EnterpriseSetup:
         stage.state = "running"
         stage.started_at = stage.started_at or workflow.now()
         self._record(f"{name}.started", "")
+        await self._watch(name, stage.started_at)
         try:
             result = await work()
         except asyncio.CancelledError:
             stage.state = "cancelled"
             stage.finished_at = workflow.now()
+            self._unwatch(name, succeeded=False)
             raise
         except BaseException as err:
             stage.state = "failed"
             stage.finished_at = workflow.now()
+            self._unwatch(name, succeeded=False)
             self._record(f"{name}.failed", str(err))
             raise
+        self._unwatch(name, succeeded=True)
         stage.state = "done"
         stage.finished_at = workflow.now()
         self._record(f"{name}.done", "")
@@ -179,22 +202,40 @@ class EnterpriseSetup:
                 raise CaseRejected(
                     f"the registration system did not accept the filing: {_partner_message(cause)}"
                 ) from err
-            self._record(
-                "registration.licence_issued", f"USCC {licence.uscc} by {licence.authority}"
-            )
+            self._record("registration.licence_issued", f"USCC {licence.uscc} by {licence.authority}")
             return licence
 
     async def _await_supplement(self, conflict: ApplicationError) -> None:
         details = conflict.details[0] if conflict.details else {}
         fields = details.get("fields") or ["enterprise"]
         message = details.get("message") or str(conflict)
-        self._status.supplement = SupplementRequest(requested=[f"{f}: {message}" for f in fields])
+        # Time awaiting the applicant does not count against the promise: pause its clocks.
+        paused = [w for n, w in self._watches.items() if n in ("registration", "overall")]
+        for watch in paused:
+            watch.pause()
+        window = self._clock.policy.supplement_window_td
+        due = await self._clock.add(workflow.now(), window)
+        self._note_calendar()
+        self._status.supplement = SupplementRequest(requested=[f"{f}: {message}" for f in fields], due=due)
         self._status.stages.registration.state = "waiting"
         self._set_stage("awaiting_supplement")
         self._waiting_for = "corrected materials from the applicant (补正)"
         self._record("supplement.requested", "; ".join(self._status.supplement.requested))
         self._publish()
-        await workflow.wait_condition(lambda: self._supplied is not None)
+        try:
+            await workflow.wait_condition(
+                lambda: self._supplied is not None,
+                timeout=max(due - workflow.now(), timedelta(seconds=1)),
+                timeout_summary=f"supplement due {self._clock.local_hm(due)}",
+            )
+        except TimeoutError:
+            raise CaseRejected(
+                f"no supplement arrived within the supplement window ({self._clock.policy.supplement_window})"
+            ) from None
+        for watch in paused:
+            moved = await watch.resume()
+            if moved:
+                self._record(f"{watch.name}.deadline_moved", f"paused {moved} of working time")
         assert self._supplied is not None
         self._app, self._supplied = self._supplied, None
         self._status.supplement = None
@@ -272,9 +313,7 @@ class EnterpriseSetup:
         if self._status.uscc is not None and self._seal_completion is None:
             cancelled = await workflow.execute_activity_method(
                 SealActivities.cancel_pending_seal_orders,
-                PendingOrdersCancellation(
-                    application_id=self._status.application_id, reason=reason
-                ),
+                PendingOrdersCancellation(application_id=self._status.application_id, reason=reason),
                 start_to_close_timeout=PARTNER_CALL_TIMEOUT,
                 retry_policy=CLEANUP_RETRY,
                 summary="撤回 cancel pending seal orders",
@@ -284,6 +323,8 @@ class EnterpriseSetup:
         self._close("withdrawn", reason)
 
     def _close(self, stage: CaseStage, reason: str | None) -> None:
+        for name in list(self._watches):
+            self._unwatch(name, succeeded=False)
         now = workflow.now()
         self._status.reason = reason
         self._status.supplement = None
@@ -324,9 +365,7 @@ class EnterpriseSetup:
                 type="CaseStateConflict",
             )
         if corrected.application_id != self._status.application_id:
-            raise ApplicationError(
-                "the supplement is for another application", type="CaseStateConflict"
-            )
+            raise ApplicationError("the supplement is for another application", type="CaseStateConflict")
 
     @workflow.update
     async def withdraw(self, request: WithdrawRequest) -> StatusDocument:
@@ -337,9 +376,7 @@ class EnterpriseSetup:
     @withdraw.validator
     def _validate_withdraw(self, request: WithdrawRequest) -> None:
         if self._status.is_final or self._withdrawal is not None:
-            raise ApplicationError(
-                f"the case is already {self._status.stage}", type="CaseStateConflict"
-            )
+            raise ApplicationError(f"the case is already {self._status.stage}", type="CaseStateConflict")
 
     @workflow.signal
     async def partner_event(self, event: PartnerEvent) -> None:
@@ -356,6 +393,68 @@ class EnterpriseSetup:
                 self._seal_completion = event
                 return
         self._record("partner.event_ignored", f"{event.partner} {event.event} ({event.event_id})")
+
+    # ------------------------------------------------------------- SLA
+    async def _watch(self, name: StageName, started_at: datetime) -> None:
+        watch = StageWatch(self._clock, name, started_at, self._status.stages.of(name), self._level_reached)
+        self._watches[name] = watch
+        await watch.begin()
+        self._note_calendar()
+
+    def _unwatch(self, name: StageName, *, succeeded: bool) -> None:
+        watch = self._watches.pop(name, None)
+        if watch is not None:
+            watch.finish(succeeded=succeeded)
+
+    def _level_reached(self, stage: StageName, level: AlertLevel, deadline: datetime | None) -> None:
+        """A promise is at risk, broken, or kept after all: update the case and raise the alert."""
+        s = self._status
+        if level in ("at_risk", "breached") and SLA_ORDER[level] > SLA_ORDER[s.sla_status]:
+            s.sla_status = level  # type: ignore[assignment]
+            workflow.upsert_search_attributes([SA_SLA_STATUS.value_set(level)])
+        if level == "breached" and stage not in self._breached:
+            self._breached.append(stage)
+            workflow.upsert_search_attributes([SA_BREACHED_STAGES.value_set(list(self._breached))])
+        due = f"; deadline {deadline.astimezone(self._clock.policy.zone).isoformat()}" if deadline else ""
+        self._record(f"alert.{stage}.{level}", f"{stage} {level}{due}")
+        self._alert_outbox.append(
+            AlertIn(
+                application_id=s.application_id,
+                workflow_id=s.workflow_id,
+                stage=stage,
+                level=level,
+                deadline=deadline,
+                raised_at=workflow.now(),
+                district_code=self._app.enterprise.district_code,
+                enterprise_name=self._app.enterprise.name,
+            )
+        )
+        self._publish()
+
+    async def _send_alerts(self) -> None:
+        """Raise alerts in order, one at a time; never cancelled with the stage that raised them."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._alert_outbox))
+            alert = self._alert_outbox[0]
+            await workflow.execute_activity_method(
+                SlaActivities.raise_alert,
+                alert,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=ALERT_RETRY,
+                summary=f"alert: {alert.stage} {alert.level}",
+            )
+            self._alert_outbox.pop(0)
+
+    def _note_calendar(self) -> None:
+        years = sorted(self._clock.uncovered_years)
+        if years and self._status.calendar_note is None:
+            note = (
+                f"no official holiday data for {', '.join(map(str, years))}: "
+                "deadlines there count weekends only (plus the policy's extra holidays)"
+            )
+            self._status.calendar_note = note
+            self._record("calendar.uncovered", note)
+            workflow.logger.warning(note)
 
     # ------------------------------------------------------------- bookkeeping
     def _set_stage(self, stage: CaseStage) -> None:
@@ -380,6 +479,11 @@ class EnterpriseSetup:
             lines.append(f"USCC: {s.uscc}")
         if self._waiting_for and not s.is_final:
             lines.append(f"waiting for: {self._waiting_for}")
+        for name, watch in self._watches.items():
+            if watch.deadline is not None:
+                lines.append(f"{name} due {self._clock.local_hm(watch.deadline)} ({watch.level})")
+        if self._breached:
+            lines.append(f"breached: {', '.join(self._breached)}")
         if s.reason:
             lines.append(f"reason: {s.reason}")
         workflow.set_current_details("\n\n".join(lines))

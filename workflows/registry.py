@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from workflows.alert_webhooks import AlertWebhookDelivery
 from workflows.enterprise_setup import EnterpriseSetup
 
-ALL_WORKFLOWS: list[type] = [EnterpriseSetup]
+ALL_WORKFLOWS: list[type] = [EnterpriseSetup, AlertWebhookDelivery]

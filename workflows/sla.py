@@ -124,7 +124,7 @@ class StageWatch:
         while True:
             if self._paused_since is not None:
                 version = self._version
-                await workflow.wait_condition(lambda: self._version != version)
+                await workflow.wait_condition(lambda v=version: self._version != v)  # type: ignore[misc]
                 continue
             if self.level == "on_track":
                 target, next_level, what = self.at_risk_at, "at_risk", "at risk"
@@ -138,7 +138,7 @@ class StageWatch:
                 version = self._version
                 try:
                     await workflow.wait_condition(
-                        lambda: self._version != version,
+                        lambda v=version: self._version != v,  # type: ignore[misc]
                         timeout=remaining,
                         timeout_summary=f"{self.name.replace('_', ' ')} {what} {self.clock.local_hm(target)}",
                     )
@@ -152,7 +152,7 @@ class StageWatch:
             return
         self.level = level
         self.status.sla = level
-        self.on_level(self.name, level, self.deadline)
+        self.on_level(self.name, "breached" if level == "breached" else "at_risk", self.deadline)
 
     def pause(self) -> None:
         if self._paused_since is None:

@@ -15,6 +15,7 @@ from pydantic import BeforeValidator, Field, ValidationError
 from domain.application import Application, Supplement, parse_application
 from domain.districts import ANYANG_DISTRICTS
 from domain.partners import WithdrawRequest
+from domain.sla_policy import load_sla_policy
 from domain.status import CaseStage, SlaState, StatusDocument
 from domain.validation import BODY_FIELD, ApplicationInvalid, FieldError
 from gateway.auth import portal_access
@@ -68,7 +69,9 @@ async def submit_application(
     normalisation) was submitted before; 409 when the id is taken by a different one."""
     application = parse_application(body)  # ApplicationInvalid: 422, nothing started
     client = await temporal.client()
-    outcome = await cases.submit_application(client, application, task_queue=settings.task_queue)
+    outcome = await cases.submit_application(
+        client, application, task_queue=settings.task_queue, sla_policy=load_sla_policy(settings.sla_policy)
+    )
     if not outcome.created:
         response.status_code = 200
     return SubmitAnswer(

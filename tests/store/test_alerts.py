@@ -95,12 +95,15 @@ async def main(url, me):
     engine = await open_database(url)  # every process creates the schema at the same moment
     store = AlertStore(engine)
     def alert(workflow):
-        return AlertIn(application_id=workflow, workflow_id=workflow, stage="overall", level="breached",
-                       raised_at=datetime.now(timezone.utc), district_code="410505", enterprise_name="殷都区某店")
+        return AlertIn(
+            application_id=workflow, workflow_id=workflow, stage="overall", level="breached",
+            raised_at=datetime.now(timezone.utc), district_code="410505", enterprise_name="殷都区某店",
+        )
     shared = await asyncio.gather(*(store.record(alert("setup-shared")) for _ in range(5)))
     own, _ = await store.record(alert(f"setup-own-{me}"))
     await engine.dispose()
-    print(json.dumps({"shared": [r.id for r, _ in shared], "created": sum(c for _, c in shared), "own": own.id}))
+    created = sum(c for _, c in shared)
+    print(json.dumps({"shared": [r.id for r, _ in shared], "created": created, "own": own.id}))
 
 asyncio.run(main(sys.argv[1], sys.argv[2]))
 """

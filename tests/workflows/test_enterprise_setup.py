@@ -17,9 +17,7 @@ from tests.conftest import Stack
 
 async def start(stack: Stack, body: dict) -> WorkflowHandle:  # type: ignore[type-arg]
     app = parse_application(body)
-    outcome = await cases.submit_application(
-        stack.client, app, task_queue=stack.settings.task_queue
-    )
+    outcome = await cases.submit_application(stack.client, app, task_queue=stack.settings.task_queue)
     assert outcome.created
     return stack.client.get_workflow_handle(outcome.workflow_id, result_type=StatusDocument)
 
@@ -87,9 +85,7 @@ async def test_partners_failing_30_percent_of_calls_still_perform_each_effect_on
     await ts_stack.behave(registration=flaky, seal_shop=flaky, tax=flaky)
     handles = [await start(ts_stack, factories.application()) for _ in range(6)]
     results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 120)
-    await ts_stack.behave(
-        registration={"error_rate": 0}, seal_shop={"error_rate": 0}, tax={"error_rate": 0}
-    )
+    await ts_stack.behave(registration={"error_rate": 0}, seal_shop={"error_rate": 0}, tax={"error_rate": 0})
 
     assert [r.stage for r in results] == ["completed"] * 6
     effects = await ts_stack.effects()
@@ -148,9 +144,7 @@ async def test_withdrawal_while_the_shop_carves_cancels_the_seal_order(ts_stack:
     assert status.stage == "withdrawn"
     assert status.reason == "changed our plans"
     assert status.stages.seal_carving.state == "cancelled"
-    orders = (
-        await ts_stack.sandbox.get("/seal-shop/v1/orders", params={"application_id": app_id})
-    ).json()
+    orders = (await ts_stack.sandbox.get("/seal-shop/v1/orders", params={"application_id": app_id})).json()
     assert [o["status"] for o in orders["orders"]] == ["cancelled"]
     # A closed case refuses a second withdrawal.
     try:

@@ -1,0 +1,85 @@
+"""SLA look-ups and alerts: the working calendar, raising an alert once, delivering its webhooks."""
+
+from __future__ import annotations
+
+import json
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from domain.alerts import CalendarRequest, WebhookDeliveryInput, WebhookPost
+from domain.working_time import CalendarSlice, calendar_slice
+from infra.http import http_client
+from infra.logging import get_logger
+from infra.settings import Settings
+from infra.signing import SIGNATURE_HEADER, sign
+from store.alerts import AlertIn, AlertRecord, AlertStore
+
+log = get_logger("sla")
+WEBHOOK_WORKFLOW = "AlertWebhookDelivery"
+
+
+class SlaActivities:
+    def __init__(self, settings: Settings, store: AlertStore | None, client: Client | None) -> None:
+        self.settings = settings
+        self.store = store
+        self.client = client
+
+    @activity.defn
+    async def load_working_calendar(self, req: CalendarRequest) -> CalendarSlice:
+        """Which days are working days (State Council schedule + the policy's extras)."""
+        result = calendar_slice(req.first_day, req.last_day, req.policy)
+        if result.uncovered_years:
+            log.warning(
+                "no official holiday data; counting weekends only",
+                years=result.uncovered_years,
+                first_day=req.first_day.isoformat(),
+                last_day=req.last_day.isoformat(),
+            )
+        return result
+
+    @activity.defn
+    async def raise_alert(self, alert: AlertIn) -> AlertRecord:
+        """Store the alert (once per workflow, stage and level: a database rule) and hand it to the
+        webhook deliverer, a workflow of its own so a subscriber that is down never holds the case."""
+        if self.store is None:
+            raise ApplicationError("this worker has no alert store", non_retryable=False)
+        record, created = await self.store.record(alert)
+        log.info(
+            "alert raised" if created else "alert already raised",
+            alert_id=record.id,
+            workflow_id=record.workflow_id,
+            stage=record.stage,
+            level=record.level,
+        )
+        urls = self.settings.alert_webhook_urls
+        if urls and self.client is not None:
+            try:
+                await self.client.start_workflow(
+                    WEBHOOK_WORKFLOW,
+                    WebhookDeliveryInput(alert=record, urls=urls),
+                    id=f"alert-webhooks-{record.id}",
+                    task_queue=self.settings.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    static_summary=f"webhooks of alert {record.id}: {record.stage} {record.level}",
+                )
+            except WorkflowAlreadyStartedError:
+                pass
+        return record
+
+    @activity.defn
+    async def post_alert_webhook(self, post: WebhookPost) -> int:
+        """POST one alert to one subscriber, signed; 2xx is done, anything else is retried."""
+        body = json.dumps(post.alert.model_dump(mode="json"), ensure_ascii=False).encode()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(self.settings.webhook_secret, body),
+            "X-ODS-Alert-Id": post.alert.id,
+        }
+        async with http_client(timeout=15.0) as client:
+            resp = await client.post(post.url, content=body, headers=headers)
+        if not resp.is_success:
+            raise RuntimeError(f"subscriber {post.url} answered {resp.status_code}")
+        return resp.status_code
