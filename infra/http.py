@@ -8,9 +8,7 @@ import httpx
 PARTNER_TIMEOUT = httpx.Timeout(45.0, connect=5.0)
 
 
-def http_client(
-    base_url: str = "", timeout: httpx.Timeout | float = PARTNER_TIMEOUT
-) -> httpx.AsyncClient:
+def http_client(base_url: str = "", timeout: httpx.Timeout | float = PARTNER_TIMEOUT) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=timeout,

@@ -47,9 +47,7 @@ class Settings(BaseSettings):
     def _refuse_dev_secrets_in_production(self) -> Settings:
         if self.env == "production":
             still_dev = [
-                f"ODS_{name.upper()}"
-                for name, dev in DEV_DEFAULTS.items()
-                if getattr(self, name) == dev
+                f"ODS_{name.upper()}" for name, dev in DEV_DEFAULTS.items() if getattr(self, name) == dev
             ]
             if still_dev:
                 raise ValueError(

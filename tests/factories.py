@@ -76,9 +76,7 @@ def application(
     return body
 
 
-def individual_business(
-    application_id: str | None = None, district: str = "410506"
-) -> dict[str, Any]:
+def individual_business(application_id: str | None = None, district: str = "410506") -> dict[str, Any]:
     """个体工商户: no shareholders, no capital, no invoice, pickup."""
     person_id = resident_id(area="410506")
     return {

@@ -24,9 +24,7 @@ async def status_of(stack: Stack, app_id: str) -> dict[str, Any]:
     return resp.json()  # type: ignore[no-any-return]
 
 
-async def wait_for(
-    stack: Stack, app_id: str, stages: set[str], timeout: float = 60
-) -> dict[str, Any]:
+async def wait_for(stack: Stack, app_id: str, stages: set[str], timeout: float = 60) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         doc = await status_of(stack, app_id)
@@ -104,18 +102,12 @@ async def test_a_bad_application_is_refused_with_field_paths_and_starts_nothing(
     fields = {e["field"] for e in resp.json()["errors"]}
     assert {"shareholders.0.id_number", "enterprise.district_code"} <= fields
     assert (
-        await dev_stack.gateway.get(
-            f"/v1/applications/{body['application_id']}", headers=dev_stack.portal
-        )
+        await dev_stack.gateway.get(f"/v1/applications/{body['application_id']}", headers=dev_stack.portal)
     ).status_code == 404
     assert (
-        await dev_stack.gateway.post(
-            "/v1/applications", content=b"not json", headers=dev_stack.portal
-        )
+        await dev_stack.gateway.post("/v1/applications", content=b"not json", headers=dev_stack.portal)
     ).status_code == 422
-    assert (
-        await dev_stack.gateway.post("/v1/applications", json=factories.application())
-    ).status_code == 401
+    assert (await dev_stack.gateway.post("/v1/applications", json=factories.application())).status_code == 401
 
 
 async def test_with_partners_failing_30_percent_every_effect_happens_once(dev_stack: Stack) -> None:
@@ -127,8 +119,7 @@ async def test_with_partners_failing_30_percent_every_effect_happens_once(dev_st
         assert (await submit(dev_stack, body)).status_code == 202
     try:
         docs = [
-            await wait_for(dev_stack, b["application_id"], {"completed", "rejected"}, 120)
-            for b in bodies
+            await wait_for(dev_stack, b["application_id"], {"completed", "rejected"}, 120) for b in bodies
         ]
     finally:
         await dev_stack.behave(

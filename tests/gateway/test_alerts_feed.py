@@ -399,6 +399,7 @@ async def test_the_stream_sends_only_the_alerts_its_filters_ask_for(store: Alert
         assert (await stream.next_alert())[0] == later.id
 
 
+@pytest.mark.usefixtures("fast_polling")
 async def test_a_quiet_stream_sends_keep_alive_comments(served: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(alerts_router, "HEARTBEAT_INTERVAL_S", 0.3)
     async with subscribed(served) as stream:
@@ -416,6 +417,7 @@ async def test_a_subscriber_hanging_up_ends_its_stream_and_the_gateway_stops_pro
     assert time.monotonic() - stopping < 2.0
 
 
+@pytest.mark.usefixtures("fast_polling")
 async def test_a_gateway_that_is_stopping_ends_its_open_streams_at_once_and_cleanly(
     app: FastAPI, served: str
 ) -> None:
