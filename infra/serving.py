@@ -23,7 +23,19 @@ ASGIApp = Callable[..., Any]
 Lifespan = Literal["auto", "on", "off"]
 
 
-class _EmbeddedServer(uvicorn.Server):
+class _StoppingServer(uvicorn.Server):
+    """Sets the app's ``state.stopping`` event first, so open streams (SSE) end at once
+    instead of holding the graceful timeout."""
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        # Open streams (SSE) end at once instead of holding the graceful timeout.
+        stopping = getattr(getattr(self.config.app, "state", None), "stopping", None)
+        if isinstance(stopping, asyncio.Event):
+            stopping.set()
+        await super().shutdown(sockets)
+
+
+class _EmbeddedServer(_StoppingServer):
     """A uvicorn server that leaves signals to whoever owns the event loop."""
 
     @contextlib.contextmanager
@@ -31,7 +43,7 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-class _ForegroundServer(uvicorn.Server):
+class _ForegroundServer(_StoppingServer):
     """A uvicorn server that stops gracefully on SIGTERM or Ctrl-C and then simply returns.
 
     (uvicorn's own handling re-raises the signal after shutting down, so a clean SIGTERM would

@@ -7,8 +7,10 @@ request that reached for Temporal would come back 503; every refusal below prove
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +25,7 @@ from tests import factories
 
 SETTINGS = Settings(
     temporal_address="127.0.0.1:1",
+    data_dir=Path(tempfile.mkdtemp(prefix="ods-gateway-test-")),
     portal_token="test-portal-token",
     ops_token="test-ops-token",
     alerts_token="test-alerts-token",
@@ -319,7 +322,7 @@ async def test_metrics_count_requests_by_route_template_and_status(
 
 
 async def test_an_unknown_route_is_a_plain_json_404(gateway: httpx.AsyncClient) -> None:
-    for path in ("/v1/alerts", "/v1/nothing", "/"):
+    for path in ("/v1/subsidies", "/v1/nothing", "/"):
         resp = await gateway.get(path, headers=OPS)
         assert resp.status_code == 404
         assert resp.json() == {"detail": "Not Found"}
