@@ -37,6 +37,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.application import parse_application
 from domain.sla_policy import load_sla_policy
 from domain.status import STAGE_NAMES, CaseStage, StatusDocument
+from domain.subsidy_policy import load_subsidy_policy
 from domain.validation import ApplicationInvalid
 from domain.working_time import deadline_command
 from infra.settings import Settings, get_settings
@@ -129,6 +130,7 @@ async def _submit_file(path: Path, session: Session, console: Console) -> bool:
             application,
             task_queue=session.settings.task_queue,
             sla_policy=load_sla_policy(session.settings.sla_policy),
+            subsidy_policy=load_subsidy_policy(session.settings.subsidy_policy),
         )
     except cases.ApplicationConflict as conflict:
         console.print(f"{name}: [red]conflict[/]: {escape(str(conflict))}")

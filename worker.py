@@ -16,14 +16,18 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.documents import DocumentActivities
 from activities.partners import PartnerClient
-from activities.registry import all_activities
+from activities.registry import WorkerResources, all_activities
 from activities.sla import SlaActivities
+from activities.subsidy import SubsidyActivities
+from documents.storage import DocumentStore
 from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
 from infra.temporal import connect
 from store.alerts import AlertStore
 from store.db import open_database
+from store.subsidies import SubsidyLedger
 from workflows.registry import ALL_WORKFLOWS
 
 log = get_logger("worker")
@@ -38,12 +42,17 @@ async def running_worker(
     settings = settings.model_copy(update={"task_queue": queue})
     partners = PartnerClient(settings)
     engine = await open_database(settings.resolved_database_url)
-    sla = SlaActivities(settings, AlertStore(engine), client)
+    resources = WorkerResources(
+        partners=partners,
+        sla=SlaActivities(settings, AlertStore(engine), client),
+        subsidy=SubsidyActivities(SubsidyLedger(engine)),
+        documents=DocumentActivities(DocumentStore(settings.data_dir)),
+    )
     worker = Worker(
         client,
         task_queue=queue,
         workflows=ALL_WORKFLOWS,
-        activities=all_activities(partners, sla),
+        activities=all_activities(resources),
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
     try:

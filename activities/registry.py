@@ -1,27 +1,48 @@
-"""Every activity a worker registers, built around one shared partner client."""
+"""Every activity a worker registers, built around the worker's shared clients."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from activities.delivery import DeliveryActivities
+from activities.documents import DocumentActivities
 from activities.invoices import InvoiceActivities
 from activities.partners import PartnerClient
 from activities.registration import RegistrationActivities
 from activities.seals import SealActivities
 from activities.sla import SlaActivities
+from activities.subsidy import SubsidyActivities
 
 
-def all_activities(partners: PartnerClient, sla: SlaActivities) -> list[Callable[..., Any]]:
-    registration = RegistrationActivities(partners)
-    seals = SealActivities(partners)
-    invoices = InvoiceActivities(partners)
+@dataclass(frozen=True)
+class WorkerResources:
+    partners: PartnerClient
+    sla: SlaActivities
+    subsidy: SubsidyActivities
+    documents: DocumentActivities
+
+
+def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
+    registration = RegistrationActivities(r.partners)
+    seals = SealActivities(r.partners)
+    invoices = InvoiceActivities(r.partners)
+    delivery = DeliveryActivities(r.partners)
     return [
         registration.file_registration,
         seals.order_seals,
         seals.cancel_pending_seal_orders,
         invoices.issue_first_invoices,
-        sla.load_working_calendar,
-        sla.raise_alert,
-        sla.post_alert_webhook,
+        delivery.book_waybill,
+        delivery.amend_waybill,
+        delivery.request_redelivery,
+        delivery.return_to_centre,
+        r.sla.load_working_calendar,
+        r.sla.raise_alert,
+        r.sla.post_alert_webhook,
+        r.subsidy.reserve_first_seal_subsidy,
+        r.subsidy.settle_first_seal_subsidy,
+        r.subsidy.release_first_seal_subsidy,
+        r.documents.issue_document,
     ]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from domain.application import Application, InvoiceKind, SealKind
 from domain.sla_policy import SlaPolicy
+from domain.subsidy_policy import SubsidyPolicy
 
 
 class SetupInput(BaseModel):
@@ -18,6 +19,7 @@ class SetupInput(BaseModel):
     application: Application
     # Captured when the case starts, so editing the policy file never changes a running case.
     sla_policy: SlaPolicy = Field(default_factory=SlaPolicy)
+    subsidy_policy: SubsidyPolicy = Field(default_factory=SubsidyPolicy)
 
 
 class Licence(BaseModel):

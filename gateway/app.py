@@ -18,10 +18,12 @@ from gateway.dependencies import (
 from gateway.errors import install_error_handlers
 from gateway.observability import RequestLogMiddleware, RequestMetrics
 from gateway.openapi import install_openapi
-from gateway.routers import alerts, applications, callbacks, health
+from gateway.routers import alerts, applications, callbacks, health, subsidies
+from gateway.routers.subsidies import SubsidyLedgerAccess
 from infra.logging import get_logger
 from infra.settings import Settings, get_settings
 from store.alerts import AlertStore
+from store.subsidies import SubsidyLedger
 
 log = get_logger("gateway")
 
@@ -40,9 +42,11 @@ def create_app(
     settings: Settings | None = None,
     client: Client | None = None,
     alert_store: AlertStore | None = None,
+    subsidy_ledger: SubsidyLedger | None = None,
 ) -> FastAPI:
     """The gateway on ``client``, or on a client it connects itself at startup (lifespan); its
-    alerts in ``alert_store``, or in the service database it opens itself at startup.
+    alerts in ``alert_store``, or in the service database it opens itself at startup; its subsidy
+    ledger ``subsidy_ledger``, or one on the alert store's engine (the same service database).
 
     Without Temporal the gateway still starts: it answers what needs no Temporal, 503 for the
     rest, and connects as soon as Temporal is there. The same goes for the service database.
@@ -50,6 +54,7 @@ def create_app(
     settings = settings or get_settings()
     temporal = TemporalConnection(settings, client)
     alert_database = AlertDatabase(settings, alert_store)
+    subsidy_ledger_access = SubsidyLedgerAccess(alert_database, subsidy_ledger)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,12 +82,14 @@ def create_app(
     app.state.settings = settings
     app.state.temporal = temporal
     app.state.alert_database = alert_database
+    app.state.subsidy_ledger = subsidy_ledger_access
     # Set when the gateway stops (here, or earlier by a server that announces its shutdown), so
     # that open alert streams end rather than hold the server up.
     app.state.stopping = asyncio.Event()
     app.state.metrics = RequestMetrics()
     app.include_router(applications.router)
     app.include_router(alerts.router)
+    app.include_router(subsidies.router)
     app.include_router(callbacks.router)
     app.include_router(health.router)
     app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)

@@ -22,14 +22,16 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.application import Application, apply_supplement
+from domain.application import Application, apply_supplement, parse_delivery
+from domain.delivery import AddressChange
 from domain.districts import ANYANG_DISTRICTS
 from domain.partners import PartnerEvent, SetupInput, WithdrawRequest
 from domain.sla_policy import SlaPolicy
 from domain.status import CaseStage, SlaState, StatusDocument
+from domain.subsidy_policy import SubsidyPolicy
 from infra.temporal import (
     SA_DISTRICT_CODE,
     SA_ENTERPRISE_NAME,
@@ -98,7 +100,12 @@ def _details_text(app: Application) -> str:
 
 
 async def submit_application(
-    client: Client, app: Application, *, task_queue: str, sla_policy: SlaPolicy | None = None
+    client: Client,
+    app: Application,
+    *,
+    task_queue: str,
+    sla_policy: SlaPolicy | None = None,
+    subsidy_policy: SubsidyPolicy | None = None,
 ) -> SubmitOutcome:
     """Start the case, or find the one this very application already started.
 
@@ -111,7 +118,11 @@ async def submit_application(
     try:
         await client.start_workflow(
             WORKFLOW_TYPE,
-            SetupInput(application=app, sla_policy=sla_policy or SlaPolicy()),
+            SetupInput(
+                application=app,
+                sla_policy=sla_policy or SlaPolicy(),
+                subsidy_policy=subsidy_policy or SubsidyPolicy(),
+            ),
             id=workflow_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -213,6 +224,38 @@ async def supplement(client: Client, application_id: str, body: Any) -> StatusDo
         if err.status == RPCStatusCode.NOT_FOUND:
             raise CaseStateConflict(f"case {application_id} is closed") from err
         raise
+
+
+async def change_delivery(client: Client, application_id: str, body: Any) -> StatusDocument:
+    """A new delivery address or method (422 invalid; 409 once EMS has collected the parcel).
+
+    Before dispatch the case itself takes it; once the delivery child workflow owns the parcel,
+    the child does (amending the waybill), and refuses after collection.
+    """
+    delivery = parse_delivery(body)
+    handle = await _describe_open(client, application_id)
+    try:
+        result: StatusDocument = await handle.execute_update(
+            "change_delivery", delivery, result_type=StatusDocument
+        )
+        return result
+    except WorkflowUpdateFailedError as err:
+        if not isinstance(err.cause, ApplicationError) or err.cause.type != "DeliveryInProgress":
+            raise CaseStateConflict(str(err.cause or err)) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CaseStateConflict(f"case {application_id} is closed") from err
+        raise
+    child = client.get_workflow_handle(f"{workflow_id_for(application_id)}-delivery")
+    try:
+        await child.execute_update("change_address", AddressChange(delivery=delivery))
+    except WorkflowUpdateFailedError as err:
+        raise CaseStateConflict(str(err.cause or err)) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CaseStateConflict(f"the delivery of case {application_id} is over") from err
+        raise
+    return await get_status(client, application_id)
 
 
 async def deliver_partner_event(client: Client, event: PartnerEvent) -> None:

@@ -23,8 +23,8 @@ esac
 REQUIRED=(
     "postgresql|/usr/lib/postgresql/*/bin/initdb|PostgreSQL server binaries: the store tests start a real PostgreSQL (tests/pg.py)"
     "poppler-utils|pdftotext|pdftotext and pdftoppm, to read and look at the PDFs the service generates"
+    "fonts-wqy-microhei|/usr/share/fonts/truetype/wqy/wqy-microhei.ttc|WenQuanYi Micro Hei, the CJK TrueType font (with Latin) embedded in every generated PDF (documents/fonts.py)"
 )
-# Fonts for the Chinese PDFs are chosen with the documents issue and will be added here then.
 
 probe_ok() {
     local probe=$1

@@ -18,13 +18,26 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.documents import DocumentActivities, DocumentRequest
     from activities.invoices import InvoiceActivities
     from activities.partners import NAME_CONFLICT, NON_RETRYABLE_TYPES, REGISTRATION_REFUSED
     from activities.registration import RegistrationActivities
     from activities.seals import SealActivities
     from activities.sla import SlaActivities
-    from domain.alerts import AlertLevel
-    from domain.application import Application
+    from activities.subsidy import SubsidyActivities
+    from documents.models import (
+        AcceptanceReceiptData,
+        BusinessLicenceData,
+        CaseDocumentData,
+        CompletionNoticeData,
+        PostalParty,
+        SealLine,
+        SubsidyVoucherData,
+        WaybillLabelData,
+    )
+    from domain.alerts import AlertLevel, AlertStage
+    from domain.application import Application, Delivery
+    from domain.delivery import DEFAULT_CONTENTS, DeliveryInput, DeliveryOutcome, DeliveryProgress, Recipient
     from domain.districts import ANYANG_DISTRICTS
     from domain.partners import (
         InvoiceAllotment,
@@ -42,21 +55,26 @@ with workflow.unsafe.imports_passed_through():
         FINAL_STAGES,
         SLA_ORDER,
         CaseStage,
+        DeliveryStatus,
         HistoryEntry,
         StageName,
+        StageStatus,
         StatusDocument,
         SupplementRequest,
     )
+    from domain.subsidy import SubsidyDecision, SubsidyReservation, SubsidySettlement
     from infra.temporal import (
         SA_BREACHED_STAGES,
         SA_ENTERPRISE_NAME,
         SA_SETUP_STAGE,
         SA_SLA_STATUS,
+        SA_SUBSIDY_GRANTED,
         SA_USCC,
         application_id_of,
     )
     from store.alerts import AlertIn
 
+from workflows.delivery import PostalDelivery, book_inbound_label
 from workflows.sla import PromiseClock, StageWatch
 
 T = TypeVar("T")
@@ -70,6 +88,11 @@ PARTNER_RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE_TYPES,
 )
 PARTNER_CALL_TIMEOUT = timedelta(seconds=75)
+# Introduced with the free services (subsidy, postal delivery, documents); older histories replay without.
+FREE_SERVICES_PATCH = "free-services-v1"
+DOCUMENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5
+)
 ALERT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 CLEANUP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -105,17 +128,43 @@ class EnterpriseSetup:
         self._watches: dict[StageName, StageWatch] = {}
         self._alert_outbox: list[AlertIn] = []
         self._breached: list[str] = []
+        self._subsidy_policy = input.subsidy_policy
+        self._free_services = False
+        self._subsidy: SubsidyDecision | None = None
+        self._subsidy_settled = False
+        self._delivery_started = False
+        self._postal_backlog: list[PartnerEvent] = []
+        self._waybill_labelled: set[str] = set()
 
     # ------------------------------------------------------------------ run
     @workflow.run
     async def run(self, input: SetupInput) -> StatusDocument:
         self._record("accepted", f"application {self._status.application_id} accepted")
+        self._free_services = workflow.patched(FREE_SERVICES_PATCH)
+        if self._free_services:
+            self._status.documents = []
+            self._status.stages.delivery = StageStatus()
+            postal = self._app.delivery.method == "postal"
+            self._status.delivery = DeliveryStatus(
+                method=self._app.delivery.method, state="awaiting_dispatch" if postal else "not_applicable"
+            )
         self._status.stages.overall.state = "running"
         self._status.stages.overall.started_at = self._status.accepted_at
         self._publish()
         alert_sender = asyncio.create_task(self._send_alerts())
         await self._watch("overall", self._status.accepted_at)
 
+        if self._free_services:
+            await self._issue(
+                AcceptanceReceiptData.from_application(
+                    self._app,
+                    workflow_id=self._status.workflow_id,
+                    accepted_at=self._status.accepted_at,
+                    generated_at=workflow.now(),
+                    policy=self._clock.policy,
+                    deadlines={"overall": d} if (d := self._status.stages.overall.deadline) else None,
+                )
+            )
         work = asyncio.create_task(self._carry_through())
         await workflow.wait_condition(lambda: work.done() or self._withdrawal is not None)
         if not work.done():
@@ -136,15 +185,36 @@ class EnterpriseSetup:
         return self._status
 
     async def _carry_through(self) -> None:
+        if self._free_services and self._app.delivery.inbound_materials:
+            await self._book_inbound_label()
         licence = await self._run_stage("registration", self._register)
         self._status.uscc = licence.uscc
         workflow.upsert_search_attributes([SA_USCC.value_set(licence.uscc)])
+        if self._free_services:
+            await self._issue(
+                BusinessLicenceData(
+                    application_id=self._status.application_id, generated_at=workflow.now(), licence=licence
+                )
+            )
         self._set_stage("seal_carving_and_invoice")
         await asyncio.gather(
             self._run_stage("seal_carving", lambda: self._carve_seals(licence)),
             self._invoice_stage(licence),
         )
+        # The one-day promise covers the stages up to dispatch; delivery has its own.
         self._unwatch("overall", succeeded=True)
+        if self._free_services:
+            self._set_stage("delivery")
+            await self._run_stage("delivery", self._deliver)
+            self._status.completed_at = workflow.now()
+            await self._issue(
+                CompletionNoticeData.from_status(
+                    self._status,
+                    enterprise_name=self._app.enterprise.name,
+                    generated_at=workflow.now(),
+                    policy=self._clock.policy,
+                )
+            )
         self._close("completed", None)
 
     # ------------------------------------------------------------- the stage runner
@@ -263,6 +333,8 @@ class EnterpriseSetup:
         self._seal_order = order
         self._status.stages.seal_carving.state = "waiting"
         self._record("seal_carving.ordered", f"order {order.order_id} at {order.shop_name}")
+        if self._free_services:
+            await self._reserve_subsidy(licence, order)
         self._waiting_for = f"the seal shop {order.shop_name} to finish carving"
         self._publish()
         # No worker slot is held while the shop works: the completion comes as a signal.
@@ -272,6 +344,8 @@ class EnterpriseSetup:
             "seal_carving.completed",
             f"order {order.order_id}; filing {self._seal_completion.data.get('filing_no', '-')}",
         )
+        if self._subsidy is not None and self._subsidy.granted:
+            await self._settle_subsidy(licence.uscc)
         return self._seal_completion
 
     async def _invoice_stage(self, licence: Licence) -> InvoiceAllotment | None:
@@ -320,6 +394,17 @@ class EnterpriseSetup:
             )
             if cancelled:
                 self._record("seal_carving.cancelled", f"cancelled orders {', '.join(cancelled)}")
+        if self._subsidy is not None and self._subsidy.granted and not self._subsidy_settled:
+            assert self._status.uscc is not None
+            decision = await workflow.execute_activity_method(
+                SubsidyActivities.release_first_seal_subsidy,
+                SubsidySettlement(uscc=self._status.uscc, at=workflow.now()),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=ALERT_RETRY,
+                summary="免费刻章 release the first-seal subsidy",
+            )
+            self._set_subsidy(decision)
+            self._record("subsidy.released", decision.reason)
         self._close("withdrawn", reason)
 
     def _close(self, stage: CaseStage, reason: str | None) -> None:
@@ -384,6 +469,13 @@ class EnterpriseSetup:
         if event.event_id in self._seen_events:
             return
         self._seen_events.add(event.event_id)
+        if event.event.startswith("postal."):
+            if self._delivery_started:
+                child = workflow.get_external_workflow_handle(f"{self._status.workflow_id}-delivery")
+                await child.signal("partner_event", event)
+            else:
+                self._postal_backlog.append(event)
+            return
         if event.event == "seal_order.completed":
             order_id = event.data.get("order_id")
             # The completion may overtake the activity's answer; it is matched when that lands.
@@ -393,6 +485,201 @@ class EnterpriseSetup:
                 self._seal_completion = event
                 return
         self._record("partner.event_ignored", f"{event.partner} {event.event} ({event.event_id})")
+
+    # ------------------------------------------------------------- free services
+    async def _issue(self, data: CaseDocumentData) -> None:
+        """Render and store one document; a document that cannot be made never holds the case."""
+        try:
+            name = await workflow.execute_activity_method(
+                DocumentActivities.issue_document,
+                DocumentRequest(data=data),
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=DOCUMENT_RETRY,
+                summary=f"文书 {data.document}",
+            )
+        except ActivityError as err:
+            self._record("document.failed", f"{data.document}: {err.cause or err}")
+            return
+        assert self._status.documents is not None
+        if name not in self._status.documents:
+            self._status.documents.append(name)
+        self._record("document.issued", name)
+
+    async def _book_inbound_label(self) -> None:
+        district = self._app.enterprise.district_code
+        waybill = await book_inbound_label(self._status.application_id, self._status.workflow_id, district)
+        self._record("delivery.inbound_label", f"prepaid inbound waybill {waybill.waybill_no}")
+        centre = Recipient.centre(district)
+        await self._issue(
+            WaybillLabelData(
+                application_id=self._status.application_id,
+                generated_at=workflow.now(),
+                waybill_no=waybill.waybill_no,
+                direction="inbound",
+                sender=_party(Recipient.of(self._app.delivery)),
+                recipient=_party(centre),
+                contents=["申请材料 application materials"],
+                booked_at=waybill.booked_at,
+            )
+        )
+
+    async def _reserve_subsidy(self, licence: Licence, order: SealOrder) -> None:
+        """免费刻制首套印章: reserve the city's payment for the standard set when the order is placed."""
+        decision = await workflow.execute_activity_method(
+            SubsidyActivities.reserve_first_seal_subsidy,
+            SubsidyReservation(
+                application_id=self._status.application_id,
+                workflow_id=self._status.workflow_id,
+                uscc=licence.uscc,
+                enterprise_name=licence.name,
+                enterprise_kind=self._app.enterprise.kind,
+                district_code=self._app.enterprise.district_code,
+                shop_id=order.shop_id,
+                shop_name=order.shop_name,
+                seals=list(order.seals),
+                prices_cny=dict(order.prices_cny),
+                policy=self._subsidy_policy,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=ALERT_RETRY,
+            summary="免费刻章 reserve the first-seal subsidy",
+        )
+        self._set_subsidy(decision)
+        self._record("subsidy.reserved" if decision.granted else "subsidy.not_granted", decision.reason)
+        if decision.budget_exhausted:
+            self._queue_alert("subsidy", "budget_exhausted", None)
+        if decision.granted and decision.grant_id:
+            lines = [
+                SealLine(
+                    kind=kind,
+                    price_cny=decision.prices_cny.get(kind, order.prices_cny.get(kind)),
+                    paid_by="city" if kind in decision.covered_seals else "enterprise",
+                )
+                for kind in order.seals
+            ]
+            await self._issue(
+                SubsidyVoucherData(
+                    application_id=self._status.application_id,
+                    generated_at=workflow.now(),
+                    grant_id=decision.grant_id,
+                    enterprise_name=licence.name,
+                    uscc=licence.uscc,
+                    shop_id=order.shop_id,
+                    shop_name=order.shop_name,
+                    order_id=order.order_id,
+                    seals=lines,
+                    city_pays_cny=decision.amount_cny,
+                    enterprise_pays_cny=decision.enterprise_pays_cny,
+                    granted_at=workflow.now(),
+                )
+            )
+
+    async def _settle_subsidy(self, uscc: str) -> None:
+        decision = await workflow.execute_activity_method(
+            SubsidyActivities.settle_first_seal_subsidy,
+            SubsidySettlement(uscc=uscc, at=workflow.now()),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=ALERT_RETRY,
+            summary="免费刻章 settle the first-seal subsidy with the shop",
+        )
+        self._subsidy_settled = True
+        self._set_subsidy(decision)
+        self._record("subsidy.settled", decision.reason)
+
+    def _set_subsidy(self, decision: SubsidyDecision) -> None:
+        self._subsidy = decision
+        self._status.subsidy = decision.to_status()
+        workflow.upsert_search_attributes([SA_SUBSIDY_GRANTED.value_set(decision.granted)])
+
+    async def _deliver(self) -> DeliveryOutcome:
+        """免费寄递: the delivery child workflow books EMS and follows the parcel (or readies pickup)."""
+        child_id = f"{self._status.workflow_id}-delivery"
+        handle = await workflow.start_child_workflow(
+            PostalDelivery.run,
+            DeliveryInput(
+                application_id=self._status.application_id,
+                workflow_id=self._status.workflow_id,
+                delivery=self._app.delivery,
+                contents=list(DEFAULT_CONTENTS),
+                sender_district_code=self._app.enterprise.district_code,
+                # Empty: the EMS activity uses its worker's ODS_GATEWAY_URL, as the seal order does.
+                callback_url="",
+                parent_workflow_id=self._status.workflow_id,
+            ),
+            id=child_id,
+            static_summary=f"寄递 delivery of {self._status.application_id}",
+        )
+        self._delivery_started = True
+        self._waiting_for = (
+            "EMS to deliver the licence and seals" if self._app.delivery.method == "postal" else ""
+        )
+        self._publish()
+        for event in self._postal_backlog:
+            await handle.signal(PostalDelivery.partner_event, event)
+        self._postal_backlog.clear()
+        labeller = asyncio.create_task(self._label_outbound(handle))
+        try:
+            outcome: DeliveryOutcome = await handle
+        finally:
+            if not labeller.done():
+                labeller.cancel()
+        self._status.delivery = outcome.as_status()
+        return outcome
+
+    async def _label_outbound(self, handle: workflow.ChildWorkflowHandle) -> None:  # type: ignore[type-arg]
+        await workflow.wait_condition(
+            lambda: self._status.delivery is not None and self._status.delivery.waybill_no is not None
+        )
+        assert self._status.delivery is not None and self._status.delivery.waybill_no is not None
+        waybill_no = self._status.delivery.waybill_no
+        if waybill_no in self._waybill_labelled:
+            return
+        self._waybill_labelled.add(waybill_no)
+        await self._issue(
+            WaybillLabelData(
+                application_id=self._status.application_id,
+                generated_at=workflow.now(),
+                waybill_no=waybill_no,
+                direction="outbound",
+                sender=_party(Recipient.centre(self._app.enterprise.district_code)),
+                recipient=_party(Recipient.of(self._app.delivery)),
+                contents=["营业执照 business licence", "印章 seals"],
+                booked_at=workflow.now(),
+            )
+        )
+
+    @workflow.signal
+    def delivery_progress(self, progress: DeliveryProgress) -> None:
+        """The delivery child's state after each change (best effort: the child's result is final)."""
+        self._status.delivery = progress.delivery
+        self._status.history.append(
+            progress.entry.model_copy(update={"event": f"delivery.{progress.entry.event}"})
+        )
+        self._publish()
+
+    @workflow.update
+    async def change_delivery(self, delivery: Delivery) -> StatusDocument:
+        """A new delivery before dispatch (already validated by the gateway)."""
+        self._app = self._app.model_copy(update={"delivery": delivery})
+        if self._status.delivery is not None:
+            postal = delivery.method == "postal"
+            self._status.delivery = DeliveryStatus(
+                method=delivery.method, state="awaiting_dispatch" if postal else "not_applicable"
+            )
+        self._record("delivery.changed", f"delivery method {delivery.method}")
+        self._publish()
+        return self._status
+
+    @change_delivery.validator
+    def _validate_change_delivery(self, delivery: Delivery) -> None:
+        if self._status.is_final:
+            raise ApplicationError(f"the case is already {self._status.stage}", type="CaseStateConflict")
+        if not self._free_services:
+            raise ApplicationError("this case predates delivery changes", type="CaseStateConflict")
+        if self._delivery_started:
+            # The delivery child owns the parcel now: the caller asks it (it refuses once collected).
+            raise ApplicationError("the delivery is under way", type="DeliveryInProgress")
 
     # ------------------------------------------------------------- SLA
     async def _watch(self, name: StageName, started_at: datetime) -> None:
@@ -415,6 +702,10 @@ class EnterpriseSetup:
         if level == "breached" and stage not in self._breached:
             self._breached.append(stage)
             workflow.upsert_search_attributes([SA_BREACHED_STAGES.value_set(list(self._breached))])
+        self._queue_alert(stage, level, deadline)
+
+    def _queue_alert(self, stage: AlertStage, level: AlertLevel, deadline: datetime | None) -> None:
+        s = self._status
         due = f"; deadline {deadline.astimezone(self._clock.policy.zone).isoformat()}" if deadline else ""
         self._record(f"alert.{stage}.{level}", f"{stage} {level}{due}")
         self._alert_outbox.append(
@@ -487,6 +778,15 @@ class EnterpriseSetup:
         if s.reason:
             lines.append(f"reason: {s.reason}")
         workflow.set_current_details("\n\n".join(lines))
+
+
+def _party(recipient: Recipient) -> PostalParty:
+    return PostalParty(
+        name=recipient.name,
+        phone=recipient.phone,
+        district_code=recipient.district_code,
+        address=recipient.address,
+    )
 
 
 def _partner_message(err: ApplicationError) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workflows.alert_webhooks import AlertWebhookDelivery
+from workflows.delivery import PostalDelivery
 from workflows.enterprise_setup import EnterpriseSetup
 
-ALL_WORKFLOWS: list[type] = [EnterpriseSetup, AlertWebhookDelivery]
+ALL_WORKFLOWS: list[type] = [EnterpriseSetup, PostalDelivery, AlertWebhookDelivery]

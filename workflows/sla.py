@@ -115,8 +115,11 @@ class StageWatch:
 
     async def begin(self) -> None:
         limit = self.clock.policy.limit(self.name)
-        self.deadline = await self.clock.add(self.started_at, limit)
-        self.at_risk_at = await self.clock.add(self.started_at, limit * self.clock.policy.at_risk_fraction)
+        # Promises are counted from the whole second a stage starts: a stage that starts at
+        # 16:00:00.024 is due at 12:00 on the next working day, not at 13:00:00.024 after lunch.
+        start = self.started_at.replace(microsecond=0)
+        self.deadline = await self.clock.add(start, limit)
+        self.at_risk_at = await self.clock.add(start, limit * self.clock.policy.at_risk_fraction)
         self.status.deadline = self.deadline
         self._task = asyncio.create_task(self._watch())
 

@@ -6,17 +6,21 @@ client, so a refused request never reaches a case.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator, Field, ValidationError
 
-from domain.application import Application, Supplement, parse_application
+from documents.storage import DocumentNotFound, DocumentStore, InvalidDocumentRef
+from domain.application import Application, Delivery, Supplement, parse_application
 from domain.districts import ANYANG_DISTRICTS
 from domain.partners import WithdrawRequest
 from domain.sla_policy import load_sla_policy
 from domain.status import CaseStage, SlaState, StatusDocument
+from domain.subsidy_policy import load_subsidy_policy
 from domain.validation import BODY_FIELD, ApplicationInvalid, FieldError
 from gateway.auth import portal_access
 from gateway.dependencies import CaseId, RawBody, SettingsDep, TemporalDep
@@ -70,7 +74,11 @@ async def submit_application(
     application = parse_application(body)  # ApplicationInvalid: 422, nothing started
     client = await temporal.client()
     outcome = await cases.submit_application(
-        client, application, task_queue=settings.task_queue, sla_policy=load_sla_policy(settings.sla_policy)
+        client,
+        application,
+        task_queue=settings.task_queue,
+        sla_policy=load_sla_policy(settings.sla_policy),
+        subsidy_policy=load_subsidy_policy(settings.subsidy_policy),
     )
     if not outcome.created:
         response.status_code = 200
@@ -201,3 +209,34 @@ async def withdraw_application(
     request = parse_withdraw_request(body)
     client = await temporal.client()
     return await cases.withdraw(client, application_id, request.reason)
+
+
+@router.put(
+    "/{application_id}/delivery",
+    summary="Change the delivery (address or method) until EMS collects the parcel",
+    openapi_extra=json_body(Delivery, "a delivery object as in the application"),
+    responses={**_NOT_FOUND, **_CLOSED, **_INVALID},
+)
+async def change_delivery(application_id: CaseId, body: RawBody, temporal: TemporalDep) -> StatusDocument:
+    """200; 422 invalid; 409 once the parcel is collected or the case is closed."""
+    client = await temporal.client()
+    return await cases.change_delivery(client, application_id, body)
+
+
+@router.get(
+    "/{application_id}/documents/{name}",
+    summary="One of the case's documents as PDF (names as in the status document's `documents`)",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, **_NOT_FOUND},
+)
+async def get_document(application_id: CaseId, name: str, settings: SettingsDep) -> Response:
+    store = DocumentStore(settings.data_dir)
+    try:
+        pdf = await asyncio.to_thread(store.read, application_id, name)
+    except (InvalidDocumentRef, DocumentNotFound):
+        return JSONResponse({"detail": f"no document {name!r} for case {application_id}"}, status_code=404)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{application_id}-{name}.pdf"'},
+    )

@@ -55,7 +55,15 @@ async def test_the_portal_submits_an_application_and_watches_it_complete(dev_sta
     assert doc["stage"] == "completed"
     assert is_valid_uscc(doc["uscc"]) and doc["uscc"][2:8] == "410581"
     assert doc["stages"]["seal_carving"]["state"] == "done"
-    assert doc["stages"]["delivery"] is None and doc["subsidy"] is None
+    assert doc["stages"]["delivery"]["state"] == "done" and doc["delivery"]["state"] == "delivered"
+    assert doc["subsidy"]["granted"] is True and doc["subsidy"]["amount_cny"] == "640.00"
+    # Its documents are served as PDFs.
+    for name in doc["documents"]:
+        pdf = await dev_stack.gateway.get(
+            f"/v1/applications/{app_id}/documents/{name}", headers=dev_stack.portal
+        )
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF"), name
+    assert set(doc["documents"]) >= {"acceptance_receipt", "business_licence", "completion_notice"}
     # Ops find it in visibility by stage and district (eventually consistent).
     for _ in range(50):
         found = [

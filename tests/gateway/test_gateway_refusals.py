@@ -322,7 +322,7 @@ async def test_metrics_count_requests_by_route_template_and_status(
 
 
 async def test_an_unknown_route_is_a_plain_json_404(gateway: httpx.AsyncClient) -> None:
-    for path in ("/v1/subsidies", "/v1/nothing", "/"):
+    for path in ("/v1/nothing-here", "/v1/nothing", "/"):
         resp = await gateway.get(path, headers=OPS)
         assert resp.status_code == 404
         assert resp.json() == {"detail": "Not Found"}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 from temporalio.client import WorkflowHandle
 
 from domain.application import parse_application
-from domain.identifiers import is_valid_uscc
+from domain.identifiers import is_valid_s10, is_valid_uscc
 from domain.status import StatusDocument
 from infra.temporal import SA_SETUP_STAGE, SA_USCC
 from intake import cases
@@ -50,15 +51,28 @@ async def test_a_company_is_registered_then_gets_its_seals_and_first_invoices(
     assert status.stages.invoice.state == "done"
     assert status.stages.overall.state == "done"
     assert status.completed_at is not None and status.completed_at >= status.accepted_at
-    assert status.subsidy is None and status.delivery is None and status.documents is None
+    # The free services: first seals paid by the city, the licence and seals mailed, the documents.
+    assert status.subsidy is not None and status.subsidy.granted
+    assert status.subsidy.amount_cny == Decimal("640.00")  # 200 + 160 + 160 + 120
+    assert status.delivery is not None and status.delivery.state == "delivered"
+    assert status.delivery.waybill_no is not None and is_valid_s10(status.delivery.waybill_no)
+    assert status.stages.delivery is not None and status.stages.delivery.state == "done"
+    assert set(status.documents or []) == {
+        "acceptance_receipt",
+        "business_licence",
+        "subsidy_voucher",
+        "waybill_label",
+        "completion_notice",
+    }
     events = [h.event for h in status.history]
     assert events[0] == "accepted" and events[-1] == "completed"
     assert "seal_carving.completed" in events and "invoice.allotted" in events
     effects = await ts_stack.effects()
-    assert {p: effects[p]["effects"] for p in ("registration", "seal_shop", "tax")} == {
+    assert {p: effects[p]["effects"] for p in ("registration", "seal_shop", "tax", "postal")} == {
         "registration": 1,
         "seal_shop": 1,
         "tax": 1,
+        "postal": 1,
     }
     described = await handle.describe()
     assert described.typed_search_attributes.get(SA_USCC) == status.uscc

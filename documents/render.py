@@ -1,0 +1,906 @@
+"""The PDFs of a case (受理通知书, 营业执照, 印章凭证, EMS 详情单, 办结告知单) and a shop's monthly statement.
+
+Pure functions: one model in, PDF bytes out. A4, Chinese titles with English subtitles, every glyph
+from the embedded CJK TrueType font (``documents.fonts``), no clock read: the same input gives the
+same bytes. Times are printed in Beijing time.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from xml.sax.saxutils import escape
+
+from reportlab.graphics.barcode.code128 import Code128
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.shapes import Drawing
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    KeepTogether,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from documents.fonts import register_font
+from documents.models import (
+    AcceptanceReceiptData,
+    BusinessLicenceData,
+    CaseDocumentData,
+    CompletionNoticeData,
+    PostalParty,
+    StageTiming,
+    SubsidyStatementData,
+    SubsidyVoucherData,
+    WaybillLabelData,
+)
+from domain.districts import ANYANG_DISTRICTS
+from domain.sla_policy import parse_duration
+
+BEIJING = timezone(timedelta(hours=8), "CST")
+ISSUER = "安阳市“一日办”企业开办服务"
+ISSUER_EN = "Anyang One-Day Setup (一日办) enterprise services"
+
+INK = colors.HexColor("#1a1a1a")
+MUTED = colors.HexColor("#5f6368")
+RULE = colors.HexColor("#9aa0a6")
+OFFICIAL_RED = colors.HexColor("#c8102e")
+SHADE = colors.HexColor("#f1f3f4")
+
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "limited_company": ("有限责任公司", "Limited liability company"),
+    "sole_proprietorship": ("个人独资企业", "Sole proprietorship"),
+    "partnership": ("合伙企业", "Partnership"),
+    "individual_business": ("个体工商户", "Individual business"),
+}
+SEAL_LABELS: dict[str, tuple[str, str]] = {
+    "official": ("公章", "Official seal"),
+    "financial": ("财务专用章", "Financial seal"),
+    "invoice": ("发票专用章", "Invoice seal"),
+    "contract": ("合同专用章", "Contract seal"),
+    "legal_representative": ("法定代表人名章", "Legal representative's name seal"),
+}
+STAGE_LABELS: dict[str, tuple[str, str]] = {
+    "registration": ("企业设立登记", "Company registration"),
+    "seal_carving": ("印章刻制", "Seal carving"),
+    "invoice": ("发票初次申领", "First invoice issuance"),
+    "delivery": ("寄递", "Delivery"),
+    "overall": ("全程（一日办结）", "Overall (one day)"),
+}
+INVOICE_LABELS: dict[str, tuple[str, str]] = {
+    "electronic_general": ("电子发票（普通发票）", "electronic general invoices"),
+    "electronic_special": ("电子发票（增值税专用发票）", "electronic VAT special invoices"),
+}
+# The licence names a few fields by the kind of enterprise, as the registration authority prints them.
+LICENCE_REPRESENTATIVE: dict[str, tuple[str, str]] = {
+    "limited_company": ("法定代表人", "Legal representative"),
+    "sole_proprietorship": ("投资人", "Investor"),
+    "partnership": ("执行事务合伙人", "Managing partner"),
+    "individual_business": ("经营者", "Operator"),
+}
+LICENCE_CAPITAL: dict[str, tuple[str, str]] = {
+    "limited_company": ("注册资本", "Registered capital"),
+    "sole_proprietorship": ("出资额", "Capital contribution"),
+    "partnership": ("出资额", "Capital contribution"),
+    "individual_business": ("资金数额", "Capital"),
+}
+LICENCE_ADDRESS: dict[str, tuple[str, str]] = {
+    "limited_company": ("住所", "Domicile"),
+    "sole_proprietorship": ("住所", "Domicile"),
+    "partnership": ("主要经营场所", "Principal place of business"),
+    "individual_business": ("经营场所", "Place of business"),
+}
+VERDICT_LABELS: dict[str, tuple[str, str]] = {
+    "on_time": ("按时", "On time"),
+    "late": ("超时", "Late"),
+    "open": ("未完成", "Not finished"),
+    "skipped": ("不适用", "Not applicable"),
+}
+
+PAGE_WIDTH, PAGE_HEIGHT = A4
+MARGIN = 20 * mm
+FRAME_PADDING = 6  # reportlab's default padding inside a frame
+BODY_WIDTH = PAGE_WIDTH - 2 * MARGIN - 2 * FRAME_PADDING
+BORDER_PADDING = 6 * mm  # inside the licence's red frame
+
+
+# --- text helpers -------------------------------------------------------------------------------
+
+
+def _t(text: object) -> str:
+    """Text for a Paragraph: its markup characters escaped."""
+    return escape(str(text))
+
+
+def beijing(moment: datetime) -> str:
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
+def chinese_date(moment: datetime) -> str:
+    local = moment.astimezone(BEIJING)
+    return f"{local.year}年{local.month}月{local.day}日"
+
+
+def yuan(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
+def duration_text(limit: str, clock: str) -> tuple[str, str]:
+    """``"4h"`` → ("4 个工作小时", "4 working hours") on the working-hours clock."""
+    total = int(parse_duration(limit).total_seconds())
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    zh_parts = [f"{n} {u}" for n, u in ((hours, "小时"), (minutes, "分钟"), (seconds, "秒")) if n]
+    en_parts = [
+        f"{n} {u}{'' if n == 1 else 's'}"
+        for n, u in ((hours, "hour"), (minutes, "minute"), (seconds, "second"))
+        if n
+    ]
+    if clock == "working_hours":
+        return "工作时间 " + " ".join(zh_parts), " ".join(en_parts) + " of working time"
+    return " ".join(zh_parts), " ".join(en_parts)
+
+
+def locality(district_code: str) -> str:
+    """安阳市文峰区 for the city's districts; 汤阴县, 林州市 for its counties and county-level city."""
+    name = ANYANG_DISTRICTS[district_code]
+    return f"安阳市{name}" if name.endswith("区") else name
+
+
+def full_address(district_code: str | None, address: str) -> str:
+    """河南省安阳市文峰区文明大道100号, whether or not the address already names the district or city."""
+    if district_code not in ANYANG_DISTRICTS or address.startswith(("河南", "安阳")):
+        return address
+    district = ANYANG_DISTRICTS[district_code]
+    return f"河南省安阳市{district}{address.removeprefix(district)}"
+
+
+# --- styles and page ------------------------------------------------------------------------------
+
+
+class _Styles:
+    def __init__(self, font: str) -> None:
+        base = ParagraphStyle("base", fontName=font, fontSize=10, leading=15, textColor=INK, wordWrap="CJK")
+        self.body = base
+        self.title = ParagraphStyle("title", base, fontSize=22, leading=28, alignment=TA_CENTER)
+        self.subtitle = ParagraphStyle(
+            "subtitle", base, fontSize=10.5, leading=14, alignment=TA_CENTER, textColor=MUTED
+        )
+        self.heading = ParagraphStyle("heading", base, fontSize=12, leading=17, spaceBefore=10, spaceAfter=4)
+        self.small = ParagraphStyle("small", base, fontSize=8.5, leading=12, textColor=MUTED)
+        self.cell = ParagraphStyle("cell", base, fontSize=9.5, leading=13)
+        self.cell_right = ParagraphStyle("cell_right", self.cell, alignment=TA_RIGHT)
+        self.label = ParagraphStyle("label", base, fontSize=9.5, leading=11.5)
+        self.right = ParagraphStyle("right", base, alignment=TA_RIGHT)
+
+
+def _bilingual(zh: str, en: str, style: ParagraphStyle, en_size: float = 7.5) -> Paragraph:
+    """Chinese over a smaller grey English line, for labels and column heads."""
+    return Paragraph(
+        f'{_t(zh)}<br/><font size="{en_size}" color="{MUTED.hexval()}">{_t(en)}</font>',
+        style,
+    )
+
+
+def _inline(zh: str, en: str, style: ParagraphStyle, en_size: float = 7.5) -> Paragraph:
+    """Chinese followed by smaller grey English on the same line, for table rows."""
+    return Paragraph(f'{_t(zh)} <font size="{en_size}" color="{MUTED.hexval()}">{_t(en)}</font>', style)
+
+
+class _Page:
+    """The page furniture: issuer line on top, a rule, and the footer naming the document's case."""
+
+    def __init__(
+        self, font: str, footer: str, generated_at: datetime, top_rule: colors.Color, border: bool
+    ) -> None:
+        self.font = font
+        self.footer = footer
+        self.generated = beijing(generated_at)
+        self.top_rule = top_rule
+        self.border = border
+
+    def __call__(self, canvas: Canvas, doc: BaseDocTemplate) -> None:
+        canvas.saveState()
+        if self.border:  # the licence's red frame, around the body on every page
+            canvas.setStrokeColor(OFFICIAL_RED)
+            canvas.setLineWidth(2.0)
+            canvas.rect(doc.leftMargin, doc.bottomMargin, doc.width, doc.height)
+        top = PAGE_HEIGHT - 12 * mm
+        canvas.setFont(self.font, 8)
+        canvas.setFillColor(MUTED)
+        canvas.drawString(MARGIN, top, f"{ISSUER}  {ISSUER_EN}")
+        canvas.setStrokeColor(self.top_rule)
+        canvas.setLineWidth(1.2)
+        canvas.line(MARGIN, top - 3 * mm, PAGE_WIDTH - MARGIN, top - 3 * mm)
+        bottom = 12 * mm
+        canvas.setStrokeColor(RULE)
+        canvas.setLineWidth(0.5)
+        canvas.line(MARGIN, bottom + 4 * mm, PAGE_WIDTH - MARGIN, bottom + 4 * mm)
+        canvas.drawString(MARGIN, bottom, f"{self.footer}    生成时间 Generated {self.generated} (UTC+08:00)")
+        canvas.drawRightString(PAGE_WIDTH - MARGIN, bottom, f"第 {doc.page} 页  Page {doc.page}")
+        canvas.restoreState()
+
+
+def _build(
+    story: list[Flowable],
+    *,
+    title: str,
+    subject: str,
+    footer: str,
+    generated_at: datetime,
+    top_rule: colors.Color = OFFICIAL_RED,
+    border: bool = False,
+) -> bytes:
+    font = register_font()
+    buffer = io.BytesIO()
+    doc = BaseDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN + 4 * mm,
+        bottomMargin=MARGIN + 2 * mm,
+        title=title,
+        subject=subject,
+        author=ISSUER,
+        creator="One-Day Setup (一日办)",
+        producer="One-Day Setup (一日办) with ReportLab",
+        lang="zh-CN",
+        # No creation time or random document id in the file: the same input gives the same bytes.
+        invariant=1,
+        initialFontName=font,
+    )
+    pad = BORDER_PADDING if border else 0
+    frame = Frame(
+        doc.leftMargin,
+        doc.bottomMargin,
+        doc.width,
+        doc.height,
+        leftPadding=pad + FRAME_PADDING,
+        rightPadding=pad + FRAME_PADDING,
+        topPadding=pad + FRAME_PADDING,
+        bottomPadding=pad + FRAME_PADDING,
+        id="body",
+    )
+    page = _Page(font, footer, generated_at, top_rule, border)
+    doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=page)])
+    doc.build(story)
+    return buffer.getvalue()
+
+
+def _style(commands: Sequence[tuple[Any, ...]]) -> TableStyle:
+    """A table style whose cells use the embedded font (a table's default is the unembedded Helvetica)."""
+    return TableStyle([("FONTNAME", (0, 0), (-1, -1), register_font()), *commands])
+
+
+def _titles(s: _Styles, zh: str, en: str) -> list[Flowable]:
+    return [Paragraph(_t(zh), s.title), Paragraph(_t(en), s.subtitle), Spacer(1, 5 * mm)]
+
+
+def _fields(
+    s: _Styles,
+    rows: Sequence[tuple[str, str, Any]],
+    label_width: float = 38 * mm,
+    width: float = BODY_WIDTH,
+) -> Table:
+    """A two-column form: bilingual label, value (text, or a flowable as is)."""
+    data = [
+        [_bilingual(zh, en, s.label), v if isinstance(v, Flowable) else Paragraph(_t(v), s.cell)]
+        for zh, en, v in rows
+    ]
+    # A long value (a business scope of many items) may continue on the next page within its row.
+    table = Table(data, colWidths=[label_width, width - label_width], splitInRow=1)
+    table.setStyle(
+        _style(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.5, RULE),
+                ("BACKGROUND", (0, 0), (0, -1), SHADE),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3.5),
+            ]
+        )
+    )
+    return table
+
+
+def _grid(
+    s: _Styles,
+    head: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[Any]],
+    widths: Sequence[float],
+    *,
+    right: Sequence[int] = (),
+    total: Sequence[Any] | None = None,
+) -> Table:
+    """A table with a bilingual header row; columns in ``right`` are right-aligned (amounts)."""
+
+    def cell(value: Any, column: int) -> Any:
+        if isinstance(value, Flowable):
+            return value
+        return Paragraph(_t(value), s.cell_right if column in right else s.cell)
+
+    data: list[list[Any]] = [[_bilingual(zh, en, s.label) for zh, en in head]]
+    data += [[cell(v, i) for i, v in enumerate(row)] for row in rows]
+    if total is not None:
+        data.append([cell(v, i) for i, v in enumerate(total)])
+    table = Table(data, colWidths=list(widths), repeatRows=1)
+    style: list[tuple[Any, ...]] = [
+        ("GRID", (0, 0), (-1, -1), 0.5, RULE),
+        ("BACKGROUND", (0, 0), (-1, 0), SHADE),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3.5),
+    ]
+    if total is not None:
+        style += [("BACKGROUND", (0, -1), (-1, -1), SHADE), ("LINEABOVE", (0, -1), (-1, -1), 1.0, INK)]
+    table.setStyle(_style(style))
+    return table
+
+
+def _signature_block(s: _Styles, parties: Sequence[tuple[str, str]]) -> Table:
+    cells = [
+        Paragraph(
+            f'{_t(zh)}<br/><font size="7.5" color="{MUTED.hexval()}">{_t(en)}</font>'
+            "<br/><br/>签字（盖章）Signature ____________________<br/><br/>日期 Date ____________",
+            s.cell,
+        )
+        for zh, en in parties
+    ]
+    table = Table([cells], colWidths=[BODY_WIDTH / len(cells)] * len(cells))
+    table.setStyle(_style([("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 10)]))
+    return table
+
+
+# --- 受理通知书 -------------------------------------------------------------------------------
+
+
+def acceptance_receipt(data: AcceptanceReceiptData) -> bytes:
+    """受理通知书 Notice of Acceptance: the case, what happens next and the promised times."""
+    font = register_font()
+    s = _Styles(font)
+    kind_zh, kind_en = KIND_LABELS[data.kind]
+    district = ANYANG_DISTRICTS[data.district_code]
+    story: list[Flowable] = _titles(s, "受理通知书", "Notice of Acceptance")
+    story.append(
+        Paragraph(
+            f"{_t(data.enterprise_name)}：<br/>"
+            f"　　你（单位）提交的企业开办申请材料齐全、符合法定形式，已于 {beijing(data.accepted_at)} "
+            "予以受理。企业设立登记、印章刻制和发票申领将按下列承诺时限办结。",
+            s.body,
+        )
+    )
+    story.append(
+        Paragraph(
+            "Your application to set up an enterprise is complete and has been accepted. Registration, "
+            "seal carving and first invoices will be handled within the times promised below.",
+            s.small,
+        )
+    )
+    story.append(Spacer(1, 4 * mm))
+    services = ["、".join(SEAL_LABELS[k][0] for k in data.seals)]
+    if data.invoice:
+        services.append(INVOICE_LABELS[data.invoice][0])
+    if data.delivery_method == "postal":
+        delivery = "免费邮寄送达 Free postal delivery"
+        if data.inbound_materials:
+            delivery += "；纸质材料免费回寄 prepaid inbound mailing of paper materials"
+    else:
+        delivery = "窗口领取 Pickup at the service centre"
+    story.append(
+        _fields(
+            s,
+            [
+                ("申请编号", "Application no.", data.application_id),
+                ("企业名称", "Enterprise name", data.enterprise_name),
+                ("企业类型", "Kind", f"{kind_zh}  {kind_en}"),
+                ("所在区县", "District", f"{locality(data.district_code)}（{data.district_code}）"),
+                ("受理时间", "Accepted at", f"{beijing(data.accepted_at)} (UTC+08:00)"),
+                ("首套印章", "First seals (free)", services[0]),
+                *([("发票申领", "Invoices", f"{INVOICE_LABELS[data.invoice][0]}")] if data.invoice else []),
+                ("送达方式", "Delivery", delivery),
+                ("办理流程号", "Workflow id", data.workflow_id),
+            ],
+        )
+    )
+    story.append(
+        Paragraph(
+            "办理环节与承诺时限 <font size='9' color='#5f6368'>Next steps and promises</font>", s.heading
+        )
+    )
+    rows = []
+    for promise in data.promises:
+        zh, en = STAGE_LABELS[promise.stage]
+        limit_zh, limit_en = duration_text(promise.limit, data.clock)
+        rows.append(
+            [
+                _bilingual(zh, en, s.cell),
+                _bilingual(limit_zh, limit_en, s.cell),
+                beijing(promise.deadline) if promise.deadline else "自开始时起算 from its start",
+            ]
+        )
+    story.append(
+        _grid(
+            s,
+            [("环节", "Stage"), ("承诺时限", "Promised within"), ("截止时间", "Deadline")],
+            rows,
+            [55 * mm, 55 * mm, BODY_WIDTH - 110 * mm],
+        )
+    )
+    story.append(Spacer(1, 3 * mm))
+    notes = [
+        "时限按工作时间计算，不含法定节假日与周末；等待补正材料的时间不计入。",
+        "Limits count working time: weekends, public holidays and time awaiting a supplement do not count.",
+        "首套印章由政府出资免费刻制；执照与印章免费寄递。进度可凭申请编号查询，监督投诉请拨打 12345。",
+        "The first set of seals is free and licence and seals are mailed free. Quote the application "
+        "number to follow the case; call 12345 for complaints.",
+    ]
+    story += [Paragraph(_t(n), s.small) for n in notes]
+    story.append(Spacer(1, 5 * mm))
+    story.append(
+        Paragraph(
+            f"{_t(locality(data.district_code))}政务服务中心　{_t(chinese_date(data.accepted_at))}", s.right
+        )
+    )
+    return _build(
+        story,
+        title=f"受理通知书 {data.application_id}",
+        subject=f"Notice of acceptance, {district}",
+        footer=f"申请编号 Application {data.application_id}",
+        generated_at=data.generated_at,
+    )
+
+
+# --- 营业执照 ---------------------------------------------------------------------------------
+
+
+def qr_code(value: str, size: float) -> Drawing:
+    """A QR code of ``value``, ``size`` points square."""
+    widget = QrCodeWidget(value, barLevel="M")
+    x0, y0, x1, y1 = widget.getBounds()
+    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
+    drawing.initialFontName = register_font()  # else the drawing selects the unembedded Helvetica
+    drawing.add(widget)
+    return drawing
+
+
+def business_licence(data: BusinessLicenceData) -> bytes:
+    """营业执照 (electronic): the licence as the registration authority issued it, with a QR of the USCC."""
+    font = register_font()
+    s = _Styles(font)
+    lic = data.licence
+    inner = BODY_WIDTH - 2 * BORDER_PADDING
+    kind_zh, kind_en = KIND_LABELS.get(lic.kind, (lic.kind, lic.kind))
+    qr_size = 28 * mm
+    uscc_style = ParagraphStyle("uscc", s.body, fontSize=10.5, leading=15)
+    head = Table(
+        [
+            [
+                Paragraph(
+                    f"统一社会信用代码<br/><font size='7.5' color='{MUTED.hexval()}'>"
+                    f"Unified Social Credit Code</font><br/>{_t(lic.uscc)}",
+                    uscc_style,
+                ),
+                [
+                    Paragraph(
+                        "营 业 执 照", ParagraphStyle("licence_title", s.title, fontSize=30, leading=36)
+                    ),
+                    Paragraph("Business Licence (electronic)", s.subtitle),
+                ],
+                [
+                    qr_code(lic.uscc, qr_size),
+                    Paragraph("扫码核验 Scan to verify", ParagraphStyle("qr", s.small, alignment=TA_CENTER)),
+                ],
+            ]
+        ],
+        colWidths=[46 * mm, inner - 46 * mm - qr_size - 4 * mm, qr_size + 4 * mm],
+    )
+    head.setStyle(
+        _style(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("ALIGN", (2, 0), (2, 0), "CENTER"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
+    )
+    rep_zh, rep_en = LICENCE_REPRESENTATIVE.get(lic.kind, LICENCE_REPRESENTATIVE["limited_company"])
+    cap_zh, cap_en = LICENCE_CAPITAL.get(lic.kind, LICENCE_CAPITAL["limited_company"])
+    addr_zh, addr_en = LICENCE_ADDRESS.get(lic.kind, LICENCE_ADDRESS["limited_company"])
+    address = full_address(lic.district_code, lic.address)
+    capital = yuan(lic.registered_capital_cny)
+    scope = "；".join(lic.business_scope) + "。（依法须经批准的项目，经相关部门批准后方可开展经营活动）"
+    fields = _fields(
+        s,
+        [
+            ("名称", "Name", lic.name),
+            ("类型", "Type", f"{kind_zh}  {kind_en}"),
+            (rep_zh, rep_en, lic.legal_representative),
+            (cap_zh, cap_en, f"人民币 {capital} 元  CNY {capital}"),
+            ("成立日期", "Date of establishment", chinese_date(lic.issued_at)),
+            (addr_zh, addr_en, address),
+            ("经营范围", "Business scope", scope),
+        ],
+        label_width=40 * mm,
+        width=inner,
+    )
+    authority = Paragraph(
+        f"登记机关 <font size='8' color='{MUTED.hexval()}'>Registration authority</font><br/>"
+        f"{_t(lic.authority)}<br/>{_t(chinese_date(lic.issued_at))}",
+        ParagraphStyle("authority", s.body, fontSize=11, leading=17, alignment=TA_RIGHT),
+    )
+    note = Paragraph(
+        _t(
+            f"登记编号 Filing {lic.filing_id}。本件依据登记机关签发的电子营业执照生成，"
+            "可通过国家企业信用信息公示系统核验。This copy is generated from the electronic licence "
+            "issued by the registration authority; verify it on the National Enterprise Credit "
+            "Information Publicity System."
+        ),
+        s.small,
+    )
+    story: list[Flowable] = [head, Spacer(1, 6 * mm), fields, Spacer(1, 10 * mm)]
+    story.append(KeepTogether([authority, Spacer(1, 6 * mm), note]))
+    return _build(
+        story,
+        title=f"营业执照 {lic.name}",
+        subject=f"Business licence {lic.uscc}",
+        footer=f"申请编号 Application {data.application_id}",
+        generated_at=data.generated_at,
+        border=True,
+    )
+
+
+# --- 首套印章免费刻制凭证 -----------------------------------------------------------------------
+
+
+def subsidy_voucher(data: SubsidyVoucherData) -> bytes:
+    """首套印章免费刻制凭证: what the city pays the shop for this enterprise's first seals, and the extras."""
+    font = register_font()
+    s = _Styles(font)
+    story: list[Flowable] = _titles(s, "首套印章免费刻制凭证", "Voucher for a Free First Set of Seals")
+    story.append(
+        _fields(
+            s,
+            [
+                ("凭证编号", "Voucher (grant) no.", data.grant_id),
+                ("企业名称", "Enterprise", data.enterprise_name),
+                ("统一社会信用代码", "USCC", data.uscc),
+                ("刻制单位", "Seal shop", f"{data.shop_name}（{data.shop_id}）"),
+                *([("刻制订单", "Seal order", data.order_id)] if data.order_id else []),
+                ("核发时间", "Granted at", f"{beijing(data.granted_at)} (UTC+08:00)"),
+            ],
+        )
+    )
+    story.append(Paragraph("印章明细 <font size='9' color='#5f6368'>Seals</font>", s.heading))
+    rows = [
+        [
+            _inline(*SEAL_LABELS[line.kind], s.cell),
+            yuan(line.price_cny),
+            _inline("政府补贴", "Paid by the city", s.cell)
+            if line.paid_by == "city"
+            else _inline("企业自付", "Paid by the enterprise", s.cell),
+        ]
+        for line in data.seals
+    ]
+    total = sum((line.price_cny for line in data.seals), Decimal("0.00"))
+    story.append(
+        _grid(
+            s,
+            [("印章", "Seal"), ("合同价（元）", "Contracted price, CNY"), ("支付方", "Paid by")],
+            rows,
+            [70 * mm, 45 * mm, BODY_WIDTH - 115 * mm],
+            right=(1,),
+            total=[_inline("合计", "Total", s.cell), yuan(total), ""],
+        )
+    )
+    story.append(Spacer(1, 5 * mm))
+    story.append(
+        _fields(
+            s,
+            [
+                ("政府支付", "Paid by the city", f"人民币 {yuan(data.city_pays_cny)} 元"),
+                ("企业自付", "Paid by the enterprise", f"人民币 {yuan(data.enterprise_pays_cny)} 元"),
+            ],
+        )
+    )
+    story.append(Spacer(1, 3 * mm))
+    for line in (
+        "本凭证用于新开办企业首套印章免费刻制，每户企业限享受一次，由市财政向刻制单位结算；"
+        "标准套餐以外的印章由企业自行付费。",
+        "The city pays the shop for a new enterprise's first standard set of seals, once per enterprise; "
+        "seals beyond the standard set are paid by the enterprise.",
+    ):
+        story.append(Paragraph(_t(line), s.small))
+    story.append(Spacer(1, 6 * mm))
+    story.append(_signature_block(s, [("刻制单位", "Seal shop"), ("企业经办人", "For the enterprise")]))
+    return _build(
+        story,
+        title=f"首套印章免费刻制凭证 {data.grant_id}",
+        subject=f"First-seal subsidy voucher {data.uscc}",
+        footer=f"申请编号 Application {data.application_id}",
+        generated_at=data.generated_at,
+    )
+
+
+# --- EMS 邮件详情单 ---------------------------------------------------------------------------
+
+
+def _party_block(s: _Styles, zh: str, en: str, party: PostalParty, big: bool) -> list[Flowable]:
+    size = 12 if big else 10
+    style = ParagraphStyle(f"party_{en}", s.body, fontSize=size, leading=size * 1.45)
+    lines = f"{_t(party.name)}"
+    if party.phone:
+        lines += f"　{_t(party.phone)}"
+    return [
+        _bilingual(zh, en, s.label, en_size=7),
+        Paragraph(f"{lines}<br/>{_t(full_address(party.district_code, party.address))}", style),
+    ]
+
+
+def waybill_label(data: WaybillLabelData) -> bytes:
+    """EMS 邮件详情单: the label, with the waybill number as a Code 128 barcode (outbound or 回寄)."""
+    font = register_font()
+    s = _Styles(font)
+    width = 120 * mm
+    inner = width - 8 * mm
+    if data.direction == "outbound":
+        service = ("免费寄递 · 邮费由政府支付", "Free delivery, postage paid by the government")
+        heading = ("EMS 邮件详情单", "EMS waybill · outbound (licence and seals)")
+    else:
+        service = ("回寄 · 邮费已预付", "Inbound, postage prepaid")
+        heading = ("EMS 邮件详情单（回寄）", "EMS waybill · prepaid inbound (paper materials)")
+    barcode = Code128(data.waybill_no, barHeight=16 * mm, barWidth=0.36 * mm, humanReadable=False, quiet=True)
+    number = Paragraph(
+        _t(data.waybill_no),
+        ParagraphStyle("waybill_no", s.body, fontSize=14, leading=18, alignment=TA_CENTER),
+    )
+    rows: list[list[Any]] = [
+        [
+            Table(
+                [
+                    [
+                        Paragraph(
+                            "EMS",
+                            ParagraphStyle(
+                                "ems", s.body, fontSize=20, leading=24, textColor=colors.HexColor("#00693c")
+                            ),
+                        ),
+                        _bilingual(*heading, ParagraphStyle("label_head", s.body, fontSize=11, leading=14)),
+                    ]
+                ],
+                colWidths=[22 * mm, inner - 22 * mm],
+                style=_style([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]),
+            )
+        ],
+        [[barcode, number]],
+        [_party_block(s, "收件人", "To", data.recipient, big=True)],
+        [_party_block(s, "寄件人", "From", data.sender, big=False)],
+        [
+            [
+                _bilingual("内件", "Contents", s.label, en_size=7),
+                Paragraph(_t("、".join(data.contents)), s.cell),
+            ]
+        ],
+        [
+            [
+                _bilingual(*service, s.cell, en_size=7),
+                Paragraph(
+                    _t(f"收寄日期 Booked {beijing(data.booked_at)}  申请编号 {data.application_id}"),
+                    s.small,
+                ),
+            ]
+        ],
+    ]
+    label = Table(rows, colWidths=[width])
+    label.setStyle(
+        _style(
+            [
+                ("BOX", (0, 0), (-1, -1), 1.5, INK),
+                ("LINEBELOW", (0, 0), (-1, -2), 0.8, INK),
+                ("ALIGN", (0, 1), (0, 1), "CENTER"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 4 * mm),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 4 * mm),
+                ("TOPPADDING", (0, 0), (-1, -1), 3 * mm),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3 * mm),
+            ]
+        )
+    )
+    label.hAlign = "LEFT"
+    cut = Paragraph(
+        "沿边框剪下贴于邮件上 Cut along the border and stick it on the parcel",
+        s.small,
+    )
+    title = "EMS 邮件详情单" if data.direction == "outbound" else "EMS 邮件详情单（回寄）"
+    return _build(
+        [KeepTogether([label, Spacer(1, 3 * mm), cut])],
+        title=f"{title} {data.waybill_no}",
+        subject=f"EMS waybill {data.waybill_no} ({data.direction})",
+        footer=f"申请编号 Application {data.application_id}",
+        generated_at=data.generated_at,
+        top_rule=RULE,
+    )
+
+
+# --- 一日办结告知单 ---------------------------------------------------------------------------
+
+
+def _timing_row(s: _Styles, timing: StageTiming, clock: str) -> list[Any]:
+    zh, en = STAGE_LABELS[timing.stage]
+    verdict = timing.verdict
+    v_zh, v_en = VERDICT_LABELS[verdict]
+    colour = {"late": OFFICIAL_RED.hexval(), "on_time": "#1e7d32"}.get(verdict, MUTED.hexval())
+    limit = _bilingual(*duration_text(timing.limit, clock), s.cell, en_size=7) if timing.limit else "—"
+    return [
+        _bilingual(zh, en, s.cell, en_size=7),
+        beijing(timing.started_at) if timing.started_at else "—",
+        beijing(timing.finished_at) if timing.finished_at else "—",
+        limit,
+        beijing(timing.deadline) if timing.deadline else "—",
+        Paragraph(f'<font color="{colour}">{_t(v_zh)}</font><br/><font size="7">{_t(v_en)}</font>', s.cell),
+    ]
+
+
+def completion_notice(data: CompletionNoticeData) -> bytes:
+    """一日办结告知单: each stage's started and finished times against its promise; the result."""
+    font = register_font()
+    s = _Styles(font)
+    story: list[Flowable] = _titles(s, "一日办结告知单", "Notice of Completion of One-Day Setup")
+    if data.on_time:
+        result = ("已按承诺时限办结", "Completed within every promised time")
+    else:
+        late = "、".join(STAGE_LABELS[t.stage][0] for t in data.stages if t.verdict == "late")
+        result = (f"已办结；超出承诺时限的环节：{late}", "Completed; some stages took longer than promised")
+    story.append(
+        _fields(
+            s,
+            [
+                ("申请编号", "Application no.", data.application_id),
+                ("企业名称", "Enterprise", data.enterprise_name),
+                ("统一社会信用代码", "USCC", data.uscc),
+                ("受理时间", "Accepted at", f"{beijing(data.accepted_at)} (UTC+08:00)"),
+                ("办结时间", "Completed at", f"{beijing(data.completed_at)} (UTC+08:00)"),
+                ("办理结果", "Result", _bilingual(*result, s.cell, en_size=7.5)),
+                *_delivery_rows(data),
+                ("办理流程号", "Workflow id", data.workflow_id),
+            ],
+        )
+    )
+    story.append(
+        Paragraph(
+            "各环节办理时间 <font size='9' color='#5f6368'>Stages against their promises</font>", s.heading
+        )
+    )
+    story.append(
+        _grid(
+            s,
+            [
+                ("环节", "Stage"),
+                ("开始", "Started"),
+                ("完成", "Finished"),
+                ("承诺时限", "Promise"),
+                ("截止", "Deadline"),
+                ("结果", "Result"),
+            ],
+            [_timing_row(s, t, data.clock) for t in data.stages],
+            [34 * mm, 27 * mm, 27 * mm, 28 * mm, 27 * mm, BODY_WIDTH - 143 * mm],
+        )
+    )
+    story.append(Spacer(1, 3 * mm))
+    for line in (
+        "时间均为北京时间；时限按工作时间计算，不含周末、法定节假日和等待补正的时间。"
+        "对办理结果有意见，请拨打 12345。",
+        "Times are Beijing time (UTC+08:00). Limits count working time, without weekends, public holidays "
+        "or time awaiting a supplement. Call 12345 with any complaint.",
+    ):
+        story.append(Paragraph(_t(line), s.small))
+    return _build(
+        story,
+        title=f"一日办结告知单 {data.application_id}",
+        subject=f"Completion notice {data.uscc}",
+        footer=f"申请编号 Application {data.application_id}",
+        generated_at=data.generated_at,
+    )
+
+
+def _delivery_rows(data: CompletionNoticeData) -> list[tuple[str, str, str]]:
+    if data.delivery_method == "postal" and data.waybill_no:
+        return [("送达方式", "Delivery", f"EMS 免费寄递 Free postal delivery，运单号 {data.waybill_no}")]
+    if data.delivery_method == "pickup":
+        place = f"：{data.pickup_at}" if data.pickup_at else ""
+        return [("送达方式", "Delivery", f"窗口领取 Pickup{place}")]
+    return []
+
+
+# --- 月度结算单 -------------------------------------------------------------------------------
+
+
+def subsidy_statement(data: SubsidyStatementData) -> bytes:
+    """A seal shop's monthly statement of first-seal subsidies, for the city's finance office."""
+    font = register_font()
+    s = _Styles(font)
+    year, month = data.month.split("-")
+    story: list[Flowable] = _titles(
+        s, "首套印章免费刻制补贴结算单", f"Monthly Statement of First-Seal Subsidies · {data.month}"
+    )
+    story.append(
+        _fields(
+            s,
+            [
+                ("刻制单位", "Seal shop", f"{data.shop_name}（{data.shop_id}）"),
+                ("结算月份", "Month", f"{year}年{int(month)}月  {data.month}"),
+                ("企业户数", "Enterprises", str(len(data.entries))),
+                ("结算金额", "Amount due", f"人民币 {yuan(data.total_cny)} 元"),
+            ],
+        )
+    )
+    story.append(Paragraph("明细 <font size='9' color='#5f6368'>Entries</font>", s.heading))
+    rows = [
+        [
+            str(n),
+            Paragraph(f"{_t(e.enterprise_name)}<br/><font size='7.5'>{_t(e.uscc)}</font>", s.cell),
+            "、".join(SEAL_LABELS[k][0] for k in e.seals),
+            beijing(e.settled_at)[:10] if e.settled_at else "—",
+            yuan(e.amount_cny),
+        ]
+        for n, e in enumerate(data.entries, start=1)
+    ]
+    if not rows:
+        rows = [["—", "本月无补贴 No subsidies this month", "", "", yuan(Decimal("0.00"))]]
+    story.append(
+        _grid(
+            s,
+            [
+                ("序号", "No."),
+                ("企业名称 / 统一社会信用代码", "Enterprise / USCC"),
+                ("印章", "Seals"),
+                ("结算日期", "Settled"),
+                ("金额（元）", "Amount, CNY"),
+            ],
+            rows,
+            [12 * mm, 68 * mm, BODY_WIDTH - 132 * mm, 24 * mm, 28 * mm],
+            right=(4,),
+            total=["", _bilingual("合计", "Total", s.cell), "", "", yuan(data.total_cny)],
+        )
+    )
+    story.append(Spacer(1, 8 * mm))
+    story.append(
+        _signature_block(s, [("刻制单位", "Seal shop"), ("财政部门审核", "Checked by the finance office")])
+    )
+    return _build(
+        story,
+        title=f"首套印章免费刻制补贴结算单 {data.month} {data.shop_id}",
+        subject=f"First-seal subsidy statement {data.month} {data.shop_id}",
+        footer=f"结算单 Statement {data.month} · {data.shop_id}",
+        generated_at=data.generated_at,
+    )
+
+
+# --- one entry point for activities ---------------------------------------------------------------
+
+
+_RENDERERS: dict[type, Callable[[Any], bytes]] = {
+    AcceptanceReceiptData: acceptance_receipt,
+    BusinessLicenceData: business_licence,
+    SubsidyVoucherData: subsidy_voucher,
+    WaybillLabelData: waybill_label,
+    CompletionNoticeData: completion_notice,
+}
+
+
+def render_case_document(data: CaseDocumentData) -> bytes:
+    """The PDF of any case document (store it under ``documents.models.document_name(data)``)."""
+    return _RENDERERS[type(data)](data)

@@ -1,0 +1,177 @@
+"""``/v1/subsidies``: the first-seal subsidy ledger (免费刻制首套印章), for operations and finance.
+
+The month's ledger as JSON, and one seal shop's monthly statement as a PDF for the finance office.
+Both read the service database only (the ledger shares the alert store's engine): no Temporal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import re
+from collections.abc import Callable
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from gateway.auth import ops_access
+from gateway.dependencies import AlertDatabase
+from gateway.errors import ParameterInvalid
+from gateway.models import Detail, FieldErrors
+from infra.logging import get_logger
+from store.subsidies import MonthReport, ShopStatement, SubsidyLedger, parse_month
+
+log = get_logger("gateway.subsidies")
+
+PDF = "application/pdf"
+# The statement renderer: documents.render.subsidy_statement(documents.models.SubsidyStatementData) -> bytes.
+RENDERER_MODULE = "documents.render"
+RENDERER_FUNCTION = "subsidy_statement"
+
+
+class SubsidyLedgerAccess:
+    """The gateway's subsidy ledger: the one it was given, or one on the alert store's engine (the
+    service database the gateway already opens, and reopens when it was down)."""
+
+    def __init__(self, alert_database: AlertDatabase, ledger: SubsidyLedger | None = None) -> None:
+        self._alert_database = alert_database
+        self._given = ledger
+        self._ledger: SubsidyLedger | None = None
+        self._lock = asyncio.Lock()
+
+    async def ledger(self) -> SubsidyLedger:
+        if self._given is not None:
+            return self._given
+        store = await self._alert_database.store()  # AlertDatabaseUnavailable → 503
+        engine = getattr(store, "engine", None) or store._engine
+        async with self._lock:
+            # A reopened database is a new engine: follow it.
+            if self._ledger is None or self._ledger.engine is not engine:
+                self._ledger = SubsidyLedger(engine)
+        return self._ledger
+
+
+def subsidy_ledger_access(request: Request) -> SubsidyLedgerAccess:
+    access: SubsidyLedgerAccess = request.app.state.subsidy_ledger
+    return access
+
+
+LedgerDep = Annotated[SubsidyLedgerAccess, Depends(subsidy_ledger_access)]
+
+router = APIRouter(
+    prefix="/v1/subsidies",
+    tags=["subsidies"],
+    dependencies=[Depends(ops_access)],
+    responses={
+        401: {"model": Detail, "description": "missing or wrong bearer token (the ops token)"},
+        422: {"model": FieldErrors, "description": "a bad month or shop"},
+        503: {"model": Detail, "description": "the service database is unreachable; try again"},
+    },
+)
+
+MonthParam = Annotated[
+    str, Query(description="the month, YYYY-MM (Beijing time)", examples=["2026-11"], max_length=20)
+]
+
+
+def _month(month: str) -> str:
+    try:
+        year, number = parse_month(month)
+    except ValueError as err:
+        raise ParameterInvalid("month", str(err)) from None
+    return f"{year:04d}-{number:02d}"
+
+
+@router.get("", summary="The month's subsidy ledger: entries and totals per seal shop")
+async def month_ledger(access: LedgerDep, month: MonthParam) -> MonthReport:
+    """``entries`` are the grants settled to the shops that month (carving completed); they add up,
+    to the cent, to each shop's ``amount_cny`` in ``totals_by_shop`` and to ``total_cny``.
+    ``reserved`` lists the grants reserved that month whose seals are still being carved."""
+    month = _month(month)
+    ledger = await access.ledger()
+    return await ledger.month_report(month)
+
+
+def _renderer() -> Callable[[ShopStatement], bytes] | None:
+    """The PDF renderer of the ``documents`` package, fed the statement in its own model; None when
+    that package (or its function) is not installed."""
+    try:
+        render = importlib.import_module(RENDERER_MODULE)
+        models = importlib.import_module("documents.models")
+    except ImportError:
+        return None
+    function = getattr(render, RENDERER_FUNCTION, None)
+    if function is None:
+        return None
+
+    def rendered(statement: ShopStatement) -> bytes:
+        data = models.SubsidyStatementData(
+            month=statement.month,
+            shop_id=statement.shop_id,
+            shop_name=statement.shop_name,
+            entries=[
+                models.StatementEntry(
+                    grant_id=e.grant_id,
+                    enterprise_name=e.enterprise_name,
+                    uscc=e.uscc,
+                    seals=e.covered_seals,
+                    amount_cny=e.amount_cny,
+                    settled_at=e.settled_at,
+                )
+                for e in statement.entries
+            ],
+            total_cny=statement.total_cny,
+            generated_at=statement.generated_at,
+        )
+        return bytes(function(data))
+
+    return rendered
+
+
+def _filename(statement: ShopStatement) -> str:
+    shop = re.sub(r"[^A-Za-z0-9-]+", "_", statement.shop_id).strip("_") or "shop"
+    return f"subsidy-statement-{shop}-{statement.month}.pdf"
+
+
+@router.get(
+    "/statement.pdf",
+    summary="One seal shop's monthly subsidy statement (PDF)",
+    response_class=Response,
+    responses={
+        200: {"content": {PDF: {"schema": {"type": "string", "format": "binary"}}}},
+        404: {"model": Detail, "description": "the shop has no settled subsidy that month"},
+    },
+)
+async def shop_statement(
+    access: LedgerDep,
+    month: MonthParam,
+    shop: Annotated[
+        str,
+        Query(
+            description="the seal shop's id (as in the ledger's `shop_id`), or its exact name",
+            min_length=1,
+            max_length=128,
+        ),
+    ],
+) -> Response:
+    """The shop's settled grants of the month, for the finance office to pay from."""
+    month = _month(month)
+    if not shop.strip():
+        raise ParameterInvalid("shop", "name a seal shop by its id")
+    ledger = await access.ledger()
+    statement = await ledger.shop_statement(month, shop.strip())
+    if statement is None:
+        raise HTTPException(404, f"seal shop {shop[:64]!r} has no settled subsidy in {month}")
+    render = _renderer()
+    if render is None:
+        log.error("subsidy_statement_renderer_missing", module=RENDERER_MODULE, function=RENDERER_FUNCTION)
+        raise HTTPException(503, "the statement renderer is not installed; try again later")
+    pdf = await anyio.to_thread.run_sync(render, statement)  # reportlab: CPU-bound
+    filename = _filename(statement)
+    return Response(
+        content=pdf,
+        media_type=PDF,
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
+    )

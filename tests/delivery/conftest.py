@@ -1,0 +1,179 @@
+"""``PostalDelivery`` on the session's time-skipping Temporal, with a worker of its own and a
+stand-in for the case's forwarding: EMS posts tracking events to a small signed-callback
+receiver here, which signals them to the delivery workflow as the case will."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pytest_asyncio
+from fastapi import FastAPI, Request, Response
+from temporalio.client import WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from activities.delivery import DeliveryActivities
+from activities.partners import PartnerClient
+from domain.application import Delivery, parse_delivery
+from domain.delivery import DeliveryInput, DeliveryOutcome
+from domain.partners import PartnerEvent
+from infra.serving import serve_in_background
+from infra.signing import SIGNATURE_HEADER, verify
+from tests import factories
+from tests.conftest import Stack
+from tests.delivery.workflows import DeliveryProgressListener, InboundLabelCase
+from workflows.delivery import PostalDelivery
+
+WAYBILLS = "/postal/v1/waybills"
+T = TypeVar("T")
+
+
+def delivery_workflow_id(application_id: str) -> str:
+    return f"delivery-{application_id}"
+
+
+def postal(address: str = "文峰区文明大道100号", district_code: str = "410502") -> Delivery:
+    return parse_delivery(
+        {
+            "method": "postal",
+            "recipient": "张艳鹏",
+            "phone": "13803720000",
+            "district_code": district_code,
+            "address": address,
+        }
+    )
+
+
+@dataclass
+class PostalHarness:
+    stack: Stack
+    task_queue: str
+    callback_url: str
+    forwarded: list[PartnerEvent] = field(default_factory=list)
+
+    def delivery_input(
+        self, delivery: Delivery, *, parent_workflow_id: str | None = None, max_attempts: int = 3
+    ) -> DeliveryInput:
+        application_id = factories.new_application_id("D")
+        return DeliveryInput(
+            application_id=application_id,
+            workflow_id=f"setup-{application_id}",
+            delivery=delivery,
+            sender_district_code="410502",
+            callback_url=self.callback_url,
+            max_attempts=max_attempts,
+            parent_workflow_id=parent_workflow_id,
+        )
+
+    async def start(
+        self, delivery: Delivery, *, parent_workflow_id: str | None = None, max_attempts: int = 3
+    ) -> WorkflowHandle[Any, DeliveryOutcome]:
+        input = self.delivery_input(
+            delivery, parent_workflow_id=parent_workflow_id, max_attempts=max_attempts
+        )
+        return await self.stack.client.start_workflow(
+            PostalDelivery.run,
+            input,
+            id=delivery_workflow_id(input.application_id),
+            task_queue=self.task_queue,
+        )
+
+    def start_operation(self, delivery: Delivery) -> WithStartWorkflowOperation[Any, DeliveryOutcome]:
+        """Start and a first update in one call: the update reaches the workflow before it books."""
+        input = self.delivery_input(delivery)
+        return WithStartWorkflowOperation(
+            PostalDelivery.run,
+            input,
+            id=delivery_workflow_id(input.application_id),
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            task_queue=self.task_queue,
+        )
+
+    async def wait_for_state(
+        self, handle: WorkflowHandle[Any, DeliveryOutcome], *states: str, timeout: float = 15
+    ) -> DeliveryOutcome:
+        """Poll the ``status`` query (awaiting the result would let the test server skip time)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            outcome = await handle.query(PostalDelivery.status)
+            if outcome.state in states:
+                return outcome
+            assert asyncio.get_running_loop().time() < deadline, f"still {outcome.state}, wanted {states}"
+            await asyncio.sleep(0.05)
+
+    async def result(self, handle: WorkflowHandle[Any, T], timeout: float = 15) -> T:
+        """The result once the workflow has closed. Waiting on ``handle.result()`` while it runs
+        would let the time-skipping server jump over the start-to-close timeouts of activities
+        still in flight."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            assert asyncio.get_running_loop().time() < deadline, f"{handle.id} still running"
+            await asyncio.sleep(0.05)
+        return await handle.result()
+
+    async def waybill(self, waybill_no: str) -> dict[str, Any]:
+        resp = await self.stack.sandbox.get(f"{WAYBILLS}/{waybill_no}")
+        resp.raise_for_status()
+        return resp.json()  # type: ignore[no-any-return]
+
+    async def postal_effects(self) -> dict[str, int]:
+        return (await self.stack.effects())["postal"]
+
+
+def receiver(stack: Stack, harness_events: list[PartnerEvent]) -> FastAPI:
+    """The gateway's ``/v1/callbacks/postal`` and the case's forwarding, in one step."""
+    app = FastAPI()
+
+    @app.post("/v1/callbacks/{partner}")
+    async def receive(partner: str, request: Request) -> Response:
+        body = await request.body()
+        problem = verify(stack.settings.callback_secret, body, request.headers.get(SIGNATURE_HEADER))
+        if problem is not None:
+            return Response(problem, status_code=401)
+        event = PartnerEvent.model_validate({**json.loads(body), "partner": partner})
+        handle = stack.client.get_workflow_handle(delivery_workflow_id(event.application_id))
+        try:
+            await handle.signal(PostalDelivery.partner_event, event)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:  # unknown or finished: EMS stops retrying
+                return Response(str(err), status_code=404)
+            raise
+        harness_events.append(event)
+        return Response(status_code=202)
+
+    return app
+
+
+@pytest_asyncio.fixture(scope="session")
+async def postal_harness(ts_stack: Stack) -> AsyncIterator[PostalHarness]:
+    forwarded: list[PartnerEvent] = []
+    partners = PartnerClient(ts_stack.settings)
+    activities = DeliveryActivities(partners)
+    task_queue = f"delivery-test-{uuid.uuid4()}"
+    worker = Worker(
+        ts_stack.client,
+        task_queue=task_queue,
+        workflows=[PostalDelivery, DeliveryProgressListener, InboundLabelCase],
+        activities=[
+            activities.book_waybill,
+            activities.amend_waybill,
+            activities.request_redelivery,
+            activities.return_to_centre,
+        ],
+    )
+    try:
+        async with serve_in_background(receiver(ts_stack, forwarded)) as url, worker:
+            yield PostalHarness(
+                stack=ts_stack,
+                task_queue=task_queue,
+                callback_url=f"{url}/v1/callbacks/postal",
+                forwarded=forwarded,
+            )
+    finally:
+        await partners.aclose()

@@ -1,0 +1,393 @@
+"""``PostalDelivery``: the free mailing (免费寄递) of a new enterprise's licence and seals.
+
+A child of the case. A postal delivery books one EMS waybill (its idempotency key made once
+here), then follows the parcel through the tracking events the case forwards as
+``partner_event`` signals: collected → in transit → out for delivery → delivered. A failed
+attempt asks EMS for another until ``max_attempts`` have failed; then the parcel is returned
+and the delivery falls back to pickup at the service centre. A pickup delivery is ready at once.
+
+The applicant may change the address (``change_address`` update) until EMS collects the parcel.
+Each change of state is kept in ``history`` and, when a parent is named, sent to it as a
+``delivery_progress`` signal. Nothing here waits on a timer: the parcel's pace is EMS's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.delivery import DeliveryActivities
+    from activities.partners import NON_RETRYABLE_TYPES
+    from domain.application import Delivery
+    from domain.delivery import (
+        ALREADY_COLLECTED,
+        ALREADY_DELIVERED,
+        DELIVERY_ERROR_TYPES,
+        INBOUND_CONTENTS,
+        NO_FAILED_ATTEMPT,
+        AddressChange,
+        DeliveryInput,
+        DeliveryOutcome,
+        DeliveryProgress,
+        Recipient,
+        RedeliveryRequest,
+        ReturnRequest,
+        Waybill,
+        WaybillAmendment,
+        WaybillBooking,
+    )
+    from domain.partners import PartnerEvent
+    from domain.status import HistoryEntry
+
+# As for the case's other partner calls: retry with backoff for as long as it takes.
+EMS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=[*NON_RETRYABLE_TYPES, *DELIVERY_ERROR_TYPES],
+)
+EMS_CALL_TIMEOUT = timedelta(seconds=75)
+PROGRESS_SIGNAL = "delivery_progress"
+
+# A parcel's tracking events in the order they happen, per attempt: a late or repeated event
+# never moves the state back.
+_RANK = {"collected": 1, "in_transit": 2, "out_for_delivery": 3, "failed_attempt": 4, "delivered": 5}
+
+
+@workflow.defn(name="PostalDelivery")
+class PostalDelivery:
+    @workflow.init
+    def __init__(self, input: DeliveryInput) -> None:
+        self._input = input
+        self._delivery = input.delivery
+        self._outcome = DeliveryOutcome(method=input.delivery.method, state="awaiting_dispatch")
+        self._waybill: Waybill | None = None
+        self._booking = False
+        self._changing = False
+        self._collected = False
+        self._returning = False
+        self._inbox: list[PartnerEvent] = []
+        self._seen_events: set[str] = set()
+        self._progress: tuple[int, int] = (0, 0)
+        self._failed_attempts: set[int] = set()
+        self._outbox: list[DeliveryProgress] = []
+
+    # ------------------------------------------------------------------ run
+    @workflow.run
+    async def run(self, input: DeliveryInput) -> DeliveryOutcome:
+        notifier = asyncio.create_task(self._notify_parent()) if input.parent_workflow_id else None
+        # Changes that arrived with the start are applied by now (handlers run first).
+        if self._delivery.method == "pickup":
+            self._ready_for_pickup("delivery.pickup", "pickup chosen (自取): the package waits at the window")
+        elif await self._book():
+            await self._follow_parcel()
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._outbox)
+        if notifier is not None:
+            notifier.cancel()
+        return self._outcome
+
+    async def _book(self) -> bool:
+        """Book the outbound waybill; False (and pickup) if EMS refuses the booking for good."""
+        self._booking = True
+        self._record("delivery.booking", "booking an EMS waybill")
+        booking = WaybillBooking(
+            application_id=self._input.application_id,
+            direction="outbound",
+            recipient=Recipient.of(self._delivery),
+            contents=self._input.contents,
+            callback_url=self._input.callback_url,
+            idempotency_key=f"{self._input.workflow_id}/waybill/outbound/{workflow.uuid4()}",
+        )
+        try:
+            waybill = await workflow.execute_activity_method(
+                DeliveryActivities.book_waybill,
+                booking,
+                start_to_close_timeout=EMS_CALL_TIMEOUT,
+                retry_policy=EMS_RETRY,
+                summary="EMS 寄递: book the outbound waybill (licence and seals)",
+            )
+        except ActivityError as err:
+            if not isinstance(err.cause, ApplicationError):
+                raise
+            self._booking = False
+            self._ready_for_pickup(
+                "delivery.booking_refused",
+                f"EMS refused the booking ({err.cause.type}: {err.cause.message}); "
+                "the package waits at the window instead",
+            )
+            return False
+        self._waybill = waybill
+        self._booking = False
+        # Tracking events may overtake the booking's answer: keep only this parcel's.
+        self._inbox = [e for e in self._inbox if self._is_ours(e)]
+        self._collected = self._collected or bool(self._inbox)
+        self._outcome.waybill_no = waybill.waybill_no
+        self._set_state("booked", "delivery.booked", f"EMS waybill {waybill.waybill_no}")
+        return True
+
+    async def _follow_parcel(self) -> None:
+        while not self._outcome.is_final:
+            await workflow.wait_condition(lambda: bool(self._inbox))
+            await self._track(self._inbox.pop(0))
+
+    async def _track(self, event: PartnerEvent) -> None:
+        assert self._waybill is not None
+        no = self._waybill.waybill_no
+        kind = event.event.removeprefix("postal.")
+        if kind == "returned":
+            returned_to = event.data.get("returned_to") or "the service centre"
+            self._ready_for_pickup("delivery.returned", f"waybill {no} returned to {returned_to}")
+            return
+        rank = _RANK.get(kind)
+        if rank is None:
+            self._record("delivery.event_ignored", f"{event.event} ({event.event_id})")
+            return
+        attempt = _attempt_of(event)
+        if (attempt, rank) <= self._progress or self._returning:
+            self._record("delivery.late_event", f"{event.event} of waybill {no} (attempt {attempt})")
+            return
+        self._progress = (attempt, rank)
+        self._outcome.attempts = max(self._outcome.attempts, attempt)
+        if kind == "failed_attempt":
+            self._failed_attempts.add(attempt)
+            failed, most = len(self._failed_attempts), self._input.max_attempts
+            reason = event.data.get("reason") or "not delivered"
+            self._set_state(
+                "failed_attempt",
+                "delivery.failed_attempt",
+                f"attempt {attempt} ({reason}); {failed}/{most} failed",
+            )
+            if failed < most:
+                await self._redeliver(attempt + 1)
+            else:
+                await self._return(f"{failed} delivery attempts failed")
+            return
+        detail = f"waybill {no}" + (f", attempt {attempt}" if attempt else "")
+        self._set_state(kind, f"delivery.{kind}", detail)
+
+    async def _redeliver(self, attempt: int) -> None:
+        assert self._waybill is not None
+        no = self._waybill.waybill_no
+        # Recorded first: the attempt's own events may overtake EMS's answer.
+        self._record("delivery.redelivery_requested", f"waybill {no}: attempt {attempt}")
+        try:
+            await workflow.execute_activity_method(
+                DeliveryActivities.request_redelivery,
+                RedeliveryRequest(
+                    waybill_no=no,
+                    attempt=attempt,
+                    idempotency_key=f"{self._input.workflow_id}/waybill/{no}/redelivery/{workflow.uuid4()}",
+                ),
+                start_to_close_timeout=EMS_CALL_TIMEOUT,
+                retry_policy=EMS_RETRY,
+                summary=f"EMS redelivery of {no}: attempt {attempt} of {self._input.max_attempts}",
+            )
+        except ActivityError as err:
+            # Another attempt is already under way: its events will tell.
+            if _error_type(err) != NO_FAILED_ATTEMPT:
+                raise
+            self._record("delivery.redelivery_not_needed", f"waybill {no}: {_error_message(err)}")
+
+    async def _return(self, why: str) -> None:
+        """Give the parcel up; it is ready for pickup when EMS reports it back at the centre."""
+        assert self._waybill is not None
+        no = self._waybill.waybill_no
+        self._returning = True
+        # Recorded first: ``postal.returned`` may overtake EMS's answer.
+        self._record("delivery.return_requested", f"waybill {no}: {why}; returning to the service centre")
+        try:
+            await workflow.execute_activity_method(
+                DeliveryActivities.return_to_centre,
+                ReturnRequest(
+                    waybill_no=no,
+                    idempotency_key=f"{self._input.workflow_id}/waybill/{no}/return/{workflow.uuid4()}",
+                ),
+                start_to_close_timeout=EMS_CALL_TIMEOUT,
+                retry_policy=EMS_RETRY,
+                summary=f"EMS return of {no} to the service centre",
+            )
+        except ActivityError as err:
+            if _error_type(err) != ALREADY_DELIVERED:
+                raise
+            # Delivered after all: the delivered event follows.
+            self._returning = False
+            self._record("delivery.return_not_needed", f"waybill {no}: {_error_message(err)}")
+
+    def _ready_for_pickup(self, event: str, detail: str) -> None:
+        self._outcome.method = "pickup"
+        self._outcome.pickup_at = self._input.pickup_centre
+        self._set_state(
+            "ready_for_pickup", event, f"{detail}; ready for pickup at {self._input.pickup_centre}"
+        )
+
+    # ------------------------------------------------------------------ handlers
+    @workflow.query
+    def status(self) -> DeliveryOutcome:
+        """The status document's ``delivery`` (method, waybill_no, state, pickup_at), plus history."""
+        return self._outcome
+
+    @workflow.signal
+    def partner_event(self, event: PartnerEvent) -> None:
+        """A postal tracking event forwarded by the case; repeats and other parcels are dropped."""
+        if event.event_id in self._seen_events or not event.event.startswith("postal."):
+            return
+        self._seen_events.add(event.event_id)
+        if self._waybill is None:
+            self._inbox.append(event)  # may be ours: the booking's answer is not in yet
+        elif self._is_ours(event):
+            self._collected = True  # any tracking event: EMS has the parcel
+            self._inbox.append(event)
+
+    @workflow.update
+    async def change_address(self, change: AddressChange) -> DeliveryOutcome:
+        """A new delivery from the applicant: replaces it before booking, amends the waybill after."""
+        if self._booking or self._changing:  # no yield otherwise: a change sent with the start comes first
+            await workflow.wait_condition(lambda: not self._booking and not self._changing)
+        self._changing = True
+        try:
+            self._refuse_if_collected()
+            new = change.delivery
+            if self._waybill is None:
+                self._delivery = new
+                self._outcome.method = new.method
+                self._record("delivery.address_changed", f"new delivery ({new.method}) before booking")
+            elif new.method == "pickup":
+                self._delivery = new
+                await self._return("the applicant chose pickup")
+            else:
+                await self._amend(self._waybill.waybill_no, new)
+        finally:
+            self._changing = False
+        return self._outcome
+
+    @change_address.validator
+    def _validate_change_address(self, change: AddressChange) -> None:
+        self._refuse_if_collected()
+
+    # ------------------------------------------------------------------ address changes
+    async def _amend(self, no: str, new: Delivery) -> None:
+        try:
+            await workflow.execute_activity_method(
+                DeliveryActivities.amend_waybill,
+                WaybillAmendment(waybill_no=no, recipient=Recipient.of(new)),
+                start_to_close_timeout=EMS_CALL_TIMEOUT,
+                retry_policy=EMS_RETRY,
+                summary=f"EMS amend the recipient of {no}",
+            )
+        except ActivityError as err:
+            if _error_type(err) == ALREADY_COLLECTED:
+                self._collected = True
+                raise ApplicationError(
+                    f"the parcel can no longer be re-addressed: {_error_message(err)}",
+                    type=ALREADY_COLLECTED,
+                    non_retryable=True,
+                ) from None
+            raise ApplicationError(
+                f"EMS did not amend waybill {no}: {_error_message(err)}",
+                type=_error_type(err) or "AmendFailed",
+                non_retryable=True,
+            ) from None
+        self._delivery = new
+        self._record("delivery.address_changed", f"waybill {no} amended before collection")
+
+    def _refuse_if_collected(self) -> None:
+        if self._collected or self._returning or self._outcome.is_final:
+            where = f" (waybill {self._outcome.waybill_no}, {self._outcome.state})"
+            raise ApplicationError(
+                f"the parcel can no longer be re-addressed: EMS has it{where}",
+                type=ALREADY_COLLECTED,
+                non_retryable=True,
+            )
+
+    def _is_ours(self, event: PartnerEvent) -> bool:
+        return self._waybill is not None and event.data.get("waybill_no") == self._waybill.waybill_no
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _set_state(self, state: str, event: str, detail: str) -> None:
+        self._outcome.state = state
+        self._record(event, detail)
+
+    def _record(self, event: str, detail: str) -> None:
+        entry = HistoryEntry(at=workflow.now(), event=event, detail=detail)
+        self._outcome.history.append(entry)
+        self._publish()
+        if self._input.parent_workflow_id:
+            self._outbox.append(
+                DeliveryProgress(
+                    application_id=self._input.application_id,
+                    delivery=self._outcome.as_status(),
+                    entry=entry,
+                    attempts=self._outcome.attempts,
+                )
+            )
+
+    def _publish(self) -> None:
+        """Ops' view in the Web UI: waybill and state only (no names, phones or addresses)."""
+        o = self._outcome
+        lines = [f"delivery: `{o.method}`  state: `{o.state}`"]
+        if o.waybill_no:
+            lines.append(f"EMS waybill: {o.waybill_no}")
+        if self._failed_attempts:
+            lines.append(f"failed attempts: {len(self._failed_attempts)}/{self._input.max_attempts}")
+        if self._returning and not o.is_final:
+            lines.append("returning to the service centre")
+        if o.pickup_at:
+            lines.append(f"pickup at: {o.pickup_at}")
+        workflow.set_current_details("\n\n".join(lines))
+
+    async def _notify_parent(self) -> None:
+        """Send progress to the case in order, one signal at a time; never fails the delivery."""
+        assert self._input.parent_workflow_id is not None
+        parent = workflow.get_external_workflow_handle(self._input.parent_workflow_id)
+        while True:
+            await workflow.wait_condition(lambda: bool(self._outbox))
+            progress = self._outbox[0]
+            try:
+                await parent.signal(PROGRESS_SIGNAL, progress)
+            except FailureError as err:
+                workflow.logger.warning(
+                    "delivery progress not passed to %s: %s", self._input.parent_workflow_id, err
+                )
+            self._outbox.pop(0)
+
+
+async def book_inbound_label(
+    application_id: str, case_workflow_id: str, district_code: str, callback_url: str | None = None
+) -> Waybill:
+    """Two-way mailing (双向寄递): a prepaid inbound label addressed to the district's centre, for
+    the applicant's paper materials. Call it from the case workflow at acceptance; the key is
+    made here, once, so retries never issue a second label."""
+    return await workflow.execute_activity_method(
+        DeliveryActivities.book_waybill,
+        WaybillBooking(
+            application_id=application_id,
+            direction="inbound",
+            recipient=Recipient.centre(district_code),
+            contents=list(INBOUND_CONTENTS),
+            callback_url=callback_url,
+            idempotency_key=f"{case_workflow_id}/waybill/inbound/{workflow.uuid4()}",
+        ),
+        start_to_close_timeout=EMS_CALL_TIMEOUT,
+        retry_policy=EMS_RETRY,
+        summary="EMS 双向寄递: prepaid inbound label for the materials",
+    )
+
+
+def _attempt_of(event: PartnerEvent) -> int:
+    try:
+        return int(event.data.get("attempt") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _error_type(err: ActivityError) -> str | None:
+    return err.cause.type if isinstance(err.cause, ApplicationError) else None
+
+
+def _error_message(err: ActivityError) -> str:
+    return err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
