@@ -111,7 +111,8 @@ class DeliveryInput(BaseModel):
     sender_district_code: str
     """The case's district: its service centre sends the parcel and keeps it for pickup."""
     callback_url: str
-    """Where EMS posts tracking events: the gateway's ``…/v1/callbacks/postal``."""
+    """Where EMS posts tracking events; empty: the worker's gateway (``ODS_GATEWAY_URL`` +
+    ``/v1/callbacks/postal``), filled in by the booking activity."""
     max_attempts: int = Field(default=3, ge=1, le=10)
     pickup_centre: str = ""
     """Where the package waits if it is picked up; defaults to the district's centre window."""

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.documents import DocumentActivities, DocumentRequest
@@ -133,6 +133,7 @@ class EnterpriseSetup:
         self._subsidy: SubsidyDecision | None = None
         self._subsidy_settled = False
         self._delivery_started = False
+        self._delivery_finished = False
         self._postal_backlog: list[PartnerEvent] = []
         self._waybill_labelled: set[str] = set()
 
@@ -470,11 +471,14 @@ class EnterpriseSetup:
             return
         self._seen_events.add(event.event_id)
         if event.event.startswith("postal."):
-            if self._delivery_started:
-                child = workflow.get_external_workflow_handle(f"{self._status.workflow_id}-delivery")
-                await child.signal("partner_event", event)
-            else:
+            if not self._delivery_started:
                 self._postal_backlog.append(event)
+            elif not self._delivery_finished:
+                child = workflow.get_external_workflow_handle(f"{self._status.workflow_id}-delivery")
+                try:
+                    await child.signal("partner_event", event)
+                except FailureError as err:  # the child finished meanwhile: nothing left to tell it
+                    self._record("partner.event_ignored", f"{event.event} ({event.event_id}): {err}")
             return
         if event.event == "seal_order.completed":
             order_id = event.data.get("order_id")
@@ -622,6 +626,7 @@ class EnterpriseSetup:
         try:
             outcome: DeliveryOutcome = await handle
         finally:
+            self._delivery_finished = True
             if not labeller.done():
                 labeller.cancel()
         self._status.delivery = outcome.as_status()
@@ -653,9 +658,7 @@ class EnterpriseSetup:
     def delivery_progress(self, progress: DeliveryProgress) -> None:
         """The delivery child's state after each change (best effort: the child's result is final)."""
         self._status.delivery = progress.delivery
-        self._status.history.append(
-            progress.entry.model_copy(update={"event": f"delivery.{progress.entry.event}"})
-        )
+        self._status.history.append(progress.entry)
         self._publish()
 
     @workflow.update

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request, Response
 from temporalio.client import WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
@@ -53,6 +54,7 @@ def postal(address: str = "文峰区文明大道100号", district_code: str = "4
 @dataclass
 class PostalHarness:
     stack: Stack
+    env: WorkflowEnvironment
     task_queue: str
     callback_url: str
     forwarded: list[PartnerEvent] = field(default_factory=list)
@@ -108,14 +110,15 @@ class PostalHarness:
             await asyncio.sleep(0.05)
 
     async def result(self, handle: WorkflowHandle[Any, T], timeout: float = 15) -> T:
-        """The result once the workflow has closed. Waiting on ``handle.result()`` while it runs
-        would let the time-skipping server jump over the start-to-close timeouts of activities
-        still in flight."""
+        """The result once the workflow has closed, read with time skipping left locked: awaiting
+        ``handle.result()`` unlocks it, and the test server then jumps its clock (years, when
+        nothing is scheduled; past the timeouts of activities in flight) for every later test."""
         deadline = asyncio.get_running_loop().time() + timeout
         while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
             assert asyncio.get_running_loop().time() < deadline, f"{handle.id} still running"
             await asyncio.sleep(0.05)
-        return await handle.result()
+        with self.env.auto_time_skipping_disabled():
+            return await handle.result()
 
     async def waybill(self, waybill_no: str) -> dict[str, Any]:
         resp = await self.stack.sandbox.get(f"{WAYBILLS}/{waybill_no}")
@@ -151,7 +154,9 @@ def receiver(stack: Stack, harness_events: list[PartnerEvent]) -> FastAPI:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def postal_harness(ts_stack: Stack) -> AsyncIterator[PostalHarness]:
+async def postal_harness(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> AsyncIterator[PostalHarness]:
     forwarded: list[PartnerEvent] = []
     partners = PartnerClient(ts_stack.settings)
     activities = DeliveryActivities(partners)
@@ -171,6 +176,7 @@ async def postal_harness(ts_stack: Stack) -> AsyncIterator[PostalHarness]:
         async with serve_in_background(receiver(ts_stack, forwarded)) as url, worker:
             yield PostalHarness(
                 stack=ts_stack,
+                env=time_skipping_env,
                 task_queue=task_queue,
                 callback_url=f"{url}/v1/callbacks/postal",
                 forwarded=forwarded,

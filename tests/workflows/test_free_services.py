@@ -1,0 +1,176 @@
+"""The free services inside a whole case: first-seal subsidy, postal delivery, documents."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from decimal import Decimal
+from typing import Any
+
+from documents.storage import DocumentStore
+from domain.application import parse_application
+from domain.identifiers import is_valid_s10
+from domain.status import StatusDocument
+from domain.subsidy_policy import SubsidyPolicy
+from intake import cases
+from store.subsidies import SubsidyLedger
+from tests import factories
+from tests.conftest import Stack
+
+
+async def start(stack: Stack, body: dict[str, Any], subsidy: SubsidyPolicy | None = None) -> str:
+    app = parse_application(body)
+    await cases.submit_application(
+        stack.client, app, task_queue=stack.settings.task_queue, subsidy_policy=subsidy
+    )
+    return app.application_id
+
+
+async def until(stack: Stack, app_id: str, check: Any, timeout: float = 30) -> StatusDocument:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = await cases.get_status(stack.client, app_id)
+        if check(status):
+            return status
+        assert asyncio.get_running_loop().time() < deadline, status.model_dump_json(indent=1)
+        await asyncio.sleep(0.05)
+
+
+def pdf_text(stack: Stack, app_id: str, name: str) -> str:
+    path = DocumentStore(stack.settings.data_dir).path(app_id, name)
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+async def test_a_postal_case_gets_its_subsidy_its_parcel_and_documents_whose_text_is_searchable(
+    ts_stack: Stack,
+) -> None:
+    await ts_stack.reset_sandbox()
+    body = factories.application(
+        seals=["official", "financial", "invoice", "legal_representative", "contract"]
+    )
+    app_id = await start(ts_stack, body)
+    status = await until(ts_stack, app_id, lambda s: s.is_final)
+    assert status.stage == "completed"
+    # The standard set is free (200+160+160+120); the contract seal is the enterprise's own.
+    assert status.subsidy is not None and status.subsidy.granted
+    assert status.subsidy.amount_cny == Decimal("640.00")
+    assert status.delivery is not None and status.delivery.state == "delivered"
+    assert status.delivery.waybill_no and is_valid_s10(status.delivery.waybill_no)
+    assert status.uscc is not None
+    licence = pdf_text(ts_stack, app_id, "business_licence")
+    assert body["enterprise"]["name"] in licence.replace("\n", "") and status.uscc in licence
+    voucher = pdf_text(ts_stack, app_id, "subsidy_voucher")
+    assert "640.00" in voucher and status.uscc in voucher
+    assert status.delivery.waybill_no in pdf_text(ts_stack, app_id, "waybill_label")
+    assert status.uscc in pdf_text(ts_stack, app_id, "completion_notice")
+    grant = await SubsidyLedger(ts_stack.alerts._engine).grant(status.uscc)
+    assert grant is not None and grant.state == "settled"
+
+
+async def test_a_spent_budget_tells_the_enterprise_and_alerts_ops(ts_stack: Stack) -> None:
+    await ts_stack.reset_sandbox()
+    app_id = await start(ts_stack, factories.application(), SubsidyPolicy(annual_budget_cny=Decimal("1.00")))
+    status = await until(ts_stack, app_id, lambda s: s.is_final)
+    assert status.stage == "completed"  # the enterprise pays; the case goes on
+    assert status.subsidy is not None and not status.subsidy.granted and status.subsidy.eligible
+    assert "budget" in status.subsidy.reason
+    assert await ts_stack.alerts_of(status.workflow_id) == [("subsidy", "budget_exhausted")]
+    assert "subsidy_voucher" not in (status.documents or [])
+    # The next case under the usual budget is granted again.
+    app2 = await start(ts_stack, factories.application())
+    status2 = await until(ts_stack, app2, lambda s: s.is_final)
+    assert status2.subsidy is not None and status2.subsidy.granted
+
+
+async def test_a_withdrawal_before_carving_completes_releases_the_subsidy(ts_stack: Stack) -> None:
+    await ts_stack.reset_sandbox()
+    await ts_stack.behave(seal_shop={"carving_s": 30})
+    try:
+        app_id = await start(ts_stack, factories.application())
+        reserved = await until(ts_stack, app_id, lambda s: s.subsidy is not None)
+        assert reserved.subsidy is not None and reserved.subsidy.granted
+        await cases.withdraw(ts_stack.client, app_id, "changed plans")
+        status = await until(ts_stack, app_id, lambda s: s.is_final)
+    finally:
+        await ts_stack.behave(seal_shop={"carving_s": 0.05})
+    assert status.stage == "withdrawn"
+    assert status.subsidy is not None and not status.subsidy.granted
+    assert status.uscc is not None
+    grant = await SubsidyLedger(ts_stack.alerts._engine).grant(status.uscc)
+    assert grant is not None and grant.state == "released"
+
+
+async def test_an_undeliverable_address_falls_back_to_pickup_at_the_centre(ts_stack: Stack) -> None:
+    await ts_stack.reset_sandbox()
+    body = factories.application()
+    body["delivery"]["address"] = "文峰区查无此地路1号"
+    app_id = await start(ts_stack, body)
+    status = await until(ts_stack, app_id, lambda s: s.is_final, timeout=60)
+    assert status.stage == "completed"
+    assert status.delivery is not None
+    assert status.delivery.method == "pickup" and status.delivery.state == "ready_for_pickup"
+    assert status.delivery.pickup_at and "政务服务中心" in status.delivery.pickup_at
+    events = [h.event for h in status.history]
+    assert sum(1 for e in events if e.startswith("delivery.") and "failed" in e) >= 3
+
+
+async def test_the_address_can_change_until_ems_collects_the_parcel(ts_stack: Stack) -> None:
+    await ts_stack.reset_sandbox()
+    await ts_stack.behave(postal={"collect_after_s": 3})
+    try:
+        body = factories.application()
+        app_id = await start(ts_stack, body)
+        booked = await until(
+            ts_stack, app_id, lambda s: s.delivery is not None and s.delivery.state == "booked"
+        )
+        assert booked.delivery is not None and booked.delivery.waybill_no
+        new = {**body["delivery"], "address": "文峰区中华路88号"}
+        await cases.change_delivery(ts_stack.client, app_id, new)
+        waybill = (await ts_stack.sandbox.get(f"/postal/v1/waybills/{booked.delivery.waybill_no}")).json()
+        assert "中华路88号" in str(waybill)
+        status = await until(ts_stack, app_id, lambda s: s.is_final)
+        assert status.delivery is not None and status.delivery.state == "delivered"
+        assert (await ts_stack.effects())["postal"]["effects"] == 1  # amended, not booked again
+        try:
+            await cases.change_delivery(ts_stack.client, app_id, new)
+        except cases.CaseStateConflict:
+            pass
+        else:
+            raise AssertionError("a completed case accepted a delivery change")
+    finally:
+        await ts_stack.behave(postal={"collect_after_s": 0.05})
+
+
+async def test_a_collected_parcel_refuses_an_address_change(ts_stack: Stack) -> None:
+    await ts_stack.reset_sandbox()
+    await ts_stack.behave(postal={"collect_after_s": 0.05, "latency_s": 3})
+    try:
+        body = factories.application()
+        app_id = await start(ts_stack, body)
+        await until(ts_stack, app_id, lambda s: s.delivery is not None and s.delivery.state == "collected")
+        try:
+            await cases.change_delivery(
+                ts_stack.client, app_id, {**body["delivery"], "address": "文峰区中华路9号"}
+            )
+        except cases.CaseStateConflict:
+            pass
+        else:
+            raise AssertionError("a collected parcel accepted an address change")
+        await until(ts_stack, app_id, lambda s: s.is_final, timeout=60)
+    finally:
+        await ts_stack.behave(postal={"latency_s": 0})
+
+
+async def test_pickup_and_two_way_mailing(ts_stack: Stack) -> None:
+    await ts_stack.reset_sandbox()
+    pickup = await start(ts_stack, factories.application(delivery="pickup"))
+    status = await until(ts_stack, pickup, lambda s: s.is_final)
+    assert status.delivery is not None and status.delivery.state == "ready_for_pickup"
+    assert (await ts_stack.effects())["postal"]["effects"] == 0
+
+    body = factories.application(district="410506")
+    body["delivery"]["inbound_materials"] = True
+    two_way = await start(ts_stack, body)
+    status = await until(ts_stack, two_way, lambda s: s.is_final)
+    assert "inbound_waybill_label" in (status.documents or [])
+    assert (await ts_stack.effects())["postal"]["effects"] == 2  # the inbound label and the parcel
