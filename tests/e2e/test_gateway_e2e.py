@@ -198,6 +198,9 @@ async def test_rejection_and_withdrawal_end_cases_with_their_reasons(dev_stack: 
     finally:
         await dev_stack.behave(seal_shop={"carving_s": 0.05})
     assert doc["reason"] == "no longer needed"
+    # The first-seal subsidy reserved with the order went back to the budget.
+    assert doc["subsidy"] is not None and doc["subsidy"]["granted"] is False
+    assert any(h["event"] == "subsidy.released" for h in doc["history"])
     again = await dev_stack.gateway.post(
         f"/v1/applications/{app_id}/withdraw", json={}, headers=dev_stack.portal
     )
