@@ -7,6 +7,7 @@ transaction takes the lock that orders it, how an insert ignores a duplicate.
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -57,6 +58,24 @@ def create_engine(url: str | URL) -> AsyncEngine:
     return _create_async_engine(parsed, pool_pre_ping=True)
 
 
+def _use_wal(cursor: Any) -> None:
+    """WAL is a property of the file, set once. Switching needs a moment alone with the file, and
+    SQLite answers "database is locked" at once (no busy wait) when another connection is just
+    opening it too: try again for a while."""
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            row = cursor.fetchone()
+            if row and str(row[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as err:  # sqlite3's OperationalError, as the async adapter passes it on
+            if "locked" not in str(err) or attempt == 99:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_engine(url: URL) -> AsyncEngine:
     if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +88,7 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
