@@ -15,7 +15,13 @@ from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    FailureError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.documents import DocumentActivities, DocumentRequest
@@ -172,8 +178,9 @@ class EnterpriseSetup:
             work.cancel()
             try:
                 await work
-            except asyncio.CancelledError:
-                pass
+            except BaseException as err:
+                if not _is_cancellation(err):
+                    raise
             await self._close_withdrawn()
         else:
             try:
@@ -228,12 +235,12 @@ class EnterpriseSetup:
         await self._watch(name, stage.started_at)
         try:
             result = await work()
-        except asyncio.CancelledError:
-            stage.state = "cancelled"
-            stage.finished_at = workflow.now()
-            self._unwatch(name, succeeded=False)
-            raise
         except BaseException as err:
+            if _is_cancellation(err):
+                stage.state = "cancelled"
+                stage.finished_at = workflow.now()
+                self._unwatch(name, succeeded=False)
+                raise
             stage.state = "failed"
             stage.finished_at = workflow.now()
             self._unwatch(name, succeeded=False)
@@ -502,6 +509,8 @@ class EnterpriseSetup:
                 summary=f"文书 {data.document}",
             )
         except ActivityError as err:
+            if _is_cancellation(err):
+                raise  # the case is being withdrawn: not a document failure
             self._record("document.failed", f"{data.document}: {err.cause or err}")
             return
         assert self._status.documents is not None
@@ -781,6 +790,14 @@ class EnterpriseSetup:
         if s.reason:
             lines.append(f"reason: {s.reason}")
         workflow.set_current_details("\n\n".join(lines))
+
+
+def _is_cancellation(err: BaseException) -> bool:
+    """A withdrawal cancels the work in hand: awaited activities and children then fail with a
+    Temporal ``CancelledError`` cause rather than raising ``asyncio.CancelledError`` themselves."""
+    if isinstance(err, asyncio.CancelledError):
+        return True
+    return isinstance(err, (ActivityError, ChildWorkflowError)) and isinstance(err.cause, CancelledError)
 
 
 def _party(recipient: Recipient) -> PostalParty:

@@ -99,7 +99,7 @@ async def test_record_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvi
     await run("breached_and_recovered", factories.application(invoice=False), wall, slow)
 
     async def withdraw(app_id: str) -> None:
-        await wait_stage(app_id, lambda s: s.stages.seal_carving.state == "waiting")
+        await wait_stage(app_id, lambda s: "subsidy_voucher" in (s.documents or []))
         await cases.withdraw(ts_stack.client, app_id, "changed plans")
 
     await ts_stack.behave(seal_shop={"carving_s": 30})
