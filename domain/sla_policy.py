@@ -8,7 +8,6 @@ text the operator wrote ("4h", "1h30m") and are parsed on use.
 from __future__ import annotations
 
 import re
-import tomllib
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
@@ -20,12 +19,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from domain.policy_files import load_policy_file
 from domain.status import StageName
 
 Clock = Literal["working_hours", "wall"]
@@ -194,33 +193,6 @@ def load_sla_policy(path: Path | None) -> SlaPolicy:
     """
     if path is None:
         return SlaPolicy()
-    try:
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
-    except OSError as exc:
-        raise SlaPolicyError(f"{path}: cannot read the SLA policy file: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SlaPolicyError(f"{path}: not valid TOML: {exc}") from exc
-    try:
-        return SlaPolicy.model_validate(raw)
-    except ValidationError as exc:
-        raise SlaPolicyError("\n".join(_describe(path, error) for error in exc.errors())) from exc
-
-
-def _describe(path: Path, error: Any) -> str:
-    key = ""
-    for part in error["loc"]:
-        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        parent = SlaLimits if key.startswith("limits.") else SlaPolicy
-        what = f"unknown key (known keys: {', '.join(parent.model_fields)})"
-    elif kind == "value_error":
-        what = str(error["ctx"]["error"])
-    elif kind in {"literal_error", "greater_than", "less_than"}:
-        what = f"{error['input']!r} is not allowed: {error['msg'].lower()}"
-    elif kind == "iso_date":
-        what = error["msg"]
-    else:
-        what = f"{error['msg']} (got {error['input']!r})"
-    return f"{path}: {key or '(top level)'}: {what}"
+    return load_policy_file(
+        path, SlaPolicy, SlaPolicyError, what="SLA policy", sections={"limits": SlaLimits}
+    )

@@ -10,15 +10,15 @@ places, written in JSON as ``"800.00"``.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from domain.application import EnterpriseKind, Money, SealKind
+from domain.policy_files import load_policy_file
 
 # What the ledger's NUMERIC(14,2) columns hold: below 10^12 yuan.
 MONEY_LIMIT = Decimal("1e12")
@@ -151,35 +151,6 @@ def load_subsidy_policy(path: Path | None) -> SubsidyPolicy:
     """
     if path is None:
         return SubsidyPolicy()
-    try:
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
-    except OSError as exc:
-        raise SubsidyPolicyError(
-            f"{path}: cannot read the subsidy policy file: {exc.strerror or exc}"
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SubsidyPolicyError(f"{path}: not valid TOML: {exc}") from exc
-    try:
-        return SubsidyPolicy.model_validate(raw)
-    except ValidationError as exc:
-        raise SubsidyPolicyError("\n".join(_describe(path, error) for error in exc.errors())) from exc
-
-
-def _describe(path: Path, error: Any) -> str:
-    key = ""
-    for part in error["loc"]:
-        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        parent = SealPrices if key.startswith("prices_cny.") else SubsidyPolicy
-        what = f"unknown key (known keys: {', '.join(parent.model_fields)})"
-    elif kind == "value_error":
-        what = str(error["ctx"]["error"])
-    elif kind == "literal_error":
-        what = f"{error['input']!r} is not allowed: {error['msg'].lower()}"
-    elif kind.startswith("money_"):
-        what = error["msg"]
-    else:
-        what = f"{error['msg']} (got {error['input']!r})"
-    return f"{path}: {key or '(top level)'}: {what}"
+    return load_policy_file(
+        path, SubsidyPolicy, SubsidyPolicyError, what="subsidy policy", sections={"prices_cny": SealPrices}
+    )

@@ -26,6 +26,10 @@ from infra.signing import SIGNATURE_HEADER, verify
 from infra.temporal import SEARCH_ATTRIBUTES, data_converter
 from store.alerts import AlertStore
 from store.db import open_database
+
+# Shared fixtures: one throwaway PostgreSQL server for the session, and the service database.
+from tests.databases import database_url, engine  # noqa: F401
+from tests.pg import postgres_database, postgres_server  # noqa: F401
 from worker import running_worker
 
 
@@ -149,8 +153,8 @@ async def _stack(client: Client, sandbox_url: str, data_dir: Path) -> AsyncItera
 
     settings = Settings(partner_url=sandbox_url, task_queue=f"test-{uuid.uuid4()}", data_dir=data_dir)
     receiver = WebhookReceiver(settings.webhook_secret)
-    engine = await open_database(settings.resolved_database_url)
-    store = AlertStore(engine)
+    db_engine = await open_database(settings.resolved_database_url)
+    store = AlertStore(db_engine)
     async with (
         serve_in_background(receiver.app) as receiver_url,
         serve_in_background(create_gateway(settings, client=client, alert_store=store)) as gateway_url,
@@ -172,7 +176,7 @@ async def _stack(client: Client, sandbox_url: str, data_dir: Path) -> AsyncItera
             )
             await stack.reset_sandbox()
             yield stack
-    await engine.dispose()
+    await db_engine.dispose()
 
 
 @pytest_asyncio.fixture(scope="session")

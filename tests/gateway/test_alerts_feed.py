@@ -27,7 +27,6 @@ from infra.serving import serve_in_background
 from infra.settings import Settings
 from store.alerts import AlertIn, AlertRecord, AlertStore
 from store.db import create_engine, init_schema
-from tests.pg import postgres_database, postgres_server  # noqa: F401  (pytest fixtures)
 
 SETTINGS = Settings(
     temporal_address="127.0.0.1:1",
@@ -46,14 +45,6 @@ LEVELS = ("at_risk", "breached", "recovered")
 
 
 # --- a real store, on both databases ------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/ods.db"
-    url: str = request.getfixturevalue("postgres_database")
-    return url
 
 
 @pytest_asyncio.fixture

@@ -1,37 +1,12 @@
-"""Every store test runs twice: on a fresh SQLite file and on a fresh database of a real PostgreSQL."""
+"""Every store test runs twice: on a fresh SQLite file and on a fresh database of a real PostgreSQL
+(the ``engine`` fixture of tests/databases.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.alerts import AlertStore
-from store.db import create_engine, init_schema
-from tests.pg import postgres_database, postgres_server  # noqa: F401  (pytest fixtures)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty service database: no tables yet."""
-    if request.param == "sqlite":
-        # A folder that does not exist yet: create_engine makes it.
-        return f"sqlite+aiosqlite:///{tmp_path}/data/ods.db"
-    url: str = request.getfixturevalue("postgres_database")
-    return url
-
-
-@pytest_asyncio.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await init_schema(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
