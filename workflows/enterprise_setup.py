@@ -178,7 +178,7 @@ class EnterpriseSetup:
             work.cancel()
             try:
                 await work
-            except BaseException as err:
+            except (asyncio.CancelledError, Exception) as err:
                 if not _is_cancellation(err):
                     raise
             await self._close_withdrawn()
@@ -233,9 +233,11 @@ class EnterpriseSetup:
         stage.started_at = stage.started_at or workflow.now()
         self._record(f"{name}.started", "")
         await self._watch(name, stage.started_at)
+        # Not ``BaseException``: a GeneratorExit (the worker evicting the case from its cache)
+        # must pass through untouched, outside the workflow's event loop.
         try:
             result = await work()
-        except BaseException as err:
+        except (asyncio.CancelledError, Exception) as err:
             if _is_cancellation(err):
                 stage.state = "cancelled"
                 stage.finished_at = workflow.now()
@@ -634,12 +636,17 @@ class EnterpriseSetup:
         labeller = asyncio.create_task(self._label_outbound(handle))
         try:
             outcome: DeliveryOutcome = await handle
-        finally:
-            self._delivery_finished = True
-            if not labeller.done():
-                labeller.cancel()
+        except (asyncio.CancelledError, Exception):
+            self._stop_following_delivery(labeller)
+            raise
+        self._stop_following_delivery(labeller)
         self._status.delivery = outcome.as_status()
         return outcome
+
+    def _stop_following_delivery(self, labeller: asyncio.Task[None]) -> None:
+        self._delivery_finished = True
+        if not labeller.done():
+            labeller.cancel()
 
     async def _label_outbound(self, handle: workflow.ChildWorkflowHandle) -> None:  # type: ignore[type-arg]
         await workflow.wait_condition(

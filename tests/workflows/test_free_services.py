@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import uuid
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from temporalio.service import RPCError
 
 from documents.storage import DocumentStore
 from domain.application import parse_application
@@ -16,6 +20,7 @@ from intake import cases
 from store.subsidies import SubsidyLedger
 from tests import factories
 from tests.conftest import Stack
+from worker import running_worker
 
 
 async def start(stack: Stack, body: dict[str, Any], subsidy: SubsidyPolicy | None = None) -> str:
@@ -29,7 +34,12 @@ async def start(stack: Stack, body: dict[str, Any], subsidy: SubsidyPolicy | Non
 async def until(stack: Stack, app_id: str, check: Any, timeout: float = 30) -> StatusDocument:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        status = await cases.get_status(stack.client, app_id)
+        try:
+            status = await cases.get_status(stack.client, app_id)
+        except RPCError as err:  # a query meeting a worker that just stopped: ask again
+            assert asyncio.get_running_loop().time() < deadline, err
+            await asyncio.sleep(0.5)
+            continue
         if check(status):
             return status
         assert asyncio.get_running_loop().time() < deadline, status.model_dump_json(indent=1)
@@ -177,3 +187,35 @@ async def test_pickup_and_two_way_mailing(ts_stack: Stack) -> None:
     status = await until(ts_stack, two_way, lambda s: s.is_final)
     assert "inbound_waybill_label" in (status.documents or [])
     assert (await ts_stack.effects())["postal"]["effects"] == 2  # the inbound label and the parcel
+
+
+async def test_a_worker_restart_mid_case_still_pays_the_subsidy_exactly_once(dev_stack: Stack) -> None:
+    """The case's worker stops while the shop carves; a new worker finishes the case (on the dev
+    server: the test server does not hand a stopped worker's sticky tasks on)."""
+    await dev_stack.reset_sandbox()
+    await dev_stack.behave(seal_shop={"carving_s": 2})
+    queue = f"restart-{uuid.uuid4()}"
+    settings = dev_stack.settings.model_copy(update={"task_queue": queue})
+    body = factories.application()
+    app = parse_application(body)
+    try:
+        async with running_worker(dev_stack.client, settings):
+            await cases.submit_application(dev_stack.client, app, task_queue=queue)
+            await until(dev_stack, app.application_id, lambda s: "subsidy_voucher" in (s.documents or []))
+        # No worker at all while the shop finishes: its callback still reaches the case.
+        await asyncio.sleep(2.5)
+        async with running_worker(dev_stack.client, settings):
+            status = await until(dev_stack, app.application_id, lambda s: s.is_final, timeout=60)
+    finally:
+        await dev_stack.behave(seal_shop={"carving_s": 0.05})
+    assert status.stage == "completed"
+    assert status.uscc is not None
+    grant = await SubsidyLedger(dev_stack.alerts._engine).grant(status.uscc)
+    assert grant is not None and grant.state == "settled"
+    report = await SubsidyLedger(dev_stack.alerts._engine).month_report(
+        status.accepted_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    )
+    mine = [e for e in report.entries if e.uscc == status.uscc]
+    assert len(mine) == 1 and mine[0].amount_cny == Decimal("640.00")
+    effects = await dev_stack.effects()
+    assert effects["seal_shop"]["effects"] == 1 and effects["registration"]["effects"] == 1
