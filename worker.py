@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -64,7 +65,11 @@ async def running_worker(
 
 
 async def main() -> int:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        print(f"worker: invalid configuration: {exc}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_format)
     client = await connect(settings)
     stop = asyncio.Event()

@@ -1,0 +1,41 @@
+"""ODS_ENV=production refuses dev secrets: the settings and every entry point say which."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from infra.settings import DEV_DEFAULTS, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRETS = {f"ODS_{name.upper()}" for name in DEV_DEFAULTS}
+
+
+def test_production_with_dev_secrets_is_refused_naming_each_variable() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(env="production", portal_token="a-real-portal-token")
+    message = str(refused.value)
+    assert "ODS_PORTAL_TOKEN" not in message
+    assert all(name in message for name in SECRETS - {"ODS_PORTAL_TOKEN"})
+
+
+def test_production_with_real_secrets_starts() -> None:
+    real = {name: f"real-{name}-value" for name in DEV_DEFAULTS}
+    assert Settings(env="production", **real).env == "production"
+
+
+@pytest.mark.parametrize("command", [["worker.py"], ["-m", "gateway"], ["-m", "partner_sandbox"]])
+def test_each_part_refuses_to_start_in_production_with_dev_secrets(command: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODS_")}
+    env |= {"ODS_ENV": "production", "ODS_TEMPORAL_ADDRESS": "127.0.0.1:1", "ODS_SANDBOX_ADDR": "127.0.0.1:0"}
+    done = subprocess.run(
+        [sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "ODS_CALLBACK_SECRET" in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
