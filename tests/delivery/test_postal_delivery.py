@@ -66,7 +66,7 @@ async def test_a_parcel_is_booked_once_and_followed_until_delivered(postal_harne
     waybill = await h.waybill(no)
     assert waybill["status"] == "delivered" and waybill["direction"] == "outbound"
     # The UI text and the audit trail carry the waybill number and states, never personal data.
-    assert all("张艳鹏" not in e.detail and "138" not in e.detail for e in outcome.history)
+    assert all("张艳鹏" not in e.detail and "13803720000" not in e.detail for e in outcome.history)
     described = await handle.describe()
     assert described.status is not None
 
