@@ -9,13 +9,13 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from domain.alerts import CalendarRequest, WebhookDeliveryInput, WebhookPost
+from domain.alerts import AlertIn, AlertRecord, CalendarRequest, WebhookDeliveryInput, WebhookPost
 from domain.working_time import CalendarSlice, calendar_slice
 from infra.http import http_client
 from infra.logging import get_logger
 from infra.settings import Settings
 from infra.signing import SIGNATURE_HEADER, sign
-from store.alerts import AlertIn, AlertRecord, AlertStore
+from store.alerts import AlertStore
 
 log = get_logger("sla")
 WEBHOOK_WORKFLOW = "AlertWebhookDelivery"

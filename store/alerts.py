@@ -14,55 +14,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain.alerts import AlertIn, AlertRecord
 from store.db import insert_ignoring_duplicates, serialize_writers, transaction
-from store.schema import ALERT_LEVELS, ALERT_STAGES, AlertLevel, AlertStage, alerts_table
+from store.schema import ALERT_LEVELS, ALERT_STAGES, alerts_table
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 _DISTRICT_CODE = re.compile(r"\d{6}")
-
-
-class AlertIn(BaseModel):
-    """An alert as the workflow raises it, before the store gives it an id."""
-
-    model_config = ConfigDict(frozen=True)
-
-    application_id: str
-    workflow_id: str
-    stage: AlertStage
-    level: AlertLevel
-    deadline: AwareDatetime | None = None
-    raised_at: AwareDatetime
-    district_code: str
-    enterprise_name: str
-
-    @model_validator(mode="after")
-    def _budget_exhausted_is_the_subsidy_alert(self) -> AlertIn:
-        if (self.level == "budget_exhausted") != (self.stage == "subsidy"):
-            raise ValueError("level budget_exhausted goes with stage subsidy, and only with it")
-        if self.level == "budget_exhausted" and self.deadline is not None:
-            raise ValueError("a budget_exhausted alert has no deadline")
-        return self
-
-
-class AlertRecord(BaseModel):
-    """An alert as the feed, the stream and the webhooks show it (CONTRACT §4 "Alert")."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    application_id: str
-    workflow_id: str
-    stage: AlertStage
-    level: AlertLevel
-    deadline: AwareDatetime | None
-    raised_at: AwareDatetime
-    district_code: str
-    enterprise_name: str
 
 
 class UnknownAlertId(ValueError):
@@ -93,6 +54,11 @@ class AlertStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The service database this store writes to (other stores may share it)."""
+        return self._engine
 
     async def record(self, alert: AlertIn) -> tuple[AlertRecord, bool]:
         """Store ``alert`` unless its (workflow, stage, level) already has one. Returns the stored

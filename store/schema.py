@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal, cast, get_args
+from typing import cast, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -21,8 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-AlertStage = Literal["registration", "seal_carving", "invoice", "delivery", "overall", "subsidy"]
-AlertLevel = Literal["at_risk", "breached", "recovered", "budget_exhausted"]
+from domain.alerts import AlertLevel, AlertStage
+
 ALERT_STAGES: tuple[str, ...] = get_args(AlertStage)
 ALERT_LEVELS: tuple[str, ...] = get_args(AlertLevel)
 

@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         SubsidyVoucherData,
         WaybillLabelData,
     )
-    from domain.alerts import AlertLevel, AlertStage
+    from domain.alerts import AlertIn, AlertLevel, AlertStage
     from domain.application import Application, Delivery
     from domain.delivery import DEFAULT_CONTENTS, DeliveryInput, DeliveryOutcome, DeliveryProgress, Recipient
     from domain.districts import ANYANG_DISTRICTS
@@ -78,7 +78,6 @@ with workflow.unsafe.imports_passed_through():
         SA_USCC,
         application_id_of,
     )
-    from store.alerts import AlertIn
 
 from workflows.delivery import PostalDelivery, book_inbound_label
 from workflows.sla import PromiseClock, StageWatch

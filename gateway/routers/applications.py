@@ -23,7 +23,7 @@ from domain.status import CaseStage, SlaState, StatusDocument
 from domain.subsidy_policy import load_subsidy_policy
 from domain.validation import BODY_FIELD, ApplicationInvalid, FieldError
 from gateway.auth import portal_access
-from gateway.dependencies import CaseId, RawBody, SettingsDep, TemporalDep
+from gateway.dependencies import CaseId, RawBody, SettingsDep, TemporalDep, blank_is_absent
 from gateway.models import CaseList, CaseListItem, Detail, FieldErrors, SubmitAnswer
 from gateway.openapi import json_body
 from intake import cases
@@ -89,11 +89,6 @@ async def submit_application(
     )
 
 
-def _blank_is_absent(value: object) -> object:
-    # ``?stage=&district=`` (a form left empty) means no filter, as the contract's template shows.
-    return None if value == "" else value
-
-
 @router.get(
     "",
     summary="List cases from Temporal visibility",
@@ -102,26 +97,26 @@ def _blank_is_absent(value: object) -> object:
 async def list_applications(
     temporal: TemporalDep,
     stage: Annotated[
-        CaseStage | None, BeforeValidator(_blank_is_absent), Query(description="the case's stage")
+        CaseStage | None, BeforeValidator(blank_is_absent), Query(description="the case's stage")
     ] = None,
     sla_status: Annotated[
         SlaState | None,
-        BeforeValidator(_blank_is_absent),
+        BeforeValidator(blank_is_absent),
         Query(description="the worst SLA state the case reached"),
     ] = None,
     district: Annotated[
         str | None,
-        BeforeValidator(_blank_is_absent),
+        BeforeValidator(blank_is_absent),
         Query(description=f"district code, one of {', '.join(ANYANG_DISTRICTS)}"),
     ] = None,
     limit: Annotated[
         Annotated[int, Field(ge=1, le=1000)] | None,
-        BeforeValidator(_blank_is_absent),
+        BeforeValidator(blank_is_absent),
         Query(description="page size (default 50)"),
     ] = None,
     after: Annotated[
         str | None,
-        BeforeValidator(_blank_is_absent),
+        BeforeValidator(blank_is_absent),
         Query(description="next_cursor of the previous page"),
     ] = None,
 ) -> CaseList:

@@ -45,7 +45,7 @@ class SubsidyLedgerAccess:
         if self._given is not None:
             return self._given
         store = await self._alert_database.store()  # AlertDatabaseUnavailable → 503
-        engine = getattr(store, "engine", None) or store._engine
+        engine = store.engine
         async with self._lock:
             # A reopened database is a new engine: follow it.
             if self._ledger is None or self._ledger.engine is not engine:

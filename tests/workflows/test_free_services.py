@@ -73,7 +73,7 @@ async def test_a_postal_case_gets_its_subsidy_its_parcel_and_documents_whose_tex
     assert "640.00" in voucher and status.uscc in voucher
     assert status.delivery.waybill_no in pdf_text(ts_stack, app_id, "waybill_label")
     assert status.uscc in pdf_text(ts_stack, app_id, "completion_notice")
-    grant = await SubsidyLedger(ts_stack.alerts._engine).grant(status.uscc)
+    grant = await SubsidyLedger(ts_stack.alerts.engine).grant(status.uscc)
     assert grant is not None and grant.state == "settled"
 
 
@@ -109,7 +109,7 @@ async def test_a_withdrawal_before_carving_completes_releases_the_subsidy(ts_sta
     assert status.stage == "withdrawn"
     assert status.subsidy is not None and not status.subsidy.granted
     assert status.uscc is not None
-    grant = await SubsidyLedger(ts_stack.alerts._engine).grant(status.uscc)
+    grant = await SubsidyLedger(ts_stack.alerts.engine).grant(status.uscc)
     assert grant is not None and grant.state == "released"
 
 
@@ -210,9 +210,9 @@ async def test_a_worker_restart_mid_case_still_pays_the_subsidy_exactly_once(dev
         await dev_stack.behave(seal_shop={"carving_s": 0.05})
     assert status.stage == "completed"
     assert status.uscc is not None
-    grant = await SubsidyLedger(dev_stack.alerts._engine).grant(status.uscc)
+    grant = await SubsidyLedger(dev_stack.alerts.engine).grant(status.uscc)
     assert grant is not None and grant.state == "settled"
-    report = await SubsidyLedger(dev_stack.alerts._engine).month_report(
+    report = await SubsidyLedger(dev_stack.alerts.engine).month_report(
         status.accepted_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
     )
     mine = [e for e in report.entries if e.uscc == status.uscc]
