@@ -12,7 +12,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.partners import PARTNER_REJECTED_REQUEST, PartnerClient
+from activities.partners import PARTNER_REJECTED_REQUEST, PartnerClient, PartnerRefusal
 from domain.delivery import (
     ALREADY_COLLECTED,
     ALREADY_DELIVERED,
@@ -102,13 +102,13 @@ class DeliveryActivities:
 
 def _conflict(err: ApplicationError) -> ApplicationError | None:
     """The partner client's generic refusal typed, when it is one of EMS's documented conflicts."""
-    details = err.details[0] if err.details else None
-    if err.type != PARTNER_REJECTED_REQUEST or not isinstance(details, dict):
+    refusal = PartnerRefusal.of(err)
+    if refusal is None or refusal.type != PARTNER_REJECTED_REQUEST:
         return None
-    kind = _CONFLICTS.get(str(details.get("code")))
+    kind = _CONFLICTS.get(str(refusal.code))
     if kind is None:
         return None
-    return ApplicationError(str(details.get("message") or err), *err.details, type=kind, non_retryable=True)
+    return ApplicationError(refusal.message, *err.details, type=kind, non_retryable=True)
 
 
 def _waybill(answer: dict[str, Any]) -> Waybill:

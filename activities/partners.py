@@ -7,11 +7,13 @@ become non-retryable ``ApplicationError``s whose ``type`` the workflow branches 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
+from domain.delivery import DELIVERY_ERROR_TYPES
 from infra.http import http_client
 from infra.settings import Settings
 
@@ -27,13 +29,46 @@ _BUSINESS_CODES = {
     "registration_refused": REGISTRATION_REFUSED,
     "already_completed": ALREADY_COMPLETED,
 }
+# Retrying these cannot help: the workflow decides what happens next.
 NON_RETRYABLE_TYPES = [
     NAME_CONFLICT,
     REGISTRATION_REFUSED,
     PARTNER_REJECTED_REQUEST,
     PARTNER_REFUSED,
     ALREADY_COMPLETED,
+    *DELIVERY_ERROR_TYPES,
 ]
+
+
+@dataclass(frozen=True)
+class PartnerRefusal:
+    """A partner's refusal as the workflow reads it: the error type it branches on, and the
+    partner's own code, words and the fields it names (the ``details`` made by
+    :meth:`PartnerClient.request`)."""
+
+    type: str | None
+    code: str | None
+    message: str
+    fields: list[str]
+
+    @classmethod
+    def of(cls, err: BaseException) -> PartnerRefusal | None:
+        """The refusal behind an ``ApplicationError`` (or an activity or child failing with one);
+        None for anything else (a timeout, a cancellation, a bug)."""
+        if isinstance(err, (ActivityError, ChildWorkflowError)):
+            err = err.cause  # type: ignore[assignment]
+        if not isinstance(err, ApplicationError):
+            return None
+        details = err.details[0] if err.details else None
+        if not isinstance(details, dict):
+            details = {}
+        fields = details.get("fields")
+        return cls(
+            type=err.type,
+            code=str(details["code"]) if details.get("code") else None,
+            message=str(details.get("message") or err.message),
+            fields=[str(f) for f in fields] if isinstance(fields, list) else [],
+        )
 
 
 class PartnerUnavailable(Exception):

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from activities.alert_webhooks import AlertWebhookActivities
 from activities.delivery import DeliveryActivities
 from activities.documents import DocumentActivities
 from activities.invoices import InvoiceActivities
@@ -29,6 +30,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     seals = SealActivities(r.partners)
     invoices = InvoiceActivities(r.partners)
     delivery = DeliveryActivities(r.partners)
+    webhooks = AlertWebhookActivities(r.sla.settings)
     return [
         registration.file_registration,
         seals.order_seals,
@@ -40,7 +42,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         delivery.return_to_centre,
         r.sla.load_working_calendar,
         r.sla.raise_alert,
-        r.sla.post_alert_webhook,
+        webhooks.post_alert_webhook,
         r.subsidy.reserve_first_seal_subsidy,
         r.subsidy.settle_first_seal_subsidy,
         r.subsidy.release_first_seal_subsidy,

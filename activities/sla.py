@@ -1,24 +1,21 @@
-"""SLA look-ups and alerts: the working calendar, raising an alert once, delivering its webhooks."""
+"""SLA look-ups and alerts: the working calendar, and raising an alert once (its webhooks are
+delivered by ``AlertWebhookDelivery``, activities in ``activities/alert_webhooks.py``)."""
 
 from __future__ import annotations
-
-import json
 
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from domain.alerts import AlertIn, AlertRecord, CalendarRequest, WebhookDeliveryInput, WebhookPost
+from domain.alerts import AlertIn, AlertRecord, CalendarRequest, WebhookDeliveryInput
 from domain.working_time import CalendarSlice, calendar_slice
-from infra.http import http_client
 from infra.logging import get_logger
 from infra.settings import Settings
-from infra.signing import SIGNATURE_HEADER, sign
 from store.alerts import AlertStore
+from workflows.alert_webhooks import AlertWebhookDelivery
 
 log = get_logger("sla")
-WEBHOOK_WORKFLOW = "AlertWebhookDelivery"
 
 
 class SlaActivities:
@@ -58,7 +55,7 @@ class SlaActivities:
         if urls and self.client is not None:
             try:
                 await self.client.start_workflow(
-                    WEBHOOK_WORKFLOW,
+                    AlertWebhookDelivery.run,
                     WebhookDeliveryInput(alert=record, urls=urls),
                     id=f"alert-webhooks-{record.id}",
                     task_queue=self.settings.task_queue,
@@ -68,18 +65,3 @@ class SlaActivities:
             except WorkflowAlreadyStartedError:
                 pass
         return record
-
-    @activity.defn
-    async def post_alert_webhook(self, post: WebhookPost) -> int:
-        """POST one alert to one subscriber, signed; 2xx is done, anything else is retried."""
-        body = json.dumps(post.alert.model_dump(mode="json"), ensure_ascii=False).encode()
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(self.settings.webhook_secret, body),
-            "X-ODS-Alert-Id": post.alert.id,
-        }
-        async with http_client(timeout=15.0) as client:
-            resp = await client.post(post.url, content=body, headers=headers)
-        if not resp.is_success:
-            raise RuntimeError(f"subscriber {post.url} answered {resp.status_code}")
-        return resp.status_code

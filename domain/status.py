@@ -1,4 +1,5 @@
-"""The status document of CONTRACT §4, kept by the workflow and answered by its ``status`` query."""
+"""The status document (``GET /v1/applications/{id}``), kept by the workflow and answered by its
+``status`` query; docs/architecture.md says how each part is kept."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class Stages(BaseModel):
     registration: StageStatus = Field(default_factory=StageStatus)
     seal_carving: StageStatus = Field(default_factory=StageStatus)
     invoice: StageStatus = Field(default_factory=StageStatus)
-    # Built by the delivery issue; null until then (CONTRACT: no stubs).
+    # Null in cases that began before the free services (their histories still replay).
     delivery: StageStatus | None = None
     overall: StageStatus = Field(default_factory=StageStatus)
 
@@ -96,7 +97,7 @@ class StatusDocument(BaseModel):
     calendar_note: str | None = None
     uscc: str | None = None
     stages: Stages = Field(default_factory=Stages)
-    # Built by later issues (subsidy, delivery, documents); null until then (CONTRACT: no stubs).
+    # Null in cases that began before the free services (subsidy, delivery, documents).
     subsidy: SubsidyStatus | None = None
     delivery: DeliveryStatus | None = None
     documents: list[str] | None = None
@@ -105,3 +106,22 @@ class StatusDocument(BaseModel):
     @property
     def is_final(self) -> bool:
         return self.stage in FINAL_STAGES
+
+    @property
+    def worst_sla(self) -> SlaState:
+        """The worst state any stage's promise has reached (what ``sla_status`` reports)."""
+        return max((s.sla for s in self.stages.tracked()), key=SLA_ORDER.__getitem__, default="on_track")
+
+    @property
+    def breached_stages(self) -> list[StageName]:
+        """The stages whose promise is broken, in the order they broke (their breach alerts)."""
+        broken = {
+            n for n in STAGE_NAMES if (s := getattr(self.stages, n)) is not None and s.sla == "breached"
+        }
+        ordered: list[StageName] = []
+        for entry in self.history:
+            name = entry.event.removeprefix("alert.").removesuffix(".breached")
+            if entry.event.startswith("alert.") and entry.event.endswith(".breached") and name in broken:
+                if name not in ordered:
+                    ordered.append(name)  # type: ignore[arg-type]
+        return ordered + [n for n in STAGE_NAMES if n in broken and n not in ordered]

@@ -13,7 +13,7 @@ from infra.settings import Settings, get_settings
 WORKFLOW_TYPE = "EnterpriseSetup"
 WORKFLOW_ID_PREFIX = "setup-"
 
-# CONTRACT §3: kept current by the workflow; never personal data.
+# Kept current by the workflow (workflows/case_record.py); never personal data.
 SA_SETUP_STAGE = SearchAttributeKey.for_keyword("SetupStage")
 SA_SLA_STATUS = SearchAttributeKey.for_keyword("SlaStatus")
 SA_BREACHED_STAGES = SearchAttributeKey.for_keyword_list("BreachedStages")
@@ -53,6 +53,11 @@ def workflow_id_for(application_id: str) -> str:
 
 def application_id_of(workflow_id: str) -> str:
     return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+
+
+def delivery_workflow_id(case_workflow_id: str) -> str:
+    """The ``PostalDelivery`` child of a case: ``setup-<application_id>-delivery``."""
+    return f"{case_workflow_id}-delivery"
 
 
 def data_converter() -> DataConverter:

@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.sla import SlaActivities
+    from activities.alert_webhooks import AlertWebhookActivities
     from domain.alerts import WebhookDeliveryInput, WebhookPost
 
 WEBHOOK_RETRY = RetryPolicy(
@@ -29,7 +29,7 @@ class AlertWebhookDelivery:
     async def run(self, delivery: WebhookDeliveryInput) -> list[str]:
         async def deliver(url: str) -> str:
             await workflow.execute_activity_method(
-                SlaActivities.post_alert_webhook,
+                AlertWebhookActivities.post_alert_webhook,
                 WebhookPost(url=url, alert=delivery.alert),
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=timedelta(days=7),

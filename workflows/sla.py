@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.sla import SlaActivities
@@ -29,8 +28,9 @@ with workflow.unsafe.imports_passed_through():
         working_time_between,
     )
 
+from workflows.calls import CALENDAR_RETRY
+
 CALENDAR_DAYS_AHEAD = 60
-LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
 
 # (stage, level, deadline) -> the workflow raises the alert and updates its status.
 LevelReached = Callable[[StageName, AlertLevel, datetime | None], None]
@@ -53,7 +53,7 @@ class PromiseClock:
             SlaActivities.load_working_calendar,
             CalendarRequest(first_day=first, last_day=local + timedelta(days=days), policy=self.policy),
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=LOCAL_RETRY,
+            retry_policy=CALENDAR_RETRY,
             summary=f"working calendar from {first.isoformat()}",
         )
 

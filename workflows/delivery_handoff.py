@@ -1,0 +1,171 @@
+"""``DeliveryHandoff``: the case's side of the free mailing (免费寄递).
+
+The parcel itself is the ``PostalDelivery`` child workflow's (``workflows/delivery.py``); the case
+starts it once seals and invoices are done, passes on the postal tracking callbacks it receives
+(holding any that come before the child exists), mirrors the child's progress in its own status
+document and issues the waybill labels. Two-way mailing (双向寄递) books a prepaid inbound label
+at acceptance. Cases that began before the free services deliver nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from documents.models import WaybillLabelData
+    from domain.application import DeliveryMethod
+    from domain.delivery import DEFAULT_CONTENTS, DeliveryInput, DeliveryOutcome, DeliveryProgress, Recipient
+    from domain.partners import PartnerEvent
+    from domain.status import DeliveryStatus, StageStatus
+    from infra.temporal import delivery_workflow_id
+
+from workflows.case_record import CaseRecord
+from workflows.delivery import PostalDelivery, book_inbound_label
+from workflows.documents import Documents, postal_party
+
+DELIVERY_IN_PROGRESS = "DeliveryInProgress"
+
+
+class DeliveryHandoff:
+    def __init__(self, record: CaseRecord, documents: Documents) -> None:
+        self._record = record
+        self._documents = documents
+        self.enabled = False
+        self._child: workflow.ChildWorkflowHandle[PostalDelivery, DeliveryOutcome] | None = None
+        self._backlog: list[PartnerEvent] = []
+        self._labelled: set[str] = set()
+
+    def enable(self) -> None:
+        self.enabled = True
+        status = self._record.status
+        status.stages.delivery = StageStatus()
+        status.delivery = _awaiting(self._record.app.delivery.method)
+
+    @property
+    def started(self) -> bool:
+        return self._child is not None
+
+    @property
+    def finished(self) -> bool:
+        stage = self._record.status.stages.delivery
+        return stage is not None and stage.state in ("done", "failed", "cancelled")
+
+    # ------------------------------------------------------------- the run
+    async def book_inbound_label(self) -> None:
+        """Two-way mailing: a prepaid label for the applicant's paper materials."""
+        record = self._record
+        if not self.enabled or not record.app.delivery.inbound_materials:
+            return
+        district = record.app.enterprise.district_code
+        waybill = await book_inbound_label(record.application_id, record.workflow_id, district)
+        record.record("delivery.inbound_label", f"prepaid inbound waybill {waybill.waybill_no}")
+        await self._documents.issue(
+            WaybillLabelData(
+                application_id=record.application_id,
+                generated_at=workflow.now(),
+                waybill_no=waybill.waybill_no,
+                direction="inbound",
+                sender=postal_party(Recipient.of(record.app.delivery)),
+                recipient=postal_party(Recipient.centre(district)),
+                contents=["申请材料 application materials"],
+                booked_at=waybill.booked_at,
+            )
+        )
+
+    async def deliver(self) -> DeliveryOutcome:
+        """The delivery child books EMS and follows the parcel (or readies pickup)."""
+        record, app = self._record, self._record.app
+        child = await workflow.start_child_workflow(
+            PostalDelivery.run,
+            DeliveryInput(
+                application_id=record.application_id,
+                workflow_id=record.workflow_id,
+                delivery=app.delivery,
+                contents=list(DEFAULT_CONTENTS),
+                sender_district_code=app.enterprise.district_code,
+                # Empty: the EMS activity uses its worker's ODS_GATEWAY_URL, as the seal order does.
+                callback_url="",
+                parent_workflow_id=record.workflow_id,
+            ),
+            id=delivery_workflow_id(record.workflow_id),
+            static_summary=f"寄递 delivery of {record.application_id}",
+        )
+        self._child = child
+        record.wait_for("EMS to deliver the licence and seals" if app.delivery.method == "postal" else "")
+        for event in self._backlog:
+            await child.signal(PostalDelivery.partner_event, event)
+        self._backlog.clear()
+        labeller = asyncio.create_task(self._label_outbound())
+        try:
+            outcome: DeliveryOutcome = await child
+        finally:
+            if not labeller.done():
+                labeller.cancel()
+        record.status.delivery = outcome.as_status()
+        return outcome
+
+    async def _label_outbound(self) -> None:
+        status = self._record.status
+        await workflow.wait_condition(
+            lambda: status.delivery is not None and status.delivery.waybill_no is not None
+        )
+        assert status.delivery is not None and status.delivery.waybill_no is not None
+        waybill_no = status.delivery.waybill_no
+        if waybill_no in self._labelled:
+            return
+        self._labelled.add(waybill_no)
+        app = self._record.app
+        await self._documents.issue(
+            WaybillLabelData(
+                application_id=self._record.application_id,
+                generated_at=workflow.now(),
+                waybill_no=waybill_no,
+                direction="outbound",
+                sender=postal_party(Recipient.centre(app.enterprise.district_code)),
+                recipient=postal_party(Recipient.of(app.delivery)),
+                contents=["营业执照 business licence", "印章 seals"],
+                booked_at=workflow.now(),
+            )
+        )
+
+    # ------------------------------------------------------------- what the handlers pass on
+    async def forward(self, event: PartnerEvent) -> None:
+        """A postal tracking callback: to the child, held until it exists, dropped after it ends."""
+        if self._child is None:
+            self._backlog.append(event)
+            return
+        if self.finished:
+            return
+        child = workflow.get_external_workflow_handle_for(PostalDelivery.run, self._child.id)
+        try:
+            await child.signal(PostalDelivery.partner_event, event)
+        except FailureError as err:  # the child finished meanwhile: nothing left to tell it
+            self._record.record("partner.event_ignored", f"{event.event} ({event.event_id}): {err}")
+
+    def progress(self, progress: DeliveryProgress) -> None:
+        """The child's state after each change (best effort: the child's result is final)."""
+        self._record.status.delivery = progress.delivery
+        self._record.status.history.append(progress.entry)
+        self._record.publish()
+
+    def change(self, method: DeliveryMethod) -> None:
+        """A new delivery before dispatch (the record holds the new application already)."""
+        if self._record.status.delivery is not None:
+            self._record.status.delivery = _awaiting(method)
+
+    def refuse_change(self) -> None:
+        """Before dispatch the case takes a change; after, its delivery child does."""
+        if not self.enabled:
+            raise ApplicationError("this case predates delivery changes", type="CaseStateConflict")
+        if self.started:
+            # The delivery child owns the parcel now: the caller asks it (it refuses once collected).
+            raise ApplicationError("the delivery is under way", type=DELIVERY_IN_PROGRESS)
+
+
+def _awaiting(method: DeliveryMethod) -> DeliveryStatus:
+    return DeliveryStatus(
+        method=method, state="awaiting_dispatch" if method == "postal" else "not_applicable"
+    )

@@ -1,0 +1,107 @@
+"""``Documents``: the PDFs of a case (文书), issued as the case reaches each point.
+
+Rendering is an activity (``activities/documents.py``); a document that cannot be made is noted
+in the history and never holds the case. Cases that began before the free services make none.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.documents import DocumentActivities, DocumentRequest
+    from documents.models import (
+        AcceptanceReceiptData,
+        BusinessLicenceData,
+        CaseDocumentData,
+        CompletionNoticeData,
+        PostalParty,
+    )
+    from domain.delivery import Recipient
+    from domain.partners import Licence
+    from domain.sla_policy import SlaPolicy
+
+from workflows.calls import DOCUMENT_RETRY, DOCUMENT_TIMEOUT, is_cancellation
+from workflows.case_record import CaseRecord
+
+
+class Documents:
+    def __init__(self, record: CaseRecord) -> None:
+        self._record = record
+        self.enabled = False
+
+    def enable(self) -> None:
+        self.enabled = True
+        self._record.status.documents = []
+
+    async def issue(self, data: CaseDocumentData) -> None:
+        """Render and store one document; a document that cannot be made never holds the case."""
+        if not self.enabled:
+            return
+        try:
+            name = await workflow.execute_activity_method(
+                DocumentActivities.issue_document,
+                DocumentRequest(data=data),
+                start_to_close_timeout=DOCUMENT_TIMEOUT,
+                retry_policy=DOCUMENT_RETRY,
+                summary=f"文书 {data.document}",
+            )
+        except ActivityError as err:
+            if is_cancellation(err):
+                raise  # the case is being withdrawn: not a document failure
+            self._record.record("document.failed", f"{data.document}: {err.cause or err}")
+            return
+        documents = self._record.status.documents
+        assert documents is not None
+        if name not in documents:
+            documents.append(name)
+        self._record.record("document.issued", name)
+
+    async def acceptance_receipt(self, policy: SlaPolicy) -> None:
+        """受理回执: what was applied for, and by when the case is promised."""
+        if not self.enabled:
+            return
+        status = self._record.status
+        deadline = status.stages.overall.deadline
+        await self.issue(
+            AcceptanceReceiptData.from_application(
+                self._record.app,
+                workflow_id=status.workflow_id,
+                accepted_at=status.accepted_at,
+                generated_at=workflow.now(),
+                policy=policy,
+                deadlines={"overall": deadline} if deadline else None,
+            )
+        )
+
+    async def business_licence(self, licence: Licence) -> None:
+        if not self.enabled:
+            return
+        await self.issue(
+            BusinessLicenceData(
+                application_id=self._record.application_id, generated_at=workflow.now(), licence=licence
+            )
+        )
+
+    async def completion_notice(self, policy: SlaPolicy) -> None:
+        """一日办结告知单: each stage's times against its promise, as the case is closed."""
+        if not self.enabled:
+            return
+        await self.issue(
+            CompletionNoticeData.from_status(
+                self._record.status,
+                enterprise_name=self._record.app.enterprise.name,
+                generated_at=workflow.now(),
+                policy=policy,
+            )
+        )
+
+
+def postal_party(recipient: Recipient) -> PostalParty:
+    return PostalParty(
+        name=recipient.name,
+        phone=recipient.phone,
+        district_code=recipient.district_code,
+        address=recipient.address,
+    )

@@ -1,0 +1,51 @@
+"""``FirstInvoices``: the first invoice allotment (发票初次申领) at the tax bureau, beside seal carving.
+
+An application that asks for no invoices skips the stage; otherwise it is one activity with its
+idempotency key made once here, under the stage's promise.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.invoices import InvoiceActivities
+    from domain.partners import InvoiceAllotment, InvoiceAllotmentRequest, Licence
+
+from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY
+from workflows.case_record import CaseRecord
+from workflows.promises import Promises
+
+
+class FirstInvoices:
+    def __init__(self, record: CaseRecord, promises: Promises) -> None:
+        self._record = record
+        self._promises = promises
+
+    async def run(self, licence: Licence) -> InvoiceAllotment | None:
+        record, invoice = self._record, self._record.app.invoice
+        if invoice is None:
+            record.status.stages.invoice.state = "skipped"
+            record.record("invoice.skipped", "no invoice requested")
+            return None
+        request = InvoiceAllotmentRequest(
+            application_id=record.application_id,
+            uscc=licence.uscc,
+            enterprise_name=licence.name,
+            kind=invoice.kind,
+            monthly_quota=invoice.monthly_quota,
+            idempotency_key=f"{record.workflow_id}/invoice/{workflow.uuid4()}",
+        )
+
+        async def allot() -> InvoiceAllotment:
+            allotment = await workflow.execute_activity_method(
+                InvoiceActivities.issue_first_invoices,
+                request,
+                start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                retry_policy=PARTNER_RETRY,
+                summary=f"发票 first invoices ({invoice.kind}, {invoice.monthly_quota}/month)",
+            )
+            record.record("invoice.allotted", f"allotment {allotment.allotment_id}")
+            return allotment
+
+        return await self._promises.run_stage("invoice", allot)

@@ -1,0 +1,164 @@
+"""``Promises``: the SLA of one case — each stage run under its promise, and the alerts it raises.
+
+:meth:`Promises.run_stage` is the one place a stage is wrapped by its timers
+(:class:`workflows.sla.StageWatch`): it keeps the stage's part of the status document current
+and, when the stage ends, stops its timers (a breached stage that finished raises
+``recovered``). Alerts go out through an outbox, one at a time and in order, by a task that is
+never cancelled with the stage that raised them; the case closes only once every alert is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import TypeVar
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.sla import SlaActivities
+    from domain.alerts import AlertIn, AlertLevel, AlertStage
+    from domain.sla_policy import SlaPolicy
+    from domain.status import StageName
+
+from workflows.calls import SERVICE_CALL_TIMEOUT, SERVICE_RETRY, is_cancellation
+from workflows.case_record import CaseRecord
+from workflows.sla import PromiseClock, StageWatch
+
+T = TypeVar("T")
+
+
+class Promises:
+    def __init__(self, policy: SlaPolicy, record: CaseRecord) -> None:
+        self.clock = PromiseClock(policy)
+        self._record = record
+        self._watches: dict[StageName, StageWatch] = {}
+        self._outbox: list[AlertIn] = []
+        self._sender: asyncio.Task[None] | None = None
+        record.promise_lines = self._due_lines
+
+    @property
+    def policy(self) -> SlaPolicy:
+        return self.clock.policy
+
+    # ------------------------------------------------------------- stages under their promise
+    async def run_stage(self, name: StageName, work: Callable[[], Awaitable[T]]) -> T:
+        """Run one stage of the promise, keeping its part of the status document current."""
+        stage = self._record.status.stages.of(name)
+        stage.state = "running"
+        stage.started_at = stage.started_at or workflow.now()
+        self._record.record(f"{name}.started")
+        await self.watch(name, stage.started_at)
+        # Not ``BaseException``: a GeneratorExit (the worker evicting the case from its cache)
+        # must pass through untouched, outside the workflow's event loop.
+        try:
+            result = await work()
+        except (asyncio.CancelledError, Exception) as err:
+            stage.state = "cancelled" if is_cancellation(err) else "failed"
+            stage.finished_at = workflow.now()
+            self.unwatch(name, succeeded=False)
+            if stage.state == "failed":
+                self._record.record(f"{name}.failed", str(err))
+            raise
+        self.unwatch(name, succeeded=True)
+        stage.state = "done"
+        stage.finished_at = workflow.now()
+        self._record.record(f"{name}.done")
+        return result
+
+    async def watch(self, name: StageName, started_at: datetime) -> None:
+        status = self._record.status.stages.of(name)
+        watch = StageWatch(self.clock, name, started_at, status, self._level_reached)
+        self._watches[name] = watch
+        await watch.begin()
+        self.note_calendar()
+
+    def unwatch(self, name: StageName, *, succeeded: bool) -> None:
+        watch = self._watches.pop(name, None)
+        if watch is not None:
+            watch.finish(succeeded=succeeded)
+
+    def unwatch_all(self) -> None:
+        for name in list(self._watches):
+            self.unwatch(name, succeeded=False)
+
+    def pause(self, names: Iterable[StageName]) -> list[StageWatch]:
+        """Stop the clocks of these stages (time awaiting the applicant does not count)."""
+        paused = [w for n, w in self._watches.items() if n in names]
+        for watch in paused:
+            watch.pause()
+        return paused
+
+    def note_calendar(self) -> None:
+        """Say so, once, when a deadline falls in a year without official holiday data."""
+        years = sorted(self.clock.uncovered_years)
+        if years and self._record.status.calendar_note is None:
+            note = (
+                f"no official holiday data for {', '.join(map(str, years))}: "
+                "deadlines there count weekends only (plus the policy's extra holidays)"
+            )
+            self._record.status.calendar_note = note
+            self._record.record("calendar.uncovered", note)
+            workflow.logger.warning(note)
+
+    def _due_lines(self) -> list[str]:
+        return [
+            f"{name} due {self.clock.local_hm(watch.deadline)} ({watch.level})"
+            for name, watch in self._watches.items()
+            if watch.deadline is not None
+        ]
+
+    # ------------------------------------------------------------- alerts
+    def start_alerts(self) -> None:
+        self._sender = asyncio.create_task(self._send_alerts())
+
+    async def alerts_stored(self) -> None:
+        """Every alert raised is stored before the case closes."""
+        await workflow.wait_condition(lambda: not self._outbox)
+        if self._sender is not None:
+            self._sender.cancel()
+
+    def raise_alert(self, stage: AlertStage, level: AlertLevel, deadline: datetime | None) -> None:
+        self._note_alert(stage, level, deadline)
+        self._enqueue(stage, level, deadline)
+
+    def _level_reached(self, stage: StageName, level: AlertLevel, deadline: datetime | None) -> None:
+        """A promise is at risk, broken, or kept after all: update the case and raise the alert."""
+        self._note_alert(stage, level, deadline)
+        self._record.promise_reached(stage, level)
+        self._enqueue(stage, level, deadline)
+
+    def _note_alert(self, stage: AlertStage, level: AlertLevel, deadline: datetime | None) -> None:
+        due = f"; deadline {deadline.astimezone(self.policy.zone).isoformat()}" if deadline else ""
+        self._record.record(f"alert.{stage}.{level}", f"{stage} {level}{due}")
+
+    def _enqueue(self, stage: AlertStage, level: AlertLevel, deadline: datetime | None) -> None:
+        record, enterprise = self._record, self._record.app.enterprise
+        self._outbox.append(
+            AlertIn(
+                application_id=record.application_id,
+                workflow_id=record.workflow_id,
+                stage=stage,
+                level=level,
+                deadline=deadline,
+                raised_at=workflow.now(),
+                district_code=enterprise.district_code,
+                enterprise_name=enterprise.name,
+            )
+        )
+        record.publish()
+
+    async def _send_alerts(self) -> None:
+        """Raise alerts in order, one at a time; never cancelled with the stage that raised them."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._outbox))
+            alert = self._outbox[0]
+            await workflow.execute_activity_method(
+                SlaActivities.raise_alert,
+                alert,
+                start_to_close_timeout=SERVICE_CALL_TIMEOUT,
+                retry_policy=SERVICE_RETRY,
+                summary=f"alert: {alert.stage} {alert.level}",
+            )
+            self._outbox.pop(0)

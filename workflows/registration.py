@@ -1,0 +1,106 @@
+"""``Registration``: company registration (企业设立登记) at the market regulation bureau, with
+supplements (补正).
+
+Each filing is a new business action with a new idempotency key. A name conflict asks the
+applicant for corrected materials within the policy's supplement window; while the case waits,
+the registration and overall clocks are paused (time with the applicant does not count). A
+refusal, or no supplement in time, ends the case ``rejected``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.partners import NAME_CONFLICT, REGISTRATION_REFUSED, PartnerRefusal
+    from activities.registration import RegistrationActivities
+    from domain.application import Application
+    from domain.partners import Licence, RegistrationFiling
+    from domain.status import StageName, SupplementRequest
+
+from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY
+from workflows.case_record import CaseRecord, CaseRejected
+from workflows.promises import Promises
+
+PAUSED_BY_SUPPLEMENT: tuple[StageName, ...] = ("registration", "overall")
+
+
+class Registration:
+    def __init__(self, record: CaseRecord, promises: Promises) -> None:
+        self._record = record
+        self._promises = promises
+        # Corrected materials handed in by the ``supplement`` update, until taken.
+        self.supplied: Application | None = None
+
+    @property
+    def awaiting_supplement(self) -> bool:
+        return self._record.status.stage == "awaiting_supplement" and self.supplied is None
+
+    async def register(self) -> Licence:
+        record = self._record
+        record.set_stage("registration")
+        while True:
+            # A new submission (first, or after a supplement) is a new business action: new key.
+            key = f"{record.workflow_id}/registration/{workflow.uuid4()}"
+            record.wait_for("the registration system (市场监管)")
+            app = record.app
+            try:
+                licence = await workflow.execute_activity_method(
+                    RegistrationActivities.file_registration,
+                    RegistrationFiling(application=app, idempotency_key=key),
+                    start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                    retry_policy=PARTNER_RETRY,
+                    summary=f"登记 registration of {app.enterprise.name}",
+                )
+            except ActivityError as err:
+                refusal = PartnerRefusal.of(err)
+                if refusal is None:
+                    raise
+                if refusal.type == NAME_CONFLICT:
+                    await self._await_supplement(refusal)
+                    continue
+                if refusal.type == REGISTRATION_REFUSED:
+                    raise CaseRejected(f"registration refused: {refusal.message}") from err
+                raise CaseRejected(
+                    f"the registration system did not accept the filing: {refusal.message}"
+                ) from err
+            record.record("registration.licence_issued", f"USCC {licence.uscc} by {licence.authority}")
+            return licence
+
+    async def _await_supplement(self, conflict: PartnerRefusal) -> None:
+        record, clock = self._record, self._promises.clock
+        fields = conflict.fields or ["enterprise"]
+        # Time awaiting the applicant does not count against the promise: pause its clocks.
+        paused = self._promises.pause(PAUSED_BY_SUPPLEMENT)
+        due = await clock.add(workflow.now(), clock.policy.supplement_window_td)
+        self._promises.note_calendar()
+        requested = [f"{f}: {conflict.message}" for f in fields]
+        record.status.supplement = SupplementRequest(requested=requested, due=due)
+        record.status.stages.registration.state = "waiting"
+        record.set_stage("awaiting_supplement")
+        record.waiting_for = "corrected materials from the applicant (补正)"
+        record.record("supplement.requested", "; ".join(requested))
+        record.publish()
+        try:
+            await workflow.wait_condition(
+                lambda: self.supplied is not None,
+                timeout=max(due - workflow.now(), timedelta(seconds=1)),
+                timeout_summary=f"supplement due {clock.local_hm(due)}",
+            )
+        except TimeoutError:
+            window = clock.policy.supplement_window
+            raise CaseRejected(f"no supplement arrived within the supplement window ({window})") from None
+        for watch in paused:
+            moved = await watch.resume()
+            if moved:
+                record.record(f"{watch.name}.deadline_moved", f"paused {moved} of working time")
+        assert self.supplied is not None
+        corrected, self.supplied = self.supplied, None
+        record.take_supplement(corrected)
+        record.status.supplement = None
+        record.status.stages.registration.state = "running"
+        record.record("supplement.received", "corrected materials received; filing again")
+        record.set_stage("registration")
