@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args
@@ -39,8 +41,12 @@ from infra.temporal import (
     SA_SLA_STATUS,
     WORKFLOW_TYPE,
     application_id_of,
+    delivery_workflow_id,
     workflow_id_for,
 )
+from workflows.delivery import PostalDelivery
+from workflows.delivery_handoff import DELIVERY_IN_PROGRESS
+from workflows.enterprise_setup import EnterpriseSetup
 
 FINGERPRINT_MEMO = "application_sha256"
 
@@ -51,6 +57,10 @@ class CaseNotFound(Exception):
 
 class CaseStateConflict(Exception):
     """The case's state does not allow this (closed, or not awaiting a supplement)."""
+
+
+class DeliveryUnderWay(CaseStateConflict):
+    """The case's delivery child has the parcel: a change of delivery is for it to take."""
 
 
 class ApplicationConflict(Exception):
@@ -117,7 +127,7 @@ async def submit_application(
     fingerprint = app.fingerprint()
     try:
         await client.start_workflow(
-            WORKFLOW_TYPE,
+            EnterpriseSetup.run,
             SetupInput(
                 application=app,
                 sla_policy=sla_policy or SlaPolicy(),
@@ -151,19 +161,41 @@ async def submit_application(
     return SubmitOutcome(app.application_id, workflow_id, created=False)
 
 
-def _handle(client: Client, application_id: str) -> WorkflowHandle[Any, Any]:
-    return client.get_workflow_handle(workflow_id_for(application_id))
+CaseHandle = WorkflowHandle[EnterpriseSetup, StatusDocument]
 
 
-async def _describe_open(client: Client, application_id: str) -> WorkflowHandle[Any, Any]:
+def _handle(client: Client, application_id: str) -> CaseHandle:
+    return client.get_workflow_handle_for(EnterpriseSetup.run, workflow_id_for(application_id))
+
+
+@contextmanager
+def case_errors(application_id: str, *, unknown: bool = False, gone: str | None = None) -> Iterator[None]:
+    """The one translation of Temporal's answers into the case errors the gateway answers with.
+
+    NOT_FOUND is an unknown case (``unknown``: ``CaseNotFound``) before the case was found, and
+    a case that closed meanwhile (``CaseStateConflict``, saying ``gone``) after; an update the
+    case refused is a conflict (``DeliveryUnderWay`` when its delivery child has the parcel).
+    """
+    try:
+        yield
+    except WorkflowUpdateFailedError as err:
+        refusal = err.cause
+        if isinstance(refusal, ApplicationError) and refusal.type == DELIVERY_IN_PROGRESS:
+            raise DeliveryUnderWay(str(refusal)) from err
+        raise CaseStateConflict(str(refusal or err)) from err
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        if unknown:
+            raise CaseNotFound(application_id) from err
+        raise CaseStateConflict(gone or f"case {application_id} is closed") from err
+
+
+async def _describe_open(client: Client, application_id: str) -> CaseHandle:
     """The handle of an open case; CaseNotFound or CaseStateConflict otherwise."""
     handle = _handle(client, application_id)
-    try:
+    with case_errors(application_id, unknown=True):
         description = await handle.describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise CaseNotFound(application_id) from err
-        raise
     if description.status != WorkflowExecutionStatus.RUNNING:
         raise CaseStateConflict(f"case {application_id} is closed")
     return handle
@@ -174,11 +206,9 @@ async def get_status(client: Client, application_id: str) -> StatusDocument:
     attempts = 15
     for attempt in range(attempts):
         try:
-            result: StatusDocument = await handle.query("status", result_type=StatusDocument)
-            return result
+            with case_errors(application_id, unknown=True):
+                return await handle.query(EnterpriseSetup.status)
         except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise CaseNotFound(application_id) from err
             # A just-started case answers queries once its first workflow task has run;
             # anything else (Temporal down, timeouts) is answered at once.
             if err.status != RPCStatusCode.FAILED_PRECONDITION or attempt == attempts - 1:
@@ -192,17 +222,8 @@ async def get_status(client: Client, application_id: str) -> StatusDocument:
 
 async def withdraw(client: Client, application_id: str, reason: str | None) -> StatusDocument:
     handle = await _describe_open(client, application_id)
-    try:
-        result: StatusDocument = await handle.execute_update(
-            "withdraw", WithdrawRequest(reason=reason), result_type=StatusDocument
-        )
-        return result
-    except WorkflowUpdateFailedError as err:
-        raise CaseStateConflict(str(err.cause or err)) from err
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise CaseStateConflict(f"case {application_id} is closed") from err
-        raise
+    with case_errors(application_id):
+        return await handle.execute_update(EnterpriseSetup.withdraw, WithdrawRequest(reason=reason))
 
 
 async def supplement(client: Client, application_id: str, body: Any) -> StatusDocument:
@@ -211,19 +232,11 @@ async def supplement(client: Client, application_id: str, body: Any) -> StatusDo
     status = await get_status(client, application_id)
     if status.stage != "awaiting_supplement":
         raise CaseStateConflict(f"case {application_id} is {status.stage}, not awaiting a supplement")
-    current: Application = await handle.query("application", result_type=Application)
+    with case_errors(application_id):
+        current = await handle.query(EnterpriseSetup.application)
     corrected = apply_supplement(current, body)
-    try:
-        result: StatusDocument = await handle.execute_update(
-            "supplement", corrected, result_type=StatusDocument
-        )
-        return result
-    except WorkflowUpdateFailedError as err:
-        raise CaseStateConflict(str(err.cause or err)) from err
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise CaseStateConflict(f"case {application_id} is closed") from err
-        raise
+    with case_errors(application_id):
+        return await handle.execute_update(EnterpriseSetup.supplement, corrected)
 
 
 async def change_delivery(client: Client, application_id: str, body: Any) -> StatusDocument:
@@ -235,38 +248,21 @@ async def change_delivery(client: Client, application_id: str, body: Any) -> Sta
     delivery = parse_delivery(body)
     handle = await _describe_open(client, application_id)
     try:
-        result: StatusDocument = await handle.execute_update(
-            "change_delivery", delivery, result_type=StatusDocument
-        )
-        return result
-    except WorkflowUpdateFailedError as err:
-        if not isinstance(err.cause, ApplicationError) or err.cause.type != "DeliveryInProgress":
-            raise CaseStateConflict(str(err.cause or err)) from err
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise CaseStateConflict(f"case {application_id} is closed") from err
-        raise
-    child = client.get_workflow_handle(f"{workflow_id_for(application_id)}-delivery")
-    try:
-        await child.execute_update("change_address", AddressChange(delivery=delivery))
-    except WorkflowUpdateFailedError as err:
-        raise CaseStateConflict(str(err.cause or err)) from err
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise CaseStateConflict(f"the delivery of case {application_id} is over") from err
-        raise
+        with case_errors(application_id):
+            return await handle.execute_update(EnterpriseSetup.change_delivery, delivery)
+    except DeliveryUnderWay:
+        pass  # the delivery child owns the parcel now: it takes the change (or refuses it)
+    child = client.get_workflow_handle_for(PostalDelivery.run, delivery_workflow_id(handle.id))
+    with case_errors(application_id, gone=f"the delivery of case {application_id} is over"):
+        await child.execute_update(PostalDelivery.change_address, AddressChange(delivery=delivery))
     return await get_status(client, application_id)
 
 
 async def deliver_partner_event(client: Client, event: PartnerEvent) -> None:
     """Hand a partner's callback to its case (a durable signal: once accepted, the case has it)."""
     handle = await _describe_open(client, event.application_id)
-    try:
-        await handle.signal("partner_event", event)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise CaseStateConflict(f"case {event.application_id} is closed") from err
-        raise
+    with case_errors(event.application_id):
+        await handle.signal(EnterpriseSetup.partner_event, event)
 
 
 _STAGES = set(get_args(CaseStage))
