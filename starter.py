@@ -8,7 +8,7 @@
 
 It uses ``intake.cases``, the same code behind the gateway, with ``ODS_*`` settings.
 Exit status: 0 done, 1 refused (invalid, unknown case, conflict), 2 Temporal unreachable
-(or the configuration is invalid).
+(or the configuration is invalid: the settings, or for ``submit`` a policy file).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import get_args
 
@@ -35,9 +35,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.application import parse_application
-from domain.sla_policy import load_sla_policy
+from domain.districts import CITY_ZONE
+from domain.policies import Policies, PolicyFileError, load_policies
 from domain.status import STAGE_NAMES, CaseStage, StatusDocument
-from domain.subsidy_policy import load_subsidy_policy
 from domain.validation import ApplicationInvalid
 from domain.working_time import deadline_command
 from infra.settings import Settings, get_settings
@@ -69,9 +69,11 @@ def _short_reason(exc: BaseException) -> str:
 
 @dataclass
 class Session:
-    """What a command works with: the settings, and a Temporal client connected on first use."""
+    """What a command works with: the settings, the policies new cases start with (read at start
+    by the commands that start cases), and a Temporal client connected on first use."""
 
     settings: Settings
+    policies: Policies = field(default_factory=Policies)
     _client: Client | None = field(default=None, init=False)
 
     async def client(self) -> Client:
@@ -129,8 +131,8 @@ async def _submit_file(path: Path, session: Session, console: Console) -> bool:
             client,
             application,
             task_queue=session.settings.task_queue,
-            sla_policy=load_sla_policy(session.settings.sla_policy),
-            subsidy_policy=load_subsidy_policy(session.settings.subsidy_policy),
+            sla_policy=session.policies.sla,
+            subsidy_policy=session.policies.subsidy,
         )
     except cases.ApplicationConflict as conflict:
         console.print(f"{name}: [red]conflict[/]: {escape(str(conflict))}")
@@ -160,16 +162,13 @@ async def submit(args: argparse.Namespace, session: Session) -> int:
 # --- status -----------------------------------------------------------------------------------
 
 
-# Cases are Anyang's: times are shown in China Standard Time (no daylight saving).
-CHINA_TIME = timezone(timedelta(hours=8))
-
-
+# Cases are Anyang's: times are shown on the city's clock (UTC+8, no daylight saving).
 def _when(value: datetime | None) -> str:
-    return value.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+    return value.astimezone(CITY_ZONE).strftime("%Y-%m-%d %H:%M:%S") if value else "—"
 
 
 def _short_when(value: datetime | None) -> str:
-    return value.astimezone(CHINA_TIME).strftime("%m-%d %H:%M:%S") if value else "—"
+    return value.astimezone(CITY_ZONE).strftime("%m-%d %H:%M:%S") if value else "—"
 
 
 _SLA_STYLE = {"on_track": "green", "at_risk": "yellow", "breached": "red"}
@@ -309,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("submit", help="validate and submit application files")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="application JSON files")
-    p.set_defaults(run=submit)
+    p.set_defaults(run=submit, starts_cases=True)
 
     p = commands.add_parser("status", help="a case's status document")
     p.add_argument("application_id", metavar="ID")
@@ -334,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, metavar="FILE", help="JSON with the corrected parts")
     p.set_defaults(run=supplement)
 
-    p = commands.add_parser("deadline", help="a stage's deadline on the SLA policy's clock (CONTRACT §6)")
+    p = commands.add_parser("deadline", help="a stage's deadline on the SLA policy's clock")
     p.add_argument(
         "--stage", required=True, choices=["registration", "seal_carving", "invoice", "overall", "delivery"]
     )
@@ -358,8 +357,8 @@ async def deadline(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
-async def _run(command: Command, args: argparse.Namespace, settings: Settings) -> int:
-    session = Session(settings)
+async def _run(command: Command, args: argparse.Namespace, session: Session) -> int:
+    settings = session.settings
     where = f"{settings.temporal_address} (namespace {settings.temporal_namespace})"
     try:
         return await command(args, session)
@@ -395,8 +394,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         err.print(f"[red]invalid configuration[/]: {escape(str(exc))}")
         return EXIT_CONFIGURATION
+    session = Session(settings)
+    if getattr(args, "starts_cases", False):
+        try:
+            session.policies = load_policies(settings.sla_policy, settings.subsidy_policy)
+        except PolicyFileError as exc:
+            err.print(f"[red]invalid policy file[/]: {escape(str(exc))}")
+            return EXIT_CONFIGURATION
     try:
-        return asyncio.run(_run(args.run, args, settings))
+        return asyncio.run(_run(args.run, args, session))
     except KeyboardInterrupt:
         return 130
 

@@ -1,7 +1,8 @@
 """The embedded Temporal dev server (``make temporal``), from the pip-installed ``temporal`` binary.
 
 State lives in ``$ODS_DATA_DIR/temporal.db`` and survives restarts; the custom search
-attributes of CONTRACT §3 are registered at every start (a no-op on an existing file).
+attributes (``infra.temporal.SEARCH_ATTRIBUTES``, listed in the README's "Finding a case in the Web
+UI") are registered at every start (a no-op on an existing file).
 """
 
 from __future__ import annotations

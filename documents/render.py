@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
@@ -47,10 +47,9 @@ from documents.models import (
     SubsidyVoucherData,
     WaybillLabelData,
 )
-from domain.districts import ANYANG_DISTRICTS
+from domain.districts import ANYANG_DISTRICTS, CITY_ZONE
 from domain.sla_policy import parse_duration
 
-BEIJING = timezone(timedelta(hours=8), "CST")
 ISSUER = "安阳市“一日办”企业开办服务"
 ISSUER_EN = "Anyang One-Day Setup (一日办) enterprise services"
 
@@ -126,11 +125,11 @@ def _t(text: object) -> str:
 
 
 def beijing(moment: datetime) -> str:
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(CITY_ZONE).strftime("%Y-%m-%d %H:%M")
 
 
 def chinese_date(moment: datetime) -> str:
-    local = moment.astimezone(BEIJING)
+    local = moment.astimezone(CITY_ZONE)
     return f"{local.year}年{local.month}月{local.day}日"
 
 

@@ -1,22 +1,22 @@
 """Where a case's PDFs are kept: ``$ODS_DATA_DIR/documents/<application_id>/<name>.pdf``.
 
-Only the documents of CONTRACT §4 (``documents.models.DOCUMENT_NAMES``) under a valid application id
-are ever read or written, so no path built from a request escapes the folder. A save writes a
-temporary file beside the target and renames it over, so a reader sees the old PDF or the new one,
-never half of one, and a retried activity simply replaces what it wrote.
+Only the documents a case can have (``documents.models.DOCUMENT_NAMES``, the names in the status
+document's ``documents``) under a valid application id are ever read or written, so no path built
+from a request escapes the folder. A save writes a temporary file beside the target and renames it
+over, so a reader sees the old PDF or the new one, never half of one, and a retried activity simply
+replaces what it wrote.
 """
 
 from __future__ import annotations
 
 import builtins
 import os
-import re
 import tempfile
 from pathlib import Path
 
 from documents.models import DOCUMENT_NAMES, DocumentName
+from domain.identifiers import APPLICATION_ID_RULE, is_application_id
 
-_APPLICATION_ID = re.compile(r"[A-Za-z0-9-]{6,64}", re.ASCII)
 _PDF_MAGIC = b"%PDF-"
 
 
@@ -29,8 +29,8 @@ class DocumentNotFound(LookupError):
 
 
 def check_application_id(application_id: str) -> str:
-    if not isinstance(application_id, str) or not _APPLICATION_ID.fullmatch(application_id):
-        raise InvalidDocumentRef("an application id is 6 to 64 characters from A-Z, a-z, 0-9 and '-'")
+    if not is_application_id(application_id):
+        raise InvalidDocumentRef(APPLICATION_ID_RULE)
     return application_id
 
 
@@ -99,6 +99,6 @@ class DocumentStore:
             raise DocumentNotFound(f"{name} of {application_id} has not been generated") from None
 
     def list(self, application_id: str) -> builtins.list[DocumentName]:
-        """The documents ready for the case, in the contract's order (the status document's ``documents``)."""
+        """The documents ready for the case, in ``DOCUMENT_NAMES`` order (the status document's list)."""
         folder = self._folder(application_id)
         return [name for name in DOCUMENT_NAMES if (folder / f"{name}.pdf").is_file()]

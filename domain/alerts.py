@@ -1,4 +1,4 @@
-"""SLA alerts (CONTRACT §4 "Alert") as the workflow raises them."""
+"""SLA alerts as the workflow raises them, and as ``GET /v1/alerts`` shows them (``AlertRecord``)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class AlertIn(BaseModel):
 
 
 class AlertRecord(BaseModel):
-    """An alert as the feed, the stream and the webhooks show it (CONTRACT §4 "Alert")."""
+    """An alert as the feed, the stream and the webhooks show it."""
 
     model_config = ConfigDict(frozen=True)
 

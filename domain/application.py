@@ -1,4 +1,4 @@
-"""The application for setting up an enterprise (企业开办申请), CONTRACT §4.
+"""The application for setting up an enterprise (企业开办申请): the body of ``POST /v1/applications``.
 
 One model is the single source of truth: the gateway validates the portal's body with it, the
 workflow receives it, and the OpenAPI document is generated from it. Every refusal carries a
@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -35,8 +35,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from domain.districts import ANYANG_DISTRICTS
-from domain.identifiers import resident_id_problem, uscc_problem
-from domain.validation import BODY_FIELD, ApplicationInvalid, FieldError, field_errors
+from domain.identifiers import APPLICATION_ID_RULE, is_application_id, resident_id_problem, uscc_problem
+from domain.validation import decode_json_body, validated
 
 EnterpriseKind = Literal["limited_company", "sole_proprietorship", "partnership", "individual_business"]
 SealKind = Literal["official", "financial", "invoice", "contract", "legal_representative"]
@@ -56,7 +56,6 @@ MAX_LIMITED_COMPANY_SHAREHOLDERS = 50
 _CENT = Decimal("0.01")
 _MONEY_LIMIT = Decimal("1e15")  # a quadrillion yuan: more is a typing error
 _MONEY_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
-_APPLICATION_ID = re.compile(r"[A-Za-z0-9-]{6,64}", re.ASCII)
 _MOBILE = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
 _PHONE_SEPARATORS = re.compile(r"[\s\-]+")
 _DISTRICT_LIST = ", ".join(f"{code} {name}" for code, name in ANYANG_DISTRICTS.items())
@@ -161,11 +160,8 @@ def _text(what: str, max_length: int) -> AfterValidator:
 
 
 def _check_application_id(value: str) -> str:
-    if not _APPLICATION_ID.fullmatch(value):
-        raise _error(
-            "application_id",
-            "an application id is 6 to 64 characters from A-Z, a-z, 0-9 and '-'",
-        )
+    if not is_application_id(value):
+        raise _error("application_id", APPLICATION_ID_RULE)
     return value
 
 
@@ -530,43 +526,27 @@ class Supplement(_Model):
         return {part: dumped[part] for part in SUPPLEMENT_PARTS if getattr(self, part) is not None}
 
 
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _validated(model: type[_M], data: object) -> _M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ApplicationInvalid(field_errors(exc)) from None
-
-
 def parse_application(data: object) -> Application:
     """Validate and normalise a portal body (a decoded JSON value, or its raw bytes).
 
     Raises ``ApplicationInvalid`` listing every problem found, each at its dotted path.
     """
-    return _validated(Application, _decoded(data))
+    return validated(Application, _decoded(data))
 
 
 def parse_delivery(data: object) -> Delivery:
     """Validate a changed ``delivery`` (``PUT /v1/applications/{id}/delivery``)."""
-    return _validated(Delivery, _decoded(data))
+    return validated(Delivery, _decoded(data))
 
 
 def apply_supplement(app: Application, body: object) -> Application:
     """Replace the supplied parts of ``app`` and validate the result like a new application."""
-    supplement = _validated(Supplement, _decoded(body))
+    supplement = validated(Supplement, _decoded(body))
     data = app.model_dump(mode="json")
     data.update(supplement.parts())
     return parse_application(data)
 
 
 def _decoded(data: object) -> object:
-    if isinstance(data, bytes | bytearray):
-        try:
-            return json.loads(data)
-        except ValueError:
-            raise ApplicationInvalid(
-                [FieldError(field=BODY_FIELD, message="the body is not valid JSON (UTF-8)")]
-            ) from None
-    return data
+    """Raw bytes decoded as JSON (``ApplicationInvalid`` if they are not); anything else as it is."""
+    return decode_json_body(data) if isinstance(data, bytes | bytearray) else data

@@ -13,7 +13,7 @@ from domain.districts import ANYANG_DISTRICTS
 from domain.status import DeliveryStatus, HistoryEntry
 
 Direction = Literal["outbound", "inbound"]
-# CONTRACT §4, the status document's ``delivery.state``.
+# The status document's ``delivery.state`` (``DeliveryStatus`` in ``/openapi.json``).
 DeliveryState = Literal[
     "not_applicable",
     "awaiting_dispatch",

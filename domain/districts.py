@@ -1,6 +1,14 @@
-"""Anyang's county-level divisions (GB/T 2260) that the service covers."""
+"""The city the service works for, Anyang (安阳市): its clock, and the county-level divisions
+(GB/T 2260) that the service covers."""
 
 from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+# The city's clock (Beijing time, UTC+08:00, no daylight saving): the SLA policy's default time
+# zone, the subsidy ledger's budget years and report months, the times on documents and screens.
+CITY_ZONE_NAME = "Asia/Shanghai"
+CITY_ZONE = ZoneInfo(CITY_ZONE_NAME)
 
 ANYANG_DISTRICTS: dict[str, str] = {
     "410502": "文峰区",

@@ -1,5 +1,6 @@
-"""Check digits of the identifiers the service handles (see BRIEF.md).
+"""The identifiers the service handles, and their check digits where they have one.
 
+- application id 申请编号, assigned by the portal (``APPLICATION_ID_PATTERN``)
 - USCC 统一社会信用代码 (GB 32100-2015)
 - resident ID number 居民身份证号码 (GB 11643-1999, ISO 7064 MOD 11-2)
 - postal item number (UPU S10, China Post EMS)
@@ -7,13 +8,26 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+
+# The portal's application id (申请编号), e.g. ``AY20261127-0001``: 6 to 64 of A-Z, a-z, 0-9 and '-'.
+# Anchored, so that it can stand as a JSON Schema / pydantic ``pattern`` as it is; in Python ask
+# ``is_application_id`` (``re.match`` with ``$`` would let a trailing newline through).
+APPLICATION_ID_PATTERN = r"^[A-Za-z0-9-]{6,64}$"
+APPLICATION_ID_RULE = "an application id is 6 to 64 characters from A-Z, a-z, 0-9 and '-'"
+_APPLICATION_ID = re.compile(APPLICATION_ID_PATTERN, re.ASCII)
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
+
+
+def is_application_id(value: object) -> bool:
+    """Whether ``value`` is a string that can be an application id (``APPLICATION_ID_PATTERN``)."""
+    return isinstance(value, str) and _APPLICATION_ID.fullmatch(value) is not None
 
 
 def uscc_check_char(first17: str) -> str:

@@ -11,10 +11,14 @@ from pydantic import BaseModel, ValidationError
 M = TypeVar("M", bound=BaseModel)
 
 
+class PolicyFileError(ValueError):
+    """A policy file cannot be used; the message names the file and every offending key, one a line."""
+
+
 def load_policy_file(
     path: Path,
     model: type[M],
-    error: type[ValueError],
+    error: type[PolicyFileError],
     *,
     what: str,
     sections: dict[str, type[BaseModel]] | None = None,

@@ -1,4 +1,4 @@
-"""The SLA policy file of CONTRACT §6 (``ODS_SLA_POLICY``): promised limits and the clock they run on.
+"""The SLA policy file (``ODS_SLA_POLICY``, a TOML file): promised limits and the clock they run on.
 
 The policy is a pydantic model so that the policy in force when a case starts can be captured
 into the workflow input: editing the file later never changes a running case. Durations keep the
@@ -24,7 +24,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from domain.policy_files import load_policy_file
+from domain.districts import CITY_ZONE_NAME
+from domain.policy_files import PolicyFileError, load_policy_file
 from domain.status import StageName
 
 Clock = Literal["working_hours", "wall"]
@@ -36,7 +37,7 @@ _BLOCK = re.compile(r"(?P<sh>\d\d):(?P<sm>\d\d)-(?P<eh>\d\d):(?P<em>\d\d)")
 _DAY = timedelta(days=1)
 
 
-class SlaPolicyError(ValueError):
+class SlaPolicyError(PolicyFileError):
     """The SLA policy file cannot be used; the message names the file and every offending key."""
 
 
@@ -89,7 +90,7 @@ def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f'"{name}" is not a known IANA time zone (e.g. "Asia/Shanghai")') from None
+        raise ValueError(f'"{name}" is not a known IANA time zone (e.g. "{CITY_ZONE_NAME}")') from None
     return name
 
 
@@ -125,12 +126,13 @@ class SlaLimits(BaseModel):
 
 
 class SlaPolicy(BaseModel):
-    """The SLA policy in force for a case (CONTRACT §6); every key has the default shown there."""
+    """The SLA policy in force for a case. Every key may be left out of the file: it then has the
+    default written here (summed up in the README's configuration table)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     clock: Clock = "working_hours"
-    timezone: Annotated[str, AfterValidator(_check_timezone)] = "Asia/Shanghai"
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = CITY_ZONE_NAME
     working_hours: list[Annotated[str, AfterValidator(_check_working_block)]] = Field(
         default_factory=lambda: list(DEFAULT_WORKING_HOURS)
     )

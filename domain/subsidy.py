@@ -1,5 +1,5 @@
 """The first-seal subsidy (免费刻制首套印章) as the workflow sees it: what it asks the ledger, and the
-decision it gets back (the status document's ``subsidy``, CONTRACT §4).
+decision it gets back (the status document's ``subsidy``, ``SubsidyStatus`` in ``/openapi.json``).
 
 A grant goes ``reserved`` when the seal order is placed, ``settled`` (paid to the shop) when carving
 completes, or ``released`` (the money back in the budget) when the case is withdrawn first.

@@ -1,4 +1,4 @@
-"""The subsidy policy file of CONTRACT §7 (``ODS_SUBSIDY_POLICY``): the free first set of seals.
+"""The subsidy policy file (``ODS_SUBSIDY_POLICY``, a TOML file): the free first set of seals.
 
 免费刻制首套印章: which enterprise kinds qualify, which seals make up the standard set the city pays
 for, the shops' contracted price per seal kind, a cap per enterprise and an annual budget.
@@ -18,7 +18,7 @@ from typing import Annotated, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from domain.application import EnterpriseKind, Money, SealKind
-from domain.policy_files import load_policy_file
+from domain.policy_files import PolicyFileError, load_policy_file
 
 # What the ledger's NUMERIC(14,2) columns hold: below 10^12 yuan.
 MONEY_LIMIT = Decimal("1e12")
@@ -27,7 +27,7 @@ ZERO = Decimal("0.00")
 T = TypeVar("T")
 
 
-class SubsidyPolicyError(ValueError):
+class SubsidyPolicyError(PolicyFileError):
     """The subsidy policy file cannot be used; the message names the file and every offending key."""
 
 
@@ -92,7 +92,8 @@ class SubsidyQuote(BaseModel):
 
 
 class SubsidyPolicy(BaseModel):
-    """The subsidy policy in force for a case (CONTRACT §7); every key has the default shown there."""
+    """The subsidy policy in force for a case. Every key may be left out of the file: it then has the
+    default written here (summed up in the README's configuration table)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -1,14 +1,17 @@
 """How a refused application is reported: one ``FieldError`` per problem, with a dotted path.
 
 The gateway answers 422 ``{"errors": [{"field": "shareholders.0.id_number", "message": …}]}``
-(CONTRACT §4); the supplement request of a case names fields the same way.
+(the ``FieldErrors`` schema of ``/openapi.json``); the supplement request of a case names fields
+the same way. Request bodies are decoded here too (``decode_json_body``, ``json_object``,
+``validated``), so every caller refuses a malformed body with the same words.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -18,6 +21,8 @@ SHAREHOLDER_TAGS: frozenset[str] = frozenset({"person", "enterprise"})
 
 # The field name used for problems with the body as a whole (not a JSON object, …).
 BODY_FIELD = "body"
+_NOT_JSON = "the body is not valid JSON (UTF-8)"
+_NOT_AN_OBJECT = "the body must be a JSON object"
 
 # Pydantic's own wording where it would leak class names or read poorly.
 _PLAIN_MESSAGES: dict[str, str] = {
@@ -56,7 +61,7 @@ class ApplicationInvalid(Exception):
         return "; ".join(f"{e.field}: {e.message}" for e in self.errors)
 
     def as_body(self) -> dict[str, list[dict[str, str]]]:
-        """The 422 answer of CONTRACT §4."""
+        """The 422 answer: ``{"errors": [{"field": …, "message": …}, …]}``."""
         return {"errors": [e.model_dump() for e in self.errors]}
 
     @classmethod
@@ -82,7 +87,7 @@ def dotted_path(loc: Sequence[str | int]) -> str:
 def _message(error: Any) -> str:
     kind = error.get("type", "")
     if kind in ("model_type", "model_attributes_type", "dict_type") and not error.get("loc"):
-        return "the body must be a JSON object"
+        return _NOT_AN_OBJECT
     plain = _PLAIN_MESSAGES.get(kind)
     if plain is not None:
         return plain
@@ -103,3 +108,29 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
             seen.add(item)
             result.append(FieldError(field=item[0], message=item[1]))
     return result
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def decode_json_body(body: bytes | bytearray) -> object:
+    """The JSON value of a request body; ``ApplicationInvalid`` at ``body`` when it is not JSON."""
+    try:
+        return json.loads(body)
+    except ValueError:  # UnicodeDecodeError included
+        raise ApplicationInvalid([FieldError(field=BODY_FIELD, message=_NOT_JSON)]) from None
+
+
+def json_object(value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object; ``ApplicationInvalid`` at ``body`` otherwise."""
+    if not isinstance(value, dict):
+        raise ApplicationInvalid([FieldError(field=BODY_FIELD, message=_NOT_AN_OBJECT)])
+    return value
+
+
+def validated(model: type[_M], data: object) -> _M:
+    """``model`` from a decoded body; ``ApplicationInvalid`` listing every problem otherwise."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApplicationInvalid.from_validation_error(exc) from None

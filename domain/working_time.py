@@ -1,4 +1,4 @@
-"""The working-time clock of CONTRACT §6: deadlines and at-risk points counted in working hours.
+"""The SLA policy's working-time clock: deadlines and at-risk points counted in working hours.
 
 Working time is the policy's working blocks (09:00-12:00, 13:00-17:00) on working days. A working day
 follows the State Council holiday schedule from ``chinese_calendar``: weekends and official public

@@ -8,6 +8,7 @@ import sys
 
 from pydantic import ValidationError
 
+from domain.policies import PolicyFileError
 from gateway.app import create_app
 from infra.logging import configure_logging, get_logger
 from infra.serving import run_foreground
@@ -23,6 +24,11 @@ def main() -> int:
         print(f"gateway: invalid configuration: {err}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format)
+    try:
+        app = create_app(settings)  # reads the policy files, once
+    except PolicyFileError as err:
+        print(f"gateway: invalid policy file: {err}", file=sys.stderr)
+        return 2
     log.info(
         "gateway_starting",
         addr=settings.gateway_addr,
@@ -30,7 +36,7 @@ def main() -> int:
         namespace=settings.temporal_namespace,
         task_queue=settings.task_queue,
     )
-    run_foreground(create_app(settings), settings.gateway_addr)
+    run_foreground(app, settings.gateway_addr)
     return 0
 
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from domain.policies import Policies, load_policies
 from gateway.dependencies import (
     AlertDatabase,
     AlertDatabaseUnavailable,
@@ -43,15 +44,21 @@ def create_app(
     client: Client | None = None,
     alert_store: AlertStore | None = None,
     subsidy_ledger: SubsidyLedger | None = None,
+    policies: Policies | None = None,
 ) -> FastAPI:
     """The gateway on ``client``, or on a client it connects itself at startup (lifespan); its
     alerts in ``alert_store``, or in the service database it opens itself at startup; its subsidy
     ledger ``subsidy_ledger``, or one on the alert store's engine (the same service database).
 
+    New cases start with ``policies``, or with the policy files of ``settings`` read here, once:
+    a broken file raises ``PolicyFileError`` (naming the file and the key) and no app is made.
+
     Without Temporal the gateway still starts: it answers what needs no Temporal, 503 for the
     rest, and connects as soon as Temporal is there. The same goes for the service database.
     """
     settings = settings or get_settings()
+    if policies is None:
+        policies = load_policies(settings.sla_policy, settings.subsidy_policy)
     temporal = TemporalConnection(settings, client)
     alert_database = AlertDatabase(settings, alert_store)
     subsidy_ledger_access = SubsidyLedgerAccess(alert_database, subsidy_ledger)
@@ -80,6 +87,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.policies = policies
     app.state.temporal = temporal
     app.state.alert_database = alert_database
     app.state.subsidy_ledger = subsidy_ledger_access

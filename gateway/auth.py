@@ -1,4 +1,5 @@
-"""Who may call what (CONTRACT §4): bearer tokens by role, compared in constant time.
+"""Who may call what: bearer tokens by role, compared in constant time (``ODS_*_TOKEN`` in the
+README's configuration table; the security of each route in ``/openapi.json``).
 
 The portal's token opens ``/v1/applications…``; the ops token all of the gateway but the
 partner callbacks (which carry signatures instead); the alerts token the alert feed only.

@@ -1,9 +1,9 @@
-"""What the routes depend on: the settings, the Temporal client, the alert store, the raw body."""
+"""What the routes depend on: the settings, the policies, the Temporal client, the alert store, the
+raw body."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from domain.identifiers import is_application_id
+from domain.policies import Policies
 from infra.logging import get_logger
 from infra.settings import Settings
 from infra.temporal import connect
@@ -21,7 +23,6 @@ from store.db import open_database
 
 log = get_logger("gateway")
 
-APPLICATION_ID = re.compile(r"[A-Za-z0-9-]{6,64}", re.ASCII)
 CONNECT_TIMEOUT_S = 10.0
 # Every body this API takes is a few kilobytes; a megabyte is a mistake or an attack.
 MAX_BODY_BYTES = 1 << 20
@@ -116,6 +117,12 @@ def app_settings(request: Request) -> Settings:
     return settings
 
 
+def app_policies(request: Request) -> Policies:
+    """The SLA and subsidy policies read once when the gateway was made (``create_app``)."""
+    policies: Policies = request.app.state.policies
+    return policies
+
+
 def temporal_connection(request: Request) -> TemporalConnection:
     temporal: TemporalConnection = request.app.state.temporal
     return temporal
@@ -133,6 +140,7 @@ def alert_database(request: Request) -> AlertDatabase:
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
+PoliciesDep = Annotated[Policies, Depends(app_policies)]
 # Routes ask for the client only after everything that needs no Temporal has been checked.
 TemporalDep = Annotated[TemporalConnection, Depends(temporal_connection)]
 # Likewise the alert store: parameters are checked (422) before the database is reached (503).
@@ -141,7 +149,7 @@ StoppingDep = Annotated[asyncio.Event, Depends(gateway_stopping)]
 
 
 def blank_is_absent(value: object) -> object:
-    """``?stage=&district=`` (a form left empty) means no filter, as the contract's templates show."""
+    """``?stage=&district=`` (a form left empty) means no filter, as if the parameter were absent."""
     return None if value == "" else value
 
 
@@ -155,7 +163,7 @@ def case_id(
     ],
 ) -> str:
     """The application id of the path; anything that cannot be one is an unknown case (404)."""
-    if not APPLICATION_ID.fullmatch(application_id):
+    if not is_application_id(application_id):
         raise HTTPException(404, f"no case with application id {application_id[:64]!r}")
     return application_id
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-# A partner may take up to 30 s to answer (CONTRACT §5); allow that and a margin.
+# A partner may take up to 30 s to answer (the largest ``latency_s`` the sandbox takes, see
+# partner_sandbox/behaviour.py); allow that and a margin.
 PARTNER_TIMEOUT = httpx.Timeout(45.0, connect=5.0)
 
 

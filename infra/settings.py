@@ -1,4 +1,4 @@
-"""The one settings object: every ``ODS_*`` variable of CONTRACT §2."""
+"""The one settings object: every ``ODS_*`` variable (the README's configuration table)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Timestamped HMAC signatures (``X-ODS-Signature``) for partner callbacks and alert webhooks.
 
-Header: ``t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>." + raw body>`` (CONTRACT §4).
+Header: ``t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>." + raw body>`` (docs/partner-api.md,
+"Callbacks"; alert webhooks are signed the same way with ``ODS_WEBHOOK_SECRET``).
 """
 
 from __future__ import annotations

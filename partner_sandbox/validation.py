@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationError
 
 from domain.districts import ANYANG_DISTRICTS
-from domain.identifiers import resident_id_problem, uscc_problem
+from domain.identifiers import APPLICATION_ID_PATTERN, resident_id_problem, uscc_problem
 from partner_sandbox.calls import PartnerError
 
 M = TypeVar("M", bound=BaseModel)
@@ -67,7 +67,7 @@ def _callback_url(value: str) -> str:
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-ApplicationId = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{6,64}$")]
+ApplicationId = Annotated[str, Field(pattern=APPLICATION_ID_PATTERN)]
 Money = Annotated[str, AfterValidator(_money)]
 ResidentId = Annotated[str, AfterValidator(_resident_id)]
 Uscc = Annotated[str, AfterValidator(_uscc)]

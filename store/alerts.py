@@ -1,8 +1,9 @@
 """The alert store: each (workflow, stage, level) recorded exactly once, and the feed that reads them.
 
-CONTRACT §4 "Alert". "Exactly once" is the database's unique constraint on (workflow_id, stage,
-level), not hope: a retried activity, a restarted worker or a replayed workflow that records the same
-alert again gets the first one back (``created=False``), and never a second row.
+Alerts as ``GET /v1/alerts`` shows them (``AlertRecord`` in ``/openapi.json``). "Exactly once" is
+the database's unique constraint on (workflow_id, stage, level), not hope: a retried activity, a
+restarted worker or a replayed workflow that records the same alert again gets the first one back
+(``created=False``), and never a second row.
 """
 
 from __future__ import annotations

@@ -64,8 +64,9 @@ class Base(DeclarativeBase):
 
 
 class AlertRow(Base):
-    """One SLA or subsidy alert (CONTRACT §4 "Alert"). The unique constraint on (workflow_id, stage,
-    level) is what makes each alert happen once, whatever retries, restarts or replays do."""
+    """One SLA or subsidy alert (``AlertRecord`` in ``/openapi.json``). The unique constraint on
+    (workflow_id, stage, level) is what makes each alert happen once, whatever retries, restarts or
+    replays do."""
 
     __tablename__ = "alerts"
     __table_args__ = (

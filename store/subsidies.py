@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import Row, select, update
@@ -30,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.application import Money, SealKind
+from domain.districts import CITY_ZONE
 from domain.subsidy import (
     BUDGET_EXHAUSTED,
     NOT_RESERVED,
@@ -45,7 +45,6 @@ from store.db import init_schema, insert_ignoring_duplicates, serialize_writers,
 from store.subsidy_schema import subsidy_budget_table, subsidy_grants_table
 
 __all__ = [
-    "LEDGER_TIMEZONE",
     "BudgetStanding",
     "MonthReport",
     "ShopStatement",
@@ -60,8 +59,6 @@ __all__ = [
 
 log = get_logger("subsidy")
 
-# The city's clock: budget years and report months are Beijing time.
-LEDGER_TIMEZONE = ZoneInfo("Asia/Shanghai")
 _LOCK = "subsidies"
 _ZERO = Decimal("0.00")
 _MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
@@ -88,7 +85,7 @@ def parse_month(text: str) -> tuple[int, int]:
 
 
 def month_of(at: datetime) -> str:
-    return at.astimezone(LEDGER_TIMEZONE).strftime("%Y-%m")
+    return at.astimezone(CITY_ZONE).strftime("%Y-%m")
 
 
 class SubsidyEntry(BaseModel):
@@ -279,7 +276,7 @@ class SubsidyLedger:
             )
 
         at = request.at.astimezone(UTC)
-        year = request.at.astimezone(LEDGER_TIMEZONE).year
+        year = request.at.astimezone(CITY_ZONE).year
         amount = quote.amount_cny
         await conn.execute(
             insert_ignoring_duplicates(conn, _budget, "year").values(
@@ -495,7 +492,7 @@ class SubsidyLedger:
             entries=mine,
             count=len(mine),
             total_cny=sum((e.amount_cny for e in mine), _ZERO),
-            generated_at=datetime.now(LEDGER_TIMEZONE),
+            generated_at=datetime.now(CITY_ZONE),
         )
 
     # --- inside a transaction -------------------------------------------------------------------

@@ -106,13 +106,13 @@ class SubsidyGrantRow(Base):
     prices_cny: Mapped[str] = mapped_column(Text)
     amount_cny: Mapped[Decimal] = mapped_column(Yuan())
     enterprise_pays_cny: Mapped[Decimal] = mapped_column(Yuan())
-    # The budget year the money is reserved in (the reservation's year, Asia/Shanghai).
+    # The budget year the money is reserved in (the reservation's year on the city's clock, CITY_ZONE).
     budget_year: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))
     reserved_at: Mapped[datetime] = mapped_column(AwareDateTime())
     settled_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     released_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
-    # YYYY-MM (Asia/Shanghai) of the settlement, or of the reservation until then: the report's month.
+    # YYYY-MM (on the city's clock) of the settlement, or of the reservation until then: the report's month.
     month: Mapped[str] = mapped_column(String(7), index=True)
     recorded_at: Mapped[datetime] = mapped_column(AwareDateTime(), server_default=func.now())
 

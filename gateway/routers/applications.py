@@ -7,23 +7,20 @@ client, so a refused request never reaches a case.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field
 
 from documents.storage import DocumentNotFound, DocumentStore, InvalidDocumentRef
 from domain.application import Application, Delivery, Supplement, parse_application
 from domain.districts import ANYANG_DISTRICTS
 from domain.partners import WithdrawRequest
-from domain.sla_policy import load_sla_policy
 from domain.status import CaseStage, SlaState, StatusDocument
-from domain.subsidy_policy import load_subsidy_policy
-from domain.validation import BODY_FIELD, ApplicationInvalid, FieldError
+from domain.validation import decode_json_body, json_object, validated
 from gateway.auth import portal_access
-from gateway.dependencies import CaseId, RawBody, SettingsDep, TemporalDep, blank_is_absent
+from gateway.dependencies import CaseId, PoliciesDep, RawBody, SettingsDep, TemporalDep, blank_is_absent
 from gateway.models import CaseList, CaseListItem, Detail, FieldErrors, SubmitAnswer
 from gateway.openapi import json_body
 from intake import cases
@@ -59,7 +56,7 @@ def status_url(application_id: str) -> str:
     "",
     status_code=202,
     summary="Submit an application (start its case)",
-    openapi_extra=json_body(Application, "the application (CONTRACT §4)"),
+    openapi_extra=json_body(Application, "the application for setting up an enterprise (企业开办申请)"),
     responses={
         200: {"model": SubmitAnswer, "description": "the same application again: nothing started"},
         409: {"model": Detail, "description": "the id is taken by a different application"},
@@ -67,7 +64,7 @@ def status_url(application_id: str) -> str:
     },
 )
 async def submit_application(
-    body: RawBody, settings: SettingsDep, temporal: TemporalDep, response: Response
+    body: RawBody, settings: SettingsDep, policies: PoliciesDep, temporal: TemporalDep, response: Response
 ) -> SubmitAnswer:
     """202 when the case starts; 200 when this very application (equal after validation and
     normalisation) was submitted before; 409 when the id is taken by a different one."""
@@ -77,8 +74,8 @@ async def submit_application(
         client,
         application,
         task_queue=settings.task_queue,
-        sla_policy=load_sla_policy(settings.sla_policy),
-        subsidy_policy=load_subsidy_policy(settings.subsidy_policy),
+        sla_policy=policies.sla,
+        subsidy_policy=policies.subsidy,
     )
     if not outcome.created:
         response.status_code = 200
@@ -174,20 +171,10 @@ def parse_withdraw_request(body: bytes) -> WithdrawRequest:
     """``{"reason": "…"}``, or nothing at all."""
     if not body.strip():
         return WithdrawRequest()
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise ApplicationInvalid(
-            [FieldError(field=BODY_FIELD, message="the body is not valid JSON (UTF-8)")]
-        ) from None
+    data = decode_json_body(body)
     if data is None:
         return WithdrawRequest()
-    if not isinstance(data, dict):
-        raise ApplicationInvalid([FieldError(field=BODY_FIELD, message="the body must be a JSON object")])
-    try:
-        return WithdrawRequest.model_validate(data)
-    except ValidationError as exc:
-        raise ApplicationInvalid.from_validation_error(exc) from None
+    return validated(WithdrawRequest, json_object(data))
 
 
 @router.post(

@@ -7,15 +7,14 @@ the case has the event (a durable signal), 4xx when retrying cannot help.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path
-from pydantic import ValidationError
 
+from domain.identifiers import is_application_id
 from domain.partners import PartnerEvent
-from domain.validation import BODY_FIELD, ApplicationInvalid, FieldError
-from gateway.dependencies import APPLICATION_ID, RawBody, SettingsDep, TemporalDep
+from domain.validation import decode_json_body, json_object, validated
+from gateway.dependencies import RawBody, SettingsDep, TemporalDep
 from gateway.models import CallbackAccepted, Detail, FieldErrors
 from gateway.openapi import json_body
 from infra.signing import SIGNATURE_HEADER, verify
@@ -28,18 +27,8 @@ router = APIRouter(prefix="/v1/callbacks", tags=["partner callbacks"])
 
 def parse_partner_event(partner: str, body: bytes) -> PartnerEvent:
     """The common envelope of docs/partner-api.md; ``partner`` comes from the path."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise ApplicationInvalid(
-            [FieldError(field=BODY_FIELD, message="the body is not valid JSON (UTF-8)")]
-        ) from None
-    if not isinstance(data, dict):
-        raise ApplicationInvalid([FieldError(field=BODY_FIELD, message="the body must be a JSON object")])
-    try:
-        return PartnerEvent.model_validate({**data, "partner": partner})
-    except ValidationError as exc:
-        raise ApplicationInvalid.from_validation_error(exc) from None
+    data = json_object(decode_json_body(body))
+    return validated(PartnerEvent, {**data, "partner": partner})
 
 
 @router.post(
@@ -74,7 +63,7 @@ async def partner_callback(
     if problem is not None:
         raise HTTPException(401, problem, headers={"WWW-Authenticate": SIGNATURE_HEADER})
     event = parse_partner_event(partner, body)
-    if not APPLICATION_ID.fullmatch(event.application_id):
+    if not is_application_id(event.application_id):
         raise cases.CaseNotFound(event.application_id)
     client = await temporal.client()
     await cases.deliver_partner_event(client, event)
