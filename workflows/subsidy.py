@@ -8,6 +8,8 @@ grant is settled is the ledger's answer, not a second flag here.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -78,33 +80,41 @@ class FirstSealSubsidy:
 
     async def settle(self, uscc: str) -> None:
         """Carving completed: the reservation is owed to the shop."""
-        if not self.granted:
-            return
-        decision = await workflow.execute_activity_method(
-            SubsidyActivities.settle_first_seal_subsidy,
-            SubsidySettlement(uscc=uscc, at=workflow.now()),
-            start_to_close_timeout=SERVICE_CALL_TIMEOUT,
-            retry_policy=SERVICE_RETRY,
-            summary="免费刻章 settle the first-seal subsidy with the shop",
-        )
-        self._decided(decision)
-        self._record.record("subsidy.settled", decision.reason)
+        if self.granted:
+            await self._settle_or_release(
+                SubsidyActivities.settle_first_seal_subsidy,
+                uscc,
+                "subsidy.settled",
+                "免费刻章 settle the first-seal subsidy with the shop",
+            )
 
     async def release(self) -> None:
         """The case ended before carving was done: an unsettled reservation goes back to the budget."""
-        if not self.granted or self.settled:
-            return
-        uscc = self._record.status.uscc
-        assert uscc is not None
+        if self.granted and not self.settled:
+            assert self._record.status.uscc is not None
+            await self._settle_or_release(
+                SubsidyActivities.release_first_seal_subsidy,
+                self._record.status.uscc,
+                "subsidy.released",
+                "免费刻章 release the first-seal subsidy",
+            )
+
+    async def _settle_or_release(
+        self,
+        step: Callable[[SubsidyActivities, SubsidySettlement], Awaitable[SubsidyDecision]],
+        uscc: str,
+        event: str,
+        summary: str,
+    ) -> None:
         decision = await workflow.execute_activity_method(
-            SubsidyActivities.release_first_seal_subsidy,
+            step,
             SubsidySettlement(uscc=uscc, at=workflow.now()),
             start_to_close_timeout=SERVICE_CALL_TIMEOUT,
             retry_policy=SERVICE_RETRY,
-            summary="免费刻章 release the first-seal subsidy",
+            summary=summary,
         )
         self._decided(decision)
-        self._record.record("subsidy.released", decision.reason)
+        self._record.record(event, decision.reason)
 
     def _decided(self, decision: SubsidyDecision) -> None:
         self.decision = decision
