@@ -7,6 +7,8 @@ import sys
 
 import structlog
 
+from infra.privacy import mask_personal_data, mask_rendered
+
 _configured = False
 
 
@@ -17,12 +19,16 @@ def configure_logging(fmt: str = "auto", level: int = logging.INFO) -> None:
     _configured = True
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False) if as_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if as_json
+        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=False),
+        # No ID number or phone reaches a log line, ours or a library's (infra/privacy.py).
+        mask_personal_data,
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -33,7 +39,12 @@ def configure_logging(fmt: str = "auto", level: int = logging.INFO) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                mask_rendered,
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()
