@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, seed: int | None = None) -> 
     for router in (
         registration.router,
         seal_shop.router,
+        seal_shop.control_router,
         tax.router,
         postal.router,
         postal.control_router,

@@ -28,6 +28,11 @@ class PartnerBehaviour(BaseModel):
 class SealShopBehaviour(PartnerBehaviour):
     carving_s: float = Field(default=1.0, ge=0, le=_DAY_S, strict=True)
     """How long carving a set of seals takes before the completion callback (plus latency_s)."""
+    hold: bool = Field(default=False, strict=True)
+    """Orders taken while true are held: carved only when ``POST
+    /_sandbox/seal-shop/orders/{order_id}/finish`` says so, however long that takes
+    (``carving_s`` does not apply to them). Decided when an order is taken: turning it off
+    releases nothing already held."""
 
 
 class PostalBehaviour(PartnerBehaviour):

@@ -1,5 +1,10 @@
 """The licensed seal-carving shops (刻章店), one per district: take an order for a set of seals,
 carve it, file the seals with public security (印章备案) and report completion by callback.
+
+Carving takes ``carving_s`` of real time, unless the ``hold`` behaviour was on when the order was
+taken: a held order is carved only when the sandbox control ``POST
+/_sandbox/seal-shop/orders/{order_id}/finish`` says so, so a test decides when it completes
+instead of racing a guess of how long its steps take.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from partner_sandbox.validation import (
 
 log = get_logger("partner_sandbox.seal_shop")
 router = APIRouter(prefix="/seal-shop/v1", tags=["seal shops"])
+control_router = APIRouter(prefix="/_sandbox/seal-shop", tags=["sandbox controls"])
 
 SealKind = Literal["official", "financial", "invoice", "contract", "legal_representative"]
 SEAL_PRICES_CNY: dict[str, str] = {
@@ -123,13 +129,17 @@ def take_order(sandbox: SandboxState, body: Any) -> Answer:
     )
     sandbox.seal_orders[order.order_id] = order
     sandbox.counters["seal_shop"].effects += 1
-    order.carving = sandbox.spawn(carve(sandbox, order), name=f"carving {order.order_id}")
+    if sandbox.behaviour.seal_shop.hold:
+        order.held = True  # carved when the finish control says so (finish_order)
+    else:
+        order.carving = sandbox.spawn(carve(sandbox, order), name=f"carving {order.order_id}")
     log.info(
         "seal_order_taken",
         application_id=order.application_id,
         order_id=order.order_id,
         shop_id=shop_id,
         seals=order.seals,
+        held=order.held,
     )
     return Answer(201, order_document(order))
 
@@ -140,6 +150,12 @@ async def carve(sandbox: SandboxState, order: SealOrder) -> None:
     await asyncio.sleep(behaviour.carving_s + behaviour.latency_s)
     if order.status != "carving":
         return
+    event = complete(sandbox, order)
+    await sandbox.callbacks.deliver(order.callback_url, event)
+
+
+def complete(sandbox: SandboxState, order: SealOrder) -> dict[str, Any]:
+    """The seals are carved: serial numbers, the public-security filing; the completion event."""
     finished = now()
     order.status = "completed"
     order.completed_at = finished
@@ -165,7 +181,35 @@ async def carve(sandbox: SandboxState, order: SealOrder) -> None:
         at=finished,
     )
     log.info("seals_carved", application_id=order.application_id, order_id=order.order_id)
-    await sandbox.callbacks.deliver(order.callback_url, order.event)
+    return order.event
+
+
+async def report(sandbox: SandboxState, order: SealOrder, event: dict[str, Any]) -> None:
+    """The completion callback of a finished held order, ``latency_s`` after the finish."""
+    await asyncio.sleep(sandbox.behaviour.seal_shop.latency_s)
+    await sandbox.callbacks.deliver(order.callback_url, event)
+
+
+def finish_order(sandbox: SandboxState, order_id: str) -> Answer:
+    """Carve a held order now, exactly as carving would have: the order completes at once (200
+    with the completed order), the signed callback follows after ``latency_s``."""
+    order = sandbox.seal_orders.get(order_id)
+    if order is None:
+        raise not_found("seal order", order_id)
+    if order.status == "cancelled":
+        raise PartnerError(409, "cancelled", f"seal order {order_id} was cancelled: nothing to finish")
+    if order.status == "completed":
+        raise PartnerError(409, "already_completed", f"seal order {order_id} is already completed")
+    if not order.held:
+        raise PartnerError(
+            409,
+            "not_held",
+            f"seal order {order_id} is not held: it finishes by itself after carving_s",
+        )
+    order.held = False
+    event = complete(sandbox, order)
+    order.carving = sandbox.spawn(report(sandbox, order, event), name=f"completion callback {order_id}")
+    return Answer(200, order_document(order))
 
 
 def cancel_order(sandbox: SandboxState, order_id: str, body: Any) -> Answer:
@@ -178,6 +222,7 @@ def cancel_order(sandbox: SandboxState, order_id: str, body: Any) -> Answer:
     if order.status == "carving":
         order.status = "cancelled"
         order.cancelled_at = now()
+        order.held = False
         if order.carving is not None:
             order.carving.cancel()
         log.info(
@@ -236,3 +281,21 @@ async def get_order(order_id: str, sandbox: Sandbox) -> Response:
         return Answer(200, order_document(order))
 
     return await read_call(sandbox, "seal_shop", read)
+
+
+@control_router.post(
+    "/orders/{order_id}/finish",
+    summary="Finish carving a held order now: it completes and its callback follows (sandbox only)",
+    responses={
+        404: {"description": "no such order"},
+        409: {"description": "the order is not held, already completed or cancelled"},
+    },
+)
+async def post_finish(order_id: str, sandbox: Sandbox) -> Response:
+    try:
+        answer = finish_order(sandbox, order_id)
+    except PartnerError as exc:
+        answer = exc.answer()
+    if answer.status == 200:
+        log.info("held_seal_order_finished", order_id=order_id)
+    return Response(content=answer.encoded(), status_code=answer.status, media_type="application/json")

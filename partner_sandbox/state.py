@@ -63,6 +63,9 @@ class SealOrder:
     callback_url: str
     accepted_at: datetime
     status: str = "carving"  # carving | completed | cancelled
+    held: bool = False
+    """Taken under the ``hold`` behaviour and not finished yet: no carving runs; it completes
+    only through the sandbox control ``POST /_sandbox/seal-shop/orders/{order_id}/finish``."""
     completed_at: datetime | None = None
     cancelled_at: datetime | None = None
     serials: dict[str, str] = field(default_factory=dict)
@@ -100,7 +103,8 @@ class SandboxState:
         self.reset()
 
     def reset(self, seed: int | None = None) -> None:
-        """Forget everything; stop all background work; behaviour back to its defaults."""
+        """Forget everything (held seal orders included); stop all background work; behaviour
+        back to its defaults."""
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()

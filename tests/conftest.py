@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ class WebhookReceiver:
         self.down = False
         self.received: list[dict[str, Any]] = []
         self.refused = 0
+        self.refused_ids: set[str] = set()
+        """The alerts this subscriber answered 503 while it was down."""
         self.app = FastAPI()
 
         @self.app.post("/alerts")
@@ -47,6 +50,7 @@ class WebhookReceiver:
             body = await request.body()
             if self.down:
                 self.refused += 1
+                self.refused_ids.add(json.loads(body)["id"])
                 return Response(status_code=503)
             problem = verify(secret, body, request.headers.get(SIGNATURE_HEADER))
             if problem:
@@ -75,18 +79,54 @@ class Stack:
         resp.raise_for_status()
         return resp.json()  # type: ignore[no-any-return]
 
-    async def behave(self, **parts: dict[str, float]) -> None:
+    async def behave(self, **parts: dict[str, float | bool]) -> None:
         resp = await self.sandbox.put("/_sandbox/behaviour", json=parts)
         resp.raise_for_status()
 
+    @asynccontextmanager
+    async def seal_orders_held(self) -> AsyncIterator[None]:
+        """Seal orders taken meanwhile are held by the shop until ``finish_seal_orders``."""
+        await self.behave(seal_shop={"hold": True})
+        try:
+            yield
+        finally:
+            await self.behave(seal_shop={"hold": False})
+
+    async def finish_seal_orders(self, application_id: str) -> list[dict[str, Any]]:
+        """Finish carving every held seal order of a case (the sandbox control); the orders."""
+        resp = await self.sandbox.get("/seal-shop/v1/orders", params={"application_id": application_id})
+        resp.raise_for_status()
+        carving = [o for o in resp.json()["orders"] if o["status"] == "carving"]
+        assert carving, f"no seal order of {application_id} is being carved: {resp.json()}"
+        finished = []
+        for order in carving:
+            done = await self.sandbox.post(f"/_sandbox/seal-shop/orders/{order['order_id']}/finish")
+            assert done.status_code == 200, done.text
+            finished.append(done.json())
+        return finished
+
     async def alerts_of(self, workflow_id: str) -> list[tuple[str, str]]:
         """(stage, level) of every alert stored for one case, oldest first."""
-        found, cursor = [], None
+        found: list[tuple[str, str]] = []
+        cursor = None
         while True:
             page, cursor = await self.alerts.list(after=cursor, limit=1000)
             found += [(a.stage, a.level) for a in page if a.workflow_id == workflow_id]
             if cursor is None:
                 return found
+
+    async def alert_ids_of(self, workflow_id: str) -> set[str]:
+        """The id of every alert stored for one case."""
+        found: set[str] = set()
+        cursor = None
+        while True:
+            page, cursor = await self.alerts.list(after=cursor, limit=1000)
+            found |= {a.id for a in page if a.workflow_id == workflow_id}
+            if cursor is None:
+                return found
+
+    async def has_alert(self, workflow_id: str, stage: str, level: str) -> bool:
+        return (stage, level) in await self.alerts_of(workflow_id)
 
     async def reset_sandbox(self) -> None:
         (await self.sandbox.post("/_sandbox/reset")).raise_for_status()

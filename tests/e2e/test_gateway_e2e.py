@@ -10,6 +10,7 @@ import pytest
 from domain.identifiers import is_valid_uscc
 from tests import factories
 from tests.conftest import Stack
+from tests.helpers import carving_the_seals, until
 
 pytestmark = pytest.mark.e2e
 
@@ -179,15 +180,19 @@ async def test_rejection_and_withdrawal_end_cases_with_their_reasons(dev_stack: 
     doc = await wait_for(dev_stack, refused["application_id"], {"rejected"})
     assert "refused" in doc["reason"]
 
-    await dev_stack.behave(seal_shop={"carving_s": 30})
-    try:
+    # The shop holds the order: it is still being carved when the case is withdrawn.
+    async with dev_stack.seal_orders_held():
         body = factories.application()
         app_id = body["application_id"]
         assert (await submit(dev_stack, body)).status_code == 202
-        for _ in range(100):
-            if (await status_of(dev_stack, app_id))["stages"]["seal_carving"]["state"] == "waiting":
-                break
-            await asyncio.sleep(0.1)
+        # Ordered, the first-seal subsidy reserved with the order and its voucher issued: nothing in
+        # flight. (A withdrawal handled in the workflow task that completes an activity can leave the
+        # case hanging; withdrawing right at "waiting" also raced the subsidy's reservation.)
+        await until(
+            dev_stack,
+            app_id,
+            lambda s: carving_the_seals(s) and "subsidy_voucher" in (s.documents or []),
+        )
         resp = await dev_stack.gateway.post(
             f"/v1/applications/{app_id}/withdraw",
             json={"reason": "no longer needed"},
@@ -195,12 +200,12 @@ async def test_rejection_and_withdrawal_end_cases_with_their_reasons(dev_stack: 
         )
         assert resp.status_code == 202, resp.text
         doc = await wait_for(dev_stack, app_id, {"withdrawn"})
-    finally:
-        await dev_stack.behave(seal_shop={"carving_s": 0.05})
     assert doc["reason"] == "no longer needed"
     # The first-seal subsidy reserved with the order went back to the budget.
     assert doc["subsidy"] is not None and doc["subsidy"]["granted"] is False
     assert any(h["event"] == "subsidy.released" for h in doc["history"])
+    orders = (await dev_stack.sandbox.get("/seal-shop/v1/orders", params={"application_id": app_id})).json()
+    assert [o["status"] for o in orders["orders"]] == ["cancelled"]
     again = await dev_stack.gateway.post(
         f"/v1/applications/{app_id}/withdraw", json={}, headers=dev_stack.portal
     )

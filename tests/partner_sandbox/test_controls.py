@@ -15,6 +15,7 @@ from tests.partner_sandbox.samples import filing, idem
         {"registration": {"latency_s": 31}},
         {"tax": {"error_rate": 1.5}},
         {"seal_shop": {"carving_s": -1}},
+        {"seal_shop": {"hold": 1}},
         {"postal": {"collect_after_s": "soon"}},
         {"postal": {"speed": 2}},
         {"bank": {"latency_s": 1}},
@@ -38,7 +39,7 @@ async def test_a_behaviour_change_merges_into_the_whole(partner: httpx.AsyncClie
 
     whole = answer.json()
     assert answer.status_code == 200
-    assert whole["seal_shop"] == {"latency_s": 2, "error_rate": 0, "carving_s": 0.05}
+    assert whole["seal_shop"] == {"latency_s": 2, "error_rate": 0, "carving_s": 0.05, "hold": False}
     assert whole["postal"]["collect_after_s"] == 0.05
     assert set(whole) == {"registration", "seal_shop", "tax", "postal"}
 

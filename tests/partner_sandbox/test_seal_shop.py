@@ -76,25 +76,34 @@ async def test_a_callback_refused_with_a_4xx_is_not_retried(
 async def test_a_cancelled_order_sends_no_callback_and_a_carved_one_cannot_be_cancelled(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    await partner.put("/_sandbox/behaviour", json={"seal_shop": {"carving_s": 0.3}})
     url = receiver.callback_url("seal_shop")
+    # Held by the shop: still being carved when cancelled, however long each step here takes.
+    await partner.put("/_sandbox/behaviour", json={"seal_shop": {"hold": True}})
     doomed = (await partner.post(ORDERS, json=seal_order(url), headers=idem())).json()
+    # An hour of carving: still under way when cancelled (the next test's reset stops it).
+    await partner.put("/_sandbox/behaviour", json={"seal_shop": {"hold": False, "carving_s": 3600}})
+    slow = (await partner.post(ORDERS, json=seal_order(url), headers=idem())).json()
+    await partner.put("/_sandbox/behaviour", json={"seal_shop": {"carving_s": 0.05}})
     carved = (await partner.post(ORDERS, json=seal_order(url), headers=idem())).json()
 
     cancelled = await partner.post(f"{ORDERS}/{doomed['order_id']}/cancel", json={"reason": "撤回"})
     twice = await partner.post(f"{ORDERS}/{doomed['order_id']}/cancel")
+    stopped = await partner.post(f"{ORDERS}/{slow['order_id']}/cancel")
     await receiver.wait_until(lambda r: len(r.accepted) == 1)
-    await asyncio.sleep(0.1)
     too_late = await partner.post(f"{ORDERS}/{carved['order_id']}/cancel")
+    # The held order, once cancelled, cannot be finished into a callback either.
+    not_finished = await partner.post(f"/_sandbox/seal-shop/orders/{doomed['order_id']}/finish")
 
-    assert cancelled.status_code == twice.status_code == 200
-    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.status_code == twice.status_code == stopped.status_code == 200
+    assert cancelled.json()["status"] == stopped.json()["status"] == "cancelled"
     assert [e["data"]["order_id"] for e in receiver.accepted] == [carved["order_id"]]
     assert too_late.status_code == 409
     assert too_late.json()["error"]["code"] == "already_completed"
+    assert not_finished.status_code == 409
     listing = (await partner.get(ORDERS, params={"application_id": "AY20261127-0001"})).json()
     assert {o["order_id"]: o["status"] for o in listing["orders"]} == {
         doomed["order_id"]: "cancelled",
+        slow["order_id"]: "cancelled",
         carved["order_id"]: "completed",
     }
 

@@ -5,34 +5,15 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
-from domain.application import parse_application
 from domain.identifiers import is_valid_s10, is_valid_uscc
 from domain.status import StatusDocument
 from infra.temporal import SA_SETUP_STAGE, SA_USCC
 from intake import cases
 from tests import factories
 from tests.conftest import Stack
-
-
-async def start(stack: Stack, body: dict) -> WorkflowHandle:  # type: ignore[type-arg]
-    app = parse_application(body)
-    outcome = await cases.submit_application(stack.client, app, task_queue=stack.settings.task_queue)
-    assert outcome.created
-    return stack.client.get_workflow_handle(outcome.workflow_id, result_type=StatusDocument)
-
-
-async def wait_for_stage(
-    stack: Stack, application_id: str, stage: str, timeout: float = 20
-) -> StatusDocument:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status = await cases.get_status(stack.client, application_id)
-        if status.stage == stage:
-            return status
-        assert asyncio.get_running_loop().time() < deadline, f"still {status.stage}, wanted {stage}"
-        await asyncio.sleep(0.1)
+from tests.helpers import closed, start, until
 
 
 async def test_a_company_is_registered_then_gets_its_seals_and_first_invoices(
@@ -114,7 +95,7 @@ async def test_a_name_conflict_waits_for_a_supplement_then_files_again(ts_stack:
     body = factories.application(name="安阳市文峰区冲突餐饮有限公司")
     handle = await start(ts_stack, body)
     app_id = body["application_id"]
-    waiting = await wait_for_stage(ts_stack, app_id, "awaiting_supplement")
+    waiting = await until(ts_stack, app_id, lambda s: s.stage == "awaiting_supplement", timeout=20)
     assert waiting.supplement is not None
     assert any(r.startswith("enterprise.name") for r in waiting.supplement.requested)
     assert waiting.stages.registration.state == "waiting"
@@ -141,21 +122,20 @@ async def test_a_forbidden_name_is_rejected_with_the_reason(ts_stack: Stack) -> 
     assert (await ts_stack.effects())["seal_shop"]["effects"] == 0
 
 
-async def test_withdrawal_while_the_shop_carves_cancels_the_seal_order(ts_stack: Stack) -> None:
+async def test_withdrawal_while_the_shop_carves_cancels_the_seal_order(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
     await ts_stack.reset_sandbox()
-    await ts_stack.behave(seal_shop={"carving_s": 30})
     body = factories.application(invoice=False)
-    handle = await start(ts_stack, body)
     app_id = body["application_id"]
-    deadline = asyncio.get_running_loop().time() + 20
-    # Nothing in flight when withdrawing (see test_free_services: a time-skipping server quirk).
-    while "subsidy_voucher" not in ((await cases.get_status(ts_stack.client, app_id)).documents or []):
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.1)
+    # The shop holds the order: it is still being carved when the case is withdrawn.
+    async with ts_stack.seal_orders_held():
+        handle = await start(ts_stack, body)
+        # Nothing in flight when withdrawing (see test_free_services: a time-skipping server quirk).
+        await until(ts_stack, app_id, lambda s: "subsidy_voucher" in (s.documents or []), timeout=20)
 
-    await cases.withdraw(ts_stack.client, app_id, "changed our plans")
-    status: StatusDocument = await asyncio.wait_for(handle.result(), 60)
-    await ts_stack.behave(seal_shop={"carving_s": 0.05})
+        await cases.withdraw(ts_stack.client, app_id, "changed our plans")
+        status: StatusDocument = await closed(time_skipping_env, handle)
     assert status.stage == "withdrawn"
     assert status.reason == "changed our plans"
     assert status.stages.seal_carving.state == "cancelled"

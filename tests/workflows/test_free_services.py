@@ -2,48 +2,40 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import uuid
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from temporalio.service import RPCError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
 
 from documents.storage import DocumentStore
-from domain.application import parse_application
 from domain.identifiers import is_valid_s10
-from domain.status import StatusDocument
 from domain.subsidy_policy import SubsidyPolicy
 from intake import cases
 from store.subsidies import SubsidyLedger
 from tests import factories
 from tests.conftest import Stack
+from tests.helpers import eventually, start, until
 from worker import running_worker
 
 
-async def start(stack: Stack, body: dict[str, Any], subsidy: SubsidyPolicy | None = None) -> str:
-    app = parse_application(body)
-    await cases.submit_application(
-        stack.client, app, task_queue=stack.settings.task_queue, subsidy_policy=subsidy
+async def partner_events_signalled(handle: WorkflowHandle[Any, Any]) -> int:
+    """How many partner callbacks the gateway has signalled to the case (read from its history,
+    so it needs no worker)."""
+    history = await handle.fetch_history()
+    return sum(
+        1
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        and e.workflow_execution_signaled_event_attributes.signal_name == "partner_event"
     )
-    return app.application_id
 
 
-async def until(stack: Stack, app_id: str, check: Any, timeout: float = 30) -> StatusDocument:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            status = await cases.get_status(stack.client, app_id)
-        except RPCError as err:  # a query meeting a worker that just stopped: ask again
-            assert asyncio.get_running_loop().time() < deadline, err
-            await asyncio.sleep(0.5)
-            continue
-        if check(status):
-            return status
-        assert asyncio.get_running_loop().time() < deadline, status.model_dump_json(indent=1)
-        await asyncio.sleep(0.05)
+async def signalled_more_than(handle: WorkflowHandle[Any, Any], count: int) -> bool:
+    return await partner_events_signalled(handle) > count
 
 
 def pdf_text(stack: Stack, app_id: str, name: str) -> str:
@@ -58,7 +50,8 @@ async def test_a_postal_case_gets_its_subsidy_its_parcel_and_documents_whose_tex
     body = factories.application(
         seals=["official", "financial", "invoice", "legal_representative", "contract"]
     )
-    app_id = await start(ts_stack, body)
+    app_id = body["application_id"]
+    await start(ts_stack, body)
     status = await until(ts_stack, app_id, lambda s: s.is_final)
     assert status.stage == "completed"
     # The standard set is free (200+160+160+120); the contract seal is the enterprise's own.
@@ -79,7 +72,9 @@ async def test_a_postal_case_gets_its_subsidy_its_parcel_and_documents_whose_tex
 
 async def test_a_spent_budget_tells_the_enterprise_and_alerts_ops(ts_stack: Stack) -> None:
     await ts_stack.reset_sandbox()
-    app_id = await start(ts_stack, factories.application(), SubsidyPolicy(annual_budget_cny=Decimal("1.00")))
+    body = factories.application()
+    app_id = body["application_id"]
+    await start(ts_stack, body, subsidy=SubsidyPolicy(annual_budget_cny=Decimal("1.00")))
     status = await until(ts_stack, app_id, lambda s: s.is_final)
     assert status.stage == "completed"  # the enterprise pays; the case goes on
     assert status.subsidy is not None and not status.subsidy.granted and status.subsidy.eligible
@@ -87,25 +82,27 @@ async def test_a_spent_budget_tells_the_enterprise_and_alerts_ops(ts_stack: Stac
     assert await ts_stack.alerts_of(status.workflow_id) == [("subsidy", "budget_exhausted")]
     assert "subsidy_voucher" not in (status.documents or [])
     # The next case under the usual budget is granted again.
-    app2 = await start(ts_stack, factories.application())
-    status2 = await until(ts_stack, app2, lambda s: s.is_final)
+    body2 = factories.application()
+    await start(ts_stack, body2)
+    status2 = await until(ts_stack, body2["application_id"], lambda s: s.is_final)
     assert status2.subsidy is not None and status2.subsidy.granted
 
 
 async def test_a_withdrawal_before_carving_completes_releases_the_subsidy(ts_stack: Stack) -> None:
     await ts_stack.reset_sandbox()
-    await ts_stack.behave(seal_shop={"carving_s": 30})
-    try:
-        app_id = await start(ts_stack, factories.application())
+    # The shop holds the order: it is still being carved when the case is withdrawn, and only the
+    # withdrawal can end the case.
+    async with ts_stack.seal_orders_held():
+        body = factories.application()
+        app_id = body["application_id"]
+        await start(ts_stack, body)
         # Withdraw once no activity is in flight: the time-skipping test server refuses to cancel an
         # activity that has just completed ("ACTIVITY_UNKNOWN") and then never completes the
-        # update. The dev server has no such trouble (tests/e2e withdraws mid-flight there).
+        # update.
         reserved = await until(ts_stack, app_id, lambda s: "subsidy_voucher" in (s.documents or []))
         assert reserved.subsidy is not None and reserved.subsidy.granted
         await cases.withdraw(ts_stack.client, app_id, "changed plans")
-        status = await until(ts_stack, app_id, lambda s: s.is_final, timeout=10)  # not the 30 s carving
-    finally:
-        await ts_stack.behave(seal_shop={"carving_s": 0.05})
+        status = await until(ts_stack, app_id, lambda s: s.is_final)
     assert status.stage == "withdrawn"
     assert status.subsidy is not None and not status.subsidy.granted
     assert status.uscc is not None
@@ -117,7 +114,8 @@ async def test_an_undeliverable_address_falls_back_to_pickup_at_the_centre(ts_st
     await ts_stack.reset_sandbox()
     body = factories.application()
     body["delivery"]["address"] = "文峰区查无此地路1号"
-    app_id = await start(ts_stack, body)
+    app_id = body["application_id"]
+    await start(ts_stack, body)
     status = await until(ts_stack, app_id, lambda s: s.is_final, timeout=60)
     assert status.stage == "completed"
     assert status.delivery is not None
@@ -132,7 +130,8 @@ async def test_the_address_can_change_until_ems_collects_the_parcel(ts_stack: St
     await ts_stack.behave(postal={"collect_after_s": 3})
     try:
         body = factories.application()
-        app_id = await start(ts_stack, body)
+        app_id = body["application_id"]
+        await start(ts_stack, body)
         booked = await until(
             ts_stack, app_id, lambda s: s.delivery is not None and s.delivery.state == "booked"
         )
@@ -159,8 +158,16 @@ async def test_a_collected_parcel_refuses_an_address_change(ts_stack: Stack) -> 
     await ts_stack.behave(postal={"collect_after_s": 0.05, "latency_s": 3})
     try:
         body = factories.application()
-        app_id = await start(ts_stack, body)
-        await until(ts_stack, app_id, lambda s: s.delivery is not None and s.delivery.state == "collected")
+        app_id = body["application_id"]
+        await start(ts_stack, body)
+        # Collected, and not delivered yet (any state in between: the poll need not catch one).
+        await until(
+            ts_stack,
+            app_id,
+            lambda s: (
+                s.delivery is not None and s.delivery.state in ("collected", "in_transit", "out_for_delivery")
+            ),
+        )
         try:
             await cases.change_delivery(
                 ts_stack.client, app_id, {**body["delivery"], "address": "文峰区中华路9号"}
@@ -176,15 +183,16 @@ async def test_a_collected_parcel_refuses_an_address_change(ts_stack: Stack) -> 
 
 async def test_pickup_and_two_way_mailing(ts_stack: Stack) -> None:
     await ts_stack.reset_sandbox()
-    pickup = await start(ts_stack, factories.application(delivery="pickup"))
-    status = await until(ts_stack, pickup, lambda s: s.is_final)
+    pickup = factories.application(delivery="pickup")
+    await start(ts_stack, pickup)
+    status = await until(ts_stack, pickup["application_id"], lambda s: s.is_final)
     assert status.delivery is not None and status.delivery.state == "ready_for_pickup"
     assert (await ts_stack.effects())["postal"]["effects"] == 0
 
     body = factories.application(district="410506")
     body["delivery"]["inbound_materials"] = True
-    two_way = await start(ts_stack, body)
-    status = await until(ts_stack, two_way, lambda s: s.is_final)
+    await start(ts_stack, body)
+    status = await until(ts_stack, body["application_id"], lambda s: s.is_final)
     assert "inbound_waybill_label" in (status.documents or [])
     assert (await ts_stack.effects())["postal"]["effects"] == 2  # the inbound label and the parcel
 
@@ -193,21 +201,24 @@ async def test_a_worker_restart_mid_case_still_pays_the_subsidy_exactly_once(dev
     """The case's worker stops while the shop carves; a new worker finishes the case (on the dev
     server: the test server does not hand a stopped worker's sticky tasks on)."""
     await dev_stack.reset_sandbox()
-    await dev_stack.behave(seal_shop={"carving_s": 2})
     queue = f"restart-{uuid.uuid4()}"
     settings = dev_stack.settings.model_copy(update={"task_queue": queue})
     body = factories.application()
-    app = parse_application(body)
-    try:
+    app_id = body["application_id"]
+    async with dev_stack.seal_orders_held():
         async with running_worker(dev_stack.client, settings):
-            await cases.submit_application(dev_stack.client, app, task_queue=queue)
-            await until(dev_stack, app.application_id, lambda s: "subsidy_voucher" in (s.documents or []))
+            handle = await start(dev_stack, body, task_queue=queue)
+            await until(
+                dev_stack, app_id, lambda s: "subsidy_voucher" in (s.documents or []), retry_rpc_errors=True
+            )
         # No worker at all while the shop finishes: its callback still reaches the case.
-        await asyncio.sleep(2.5)
+        before = await partner_events_signalled(handle)
+        await dev_stack.finish_seal_orders(app_id)
+        await eventually(
+            lambda: signalled_more_than(handle, before), what="the seal shop's callback signalled to the case"
+        )
         async with running_worker(dev_stack.client, settings):
-            status = await until(dev_stack, app.application_id, lambda s: s.is_final, timeout=60)
-    finally:
-        await dev_stack.behave(seal_shop={"carving_s": 0.05})
+            status = await until(dev_stack, app_id, lambda s: s.is_final, timeout=60, retry_rpc_errors=True)
     assert status.stage == "completed"
     assert status.uscc is not None
     grant = await SubsidyLedger(dev_stack.alerts.engine).grant(status.uscc)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
-from typing import Any
 
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from domain.application import parse_application
 from domain.sla_policy import SlaLimits, SlaPolicy
 from domain.status import StatusDocument
 from domain.working_time import DayCalendar, add_working_time
@@ -17,32 +13,17 @@ from infra.temporal import SA_BREACHED_STAGES, SA_SLA_STATUS
 from intake import cases
 from tests import factories
 from tests.conftest import Stack
+from tests.helpers import breach_the_seal_promise, closed, eventually, start, until
 
 WALL = SlaPolicy(clock="wall")
 
 
-async def start(stack: Stack, body: dict[str, Any], policy: SlaPolicy) -> WorkflowHandle[Any, StatusDocument]:
-    app = parse_application(body)
-    outcome = await cases.submit_application(
-        stack.client, app, task_queue=stack.settings.task_queue, sla_policy=policy
-    )
-    return stack.client.get_workflow_handle(outcome.workflow_id, result_type=StatusDocument)
-
-
-async def until(stack: Stack, app_id: str, check: Any, timeout: float = 30) -> StatusDocument:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status = await cases.get_status(stack.client, app_id)
-        if check(status):
-            return status
-        assert asyncio.get_running_loop().time() < deadline, status.model_dump_json(indent=1)
-        await asyncio.sleep(0.05)
-
-
-async def test_stages_that_keep_their_promise_raise_nothing(ts_stack: Stack) -> None:
+async def test_stages_that_keep_their_promise_raise_nothing(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
     await ts_stack.reset_sandbox()
     body = factories.application()
-    await start(ts_stack, body, SlaPolicy())  # working hours, the real calendar
+    handle = await start(ts_stack, body, policy=SlaPolicy())  # working hours, the real calendar
     # Poll instead of awaiting the result, so the test server does not skip time.
     status = await until(ts_stack, body["application_id"], lambda s: s.is_final)
     assert status.stage == "completed" and status.sla_status == "on_track"
@@ -50,14 +31,17 @@ async def test_stages_that_keep_their_promise_raise_nothing(ts_stack: Stack) -> 
         stage = status.stages.of(name)  # type: ignore[arg-type]
         assert stage.deadline is not None and stage.sla == "on_track"
         assert stage.deadline.utcoffset() == timedelta(hours=8)
+    await closed(time_skipping_env, handle)  # every alert it raised is stored by then
     assert await ts_stack.alerts_of(status.workflow_id) == []
 
 
-async def test_deadlines_follow_the_working_time_clock(ts_stack: Stack) -> None:
+async def test_deadlines_follow_the_working_time_clock(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
     await ts_stack.reset_sandbox()
     body = factories.application()
     probe = SlaPolicy()
-    handle = await start(ts_stack, body, probe)
+    handle = await start(ts_stack, body, policy=probe)
     status = await until(ts_stack, body["application_id"], lambda s: s.is_final)
     calendar = DayCalendar.official(probe)
     expected = add_working_time(status.accepted_at, timedelta(hours=7), probe, calendar)
@@ -65,14 +49,14 @@ async def test_deadlines_follow_the_working_time_clock(ts_stack: Stack) -> None:
     reg = status.stages.registration
     assert reg.started_at is not None
     assert reg.deadline == add_working_time(reg.started_at, timedelta(hours=4), probe, calendar)
-    await handle.result()
+    await closed(time_skipping_env, handle)
 
     # Four upcoming days made holidays by the policy: the deadlines skip them.
     first = status.accepted_at.astimezone(probe.zone).date()
     holidays = [first + timedelta(days=d) for d in range(0, 4)]
     with_holidays = SlaPolicy(extra_holidays=holidays, extra_workdays=[])
     body2 = factories.application()
-    await start(ts_stack, body2, with_holidays)
+    await start(ts_stack, body2, policy=with_holidays)
     status2 = await until(ts_stack, body2["application_id"], lambda s: s.is_final)
     deadline2 = status2.stages.overall.deadline
     assert deadline2 is not None
@@ -86,20 +70,16 @@ async def test_a_slow_seal_shop_is_at_risk_then_breached_then_recovered_once_eac
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
     await ts_stack.reset_sandbox()
-    await ts_stack.behave(seal_shop={"carving_s": 3})
-    try:
-        body = factories.application(invoice=False)
-        handle = await start(ts_stack, body, WALL)
-        status = await until(
-            ts_stack, body["application_id"], lambda s: s.stages.seal_carving.state == "waiting"
-        )
-        # Skip past the 2h promise while the shop is still carving (real seconds).
-        await time_skipping_env.sleep(timedelta(hours=2, minutes=1))
-        mid = await cases.get_status(ts_stack.client, body["application_id"])
+    body = factories.application(invoice=False)
+    app_id = body["application_id"]
+    async with ts_stack.seal_orders_held():
+        handle = await start(ts_stack, body, policy=WALL)
+        # Past the 2h promise while the shop still holds the order (it cannot finish meanwhile).
+        mid = await breach_the_seal_promise(ts_stack, time_skipping_env, app_id)
         assert mid.stages.seal_carving.sla == "breached"
-        status = await asyncio.wait_for(handle.result(), 60)
-    finally:
-        await ts_stack.behave(seal_shop={"carving_s": 0.05})
+        assert mid.stages.seal_carving.state == "waiting"
+        await ts_stack.finish_seal_orders(app_id)
+        status = await closed(time_skipping_env, handle)
     assert status.stage == "completed"
     assert status.sla_status == "breached"
     alerts = await ts_stack.alerts_of(status.workflow_id)
@@ -123,7 +103,7 @@ async def test_time_awaiting_a_supplement_pauses_the_registration_clock(
     await ts_stack.reset_sandbox()
     body = factories.application(name="安阳市文峰区冲突商贸有限公司")
     app_id = body["application_id"]
-    handle = await start(ts_stack, body, WALL)
+    handle = await start(ts_stack, body, policy=WALL)
     waiting = await until(ts_stack, app_id, lambda s: s.stage == "awaiting_supplement")
     before = waiting.stages.registration.deadline
     overall_before = waiting.stages.overall.deadline
@@ -137,7 +117,9 @@ async def test_time_awaiting_a_supplement_pauses_the_registration_clock(
         app_id,
         {"enterprise": {**body["enterprise"], "name": "安阳市文峰区晨星商贸有限公司"}},
     )
-    status: StatusDocument = await asyncio.wait_for(handle.result(), 60)
+    # Polled, not awaited: awaiting would let the server skip to the next promise's timer while
+    # the partners work in real time.
+    status: StatusDocument = await closed(time_skipping_env, handle)
     assert status.stage == "completed"
     after = status.stages.registration.deadline
     assert after is not None and timedelta(hours=10) <= after - before <= timedelta(hours=10, minutes=1)
@@ -152,10 +134,10 @@ async def test_no_supplement_within_the_window_rejects_the_case(
 ) -> None:
     await ts_stack.reset_sandbox()
     body = factories.application(name="安阳市文峰区冲突物流有限公司")
-    handle = await start(ts_stack, body, WALL)
+    handle = await start(ts_stack, body, policy=WALL)
     await until(ts_stack, body["application_id"], lambda s: s.stage == "awaiting_supplement")
     await time_skipping_env.sleep(timedelta(hours=35, minutes=1))  # the applicant never answers
-    status: StatusDocument = await asyncio.wait_for(handle.result(), 60)
+    status: StatusDocument = await closed(time_skipping_env, handle)
     assert status.stage == "rejected"
     assert status.reason is not None and "supplement window" in status.reason
 
@@ -164,7 +146,7 @@ async def test_a_deadline_in_a_year_without_official_data_says_so(ts_stack: Stac
     await ts_stack.reset_sandbox()
     far = SlaPolicy(limits=SlaLimits(overall="600h"))  # ~75 working days: into 2027
     body = factories.application()
-    await start(ts_stack, body, far)
+    await start(ts_stack, body, policy=far)
     status = await until(ts_stack, body["application_id"], lambda s: s.is_final)
     assert status.stages.overall.deadline is not None
     if status.stages.overall.deadline.year > 2026:
@@ -176,31 +158,30 @@ async def test_an_alert_subscriber_that_is_down_gets_every_alert_when_it_comes_b
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
     await ts_stack.reset_sandbox()
-    ts_stack.webhooks.down = True
-    await ts_stack.behave(seal_shop={"carving_s": 2})
+    webhooks = ts_stack.webhooks
+    webhooks.down = True
+    body = factories.application(invoice=False)
+    app_id = body["application_id"]
     try:
-        body = factories.application(invoice=False)
-        handle = await start(ts_stack, body, WALL)
-        await until(ts_stack, body["application_id"], lambda s: s.stages.seal_carving.state == "waiting")
-        await time_skipping_env.sleep(timedelta(hours=2, minutes=1))
-        status = await asyncio.wait_for(handle.result(), 60)
+        async with ts_stack.seal_orders_held():
+            handle = await start(ts_stack, body, policy=WALL)
+            await breach_the_seal_promise(ts_stack, time_skipping_env, app_id)
+            await ts_stack.finish_seal_orders(app_id)  # recovered: the third alert
+            status = await closed(time_skipping_env, handle)
         # The case closed although the subscriber is down.
         assert status.stage == "completed"
-        ids = {
-            a.id
-            for a in (await ts_stack.alerts.list(after=None, limit=1000))[0]
-            if a.workflow_id == status.workflow_id
-        }
+        ids = await ts_stack.alert_ids_of(status.workflow_id)
         assert len(ids) == 3
-        assert ts_stack.webhooks.refused > 0
-        ts_stack.webhooks.down = False
+        # Each alert was offered while the subscriber was down, and refused.
+        await eventually(lambda: webhooks.refused_ids >= ids, what=f"a refused post of each of {ids}")
+        assert webhooks.refused > 0
+        webhooks.down = False
         await time_skipping_env.sleep(timedelta(minutes=5))  # the deliverer's backoff
-        deadline = asyncio.get_running_loop().time() + 30
-        while {a["id"] for a in ts_stack.webhooks.received} < ids:
-            assert asyncio.get_running_loop().time() < deadline, ts_stack.webhooks.received
-            await asyncio.sleep(0.2)
+        await eventually(
+            lambda: {a["id"] for a in webhooks.received} >= ids,
+            what=f"every alert of {status.workflow_id} posted to the subscriber",
+        )
     finally:
-        ts_stack.webhooks.down = False
-        await ts_stack.behave(seal_shop={"carving_s": 0.05})
-    mine = [a for a in ts_stack.webhooks.received if a["workflow_id"] == status.workflow_id]
+        webhooks.down = False
+    mine = [a for a in webhooks.received if a["workflow_id"] == status.workflow_id]
     assert sorted(a["level"] for a in mine) == ["at_risk", "breached", "recovered"]

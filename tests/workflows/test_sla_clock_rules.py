@@ -19,7 +19,6 @@ holiday data (it skips to 31 December) is the last one in this file, which is th
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -29,11 +28,9 @@ import chinese_calendar
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from domain.application import parse_application
 from domain.sla_policy import SlaPolicy
 from domain.status import StageStatus, StatusDocument
-from intake import cases
-from tests import factories
+from tests import factories, helpers
 from tests.conftest import Stack
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -100,22 +97,14 @@ async def skip_to_next(
 async def run_case(stack: Stack, policy: SlaPolicy) -> StatusDocument:
     """Start a case now, poll (never await the result: that would skip time) until it is done."""
     body = factories.application()
-    await cases.submit_application(
-        stack.client, parse_application(body), task_queue=stack.settings.task_queue, sla_policy=policy
-    )
+    await helpers.start(stack, body, policy=policy)
     return await finished(stack, body["application_id"])
 
 
-async def finished(stack: Stack, application_id: str, timeout: float = 30) -> StatusDocument:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        status = await cases.get_status(stack.client, application_id)
-        if status.is_final:
-            assert status.stage == "completed", status.model_dump_json(indent=1)
-            return status
-        assert loop.time() < deadline, status.model_dump_json(indent=1)
-        await asyncio.sleep(0.05)
+async def finished(stack: Stack, application_id: str) -> StatusDocument:
+    status = await helpers.until(stack, application_id, lambda s: s.is_final)
+    assert status.stage == "completed", status.model_dump_json(indent=1)
+    return status
 
 
 def stage(status: StatusDocument, name: str) -> StageStatus:
@@ -325,12 +314,7 @@ async def test_a_year_without_official_data_counts_weekends_only_and_says_so(
     bodies = [factories.application(), factories.application()]
     policies = [working_hours(), working_hours(extra_holidays=[friday])]
     for body, policy in zip(bodies, policies, strict=True):
-        await cases.submit_application(
-            ts_stack.client,
-            parse_application(body),
-            task_queue=ts_stack.settings.task_queue,
-            sla_policy=policy,
-        )
+        await helpers.start(ts_stack, body, policy=policy)
     plain, with_holiday = [await finished(ts_stack, b["application_id"]) for b in bodies]
 
     # Weekends only: the Friday is a working day.

@@ -1,0 +1,156 @@
+"""Starting a case and waiting for it, one definition for every test module.
+
+Every wait here waits for an event (a status, an alert stored, a workflow closed) with a generous
+timeout, never for a guess of how long something takes. None of them awaits a case's result while
+it runs: on the time-skipping test server that lets the server skip its clock to the next timer
+(past promises the case would otherwise keep), so the outcome would depend on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar, overload
+
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from domain.application import parse_application
+from domain.sla_policy import SlaPolicy
+from domain.status import StatusDocument
+from domain.subsidy_policy import SubsidyPolicy
+from infra.temporal import workflow_id_for
+from intake import cases
+from tests.conftest import Stack
+
+T = TypeVar("T")
+
+# The seal promise on the wall clock is 2 h: one minute past it.
+PAST_THE_SEAL_PROMISE = timedelta(hours=2, minutes=1)
+
+
+async def start(
+    stack: Stack,
+    body: dict[str, Any],
+    *,
+    policy: SlaPolicy | None = None,
+    subsidy: SubsidyPolicy | None = None,
+    task_queue: str | None = None,
+) -> WorkflowHandle[Any, StatusDocument]:
+    """Start a new case through the intake (``cases.submit_application``); its typed handle."""
+    outcome = await cases.submit_application(
+        stack.client,
+        parse_application(body),
+        task_queue=task_queue or stack.settings.task_queue,
+        sla_policy=policy,
+        subsidy_policy=subsidy,
+    )
+    assert outcome.created, f"{outcome.workflow_id} had been started before"
+    return stack.client.get_workflow_handle(outcome.workflow_id, result_type=StatusDocument)
+
+
+async def until(
+    stack: Stack,
+    application_id: str,
+    check: Callable[[StatusDocument], bool],
+    *,
+    timeout: float = 30,
+    interval: float = 0.05,
+    retry_rpc_errors: bool = False,
+) -> StatusDocument:
+    """Poll the case's status query until ``check`` holds; that status.
+
+    ``retry_rpc_errors``: a query that fails (it met a worker that just stopped) is asked again.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            status = await cases.get_status(stack.client, application_id)
+        except RPCError as err:
+            if not retry_rpc_errors:
+                raise
+            assert loop.time() < deadline, err
+            await asyncio.sleep(0.5)
+            continue
+        if check(status):
+            return status
+        assert loop.time() < deadline, status.model_dump_json(indent=1)
+        await asyncio.sleep(interval)
+
+
+@overload
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, what: str, timeout: float = 30, interval: float = 0.05
+) -> T: ...
+
+
+@overload
+async def eventually(
+    probe: Callable[[], T], *, what: str, timeout: float = 30, interval: float = 0.05
+) -> T: ...
+
+
+async def eventually(
+    probe: Callable[[], Any], *, what: str, timeout: float = 30, interval: float = 0.05
+) -> Any:
+    """Call ``probe`` (plain or async) until it answers something true; that answer."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = probe()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        assert loop.time() < deadline, f"timed out waiting for {what}; last: {value!r}"
+        await asyncio.sleep(interval)
+
+
+async def closed(env: WorkflowEnvironment, handle: WorkflowHandle[Any, T], *, timeout: float = 60) -> T:
+    """The result of a workflow once it has closed by itself.
+
+    Polls ``describe`` until the workflow is closed, then reads the result with time skipping
+    left locked: awaiting ``handle.result()`` of a running workflow would let the test server
+    skip time while partners work in real time.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+        assert loop.time() < deadline, f"{handle.id} still running after {timeout} s"
+        await asyncio.sleep(0.05)
+    with env.auto_time_skipping_disabled():
+        return await handle.result()
+
+
+def carving_the_seals(status: StatusDocument) -> bool:
+    """The seal order is placed and the case waits for the shop's completion."""
+    return status.stages.seal_carving.state == "waiting"
+
+
+async def breach_the_seal_promise(
+    stack: Stack,
+    env: WorkflowEnvironment,
+    application_id: str,
+    *,
+    skip: timedelta = PAST_THE_SEAL_PROMISE,
+) -> StatusDocument:
+    """With the case's seal order held by the sandbox: skip the test server's clock past the seal
+    promise and wait until the breached alert is stored; the status then.
+
+    The order cannot complete meanwhile (it is held until ``stack.finish_seal_orders``), however
+    long any step takes on this machine.
+    """
+    await until(stack, application_id, carving_the_seals)
+    # The server skips no time while an activity runs (the subsidy and its voucher, say): the
+    # sleep ends once the clock has moved ``skip`` past now, all of it with the order still held.
+    await env.sleep(skip)
+    workflow_id = workflow_id_for(application_id)
+    await eventually(
+        lambda: stack.has_alert(workflow_id, "seal_carving", "breached"),
+        what=f"the breached seal-carving alert of {workflow_id}",
+    )
+    return await until(stack, application_id, lambda s: s.stages.seal_carving.sla == "breached")
