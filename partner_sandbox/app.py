@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, *, seed: int | None = None) -> 
         title="One-Day Setup partner sandbox",
         description=(
             "Stands in for the registration system, the seal shops, the tax bureau and EMS "
-            "(docs/partner-api.md), with controls under /_sandbox (CONTRACT §5)."
+            "(docs/partner-api.md), with the controls under /_sandbox that docs/partner-api.md describes."
         ),
         version="1",
         lifespan=lifespan,

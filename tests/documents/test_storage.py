@@ -22,7 +22,7 @@ def test_a_saved_document_is_kept_under_the_data_dir_and_listed(tmp_path: Path) 
     assert store.path(APPLICATION_ID, "business_licence") == path
     assert store.read(APPLICATION_ID, "business_licence") == PDF
     assert store.exists(APPLICATION_ID, "acceptance_receipt")
-    # In the contract's order, whatever the order of saving.
+    # In the status document's order (documents/storage.py), whatever the order of saving.
     assert store.list(APPLICATION_ID) == ["acceptance_receipt", "business_licence"]
     assert store.list("AY20261127-0002") == []
 

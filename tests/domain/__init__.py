@@ -60,5 +60,5 @@ SAMPLE: dict[str, Any] = {
 
 
 def sample_application() -> dict[str, Any]:
-    """A fresh copy of CONTRACT §4's sample body with valid identifiers, free to modify."""
+    """A fresh copy of the sample application body (valid identifiers), free to modify."""
     return copy.deepcopy(SAMPLE)

@@ -1,4 +1,5 @@
-"""The application body of CONTRACT §4: what is accepted, how it is normalised, what is refused."""
+"""The application body (domain/application.py): what is accepted, how it is normalised,
+what is refused."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The SLA policy file of CONTRACT §6: defaults, partial files, and errors that name file and key."""
+"""The SLA policy file (domain/sla_policy.py): defaults, partial files, and errors that name
+file and key."""
 
 from __future__ import annotations
 

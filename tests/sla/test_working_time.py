@@ -1,4 +1,4 @@
-"""The working-time clock of CONTRACT §6, across the 2026 State Council schedule and beyond it."""
+"""The working-time clock (domain/working_time.py), across the 2026 State Council schedule and beyond it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The subsidy policy file of CONTRACT §7: defaults, partial files, the quote, and errors that name
-file and key."""
+"""The subsidy policy file (domain/subsidy_policy.py): defaults, partial files, the quote, and
+errors that name file and key."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Every working-time clock rule of CONTRACT §6, through real cases on the time-skipping server.
+"""Every working-time clock rule of the SLA policy (docs/architecture.md), through real cases
+on the time-skipping server.
 
 Each test skips the server's clock forward to the next suitable local instant (Asia/Shanghai),
 starts cases with a working-hours policy, lets them complete (the sandbox answers within a fraction
