@@ -14,20 +14,16 @@ Each change of state is kept in ``history`` and, when a parent is named, sent to
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
-    from activities.partners import NON_RETRYABLE_TYPES
     from domain.application import Delivery
     from domain.delivery import (
         ALREADY_COLLECTED,
         ALREADY_DELIVERED,
-        DELIVERY_ERROR_TYPES,
         INBOUND_CONTENTS,
         NO_FAILED_ATTEMPT,
         AddressChange,
@@ -44,15 +40,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.partners import PartnerEvent
     from domain.status import HistoryEntry
 
-# As for the case's other partner calls: retry with backoff for as long as it takes.
-EMS_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=[*NON_RETRYABLE_TYPES, *DELIVERY_ERROR_TYPES],
-)
-EMS_CALL_TIMEOUT = timedelta(seconds=75)
+from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY
+
+# The case's signal that takes the delivery's progress (``EnterpriseSetup.delivery_progress``).
 PROGRESS_SIGNAL = "delivery_progress"
+
 
 # A parcel's tracking events in the order they happen, per attempt: a late or repeated event
 # never moves the state back.
@@ -107,8 +99,8 @@ class PostalDelivery:
             waybill = await workflow.execute_activity_method(
                 DeliveryActivities.book_waybill,
                 booking,
-                start_to_close_timeout=EMS_CALL_TIMEOUT,
-                retry_policy=EMS_RETRY,
+                start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                retry_policy=PARTNER_RETRY,
                 summary="EMS 寄递: book the outbound waybill (licence and seals)",
             )
         except ActivityError as err:
@@ -183,8 +175,8 @@ class PostalDelivery:
                     attempt=attempt,
                     idempotency_key=f"{self._input.workflow_id}/waybill/{no}/redelivery/{workflow.uuid4()}",
                 ),
-                start_to_close_timeout=EMS_CALL_TIMEOUT,
-                retry_policy=EMS_RETRY,
+                start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                retry_policy=PARTNER_RETRY,
                 summary=f"EMS redelivery of {no}: attempt {attempt} of {self._input.max_attempts}",
             )
         except ActivityError as err:
@@ -207,8 +199,8 @@ class PostalDelivery:
                     waybill_no=no,
                     idempotency_key=f"{self._input.workflow_id}/waybill/{no}/return/{workflow.uuid4()}",
                 ),
-                start_to_close_timeout=EMS_CALL_TIMEOUT,
-                retry_policy=EMS_RETRY,
+                start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                retry_policy=PARTNER_RETRY,
                 summary=f"EMS return of {no} to the service centre",
             )
         except ActivityError as err:
@@ -275,8 +267,8 @@ class PostalDelivery:
             await workflow.execute_activity_method(
                 DeliveryActivities.amend_waybill,
                 WaybillAmendment(waybill_no=no, recipient=Recipient.of(new)),
-                start_to_close_timeout=EMS_CALL_TIMEOUT,
-                retry_policy=EMS_RETRY,
+                start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                retry_policy=PARTNER_RETRY,
                 summary=f"EMS amend the recipient of {no}",
             )
         except ActivityError as err:
@@ -372,8 +364,8 @@ async def book_inbound_label(
             callback_url=callback_url,
             idempotency_key=f"{case_workflow_id}/waybill/inbound/{workflow.uuid4()}",
         ),
-        start_to_close_timeout=EMS_CALL_TIMEOUT,
-        retry_policy=EMS_RETRY,
+        start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+        retry_policy=PARTNER_RETRY,
         summary="EMS 双向寄递: prepaid inbound label for the materials",
     )
 

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.calls import is_cancellation
 from workflows.case_record import CaseRecord, CaseRejected
+from workflows.delivery import PROGRESS_SIGNAL
 from workflows.delivery_handoff import DeliveryHandoff
 from workflows.documents import Documents
 from workflows.invoices import FirstInvoices
@@ -208,7 +209,7 @@ class EnterpriseSetup:
         elif not self._seals.take_completion(event):
             self._record.record("partner.event_ignored", f"{event.partner} {event.event} ({event.event_id})")
 
-    @workflow.signal
+    @workflow.signal(name=PROGRESS_SIGNAL)
     def delivery_progress(self, progress: DeliveryProgress) -> None:
         """The delivery child's state after each change (best effort: the child's result is final)."""
         self._delivery.progress(progress)
