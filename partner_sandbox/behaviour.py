@@ -38,6 +38,11 @@ class SealShopBehaviour(PartnerBehaviour):
 class PostalBehaviour(PartnerBehaviour):
     collect_after_s: float = Field(default=1.0, ge=0, le=_DAY_S, strict=True)
     """How long after booking the courier collects an outbound parcel."""
+    hold: bool = Field(default=False, strict=True)
+    """Waybills booked while true are held: each tracking step (the collection first) happens
+    only when ``POST /_sandbox/postal/waybills/{waybill_no}/advance`` says so, however long that
+    takes (``collect_after_s`` and ``latency_s`` do not pace them). Decided at booking: turning
+    it off releases nothing already held."""
 
 
 class Behaviour(BaseModel):

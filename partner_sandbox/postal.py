@@ -6,6 +6,11 @@ tracking event ``latency_s`` after the one before, every event a signed callback
 collected → in_transit → out_for_delivery → delivered | failed_attempt. An address containing
 ``查无此地`` fails every attempt. After a failed attempt the caller asks for another attempt
 (redeliver) or gives up (return → returned).
+
+A waybill booked under the ``hold`` behaviour takes the same steps with the same signed events,
+but each one only when the sandbox control ``POST /_sandbox/postal/waybills/{waybill_no}/advance``
+says so, never after a time: a test decides when EMS collects a parcel and how far it has come,
+instead of racing ``collect_after_s`` and ``latency_s`` against its own steps.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from partner_sandbox.calls import (
     read_call,
 )
 from partner_sandbox.localities import service_centre
-from partner_sandbox.state import SandboxState, Waybill, iso, now
+from partner_sandbox.state import HeldStep, SandboxState, Waybill, iso, now
 from partner_sandbox.validation import (
     ApplicationId,
     CallbackUrl,
@@ -123,6 +128,17 @@ def _emit(sandbox: SandboxState, waybill: Waybill, status: str, extra: dict[str,
 
 
 async def _step(sandbox: SandboxState, waybill: Waybill, status: str, **extra: Any) -> None:
+    """The next tracking event, ``latency_s`` after the one before; a held waybill's when the
+    advance control emits it (``advance``)."""
+    if waybill.held:
+        step = HeldStep(status, extra, asyncio.get_running_loop().create_future())
+        waybill.held_step = step
+        try:
+            await step.done
+        finally:
+            if waybill.held_step is step:
+                waybill.held_step = None
+        return
     await asyncio.sleep(sandbox.behaviour.postal.latency_s)
     _emit(sandbox, waybill, status, extra)
 
@@ -139,7 +155,8 @@ async def attempt_delivery(sandbox: SandboxState, waybill: Waybill) -> None:
 
 async def carry(sandbox: SandboxState, waybill: Waybill) -> None:
     """Collection, transport and the first delivery attempt."""
-    await asyncio.sleep(sandbox.behaviour.postal.collect_after_s)
+    if not waybill.held:
+        await asyncio.sleep(sandbox.behaviour.postal.collect_after_s)
     await _step(sandbox, waybill, "collected")
     await _step(sandbox, waybill, "in_transit")
     await attempt_delivery(sandbox, waybill)
@@ -177,6 +194,7 @@ def book(sandbox: SandboxState, body: Any) -> Answer:
         contents=list(req.contents),
         callback_url=req.callback_url,
         booked_at=now(),
+        held=sandbox.behaviour.postal.hold,
     )
     sandbox.waybills[waybill.waybill_no] = waybill
     sandbox.counters["postal"].effects += 1
@@ -187,6 +205,7 @@ def book(sandbox: SandboxState, body: Any) -> Answer:
         application_id=waybill.application_id,
         waybill_no=waybill.waybill_no,
         direction=waybill.direction,
+        held=waybill.held,
     )
     return Answer(201, waybill_document(waybill))
 
@@ -223,9 +242,46 @@ def return_parcel(sandbox: SandboxState, waybill_no: str) -> Answer:
     if waybill.status not in ("returning", "returned"):
         if waybill.moving is not None:
             waybill.moving.cancel()
+        waybill.held_step = None  # a held waybill's next step is now the return
         waybill.status = "returning"
         waybill.moving = sandbox.spawn(send_back(sandbox, waybill), name=f"return {waybill_no}")
     return Answer(202, {"waybill_no": waybill_no, "status": waybill.status})
+
+
+def _nothing_to_advance(waybill: Waybill) -> PartnerError:
+    no, status = waybill.waybill_no, waybill.status
+    if status in ("delivered", "returned"):
+        why = "its journey is over"
+    elif status == "failed_attempt":
+        why = "the attempt failed: ask for a redelivery or the return first"
+    elif waybill.direction == "inbound" and status == "booked":
+        why = "an inbound parcel moves once posted (POST /_sandbox/postal/waybills/{no}/post)"
+    else:
+        why = "it is not moving"
+    return PartnerError(409, "nothing_to_advance", f"waybill {no} is {status}: nothing to advance ({why})")
+
+
+async def advance(sandbox: SandboxState, waybill_no: str) -> Answer:
+    """Move a held waybill one tracking step now, exactly as time would have: its status changes
+    at once (200 with the waybill), the same signed callback follows."""
+    waybill = _waybill(sandbox, waybill_no)
+    if not waybill.held:
+        raise PartnerError(
+            409,
+            "not_held",
+            f"waybill {waybill_no} is not held: it moves by itself after collect_after_s and latency_s",
+        )
+    step = waybill.held_step
+    if step is None or step.done.done():
+        raise _nothing_to_advance(waybill)
+    waybill.held_step = None
+    _emit(sandbox, waybill, step.status, step.extra)
+    step.done.set_result(None)
+    # The movement goes on to its next step (or its end) without awaiting anything else; its
+    # wake-up is already scheduled, ahead of this one: one yield and the answer shows the waybill
+    # as it now stands (an attempt counted once in transit, say).
+    await asyncio.sleep(0)
+    return Answer(200, waybill_document(waybill))
 
 
 @router.post(
@@ -310,3 +366,21 @@ async def post_inbound_parcel(waybill_no: str, sandbox: Sandbox) -> JSONResponse
         )
     waybill.moving = sandbox.spawn(carry(sandbox, waybill), name=f"parcel {waybill_no}")
     return JSONResponse({"waybill_no": waybill_no, "status": waybill.status}, 202)
+
+
+@control_router.post(
+    "/waybills/{waybill_no}/advance",
+    summary="Move a held waybill one tracking step now; its signed event follows (sandbox only)",
+    responses={
+        404: {"description": "no such waybill"},
+        409: {"description": "the waybill is not held, or has no step to take now"},
+    },
+)
+async def post_advance(waybill_no: str, sandbox: Sandbox) -> Response:
+    try:
+        answer = await advance(sandbox, waybill_no)
+    except PartnerError as exc:
+        answer = exc.answer()
+    if answer.status == 200:
+        log.info("held_waybill_advanced", waybill_no=waybill_no, status=answer.body["status"])
+    return Response(content=answer.encoded(), status_code=answer.status, media_type="application/json")

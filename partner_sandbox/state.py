@@ -75,6 +75,17 @@ class SealOrder:
 
 
 @dataclass
+class HeldStep:
+    """The next tracking event of a held waybill, waiting for the sandbox control ``POST
+    /_sandbox/postal/waybills/{waybill_no}/advance``, which emits it and resolves ``done`` so
+    the parcel's movement goes on to its next step."""
+
+    status: str
+    extra: dict[str, Any]
+    done: asyncio.Future[None]
+
+
+@dataclass
 class Waybill:
     waybill_no: str
     application_id: str
@@ -91,6 +102,11 @@ class Waybill:
     events: list[dict[str, Any]] = field(default_factory=list)
     moving: asyncio.Task[None] | None = None
     """The parcel's own progress (collection, transport, an attempt, a return)."""
+    held: bool = False
+    """Booked under the postal ``hold`` behaviour: its movement takes each step only when told
+    (``held_step``), never after a time."""
+    held_step: HeldStep | None = None
+    """The step a held waybill's movement waits at, if any."""
     last_delivery: asyncio.Task[None] | None = None
     """The latest callback; each waits for the one before, so events arrive in order."""
 
@@ -103,8 +119,8 @@ class SandboxState:
         self.reset()
 
     def reset(self, seed: int | None = None) -> None:
-        """Forget everything (held seal orders included); stop all background work; behaviour
-        back to its defaults."""
+        """Forget everything (held seal orders and waybills included); stop all background work;
+        behaviour back to its defaults."""
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()

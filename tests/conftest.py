@@ -105,6 +105,27 @@ class Stack:
             finished.append(done.json())
         return finished
 
+    @asynccontextmanager
+    async def parcels_held(self) -> AsyncIterator[None]:
+        """Waybills booked meanwhile are held by EMS: each tracking step (the collection first)
+        waits for ``advance_parcel``, never for a time."""
+        await self.behave(postal={"hold": True})
+        try:
+            yield
+        finally:
+            await self.behave(postal={"hold": False})
+
+    async def advance_parcel(self, waybill_no: str, *, to: str) -> dict[str, Any]:
+        """Move a held waybill on, one step (and its signed callback) at a time, until its status
+        is ``to`` (the sandbox control); the waybill then. Fails if it cannot get there."""
+        for _ in range(8):
+            moved = await self.sandbox.post(f"/_sandbox/postal/waybills/{waybill_no}/advance")
+            assert moved.status_code == 200, f"{waybill_no} cannot move on to {to}: {moved.text}"
+            waybill: dict[str, Any] = moved.json()
+            if waybill["status"] == to:
+                return waybill
+        raise AssertionError(f"{waybill_no} never reached {to}: {waybill}")
+
     async def alerts_of(self, workflow_id: str) -> list[tuple[str, str]]:
         """(stage, level) of every alert stored for one case, oldest first."""
         found: list[tuple[str, str]] = []

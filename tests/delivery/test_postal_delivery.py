@@ -28,6 +28,7 @@ from domain.identifiers import s10_problem
 from infra.temporal import data_converter
 from tests.delivery.conftest import PostalHarness, postal
 from tests.delivery.workflows import DeliveryProgressListener, InboundLabelCase
+from tests.helpers import eventually
 from workflows.delivery import PostalDelivery
 
 HAPPY = ["delivery.booked", "delivery.collected", "delivery.in_transit", "delivery.out_for_delivery"]
@@ -35,6 +36,10 @@ HAPPY = ["delivery.booked", "delivery.collected", "delivery.in_transit", "delive
 
 def events(outcome: DeliveryOutcome) -> list[str]:
     return [h.event for h in outcome.history]
+
+
+async def returning(h: PostalHarness, waybill_no: str) -> bool:
+    return (await h.waybill(waybill_no))["status"] == "returning"
 
 
 async def test_a_parcel_is_booked_once_and_followed_until_delivered(postal_harness: PostalHarness) -> None:
@@ -109,7 +114,8 @@ async def test_an_address_changed_before_collection_amends_the_same_waybill(
 ) -> None:
     h = postal_harness
     await h.stack.reset_sandbox()
-    await h.stack.behave(postal={"collect_after_s": 600, "latency_s": 0})
+    # Held by EMS: not collected until the test says so, however long the change takes here.
+    await h.stack.behave(postal={"hold": True})
     handle = await h.start(postal())
     try:
         booked = await h.wait_for_state(handle, "booked")
@@ -126,41 +132,46 @@ async def test_an_address_changed_before_collection_amends_the_same_waybill(
         assert (await h.postal_effects())["effects"] == 1
     finally:
         await handle.terminate("test over")
-        await h.stack.reset_sandbox()  # stops the parcel still waiting for collection
+        await h.stack.reset_sandbox()  # forgets the parcel still held and the hold
 
 
 async def test_an_address_change_after_collection_is_refused(postal_harness: PostalHarness) -> None:
     h = postal_harness
     await h.stack.reset_sandbox()
-    # Slow tracking events: time to try a change between collection and delivery.
-    await h.stack.behave(postal={"collect_after_s": 0, "latency_s": 0.6})
-    handle = await h.start(postal())
-    collected = await h.wait_for_state(handle, "collected", "in_transit")
+    # Held by EMS: collected when the test says so, then kept there while the change is tried.
+    async with h.stack.parcels_held():
+        handle = await h.start(postal())
+        booked = await h.wait_for_state(handle, "booked")
+        assert booked.waybill_no is not None
+        await h.stack.advance_parcel(booked.waybill_no, to="collected")
+        collected = await h.wait_for_state(handle, "collected")
 
-    with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await handle.execute_update(
-            PostalDelivery.change_address, AddressChange(delivery=postal(address="北关区红旗路8号"))
-        )
-    cause = refused.value.cause
-    assert isinstance(cause, ApplicationError) and cause.type == ALREADY_COLLECTED
-
-    # EMS says the same when asked directly (the path of a change racing the collection).
-    assert collected.waybill_no is not None
-    partners = PartnerClient(h.stack.settings)
-    try:
-        with pytest.raises(ApplicationError) as too_late:
-            await ActivityEnvironment().run(
-                DeliveryActivities(partners).amend_waybill,
-                WaybillAmendment(waybill_no=collected.waybill_no, recipient=Recipient.of(postal())),
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(
+                PostalDelivery.change_address, AddressChange(delivery=postal(address="北关区红旗路8号"))
             )
-    finally:
-        await partners.aclose()
-    assert too_late.value.type == ALREADY_COLLECTED and too_late.value.non_retryable
+        cause = refused.value.cause
+        assert isinstance(cause, ApplicationError) and cause.type == ALREADY_COLLECTED
 
-    outcome = await h.wait_for_state(handle, "delivered")
+        # EMS says the same when asked directly (the path of a change racing the collection).
+        assert collected.waybill_no == booked.waybill_no
+        partners = PartnerClient(h.stack.settings)
+        try:
+            with pytest.raises(ApplicationError) as too_late:
+                await ActivityEnvironment().run(
+                    DeliveryActivities(partners).amend_waybill,
+                    WaybillAmendment(waybill_no=booked.waybill_no, recipient=Recipient.of(postal())),
+                )
+        finally:
+            await partners.aclose()
+        assert too_late.value.type == ALREADY_COLLECTED and too_late.value.non_retryable
+        assert (await h.waybill(booked.waybill_no))["status"] == "collected"  # still held there
+
+        await h.stack.advance_parcel(booked.waybill_no, to="delivered")
+        outcome = await h.wait_for_state(handle, "delivered")
     assert "delivery.address_changed" not in events(outcome)
-    waybill = await h.waybill(collected.waybill_no)
-    assert waybill["amendments"] == 0
+    waybill = await h.waybill(booked.waybill_no)
+    assert waybill["amendments"] == 0 and waybill["recipient"] == Recipient.of(postal()).model_dump()
 
 
 async def test_a_pickup_delivery_is_ready_at_once_without_a_waybill(postal_harness: PostalHarness) -> None:
@@ -240,18 +251,24 @@ async def test_switching_to_pickup_before_collection_returns_the_parcel_to_the_w
 ) -> None:
     h = postal_harness
     await h.stack.reset_sandbox()
-    await h.stack.behave(postal={"collect_after_s": 600, "latency_s": 0})
-    handle = await h.start(postal())
-    booked = await h.wait_for_state(handle, "booked")
+    # Held by EMS: never collected before the switch, however long it takes here; the return
+    # then comes back when the test moves it on.
+    async with h.stack.parcels_held():
+        handle = await h.start(postal())
+        booked = await h.wait_for_state(handle, "booked")
+        assert booked.waybill_no is not None
+        no = booked.waybill_no
 
-    await handle.execute_update(
-        PostalDelivery.change_address, AddressChange(delivery=parse_delivery({"method": "pickup"}))
-    )
-    outcome = await h.wait_for_state(handle, "ready_for_pickup")
+        await handle.execute_update(
+            PostalDelivery.change_address, AddressChange(delivery=parse_delivery({"method": "pickup"}))
+        )
+        await eventually(lambda: returning(h, no), what=f"the return of {no} asked of EMS")
+        await h.stack.advance_parcel(no, to="returned")
+        outcome = await h.wait_for_state(handle, "ready_for_pickup")
 
     assert (outcome.method, outcome.waybill_no) == ("pickup", booked.waybill_no)
     assert outcome.pickup_at == pickup_centre("410502")
     assert events(outcome)[-2:] == ["delivery.return_requested", "delivery.returned"]
     assert (await h.postal_effects())["effects"] == 1
-    assert booked.waybill_no is not None
-    assert (await h.waybill(booked.waybill_no))["status"] == "returned"
+    waybill = await h.waybill(no)
+    assert waybill["status"] == "returned" and waybill["attempts"] == 0

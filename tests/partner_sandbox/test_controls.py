@@ -18,6 +18,7 @@ from tests.partner_sandbox.samples import filing, idem
         {"seal_shop": {"hold": 1}},
         {"postal": {"collect_after_s": "soon"}},
         {"postal": {"speed": 2}},
+        {"postal": {"hold": "true"}},
         {"bank": {"latency_s": 1}},
         [1, 2],
     ],

@@ -70,22 +70,31 @@ async def test_an_address_that_does_not_exist_fails_every_attempt_until_returned
 async def test_the_recipient_can_change_until_collection_and_that_is_no_new_waybill(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    await partner.put("/_sandbox/behaviour", json={"postal": {"collect_after_s": 0.3}})
+    # Held by EMS: the courier collects the parcel when the test says so (advance), not after a
+    # time the test would have to beat.
+    await partner.put("/_sandbox/behaviour", json={"postal": {"hold": True}})
     body = waybill(receiver.callback_url("postal"))
     no = (await partner.post(WAYBILLS, json=body, headers=idem())).json()["waybill_no"]
     new_recipient = {**body["recipient"], "address": "北关区红旗路8号", "district_code": "410503"}
+    advance = f"/_sandbox/postal/waybills/{no}/advance"
 
     amended = await partner.patch(f"{WAYBILLS}/{no}", json={"recipient": new_recipient})
-    await receiver.wait_until(lambda r: "postal.collected" in events(r))
+    collected = await partner.post(advance)
+    await receiver.wait_until(lambda r: events(r) == ["postal.collected"])
     too_late = await partner.patch(f"{WAYBILLS}/{no}", json={"recipient": body["recipient"]})
+    for _ in range(3):
+        assert (await partner.post(advance)).status_code == 200
     await receiver.wait_until(lambda r: len(r.accepted) == 4)
 
     assert amended.status_code == 200
     assert amended.json()["recipient"]["address"] == "北关区红旗路8号"
+    assert collected.status_code == 200 and collected.json()["status"] == "collected"
     assert too_late.status_code == 409
     assert too_late.json()["error"]["code"] == "already_collected"
     tracked = (await partner.get(f"{WAYBILLS}/{no}")).json()
     assert tracked["recipient"]["address"] == "北关区红旗路8号"
+    assert tracked["status"] == "delivered" and events(receiver) == HAPPY
+    assert receiver.accepted[-1]["data"]["signed_by"] == "张艳鹏"
     assert (await effects(partner, "postal"))["effects"] == 1
 
 

@@ -8,10 +8,13 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from documents.storage import DocumentStore
+from domain.delivery import ALREADY_COLLECTED
 from domain.identifiers import is_valid_s10
 from domain.subsidy_policy import SubsidyPolicy
 from intake import cases
@@ -127,8 +130,8 @@ async def test_an_undeliverable_address_falls_back_to_pickup_at_the_centre(ts_st
 
 async def test_the_address_can_change_until_ems_collects_the_parcel(ts_stack: Stack) -> None:
     await ts_stack.reset_sandbox()
-    await ts_stack.behave(postal={"collect_after_s": 3})
-    try:
+    # EMS holds the parcel: it is collected when the test says so, not after a time to beat.
+    async with ts_stack.parcels_held():
         body = factories.application()
         app_id = body["application_id"]
         await start(ts_stack, body)
@@ -136,49 +139,62 @@ async def test_the_address_can_change_until_ems_collects_the_parcel(ts_stack: St
             ts_stack, app_id, lambda s: s.delivery is not None and s.delivery.state == "booked"
         )
         assert booked.delivery is not None and booked.delivery.waybill_no
+        waybill_no = booked.delivery.waybill_no
         new = {**body["delivery"], "address": "文峰区中华路88号"}
         await cases.change_delivery(ts_stack.client, app_id, new)
-        waybill = (await ts_stack.sandbox.get(f"/postal/v1/waybills/{booked.delivery.waybill_no}")).json()
-        assert "中华路88号" in str(waybill)
+        # The delivery tells the case of the change by a signal of its own: wait for it to arrive.
+        changed = await until(
+            ts_stack, app_id, lambda s: "delivery.address_changed" in [h.event for h in s.history]
+        )
+        assert changed.delivery is not None and changed.delivery.state == "booked"
+        waybill = (await ts_stack.sandbox.get(f"/postal/v1/waybills/{waybill_no}")).json()
+        assert waybill["status"] == "booked" and waybill["amendments"] == 1
+        assert waybill["recipient"]["address"] == "文峰区中华路88号"
+        await ts_stack.advance_parcel(waybill_no, to="delivered")
         status = await until(ts_stack, app_id, lambda s: s.is_final)
-        assert status.delivery is not None and status.delivery.state == "delivered"
-        assert (await ts_stack.effects())["postal"]["effects"] == 1  # amended, not booked again
-        try:
-            await cases.change_delivery(ts_stack.client, app_id, new)
-        except cases.CaseStateConflict:
-            pass
-        else:
-            raise AssertionError("a completed case accepted a delivery change")
-    finally:
-        await ts_stack.behave(postal={"collect_after_s": 0.05})
+    assert status.stage == "completed"
+    assert status.delivery is not None and status.delivery.state == "delivered"
+    assert status.delivery.waybill_no == waybill_no
+    assert (await ts_stack.effects())["postal"]["effects"] == 1  # amended, not booked again
+    with pytest.raises(cases.CaseStateConflict):
+        await cases.change_delivery(ts_stack.client, app_id, new)
 
 
 async def test_a_collected_parcel_refuses_an_address_change(ts_stack: Stack) -> None:
     await ts_stack.reset_sandbox()
-    await ts_stack.behave(postal={"collect_after_s": 0.05, "latency_s": 3})
-    try:
+    async with ts_stack.parcels_held():
         body = factories.application()
         app_id = body["application_id"]
         await start(ts_stack, body)
-        # Collected, and not delivered yet (any state in between: the poll need not catch one).
-        await until(
-            ts_stack,
-            app_id,
-            lambda s: (
-                s.delivery is not None and s.delivery.state in ("collected", "in_transit", "out_for_delivery")
-            ),
+        booked = await until(
+            ts_stack, app_id, lambda s: s.delivery is not None and s.delivery.state == "booked"
         )
-        try:
+        assert booked.delivery is not None and booked.delivery.waybill_no
+        waybill_no = booked.delivery.waybill_no
+        # Collected, and held there: the case cannot move on (nor close) while the change is tried.
+        await ts_stack.advance_parcel(waybill_no, to="collected")
+        await until(ts_stack, app_id, lambda s: s.delivery is not None and s.delivery.state == "collected")
+
+        with pytest.raises(cases.CaseStateConflict) as refused:
             await cases.change_delivery(
                 ts_stack.client, app_id, {**body["delivery"], "address": "文峰区中华路9号"}
             )
-        except cases.CaseStateConflict:
-            pass
-        else:
-            raise AssertionError("a collected parcel accepted an address change")
-        await until(ts_stack, app_id, lambda s: s.is_final, timeout=60)
-    finally:
-        await ts_stack.behave(postal={"latency_s": 0})
+
+        # Refused by the delivery because EMS has the parcel, not because the case had closed.
+        update = refused.value.__cause__
+        assert isinstance(update, WorkflowUpdateFailedError), repr(update)
+        assert isinstance(update.cause, ApplicationError) and update.cause.type == ALREADY_COLLECTED
+        still = await cases.get_status(ts_stack.client, app_id)
+        assert not still.is_final and still.stage == "delivery"
+        assert still.delivery is not None and still.delivery.state == "collected"
+        assert "delivery.address_changed" not in [h.event for h in still.history]
+        waybill = (await ts_stack.sandbox.get(f"/postal/v1/waybills/{waybill_no}")).json()
+        assert waybill["status"] == "collected" and waybill["amendments"] == 0
+        assert waybill["recipient"]["address"] == body["delivery"]["address"]
+        await ts_stack.advance_parcel(waybill_no, to="delivered")
+        status = await until(ts_stack, app_id, lambda s: s.is_final)
+    assert status.stage == "completed"
+    assert status.delivery is not None and status.delivery.state == "delivered"
 
 
 async def test_pickup_and_two_way_mailing(ts_stack: Stack) -> None:
