@@ -2,7 +2,9 @@
 
 State lives in ``$ODS_DATA_DIR/temporal.db`` and survives restarts; the custom search
 attributes (``infra.temporal.SEARCH_ATTRIBUTES``, listed in the README's "Finding a case in the Web
-UI") are registered at every start (a no-op on an existing file).
+UI") are registered at every start (a no-op on an existing file). The Web UI decodes payloads
+through the gateway's codec endpoint (``$ODS_GATEWAY_URL/codec``, after signing in at
+``$ODS_GATEWAY_URL/ops/login``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ def web_ui_url(settings: Settings) -> str:
     return f"http://{host}:{settings.temporal_ui_port}"
 
 
+def codec_endpoint(settings: Settings) -> str:
+    """The gateway's codec endpoint, which the Web UI decodes payloads through."""
+    return f"{settings.gateway_url.rstrip('/')}/codec"
+
+
 def temporal_server_command(settings: Settings) -> list[str]:
     """The ``temporal server start-dev`` command line for these settings."""
     host, port = temporal_host_port(settings)
@@ -56,6 +63,8 @@ def temporal_server_command(settings: Settings) -> list[str]:
         str(port),
         "--ui-port",
         str(settings.temporal_ui_port),
+        "--ui-codec-endpoint",
+        codec_endpoint(settings),
         "--namespace",
         settings.temporal_namespace,
     ]
@@ -111,7 +120,8 @@ def run_temporal_foreground(settings: Settings) -> int:
     print(
         f"devstack temporal: Temporal dev server on {host}:{port} "
         f"(namespace {settings.temporal_namespace}), Web UI {web_ui_url(settings)}, "
-        f"state in {db}; Ctrl-C stops it",
+        f"state in {db}; payloads decode after signing in at {settings.gateway_url.rstrip('/')}/ops/login "
+        "(the gateway must run); Ctrl-C stops it",
         file=sys.stderr,
         flush=True,
     )

@@ -19,7 +19,8 @@ from gateway.dependencies import (
 from gateway.errors import install_error_handlers
 from gateway.observability import RequestLogMiddleware, RequestMetrics
 from gateway.openapi import install_openapi
-from gateway.routers import alerts, applications, callbacks, health, subsidies
+from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, subsidies
+from gateway.routers.codec import CodecCors
 from gateway.routers.subsidies import SubsidyLedgerAccess
 from infra.logging import get_logger
 from infra.settings import Settings, get_settings
@@ -100,6 +101,10 @@ def create_app(
     app.include_router(subsidies.router)
     app.include_router(callbacks.router)
     app.include_router(health.router)
+    app.include_router(codec.router)
+    app.include_router(ops_login.router)
+    # The Web UI (another origin) calls the codec endpoints with the ops session cookie.
+    app.add_middleware(CodecCors, origin=settings.ui_origin)
     app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     install_openapi(app)

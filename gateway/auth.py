@@ -4,17 +4,25 @@ README's configuration table; the security of each route in ``/openapi.json``).
 The portal's token opens ``/v1/applications…``; the ops token all of the gateway but the
 partner callbacks (which carry signatures instead); the alerts token the alert feed only.
 A missing or wrong token is a 401 before anything else happens.
+
+The codec endpoints (``/codec/encode``, ``/codec/decode``) take the ops token or, for the Web UI
+(which sends cookies, not tokens, to a codec endpoint), the ops session cookie that ``/ops/login``
+hands out for the ops token: ``v1.<expiry, unix seconds>.<hex HMAC-SHA256>``, keyed by a key
+derived from the ops token. It is stateless, so every gateway with the same ops token accepts it,
+and a new ops token ends every session.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.dependencies import SettingsDep
 from infra.settings import Settings
@@ -83,3 +91,68 @@ ops_access = require(Role.OPS)
 """Operations-only endpoints (subsidies, reports, codec), as later issues add them."""
 alerts_access = require(Role.ALERTS, Role.OPS)
 """``/v1/alerts`` and ``/v1/alerts/stream``, once they exist."""
+
+
+# --- the ops session cookie (the Web UI's way to the codec endpoints) ---------------------------
+
+OPS_SESSION_COOKIE = "ods_ops_session"
+OPS_SESSION_LIFETIME_S = 8 * 3600
+_SESSION_VERSION = "v1"
+
+ops_session = APIKeyCookie(
+    name=OPS_SESSION_COOKIE,
+    auto_error=False,
+    description="the ops session cookie from /ops/login (the Web UI's way to the codec endpoints)",
+)
+
+
+def _session_key(settings: Settings) -> bytes:
+    # Derived, so the cookie never carries anything that would open the bearer-token endpoints.
+    return hmac.new(settings.ops_token.encode("utf-8"), b"ods ops session cookie v1", hashlib.sha256).digest()
+
+
+def _session_mac(settings: Settings, expires: int) -> str:
+    message = f"{_SESSION_VERSION}.{expires}".encode()
+    return hmac.new(_session_key(settings), message, hashlib.sha256).hexdigest()
+
+
+def issue_ops_session(settings: Settings, now: float | None = None) -> tuple[str, int]:
+    """A new session cookie value and its expiry (unix seconds)."""
+    expires = int(now if now is not None else time.time()) + OPS_SESSION_LIFETIME_S
+    return f"{_SESSION_VERSION}.{expires}.{_session_mac(settings, expires)}", expires
+
+
+def ops_session_expiry(settings: Settings, value: str | None, now: float | None = None) -> int | None:
+    """The expiry of a valid, unexpired session cookie; None for anything else."""
+    if not value:
+        return None
+    version, _, rest = value.partition(".")
+    expires_text, _, mac = rest.partition(".")
+    if version != _SESSION_VERSION or not expires_text.isdigit() or len(expires_text) > 12:
+        return None
+    expires = int(expires_text)
+    if not hmac.compare_digest(_as_bytes(mac), _session_mac(settings, expires).encode()):
+        return None
+    current = now if now is not None else time.time()
+    if expires <= current or expires > current + OPS_SESSION_LIFETIME_S + 60:
+        return None
+    return expires
+
+
+async def codec_access(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    session: Annotated[str | None, Depends(ops_session)],
+) -> Role:
+    """``/codec/…``: the ops token (the CLI's ``--codec-auth "Bearer …"``) or the ops session
+    cookie (the Web UI)."""
+    if credentials is not None and Role.OPS in roles_of(settings, credentials.credentials):
+        return Role.OPS
+    if ops_session_expiry(settings, session) is not None:
+        return Role.OPS
+    if credentials is None and session is None:
+        raise unauthorized(
+            "the ops token (Authorization: Bearer <token>) or the ops session cookie from /ops/login "
+            "is required"
+        )
+    raise unauthorized("neither an ops token nor a valid ops session (sign in again at /ops/login)")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,7 +17,23 @@ DEV_DEFAULTS = {
     "alerts_token": "dev-alerts-token",
     "callback_secret": "dev-callback-secret",
     "webhook_secret": "dev-webhook-secret",
+    # Payload encryption (infra/codec.py): one fixed, public key, id ``dev``. Never for real data.
+    "codec_keys": "dev:2Su0nw2SEoxK5gIBGyW8ID0mnBWVoc8THTc8j7pF0Bw=",
 }
+_DEV_CODEC_KEY = base64.b64decode(DEV_DEFAULTS["codec_keys"].partition(":")[2])
+# An origin as a browser sends it: scheme, host and port, no path (never ``*``).
+_ORIGIN = re.compile(r"^https?://[^/\s*]+$")
+
+
+def _holds_dev_codec_key(codec_keys: str) -> bool:
+    """Whether any entry of ``ODS_CODEC_KEYS`` carries the dev key, whatever its id."""
+    for entry in codec_keys.split(","):
+        try:
+            if base64.b64decode(entry.partition(":")[2].strip(), validate=True) == _DEV_CODEC_KEY:
+                return True
+        except (binascii.Error, ValueError):
+            continue  # unusable entries are reported when the codec is made (infra/codec.py)
+    return False
 
 
 class Settings(BaseSettings):
@@ -40,14 +59,39 @@ class Settings(BaseSettings):
     callback_secret: str = DEV_DEFAULTS["callback_secret"]
     webhook_secret: str = DEV_DEFAULTS["webhook_secret"]
     alert_webhooks: str = ""
+    codec_keys: str = DEV_DEFAULTS["codec_keys"]
+    # Empty: http://127.0.0.1:<temporal_ui_port>, the embedded Web UI.
+    ui_origin: str = ""
     env: str = Field(default="dev", pattern="^(dev|test|production)$")
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+
+    @model_validator(mode="after")
+    def _resolve_ui_origin(self) -> Settings:
+        origin = self.ui_origin.strip().rstrip("/") or f"http://127.0.0.1:{self.temporal_ui_port}"
+        if not _ORIGIN.match(origin):
+            raise ValueError(
+                f"ODS_UI_ORIGIN must be the Web UI's origin, scheme://host[:port] without a path "
+                f"(e.g. http://127.0.0.1:8233), not {self.ui_origin!r}"
+            )
+        self.ui_origin = origin
+        return self
+
+    @model_validator(mode="after")
+    def _check_codec_keys(self) -> Settings:
+        # Unusable keys stop a process at start with the reason, not at the first payload.
+        from infra.codec import parse_codec_keys  # imported here: ``cryptography`` stays out of workflows
+
+        parse_codec_keys(self.codec_keys)
+        return self
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:
         if self.env == "production":
             still_dev = [
-                f"ODS_{name.upper()}" for name, dev in DEV_DEFAULTS.items() if getattr(self, name) == dev
+                f"ODS_{name.upper()}"
+                for name, dev in DEV_DEFAULTS.items()
+                if getattr(self, name) == dev
+                or (name == "codec_keys" and _holds_dev_codec_key(self.codec_keys))
             ]
             if still_dev:
                 raise ValueError(

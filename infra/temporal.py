@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client, TLSConfig
 from temporalio.common import SearchAttributeKey
@@ -60,9 +62,16 @@ def delivery_workflow_id(case_workflow_id: str) -> str:
     return f"{case_workflow_id}-delivery"
 
 
-def data_converter() -> DataConverter:
-    """Client, worker and replayer all use this; the payload codec will be added here."""
-    return pydantic_data_converter
+def data_converter(settings: Settings | None = None) -> DataConverter:
+    """Client, worker and replayer all use this: pydantic payloads, encrypted with the keys of
+    ``ODS_CODEC_KEYS`` (``infra.codec``; ``CodecKeyError`` when they are unusable). Plaintext
+    payloads (histories recorded before the codec) still decode."""
+    # Imported here, never at the top: workflow modules import this module, and ``cryptography``
+    # breaks the workflow sandbox (TEMPORAL_NOTES.md, "Pitfalls seen").
+    from infra.codec import EncryptionCodec
+
+    s = settings or get_settings()
+    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec.from_text(s.codec_keys))
 
 
 async def connect(settings: Settings | None = None) -> Client:
@@ -71,7 +80,7 @@ async def connect(settings: Settings | None = None) -> Client:
     return await Client.connect(
         s.temporal_address,
         namespace=s.temporal_namespace,
-        data_converter=data_converter(),
+        data_converter=data_converter(s),
         tls=tls,
         api_key=s.temporal_api_key,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ def test_production_with_dev_secrets_is_refused_naming_each_variable() -> None:
 
 def test_production_with_real_secrets_starts() -> None:
     real = {name: f"real-{name}-value" for name in DEV_DEFAULTS}
+    real["codec_keys"] = "k2026:" + base64.b64encode(bytes(range(32))).decode()
     assert Settings(env="production", **real).env == "production"
 
 
@@ -39,3 +41,15 @@ def test_each_part_refuses_to_start_in_production_with_dev_secrets(command: list
     assert done.returncode != 0
     assert "ODS_CALLBACK_SECRET" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("keys", ["dev", "k1:not-base64!", "k1:" + base64.b64encode(b"short").decode()])
+def test_unusable_codec_keys_stop_the_worker_at_start_with_the_reason(keys: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODS_")}
+    env |= {"ODS_CODEC_KEYS": keys, "ODS_TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    done = subprocess.run(
+        [sys.executable, "worker.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "ODS_CODEC_KEYS" in done.stderr or "codec" in done.stderr.lower(), done.stderr
+    assert "Traceback" not in done.stderr, done.stderr

@@ -140,9 +140,11 @@ async def started_with(client: Client, workflow_id: str) -> SetupInput:
 
 
 async def test_the_gateway_starts_every_case_with_the_policies_it_read_at_start(
-    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+    dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    client = time_skipping_env.client
+    # The dev server, not the time-skipping one: cases that no worker takes would sit on the test
+    # server's clock and hold up the time-skipping tests after this one.
+    client = dev_env.client
     sla, subsidy = tmp_path / "sla.toml", tmp_path / "subsidy.toml"
     sla.write_text(GOOD_SLA, encoding="utf-8")
     subsidy.write_text(GOOD_SUBSIDY, encoding="utf-8")
