@@ -29,8 +29,10 @@ from workflows.registry import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 # Recordings of each workflow version are kept side by side: files without a prefix predate
-# the free services (subsidy, delivery, documents); ``fs_`` ones run with them.
-PREFIX = os.environ.get("ODS_RECORD_PREFIX", "fs_")
+# the free services (subsidy, delivery, documents); ``fs_`` ones run with them; ``enc_`` ones
+# have their payloads encrypted (under the dev key of ``ODS_CODEC_KEYS``) and the run waiting
+# for its handlers (``handlers-finish-v1``).
+PREFIX = os.environ.get("ODS_RECORD_PREFIX", "enc_")
 # Where new recordings go: another (existing) directory tries the recorder without touching the
 # committed ones.
 RECORD_TO = Path(os.environ.get("ODS_RECORD_DIR") or HISTORIES)
