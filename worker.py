@@ -36,9 +36,14 @@ log = get_logger("worker")
 
 @asynccontextmanager
 async def running_worker(
-    client: Client, settings: Settings, *, task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    *,
+    task_queue: str | None = None,
+    workflows: bool = True,
+    activities: bool = True,
 ) -> AsyncIterator[Worker]:
-    """A worker for every workflow and activity, polling until the block ends."""
+    """A worker for every workflow and activity (or only the one kind), polling until the block ends."""
     queue = task_queue or settings.task_queue
     settings = settings.model_copy(update={"task_queue": queue})
     partners = PartnerClient(settings)
@@ -52,8 +57,8 @@ async def running_worker(
     worker = Worker(
         client,
         task_queue=queue,
-        workflows=ALL_WORKFLOWS,
-        activities=all_activities(resources),
+        workflows=ALL_WORKFLOWS if workflows else [],
+        activities=all_activities(resources) if activities else [],
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
     try:

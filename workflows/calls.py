@@ -9,7 +9,9 @@ workflow as a :class:`activities.partners.PartnerRefusal`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -17,6 +19,11 @@ from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowEr
 
 with workflow.unsafe.imports_passed_through():
     from activities.partners import NON_RETRYABLE_TYPES
+
+A = TypeVar("A")
+R = TypeVar("R")
+# A withdrawal's cancellation that met an activity's result on its way is raised after all.
+SWALLOWED_CANCEL_PATCH = "withdraw-sticky-cancel-v1"
 
 PARTNER_CALL_TIMEOUT = timedelta(seconds=75)
 PARTNER_RETRY = RetryPolicy(
@@ -50,3 +57,24 @@ def is_cancellation(err: BaseException) -> bool:
     if isinstance(err, asyncio.CancelledError):
         return True
     return isinstance(err, (ActivityError, ChildWorkflowError)) and isinstance(err.cause, CancelledError)
+
+
+def honour_cancellation() -> None:
+    """Raise the cancellation of the current task if it was requested but swallowed.
+
+    When a withdrawal cancels the work while an activity's (or child's) result is already on its
+    way in the same workflow task, the SDK returns the result and the cancellation is lost
+    (temporalio/sdk-python#620): the stage would go on and the case never close. The task still
+    counts the request, so the work path calls this after each call it awaits.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling() and workflow.patched(SWALLOWED_CANCEL_PATCH):
+        raise asyncio.CancelledError("cancelled while the result of an activity was on its way")
+
+
+async def execute(activity: Callable[[Any, A], Awaitable[R]], arg: A, **options: Any) -> R:
+    """``workflow.execute_activity_method`` for the work path of a case: a cancellation that
+    arrives with the activity's result is not lost (:func:`honour_cancellation`)."""
+    result: R = await workflow.execute_activity_method(activity, arg, **options)
+    honour_cancellation()
+    return result

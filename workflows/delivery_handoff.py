@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.status import DeliveryStatus, StageStatus
     from infra.temporal import delivery_workflow_id
 
+from workflows.calls import honour_cancellation
 from workflows.case_record import CaseRecord
 from workflows.delivery import PostalDelivery, book_inbound_label
 from workflows.documents import Documents, postal_party
@@ -61,6 +62,7 @@ class DeliveryHandoff:
             return
         district = record.app.enterprise.district_code
         waybill = await book_inbound_label(record.application_id, record.workflow_id, district)
+        honour_cancellation()
         record.record("delivery.inbound_label", f"prepaid inbound waybill {waybill.waybill_no}")
         await self._documents.issue(
             WaybillLabelData(
@@ -104,6 +106,7 @@ class DeliveryHandoff:
         finally:
             if not labeller.done():
                 labeller.cancel()
+        honour_cancellation()
         record.status.delivery = outcome.as_status()
         return outcome
 

@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.partners import Licence
     from domain.sla_policy import SlaPolicy
 
-from workflows.calls import DOCUMENT_RETRY, DOCUMENT_TIMEOUT, is_cancellation
+from workflows.calls import DOCUMENT_RETRY, DOCUMENT_TIMEOUT, execute, is_cancellation
 from workflows.case_record import CaseRecord
 
 
@@ -40,7 +40,7 @@ class Documents:
         if not self.enabled:
             return
         try:
-            name = await workflow.execute_activity_method(
+            name = await execute(
                 DocumentActivities.issue_document,
                 DocumentRequest(data=data),
                 start_to_close_timeout=DOCUMENT_TIMEOUT,

@@ -12,7 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceActivities
     from domain.partners import InvoiceAllotment, InvoiceAllotmentRequest, Licence
 
-from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY
+from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
 from workflows.case_record import CaseRecord
 from workflows.promises import Promises
 
@@ -38,7 +38,7 @@ class FirstInvoices:
         )
 
         async def allot() -> InvoiceAllotment:
-            allotment = await workflow.execute_activity_method(
+            allotment = await execute(
                 InvoiceActivities.issue_first_invoices,
                 request,
                 start_to_close_timeout=PARTNER_CALL_TIMEOUT,

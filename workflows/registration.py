@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.partners import Licence, RegistrationFiling
     from domain.status import StageName, SupplementRequest
 
-from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY
+from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
 from workflows.case_record import CaseRecord, CaseRejected
 from workflows.promises import Promises
 
@@ -48,7 +48,7 @@ class Registration:
             record.wait_for("the registration system (市场监管)")
             app = record.app
             try:
-                licence = await workflow.execute_activity_method(
+                licence = await execute(
                     RegistrationActivities.file_registration,
                     RegistrationFiling(application=app, idempotency_key=key),
                     start_to_close_timeout=PARTNER_CALL_TIMEOUT,

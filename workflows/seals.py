@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.seals import SealActivities
     from domain.partners import Licence, PartnerEvent, PendingOrdersCancellation, SealOrder, SealOrderRequest
 
-from workflows.calls import CLEANUP_RETRY, PARTNER_CALL_TIMEOUT, PARTNER_RETRY
+from workflows.calls import CLEANUP_RETRY, PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
 from workflows.case_record import CaseRecord
 from workflows.subsidy import FirstSealSubsidy
 
@@ -30,7 +30,7 @@ class SealCarving:
 
     async def carve(self, licence: Licence) -> PartnerEvent:
         app, record = self._record.app, self._record
-        order = await workflow.execute_activity_method(
+        order = await execute(
             SealActivities.order_seals,
             SealOrderRequest(
                 application_id=record.application_id,

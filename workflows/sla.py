@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         working_time_between,
     )
 
-from workflows.calls import CALENDAR_RETRY
+from workflows.calls import CALENDAR_RETRY, execute
 
 CALENDAR_DAYS_AHEAD = 60
 
@@ -49,7 +49,7 @@ class PromiseClock:
         first = local - timedelta(days=1)
         if self._slice is not None:
             first = min(first, self._slice.first_day)
-        self._slice = await workflow.execute_activity_method(
+        self._slice = await execute(
             SlaActivities.load_working_calendar,
             CalendarRequest(first_day=first, last_day=local + timedelta(days=days), policy=self.policy),
             start_to_close_timeout=timedelta(seconds=30),

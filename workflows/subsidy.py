@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.subsidy import SubsidyActivities
@@ -19,10 +20,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.subsidy import SubsidyDecision, SubsidyReservation, SubsidySettlement
     from domain.subsidy_policy import SubsidyPolicy
 
-from workflows.calls import SERVICE_CALL_TIMEOUT, SERVICE_RETRY
+from workflows.calls import SERVICE_CALL_TIMEOUT, SERVICE_RETRY, execute, honour_cancellation
 from workflows.case_record import CaseRecord
 from workflows.documents import Documents
 from workflows.promises import Promises
+
+# A reservation interrupted by a withdrawal is waited for, then released; older histories replay without.
+RESERVE_WAITS_PATCH = "subsidy-reserve-waits-v1"
 
 
 class FirstSealSubsidy:
@@ -35,6 +39,8 @@ class FirstSealSubsidy:
         self._documents = documents
         self.enabled = False
         self.decision: SubsidyDecision | None = None
+        # From the reservation's start the ledger may hold one, answered or not (a withdrawal).
+        self._requested = False
 
     @property
     def granted(self) -> bool:
@@ -49,6 +55,8 @@ class FirstSealSubsidy:
         if not self.enabled:
             return
         app = self._record.app
+        waits = workflow.patched(RESERVE_WAITS_PATCH)
+        self._requested = waits
         decision = await workflow.execute_activity_method(
             SubsidyActivities.reserve_first_seal_subsidy,
             SubsidyReservation(
@@ -68,11 +76,17 @@ class FirstSealSubsidy:
             start_to_close_timeout=SERVICE_CALL_TIMEOUT,
             retry_policy=SERVICE_RETRY,
             summary="免费刻章 reserve the first-seal subsidy",
+            # The ledger write commits however it is cancelled: wait for its answer, so that a
+            # withdrawal meanwhile knows what to release.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+            if waits
+            else ActivityCancellationType.TRY_CANCEL,
         )
         self._decided(decision)
         self._record.record(
             "subsidy.reserved" if decision.granted else "subsidy.not_granted", decision.reason
         )
+        honour_cancellation()  # after the decision is kept: release() knows what to give back
         if decision.budget_exhausted:
             self._promises.raise_alert("subsidy", "budget_exhausted", None)
         if decision.granted and decision.grant_id:
@@ -90,7 +104,8 @@ class FirstSealSubsidy:
 
     async def release(self) -> None:
         """The case ended before carving was done: an unsettled reservation goes back to the budget."""
-        if self.granted and not self.settled:
+        unanswered = self._requested and self.decision is None  # releasing is idempotent
+        if (self.granted and not self.settled) or unanswered:
             assert self._record.status.uscc is not None
             await self._settle_or_release(
                 SubsidyActivities.release_first_seal_subsidy,
@@ -106,7 +121,7 @@ class FirstSealSubsidy:
         event: str,
         summary: str,
     ) -> None:
-        decision = await workflow.execute_activity_method(
+        decision = await execute(
             step,
             SubsidySettlement(uscc=uscc, at=workflow.now()),
             start_to_close_timeout=SERVICE_CALL_TIMEOUT,
