@@ -44,11 +44,16 @@ async def test_deadlines_follow_the_working_time_clock(
     handle = await start(ts_stack, body, policy=probe)
     status = await until(ts_stack, body["application_id"], lambda s: s.is_final)
     calendar = DayCalendar.official(probe)
-    expected = add_working_time(status.accepted_at, timedelta(hours=7), probe, calendar)
+    # Promises count from the whole second a stage starts (workflows/sla.py, StageWatch.begin).
+    expected = add_working_time(
+        status.accepted_at.replace(microsecond=0), timedelta(hours=7), probe, calendar
+    )
     assert status.stages.overall.deadline == expected
     reg = status.stages.registration
     assert reg.started_at is not None
-    assert reg.deadline == add_working_time(reg.started_at, timedelta(hours=4), probe, calendar)
+    assert reg.deadline == add_working_time(
+        reg.started_at.replace(microsecond=0), timedelta(hours=4), probe, calendar
+    )
     await closed(time_skipping_env, handle)
 
     # Four upcoming days made holidays by the policy: the deadlines skip them.
@@ -62,7 +67,10 @@ async def test_deadlines_follow_the_working_time_clock(
     assert deadline2 is not None
     assert deadline2.astimezone(probe.zone).date() > holidays[-1]
     assert deadline2 == add_working_time(
-        status2.accepted_at, timedelta(hours=7), with_holidays, DayCalendar.official(with_holidays)
+        status2.accepted_at.replace(microsecond=0),
+        timedelta(hours=7),
+        with_holidays,
+        DayCalendar.official(with_holidays),
     )
 
 
