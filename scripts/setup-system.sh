@@ -24,6 +24,7 @@ REQUIRED=(
     "postgresql|/usr/lib/postgresql/*/bin/initdb|PostgreSQL server binaries: the store tests start a real PostgreSQL (tests/pg.py)"
     "poppler-utils|pdftotext|pdftotext and pdftoppm, to read and look at the PDFs the service generates"
     "fonts-wqy-microhei|/usr/share/fonts/truetype/wqy/wqy-microhei.ttc|WenQuanYi Micro Hei, the CJK TrueType font (with Latin) embedded in every generated PDF (documents/fonts.py)"
+    "chromium|/usr/bin/chromium|Chromium, the headless browser the Web UI test drives with Playwright (tests/browser/); never a browser download"
 )
 
 probe_ok() {

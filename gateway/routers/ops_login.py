@@ -64,7 +64,8 @@ def _page(request: Request, ui_origin: str, *, message: str = "", signed_in_unti
         until = datetime.fromtimestamp(signed_in_until, UTC).astimezone(CITY_ZONE).strftime("%Y-%m-%d %H:%M")
         status = (
             f'<p class="ok" role="status">Signed in until {e(until)} (Beijing time). Reload the Web UI at '
-            f'<a href="{e(ui_origin)}">{e(ui_origin)}</a>: it now decodes payloads.</p>'
+            f'<a href="{e(ui_origin)}">{e(ui_origin)}</a>: it decodes payloads once this browser has the '
+            "Codec Server setting below.</p>"
         )
     else:
         status = ""
@@ -90,10 +91,11 @@ ops see ciphertext there as well.</p>
 <input type="password" id="token" name="token" autocomplete="current-password" required autofocus>
 <button type="submit">Sign in</button>
 </form>
-<p>Once per browser, tell the Web UI to send this session with its codec calls: open its Codec
-Server settings ("Configure Codec Server"), choose "Use my browser setting", enter
-<code>{e(gateway)}/codec</code> and tick "Include cross-origin credentials". (The embedded dev
-server points the UI at that endpoint but does not let it send cookies by itself.)</p>
+<p>Once per browser, tell the Web UI to send this session with its codec calls: click the Codec
+Server button in its top bar (the glasses icon), choose "Use my browser setting", enter
+<code>{e(gateway)}/codec</code>, switch on "Include cross-origin credentials" and Apply; the UI
+keeps this in the browser. (The embedded dev server points the UI at that endpoint but tells it
+to send no cookies, and has no option to change that.)</p>
 <p>The session is an HttpOnly cookie for this gateway, valid {hours} hours; it opens the codec
 endpoints only. On the command line, pass the token instead:
 <code>temporal workflow show -w setup-&lt;application_id&gt; --codec-endpoint {e(gateway)}/codec
