@@ -65,6 +65,8 @@ def temporal_server_command(settings: Settings) -> list[str]:
         str(settings.temporal_ui_port),
         "--ui-codec-endpoint",
         codec_endpoint(settings),
+        # Offline machines: the UI would otherwise fetch a news feed from the internet.
+        "--ui-disable-news-fetch",
         "--namespace",
         settings.temporal_namespace,
     ]
