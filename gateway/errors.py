@@ -127,6 +127,13 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     return detail(503, "the service database is unreachable; try again shortly", _RETRY_AFTER)
 
 
+async def _connection_failed(request: Request, exc: Exception) -> JSONResponse:
+    # asyncpg's failures to connect reach us as bare OSErrors (a refused connection, a missing
+    # unix socket), which SQLAlchemy does not wrap: the database is down, not the gateway broken.
+    log.warning("backing_service_unreachable", path=request.url.path, error_type=type(exc).__name__)
+    return detail(503, "the service database is unreachable; try again shortly", _RETRY_AFTER)
+
+
 async def _case_did_not_answer(request: Request, exc: Exception) -> JSONResponse:
     # A query needs a worker; none polling (or the case's code failing) is not the caller's fault.
     log.warning("case_query_failed", path=request.url.path, error=str(exc))
@@ -154,6 +161,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RPCTimeoutOrCancelledError, _temporal_rpc_failed)
     app.add_exception_handler(AlertDatabaseUnavailable, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_unavailable)
+    app.add_exception_handler(OSError, _connection_failed)
     app.add_exception_handler(WorkflowQueryFailedError, _case_did_not_answer)
     app.add_exception_handler(WorkflowQueryRejectedError, _case_did_not_answer)
     app.add_exception_handler(Exception, _internal_error)

@@ -1,0 +1,671 @@
+"""The whole stack as real processes, for the fault tests.
+
+The Temporal dev server (the pip-installed ``temporal`` CLI, the command line of
+``devstack.temporal_server``), the partner sandbox (``python -m partner_sandbox``), the gateway
+(``python -m gateway``) and workers (``python worker.py``) run as child processes, each in a
+session of its own, on free loopback ports, sharing one temporary ``ODS_DATA_DIR`` and configured
+only through ``ODS_*`` variables, as an operator runs them. A test injects a fault (a killed
+worker, a stopped server, a locked database, flaky partners), then proves with
+``check_exactly_once`` that every case still completes with every effect exactly once.
+
+Every wait polls for an event with a generous timeout and fails at once, with the log's tail, when
+a part that should be running has died. ``FaultStack.close`` kills every process it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import httpx
+from temporalio.api.enums.v1 import IndexedValueType, PendingActivityState, TaskQueueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from devstack import PROJECT_ROOT
+from devstack.temporal_server import temporal_server_command
+from infra.settings import Settings
+from infra.temporal import SEARCH_ATTRIBUTES, workflow_id_for
+
+T = TypeVar("T")
+
+PYTHON = sys.executable
+HOST = "127.0.0.1"
+CITY_ZONE = ZoneInfo("Asia/Shanghai")
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0  # a worker takes up to 10 s to finish the tasks in hand
+CASE_TIMEOUT_S = 120.0
+POLL_S = 0.1
+
+# Wall clock, so a promise is seconds: the seal shop's is tight (6 s by default, at risk at 4.5 s:
+# alerts fire while the shop holds an order), the others generous (nothing else fires, however
+# slow this machine is).
+POLICY_TOML = """\
+clock = "wall"
+at_risk_fraction = 0.75
+
+[limits]
+registration = "5m"
+seal_carving = "{seal_carving}"
+invoice = "5m"
+overall = "20m"
+delivery = "30m"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+class StackFailure(AssertionError):
+    """A part died, would not start or would not stop; the message has its log's tail."""
+
+
+async def eventually(
+    probe: Callable[[], Any],
+    *,
+    what: str,
+    timeout: float = 60,
+    interval: float = POLL_S,
+    alive: Callable[[], None] | None = None,
+) -> Any:
+    """Call ``probe`` (plain or async) until it answers something true; that answer. ``alive`` is
+    called on every round (it raises when a part of the stack has died)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if alive is not None:
+            alive()
+        value = probe()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        assert loop.time() < deadline, f"timed out after {timeout:.0f} s waiting for {what}; last: {value!r}"
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class Child:
+    """One process of the stack, as started."""
+
+    name: str
+    title: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+    log_offset: int
+    meant_to_run: bool = True  # False once a test stops or kills it on purpose
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def output(self, since: int = 0) -> str:
+        """What this run wrote to its log (from byte ``since`` of the file on, if later)."""
+        try:
+            with self.log_path.open("rb") as f:
+                f.seek(max(self.log_offset, since))
+                return f.read().decode("utf-8", errors="replace")
+        except OSError as exc:
+            return f"(could not read {self.log_path}: {exc})"
+
+    def tail(self, lines: int = 40, since: int = 0) -> str:
+        last = self.output(since).rstrip("\n").splitlines()[-lines:]
+        return "\n".join(last) if last else "(no output)"
+
+    def log_events(self, event: str, since: int = 0) -> list[dict[str, Any]]:
+        """The JSON log lines (``ODS_LOG_FORMAT=json``) of this run whose ``event`` is ``event``."""
+        found = []
+        for line in self.output(since).splitlines():
+            if f'"{event}"' not in line:
+                continue
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict) and record.get("event") == event:
+                    found.append(record)
+        return found
+
+    def death(self) -> str:
+        code = self.process.returncode
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited {code}"
+        return f"{self.title} (pid {self.pid}) {how}; last lines of {self.log_path}:\n{self.tail()}"
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    # Each child leads its own session (start_new_session): anything it spawned goes too.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+class FaultStack:
+    """The stack's processes and the HTTP calls the tests make to them."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        seal_carving_promise: str = "6s",
+        database_url: str | None = None,
+    ) -> None:
+        self.root = root
+        self.data_dir = root / "data"
+        self.log_dir = root / "logs"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        policy = root / "sla-policy.toml"
+        policy.write_text(POLICY_TOML.format(seal_carving=seal_carving_promise), encoding="utf-8")
+        temporal, ui, gateway, sandbox = (free_port() for _ in range(4))
+        self.gateway_url = f"http://{HOST}:{gateway}"
+        self.sandbox_url = f"http://{HOST}:{sandbox}"
+        self.settings = Settings(
+            data_dir=self.data_dir,
+            temporal_address=f"{HOST}:{temporal}",
+            temporal_ui_port=ui,
+            gateway_addr=f"{HOST}:{gateway}",
+            gateway_url=self.gateway_url,
+            sandbox_addr=f"{HOST}:{sandbox}",
+            partner_url=self.sandbox_url,
+            sla_policy=policy,
+            database_url=database_url,
+        )
+        s = self.settings
+        variables = {
+            "ODS_DATA_DIR": str(s.data_dir),
+            "ODS_TEMPORAL_ADDRESS": s.temporal_address,
+            "ODS_TEMPORAL_NAMESPACE": s.temporal_namespace,
+            "ODS_TEMPORAL_UI_PORT": str(s.temporal_ui_port),
+            "ODS_TASK_QUEUE": s.task_queue,
+            "ODS_GATEWAY_ADDR": s.gateway_addr,
+            "ODS_GATEWAY_URL": s.gateway_url,
+            "ODS_SANDBOX_ADDR": s.sandbox_addr,
+            "ODS_PARTNER_URL": s.partner_url,
+            "ODS_SLA_POLICY": str(policy),
+            "ODS_PORTAL_TOKEN": s.portal_token,
+            "ODS_OPS_TOKEN": s.ops_token,
+            "ODS_ALERTS_TOKEN": s.alerts_token,
+            "ODS_CALLBACK_SECRET": s.callback_secret,
+            "ODS_LOG_FORMAT": "json",
+            "ODS_ENV": "test",
+        }
+        if database_url:
+            variables["ODS_DATABASE_URL"] = database_url
+        # Nothing of the caller's ODS_* configuration leaks in: the children see only ours.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("ODS_")}
+        self.env = {**inherited, **variables, "PYTHONUNBUFFERED": "1"}
+        self.children: dict[str, Child] = {}
+        self.started: list[Child] = []
+        self.client: Client | None = None
+        self.http = httpx.AsyncClient(timeout=15, trust_env=False)
+        self._runs: Counter[str] = Counter()
+        self._t0 = time.monotonic()
+        self.timeline: list[str] = []
+        self._since: dict[Path, int] = {}  # log sizes when the current test began
+
+    def begin(self) -> None:
+        """A new test on this stack: a timeline of its own, and log reads from here on."""
+        self._t0 = time.monotonic()
+        self.timeline = []
+        self._since = {c.log_path: c.log_path.stat().st_size for c in self.started}
+
+    def _log_start(self, child: Child) -> int:
+        return self._since.get(child.log_path, 0)
+
+    def mark(self, what: str) -> None:
+        """Note a step and when it happened (shown for a failed test, and with ``-s``)."""
+        line = f"{time.monotonic() - self._t0:6.1f} s  {what}"
+        self.timeline.append(line)
+        print(line)
+
+    # ------------------------------------------------------------------ processes
+    async def _spawn(self, name: str, argv: list[str]) -> Child:
+        self._runs[name] += 1
+        title = f"{name} #{self._runs[name]}"
+        log_path = self.log_dir / f"{name}.log"
+        with log_path.open("ab") as log:
+            log.write(f"\n===== {title} starting at {time.strftime('%H:%M:%S')} =====\n".encode())
+            log.flush()
+            offset = log.tell()
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+        child = Child(name, title, process, log_path, offset)
+        self.children[name] = child
+        self.started.append(child)
+        return child
+
+    async def _ready(self, child: Child, probe: Callable[[], Awaitable[bool]]) -> Child:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if child.process.returncode is not None:
+                raise StackFailure(f"while starting: {child.death()}")
+            if await probe():
+                self.mark(f"{child.title} ready (pid {child.pid})")
+                return child
+            if time.monotonic() > deadline:
+                raise StackFailure(
+                    f"{child.title} not ready after {READY_TIMEOUT_S:.0f} s; log:\n{child.tail()}"
+                )
+            await asyncio.sleep(POLL_S)
+
+    def _http_ok(self, url: str) -> Callable[[], Awaitable[bool]]:
+        async def probe() -> bool:
+            try:
+                return (await self.http.get(url, timeout=2)).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        return probe
+
+    async def _temporal_answers(self) -> bool:
+        s = self.settings
+        try:
+            if self.client is None:
+                self.client = await asyncio.wait_for(
+                    Client.connect(s.temporal_address, namespace=s.temporal_namespace), timeout=5
+                )
+            await self.client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=s.temporal_namespace), timeout=timedelta(seconds=3)
+            )
+        except Exception:
+            return False
+        return True
+
+    async def _register_search_attributes(self) -> None:
+        """Through the operator API, at every start: whatever the command line registered, the
+        custom search attributes must be there (a no-op when they are)."""
+        client = self.temporal_client
+        namespace = self.settings.temporal_namespace
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        missing = {
+            key.name: IndexedValueType.ValueType(key.indexed_value_type)
+            for key in SEARCH_ATTRIBUTES
+            if key.name not in listed.custom_attributes
+        }
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            )
+
+    async def start_temporal(self) -> Child:
+        """The dev server on its database file (kept across restarts), without its Web UI."""
+        child = await self._spawn("temporal", [*temporal_server_command(self.settings), "--headless"])
+        self.client = None  # a fresh connection to the fresh server
+        await self._ready(child, self._temporal_answers)
+        await self._register_search_attributes()
+        return child
+
+    async def start_sandbox(self) -> Child:
+        child = await self._spawn("sandbox", [PYTHON, "-m", "partner_sandbox"])
+        return await self._ready(child, self._http_ok(f"{self.sandbox_url}/_sandbox/behaviour"))
+
+    async def start_gateway(self) -> Child:
+        child = await self._spawn("gateway", [PYTHON, "-m", "gateway"])
+        return await self._ready(child, self._http_ok(f"{self.gateway_url}/healthz"))
+
+    async def start_worker(self) -> Child:
+        """A worker, ready once this very process (identity ``<pid>@host``) polls the task queue."""
+        child = await self._spawn("worker", [PYTHON, "worker.py"])
+
+        async def polling() -> bool:
+            try:
+                answer = await self.temporal_client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace=self.settings.temporal_namespace,
+                        task_queue=TaskQueue(name=self.settings.task_queue),
+                        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                    ),
+                    timeout=timedelta(seconds=3),
+                )
+            except Exception:
+                return False
+            return any(p.identity.startswith(f"{child.pid}@") for p in answer.pollers)
+
+        return await self._ready(child, polling)
+
+    def running(self, name: str) -> bool:
+        child = self.children.get(name)
+        return child is not None and child.meant_to_run and child.process.returncode is None
+
+    async def up(self) -> None:
+        """Start every part that is not running: Temporal first (the others connect to it), then
+        the rest side by side. On a stack that is up, nothing."""
+        if not self.running("temporal"):
+            await self.start_temporal()
+        parts = {"sandbox": self.start_sandbox, "gateway": self.start_gateway, "worker": self.start_worker}
+        await asyncio.gather(*(start() for name, start in parts.items() if not self.running(name)))
+
+    async def kill(self, name: str) -> int:
+        """SIGKILL: the part dies mid-flight, without a word to anyone. Its return code."""
+        child = self.children[name]
+        child.meant_to_run = False
+        _signal_group(child.pid, signal.SIGKILL)
+        code = await child.process.wait()
+        self.mark(f"{child.title} killed ({code})")
+        return code
+
+    async def stop(self, name: str) -> int:
+        """SIGTERM, as an operator stops a part; it must end by itself in time. Its return code."""
+        child = self.children[name]
+        child.meant_to_run = False
+        _signal_group(child.pid, signal.SIGTERM)
+        try:
+            code = await asyncio.wait_for(child.process.wait(), timeout=STOP_TIMEOUT_S)
+        except TimeoutError:
+            _signal_group(child.pid, signal.SIGKILL)
+            await child.process.wait()
+            raise StackFailure(
+                f"{child.title} did not stop within {STOP_TIMEOUT_S:.0f} s of SIGTERM:\n{child.tail()}"
+            ) from None
+        self.mark(f"{child.title} stopped ({code})")
+        return code
+
+    def check_alive(self) -> None:
+        """Raise if a part that should be running has died."""
+        for child in self.children.values():
+            if child.meant_to_run and child.process.returncode is not None:
+                raise StackFailure(f"unexpectedly: {child.death()}")
+
+    async def close(self) -> None:
+        """Kill every process this stack started (each with its whole session); idempotent."""
+        for child in self.started:
+            if child.process.returncode is None:
+                _signal_group(child.pid, signal.SIGKILL)
+        for child in self.started:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(child.process.wait(), timeout=10)
+        await self.http.aclose()
+
+    def report(self) -> str:
+        """The test's steps and the tail of what every part logged meanwhile, for a failed test."""
+        tails = [
+            f"--- {c.title} (pid {c.pid}, rc {c.process.returncode}):\n{c.tail(since=self._log_start(c))}"
+            for c in self.started
+        ]
+        return "\n".join(self.timeline) + "\n\n" + "\n\n".join(tails)
+
+    @property
+    def temporal_client(self) -> Client:
+        assert self.client is not None, "Temporal was never started"
+        return self.client
+
+    def sandbox_log_events(self, event: str) -> list[dict[str, Any]]:
+        """What the sandbox logged as ``event`` since the current test began."""
+        return [
+            e for c in self.started if c.name == "sandbox" for e in c.log_events(event, self._log_start(c))
+        ]
+
+    async def until(self, probe: Callable[[], Any], *, what: str, timeout: float = 60) -> Any:
+        value = await eventually(probe, what=what, timeout=timeout, alive=self.check_alive)
+        self.mark(what)
+        return value
+
+    # ------------------------------------------------------------------ the gateway, as the portal and ops
+    @property
+    def portal(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.portal_token}"}
+
+    @property
+    def ops(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.ops_token}"}
+
+    async def submit(self, body: dict[str, Any]) -> str:
+        resp = await self.http.post(f"{self.gateway_url}/v1/applications", json=body, headers=self.portal)
+        assert resp.status_code == 202, resp.text
+        return str(body["application_id"])
+
+    async def status(self, application_id: str) -> dict[str, Any] | None:
+        """The case's status document; None while the gateway cannot tell (down, or Temporal or
+        the workers unreachable: a 503)."""
+        try:
+            resp = await self.http.get(
+                f"{self.gateway_url}/v1/applications/{application_id}", headers=self.portal
+            )
+        except httpx.HTTPError:
+            return None
+        if resp.status_code == 503:
+            return None
+        assert resp.status_code == 200, f"{application_id}: {resp.status_code} {resp.text}"
+        return resp.json()  # type: ignore[no-any-return]
+
+    async def case_until(
+        self,
+        application_id: str,
+        check: Callable[[dict[str, Any]], bool],
+        *,
+        what: str,
+        timeout: float = 60,
+    ) -> dict[str, Any]:
+        async def probe() -> dict[str, Any] | None:
+            doc = await self.status(application_id)
+            return doc if doc is not None and check(doc) else None
+
+        return await self.until(probe, what=f"{application_id}: {what}", timeout=timeout)  # type: ignore[no-any-return]
+
+    async def all_completed(
+        self, application_ids: Iterable[str], timeout: float = CASE_TIMEOUT_S
+    ) -> dict[str, dict[str, Any]]:
+        """Every case's final status document, once each has closed; fails if one closed otherwise."""
+        docs: dict[str, dict[str, Any]] = {}
+        pending = list(application_ids)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last: dict[str, Any] = {}
+        while pending:
+            self.check_alive()
+            for app_id in list(pending):
+                doc = await self.status(app_id)
+                if doc is None:
+                    continue
+                last[app_id] = {"stage": doc["stage"], "history": [h["event"] for h in doc["history"]][-4:]}
+                if doc["stage"] in ("completed", "rejected", "withdrawn"):
+                    assert doc["stage"] == "completed", json.dumps(doc, ensure_ascii=False, indent=1)
+                    docs[app_id] = doc
+                    pending.remove(app_id)
+            assert loop.time() < deadline, f"not completed after {timeout:.0f} s: " + json.dumps(
+                {a: last.get(a) for a in pending}, ensure_ascii=False
+            )
+            if pending:
+                await asyncio.sleep(0.25)
+        self.mark(f"all {len(docs)} cases completed")
+        return docs
+
+    async def supplement(self, application_id: str, enterprise: dict[str, Any]) -> None:
+        """Answer a name conflict; asked again while the case cannot answer (a 503)."""
+
+        async def send() -> bool:
+            try:
+                resp = await self.http.post(
+                    f"{self.gateway_url}/v1/applications/{application_id}/supplement",
+                    json={"enterprise": enterprise},
+                    headers=self.portal,
+                    timeout=30,
+                )
+            except httpx.HTTPError:
+                return False
+            if resp.status_code == 503:
+                return False
+            assert resp.status_code == 202, resp.text
+            return True
+
+        await self.until(send, what=f"the supplement of {application_id} taken", timeout=60)
+
+    async def alert_feed(self) -> list[dict[str, Any]]:
+        """Every alert in ``GET /v1/alerts`` (the ops token), paging through the whole feed."""
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params = {"limit": "500"} | ({"after": cursor} if cursor else {})
+            resp = await self.http.get(f"{self.gateway_url}/v1/alerts", params=params, headers=self.ops)
+            assert resp.status_code == 200, resp.text
+            page = resp.json()
+            found += page["alerts"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return found
+
+    async def alerts_of(self, application_id: str) -> set[tuple[str, str]]:
+        wf = workflow_id_for(application_id)
+        return {(a["stage"], a["level"]) for a in await self.alert_feed() if a["workflow_id"] == wf}
+
+    async def subsidies(self, month: str) -> dict[str, Any]:
+        resp = await self.http.get(
+            f"{self.gateway_url}/v1/subsidies", params={"month": month}, headers=self.ops
+        )
+        assert resp.status_code == 200, resp.text
+        return resp.json()  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ the sandbox
+    async def reset_sandbox(self) -> None:
+        """Forget every order, waybill, counter and behaviour (``POST /_sandbox/reset``)."""
+        resp = await self.http.post(f"{self.sandbox_url}/_sandbox/reset")
+        assert resp.status_code == 200, resp.text
+
+    async def behave(self, **parts: dict[str, float | bool]) -> None:
+        resp = await self.http.put(f"{self.sandbox_url}/_sandbox/behaviour", json=parts)
+        assert resp.status_code == 200, resp.text
+
+    async def effects(self) -> dict[str, dict[str, int]]:
+        resp = await self.http.get(f"{self.sandbox_url}/_sandbox/effects")
+        assert resp.status_code == 200, resp.text
+        return resp.json()  # type: ignore[no-any-return]
+
+    async def seal_orders(self, application_id: str) -> list[dict[str, Any]]:
+        resp = await self.http.get(
+            f"{self.sandbox_url}/seal-shop/v1/orders", params={"application_id": application_id}
+        )
+        assert resp.status_code == 200, resp.text
+        return resp.json()["orders"]  # type: ignore[no-any-return]
+
+    async def waybills(self, application_id: str) -> list[dict[str, Any]]:
+        resp = await self.http.get(
+            f"{self.sandbox_url}/postal/v1/waybills", params={"application_id": application_id}
+        )
+        assert resp.status_code == 200, resp.text
+        return resp.json()["waybills"]  # type: ignore[no-any-return]
+
+    async def finish_held_orders(self, application_id: str) -> None:
+        """Carve the case's held seal order now (the sandbox control): its callback follows."""
+        carving = [o for o in await self.seal_orders(application_id) if o["status"] == "carving"]
+        assert len(carving) == 1, f"{application_id}: {carving}"
+        resp = await self.http.post(
+            f"{self.sandbox_url}/_sandbox/seal-shop/orders/{carving[0]['order_id']}/finish"
+        )
+        assert resp.status_code == 200, resp.text
+        self.mark(f"{application_id}: seals carved")
+
+    # ------------------------------------------------------------------ Temporal, read only
+    async def pending_activities(self, application_id: str) -> list[tuple[str, str, int]]:
+        """(activity type, state, attempt) of each activity the case has scheduled or running."""
+        handle = self.temporal_client.get_workflow_handle(workflow_id_for(application_id))
+        raw = (await handle.describe()).raw_description
+        return [
+            (p.activity_type.name, PendingActivityState.Name(p.state), p.attempt)
+            for p in raw.pending_activities
+        ]
+
+    async def run_id(self, application_id: str) -> str:
+        handle = self.temporal_client.get_workflow_handle(workflow_id_for(application_id))
+        return (await handle.describe()).run_id
+
+
+# ---------------------------------------------------------------------- states of a case
+def carving(doc: dict[str, Any]) -> bool:
+    """The seal order is placed, the first-seal subsidy reserved and its voucher issued: the case
+    waits for the shop with nothing else in hand."""
+    return doc["stages"]["seal_carving"]["state"] == "waiting" and "subsidy_voucher" in (
+        doc["documents"] or []
+    )
+
+
+def alerts_raised(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """(stage, level) of every alert the case says it raised (its history), in order."""
+    raised = []
+    for entry in doc["history"]:
+        if entry["event"].startswith("alert."):
+            _, stage, level = entry["event"].split(".", 2)
+            raised.append((stage, level))
+    return raised
+
+
+def city_month(at: str) -> str:
+    return datetime.fromisoformat(at).astimezone(CITY_ZONE).strftime("%Y-%m")
+
+
+async def check_exactly_once(
+    stack: FaultStack, bodies: list[dict[str, Any]], docs: dict[str, dict[str, Any]]
+) -> None:
+    """Every case completed, and every effect of it happened once: one filing, one seal order, one
+    invoice allotment, one parcel; every alert once, and every alert raised in the feed; one
+    first-seal grant per USCC, settled. Call it with the partners answering (no ``error_rate``):
+    its reads of the partners count for nothing."""
+    ids = [b["application_id"] for b in bodies]
+    assert sorted(docs) == sorted(ids)
+    assert all(docs[i]["stage"] == "completed" for i in ids)
+    usccs = {i: docs[i]["uscc"] for i in ids}
+    assert len(set(usccs.values())) == len(ids), usccs
+
+    # Partner effects: once per case, in total and in each case's own lists.
+    postal = [b for b in bodies if b["delivery"]["method"] == "postal"]
+    effects = await stack.effects()
+    assert {p: effects[p]["effects"] for p in ("registration", "seal_shop", "tax", "postal")} == {
+        "registration": len(bodies),
+        "seal_shop": len(bodies),
+        "tax": sum(1 for b in bodies if "invoice" in b),
+        "postal": len(postal),
+    }, effects
+    for body in bodies:
+        app_id = body["application_id"]
+        orders = await stack.seal_orders(app_id)
+        assert [o["status"] for o in orders] == ["completed"], (app_id, orders)
+        assert orders[0]["uscc"] == usccs[app_id]
+        waybills = await stack.waybills(app_id)
+        expected = ["delivered"] if body["delivery"]["method"] == "postal" else []
+        assert [w["status"] for w in waybills] == expected, (app_id, waybills)
+
+    # Alerts: none twice in the feed, and every alert a case raised is there.
+    feed = await stack.alert_feed()
+    keys = Counter((a["workflow_id"], a["stage"], a["level"]) for a in feed)
+    assert not [k for k, n in keys.items() if n > 1], f"alerts doubled: {keys}"
+    for app_id in ids:
+        raised = alerts_raised(docs[app_id])
+        assert len(raised) == len(set(raised)), f"{app_id} raised an alert twice: {raised}"
+        stored = {(a["stage"], a["level"]) for a in feed if a["workflow_id"] == docs[app_id]["workflow_id"]}
+        assert stored == set(raised), f"{app_id}: raised {raised}, in the feed {sorted(stored)}"
+
+    # The first-seal subsidy: one grant per USCC, settled with the shop, none left reserved.
+    months = {city_month(d[k]) for d in docs.values() for k in ("accepted_at", "completed_at")}
+    settled: Counter[str] = Counter()
+    reserved: Counter[str] = Counter()
+    for month in sorted(months):
+        report = await stack.subsidies(month)
+        settled.update(e["uscc"] for e in report["entries"])
+        reserved.update(e["uscc"] for e in report["reserved"])
+    for app_id, uscc in usccs.items():
+        assert docs[app_id]["subsidy"]["granted"] is True, docs[app_id]["subsidy"]
+        assert settled[uscc] == 1 and reserved[uscc] == 0, (app_id, uscc, settled, reserved)
