@@ -669,3 +669,22 @@ async def check_exactly_once(
     for app_id, uscc in usccs.items():
         assert docs[app_id]["subsidy"]["granted"] is True, docs[app_id]["subsidy"]
         assert settled[uscc] == 1 and reserved[uscc] == 0, (app_id, uscc, settled, reserved)
+    check_no_personal_data_in_logs(stack, bodies)
+
+
+def personal_data(body: dict[str, Any]) -> set[str]:
+    """The ID numbers and phone numbers an application carries."""
+    people = [body["legal_representative"], *body.get("shareholders", []), body["delivery"]]
+    return {str(p[k]) for p in people for k in ("id_number", "phone") if p.get(k)}
+
+
+def check_no_personal_data_in_logs(stack: FaultStack, bodies: list[dict[str, Any]]) -> None:
+    """Nothing the worker or the gateway logged, in all their runs, shows an ID number or a phone
+    of these applications (the logs carry none; infra/privacy.py masks any that slip in)."""
+    secrets = set().union(*(personal_data(b) for b in bodies))
+    for child in stack.started:
+        if child.name not in ("worker", "gateway"):
+            continue
+        text = child.log_path.read_text(encoding="utf-8", errors="replace")
+        leaked = sorted(s for s in secrets if s in text)
+        assert not leaked, f"{child.log_path} shows personal data: {leaked}"
