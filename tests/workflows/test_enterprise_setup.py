@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
@@ -17,12 +16,12 @@ from tests.helpers import closed, start, until
 
 
 async def test_a_company_is_registered_then_gets_its_seals_and_first_invoices(
-    ts_stack: Stack,
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
     await ts_stack.reset_sandbox()
     body = factories.application(district="410505")
     handle = await start(ts_stack, body)
-    status: StatusDocument = await asyncio.wait_for(handle.result(), 60)
+    status: StatusDocument = await closed(time_skipping_env, handle)
 
     assert status.stage == "completed"
     assert status.uscc is not None and is_valid_uscc(status.uscc)
@@ -61,11 +60,11 @@ async def test_a_company_is_registered_then_gets_its_seals_and_first_invoices(
 
 
 async def test_an_individual_business_without_invoices_skips_the_invoice_stage(
-    ts_stack: Stack,
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
     await ts_stack.reset_sandbox()
     handle = await start(ts_stack, factories.individual_business())
-    status: StatusDocument = await asyncio.wait_for(handle.result(), 60)
+    status: StatusDocument = await closed(time_skipping_env, handle)
     assert status.stage == "completed"
     assert status.stages.invoice.state == "skipped"
     assert status.uscc is not None and status.uscc[1] == "2"  # 个体工商户 organisation code
@@ -73,13 +72,14 @@ async def test_an_individual_business_without_invoices_skips_the_invoice_stage(
 
 
 async def test_partners_failing_30_percent_of_calls_still_perform_each_effect_once(
-    ts_stack: Stack,
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
     await ts_stack.reset_sandbox()
     flaky = {"error_rate": 0.3}
     await ts_stack.behave(registration=flaky, seal_shop=flaky, tax=flaky)
     handles = [await start(ts_stack, factories.application()) for _ in range(6)]
-    results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 120)
+    # Waits for each case to close by itself: no time skipped while partners are retried.
+    results = [await closed(time_skipping_env, h, timeout=120) for h in handles]
     await ts_stack.behave(registration={"error_rate": 0}, seal_shop={"error_rate": 0}, tax={"error_rate": 0})
 
     assert [r.stage for r in results] == ["completed"] * 6
@@ -90,7 +90,9 @@ async def test_partners_failing_30_percent_of_calls_still_perform_each_effect_on
     assert sum(effects[p]["requests"] for p in ("registration", "seal_shop", "tax")) > 18
 
 
-async def test_a_name_conflict_waits_for_a_supplement_then_files_again(ts_stack: Stack) -> None:
+async def test_a_name_conflict_waits_for_a_supplement_then_files_again(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
     await ts_stack.reset_sandbox()
     body = factories.application(name="安阳市文峰区冲突餐饮有限公司")
     handle = await start(ts_stack, body)
@@ -102,7 +104,7 @@ async def test_a_name_conflict_waits_for_a_supplement_then_files_again(ts_stack:
 
     corrected = {**body["enterprise"], "name": "安阳市文峰区晨光餐饮有限公司"}
     await cases.supplement(ts_stack.client, app_id, {"enterprise": corrected})
-    status: StatusDocument = await asyncio.wait_for(handle.result(), 60)
+    status: StatusDocument = await closed(time_skipping_env, handle)
     assert status.stage == "completed"
     assert status.supplement is None
     events = [h.event for h in status.history]
@@ -111,10 +113,12 @@ async def test_a_name_conflict_waits_for_a_supplement_then_files_again(ts_stack:
     assert effects["registration"]["effects"] == 1  # the conflicting filing issued nothing
 
 
-async def test_a_forbidden_name_is_rejected_with_the_reason(ts_stack: Stack) -> None:
+async def test_a_forbidden_name_is_rejected_with_the_reason(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
     await ts_stack.reset_sandbox()
     handle = await start(ts_stack, factories.application(name="安阳市文峰区禁止餐饮有限公司"))
-    status: StatusDocument = await asyncio.wait_for(handle.result(), 60)
+    status: StatusDocument = await closed(time_skipping_env, handle)
     assert status.stage == "rejected"
     assert status.reason and "refused" in status.reason
     assert status.stages.registration.state == "failed"
