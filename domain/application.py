@@ -6,6 +6,12 @@ dotted field path (``shareholders.1.contribution_cny``) and says in English what
 Values are normalised on the way in (money to two decimal places, ``x`` to ``X`` in ID
 numbers, phone numbers to 11 digits), so two applications that mean the same have the same
 ``fingerprint()``.
+
+The JSON schema (``/openapi.json``) says every rule a schema can say: lengths, patterns, Anyang's
+district codes, the delivery methods as a ``oneOf`` on ``method``, the shareholders each kind of
+enterprise takes. Check digits, the contributions adding up to the capital and repeated investors
+are beyond a schema; their descriptions say so, and the gateway answers them with a 422 like
+every other rule.
 """
 
 from __future__ import annotations
@@ -25,17 +31,26 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    GetJsonSchemaHandler,
     PlainSerializer,
     PlainValidator,
     Tag,
+    TypeAdapter,
     ValidationError,
     WithJsonSchema,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
 from domain.districts import ANYANG_DISTRICTS
-from domain.identifiers import APPLICATION_ID_RULE, is_application_id, resident_id_problem, uscc_problem
+from domain.identifiers import (
+    APPLICATION_ID_PATTERN,
+    APPLICATION_ID_RULE,
+    is_application_id,
+    resident_id_problem,
+    uscc_problem,
+)
 from domain.validation import decode_json_body, validated
 
 EnterpriseKind = Literal["limited_company", "sole_proprietorship", "partnership", "individual_business"]
@@ -59,6 +74,30 @@ _MONEY_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _MOBILE = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
 _PHONE_SEPARATORS = re.compile(r"[\s\-]+")
 _DISTRICT_LIST = ", ".join(f"{code} {name}" for code, name in ANYANG_DISTRICTS.items())
+
+# --- what the JSON schema says about text (the validators below are the rules themselves) ---------
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+_SPACE = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT_PATTERN = f"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"
+"""One line of text: no control characters (line breaks included), not only spaces."""
+RESIDENT_ID_PATTERN = r"^[0-9]{17}[0-9Xx]$"
+USCC_PATTERN = r"^[0-9A-HJ-NP-RTUWXYa-hj-np-rtuwxy]{18}$"
+MOBILE_PATTERN = r"^(\+86)?1[3-9][0-9]{9}$"
+MONEY_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"
+LIMITED_COMPANY_NAME_PATTERN = "(有限公司|有限责任公司)$"
+
+
+def _text_schema(max_length: int, description: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": max_length,
+            "pattern": TEXT_PATTERN,
+            "description": f"{description}: one line, 1 to {max_length} characters "
+            "(surrounding spaces are trimmed)",
+        }
+    )
 
 
 def _error(kind: str, message: str, **context: Any) -> PydanticCustomError:
@@ -134,8 +173,9 @@ Money = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^[0-9]+(\.[0-9]{1,2})?$",
-            "description": "yuan (元), at most two decimal places; numbers are accepted too",
+            "pattern": MONEY_PATTERN,
+            "maxLength": 18,
+            "description": "yuan (元), below 10^15, at most two decimal places; numbers are accepted too",
             "examples": ["500000.00"],
         }
     ),
@@ -228,15 +268,74 @@ def _check_seals(seals: list[str]) -> list[str]:
     return seals
 
 
-ApplicationId = Annotated[str, AfterValidator(_check_application_id)]
-PersonName = Annotated[str, _text("a name", 50)]
-EnterpriseName = Annotated[str, _text("an enterprise name", 100)]
-Address = Annotated[str, _text("an address", 200)]
-DistrictCode = Annotated[str, AfterValidator(_check_district)]
-ResidentId = Annotated[str, AfterValidator(_normalise_resident_id)]
-Uscc = Annotated[str, AfterValidator(_normalise_uscc)]
-MobilePhone = Annotated[str, AfterValidator(_normalise_mobile)]
-BusinessScopeItem = Annotated[str, _text("a business scope item", 100)]
+ApplicationId = Annotated[
+    str,
+    AfterValidator(_check_application_id),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": APPLICATION_ID_PATTERN,
+            "minLength": 6,
+            "maxLength": 64,
+            "description": f"申请编号, assigned by the portal: {APPLICATION_ID_RULE}",
+            "examples": ["AY20261127-0001"],
+        }
+    ),
+]
+PersonName = Annotated[str, _text("a name", 50), _text_schema(50, "a person's name")]
+EnterpriseName = Annotated[str, _text("an enterprise name", 100), _text_schema(100, "an enterprise name")]
+Address = Annotated[str, _text("an address", 200), _text_schema(200, "an address")]
+DistrictCode = Annotated[
+    str,
+    AfterValidator(_check_district),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": list(ANYANG_DISTRICTS),
+            "description": f"one of Anyang's districts (安阳市辖区县, GB/T 2260): {_DISTRICT_LIST}",
+        }
+    ),
+]
+ResidentId = Annotated[
+    str,
+    AfterValidator(_normalise_resident_id),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": RESIDENT_ID_PATTERN,
+            "description": "居民身份证号码 (GB 11643-1999): 17 digits with an existing birth date "
+            "from 1900 on, then the check digit (0-9 or X); a wrong check digit is a 422",
+        }
+    ),
+]
+Uscc = Annotated[
+    str,
+    AfterValidator(_normalise_uscc),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": USCC_PATTERN,
+            "description": "统一社会信用代码 (GB 32100-2015): 18 of 0-9 and A-Y without I, O, S, V, Z "
+            "(lower case is read as upper), the last a check character; a wrong one is a 422",
+        }
+    ),
+]
+MobilePhone = Annotated[
+    str,
+    AfterValidator(_normalise_mobile),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": MOBILE_PATTERN,
+            "description": "a mobile phone number (手机号): 11 digits starting with 13 to 19, optionally "
+            "after +86 (spaces and hyphens between digits are tolerated and removed)",
+            "examples": ["13803720000"],
+        }
+    ),
+]
+BusinessScopeItem = Annotated[
+    str, _text("a business scope item", 100), _text_schema(100, "a business scope item (经营范围)")
+]
 
 
 class _Model(BaseModel):
@@ -246,14 +345,43 @@ class _Model(BaseModel):
 # --- the parts of an application ----------------------------------------------------------
 
 
+def _enterprise_schema(schema: dict[str, Any]) -> None:
+    """The kind's rules on the name and the capital, as far as a schema can say them."""
+
+    def kind_is(kind: str) -> dict[str, Any]:
+        return {"properties": {"kind": {"const": kind}}, "required": ["kind"]}
+
+    schema["allOf"] = [
+        {
+            "if": kind_is("limited_company"),
+            "then": {"properties": {"name": {"pattern": LIMITED_COMPANY_NAME_PATTERN}}},
+            "else": {"properties": {"name": {"not": {"pattern": "公司"}}}},
+        },
+        {
+            "if": kind_is("individual_business"),
+            "then": {},
+            "else": {"properties": {"registered_capital_cny": {"pattern": "[1-9]"}}},
+        },
+    ]
+    schema["description"] = (
+        f"{schema.get('description', '')} A limited company's name ends with 有限公司 or 有限责任公司, "
+        "no other kind's contains 公司; every kind but an individual business has a registered capital "
+        "above zero."
+    ).strip()
+
+
 class Enterprise(_Model):
     """The enterprise to be set up."""
+
+    model_config = ConfigDict(json_schema_extra=_enterprise_schema)
 
     name: EnterpriseName
     kind: EnterpriseKind
     registered_capital_cny: Money
     business_scope: Annotated[
-        list[BusinessScopeItem], Field(max_length=50), AfterValidator(_check_business_scope)
+        list[BusinessScopeItem],
+        Field(max_length=50, json_schema_extra={"minItems": 1, "uniqueItems": True}),
+        AfterValidator(_check_business_scope),
     ]
     district_code: DistrictCode
     address: Address
@@ -345,8 +473,41 @@ class InvoiceRequest(_Model):
     monthly_quota: int = Field(ge=1, le=1000)
 
 
+class PostalDelivery(_Model):
+    """Postal delivery (免费寄递): the whole address is required."""
+
+    method: Literal["postal"]
+    recipient: PersonName
+    phone: MobilePhone
+    district_code: DistrictCode
+    address: Address
+    inbound_materials: bool = Field(
+        default=False,
+        strict=True,
+        description="a prepaid inbound waybill for the applicant's materials (双向寄递)",
+    )
+
+
+class PickupDelivery(_Model):
+    """Pickup at the district's service centre: no address needed, and no inbound materials (those
+    are mailed only with a postal delivery). Any part of an address that is given must be valid."""
+
+    method: Literal["pickup"]
+    recipient: PersonName | None = None
+    phone: MobilePhone | None = None
+    district_code: DistrictCode | None = None
+    address: Address | None = None
+    inbound_materials: Literal[False] = Field(
+        default=False, description="always false: inbound materials are mailed only with a postal delivery"
+    )
+
+
 class Delivery(_Model):
-    """Free postal delivery (免费寄递) of the licence and seals, or pickup at the centre."""
+    """Free postal delivery (免费寄递) of the licence and seals, or pickup at the centre.
+
+    Its JSON schema is the ``oneOf`` of ``PostalDelivery`` and ``PickupDelivery`` (discriminated by
+    ``method``); the validation is this model's own, with its own messages.
+    """
 
     method: DeliveryMethod
     recipient: PersonName | None = None
@@ -378,6 +539,23 @@ class Delivery(_Model):
             )
         problems.raise_if_any("Delivery")
         return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(_DELIVERY_FORMS.core_schema)
+        schema["title"] = "Delivery"
+        schema["description"] = (
+            "Free postal delivery (免费寄递) of the licence and seals, or pickup at the service centre: "
+            "a PostalDelivery or a PickupDelivery, told apart by `method`."
+        )
+        return schema
+
+
+_DELIVERY_FORMS: TypeAdapter[PostalDelivery | PickupDelivery] = TypeAdapter(
+    Annotated[PostalDelivery | PickupDelivery, Field(discriminator="method")]
+)
 
 
 def _check_shareholders(app: Application, problems: _Problems) -> None:
@@ -472,14 +650,55 @@ def _check_shareholders(app: Application, problems: _Problems) -> None:
             first_seen[key] = index
 
 
+_SHAREHOLDERS_BY_KIND: dict[str, dict[str, Any]] = {
+    "limited_company": {"minItems": 1, "maxItems": MAX_LIMITED_COMPANY_SHAREHOLDERS},
+    "sole_proprietorship": {"minItems": 1, "maxItems": 1, "items": {"required": ["id_number"]}},
+    "partnership": {"minItems": 2},
+    "individual_business": {"maxItems": 0},
+}
+SHAREHOLDERS_RULE = (
+    "a limited company has 1 to 50 shareholders whose contributions (each above zero) add up to the "
+    "registered capital; a sole proprietorship exactly one natural person; a partnership two or more "
+    "partners; an individual business none ([]). The same investor (id_number or uscc) is listed once."
+)
+
+
+def _application_schema(schema: dict[str, Any]) -> None:
+    """The shareholders each kind of enterprise takes (the sums and repeats are beyond a schema)."""
+    schema["allOf"] = [
+        {
+            "if": {
+                "properties": {"enterprise": {"properties": {"kind": {"const": kind}}, "required": ["kind"]}},
+                "required": ["enterprise"],
+            },
+            "then": {"properties": {"shareholders": rule}},
+        }
+        for kind, rule in _SHAREHOLDERS_BY_KIND.items()
+    ]
+
+
 class Application(_Model):
     """One application, one set of materials (一窗受理、一网通办)."""
+
+    model_config = ConfigDict(json_schema_extra=_application_schema)
 
     application_id: ApplicationId
     enterprise: Enterprise
     legal_representative: LegalRepresentative
-    shareholders: Annotated[list[Shareholder], Field(max_length=200)]
-    seals: Annotated[list[SealKind], AfterValidator(_check_seals)]
+    shareholders: Annotated[list[Shareholder], Field(max_length=200, description=SHAREHOLDERS_RULE)]
+    seals: Annotated[
+        list[SealKind],
+        Field(
+            description="the seals to carve (刻章), each once; the official seal (公章) always",
+            json_schema_extra={
+                "minItems": 1,
+                "maxItems": 5,
+                "uniqueItems": True,
+                "contains": {"const": "official"},
+            },
+        ),
+        AfterValidator(_check_seals),
+    ]
     invoice: InvoiceRequest | None = None
     delivery: Delivery
 
@@ -504,12 +723,23 @@ class Application(_Model):
 SUPPLEMENT_PARTS = ("enterprise", "legal_representative", "shareholders")
 
 
+def _supplement_schema(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [
+        {"required": [part], "properties": {part: {"not": {"type": "null"}}}} for part in SUPPLEMENT_PARTS
+    ]
+
+
 class Supplement(_Model):
-    """Corrected materials (补正材料): the parts given replace those of the application."""
+    """Corrected materials (补正材料): the parts given replace those of the application, and the result
+    is checked as a whole application. At least one of the three parts, not null."""
+
+    model_config = ConfigDict(json_schema_extra=_supplement_schema)
 
     enterprise: Enterprise | None = None
     legal_representative: LegalRepresentative | None = None
-    shareholders: Annotated[list[Shareholder], Field(max_length=200)] | None = None
+    shareholders: (
+        Annotated[list[Shareholder], Field(max_length=200, description=SHAREHOLDERS_RULE)] | None
+    ) = None
 
     @model_validator(mode="after")
     def _something_supplied(self) -> Self:

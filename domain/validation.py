@@ -4,6 +4,12 @@ The gateway answers 422 ``{"errors": [{"field": "shareholders.0.id_number", "mes
 (the ``FieldErrors`` schema of ``/openapi.json``); the supplement request of a case names fields
 the same way. Request bodies are decoded here too (``decode_json_body``, ``json_object``,
 ``validated``), so every caller refuses a malformed body with the same words.
+
+Whatever its schema, no body may be hostile in shape: ``decode_json_body`` refuses (422, at the
+offending path) JSON nested deeper than ``MAX_JSON_DEPTH``, a string longer than
+``MAX_JSON_STRING``, an array or object with more than ``MAX_JSON_ITEMS`` entries, a key given
+twice, ``NaN``/``Infinity``, and strings with NUL (U+0000) or an unpaired surrogate (text that
+cannot be UTF-8), before any model sees the value.
 """
 
 from __future__ import annotations
@@ -113,12 +119,100 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def decode_json_body(body: bytes | bytearray) -> object:
-    """The JSON value of a request body; ``ApplicationInvalid`` at ``body`` when it is not JSON."""
+MAX_JSON_DEPTH = 32
+"""Objects and arrays inside one another: the application needs 4; partner ``data`` gets the rest."""
+MAX_JSON_STRING = 65_536
+"""Characters in one string (or key): every text field of this API is far shorter."""
+MAX_JSON_ITEMS = 10_000
+"""Entries of one array or object."""
+_PATH_PART_CHARS = 64  # a hostile key is not echoed whole in a field path
+
+
+class _JsonShapeError(ValueError):
+    """Raised by the decoder's hooks: a body no request may carry, refused at ``body``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _reject_constant(name: str) -> object:
+    raise _JsonShapeError(f"{name} is not JSON; numbers must be finite")
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _JsonShapeError(f"the key {key[:_PATH_PART_CHARS]!r} appears twice in one object")
+            seen.add(key)
+    return members
+
+
+def _string_problem(text: str) -> str | None:
+    if len(text) > MAX_JSON_STRING:
+        return f"a string has at most {MAX_JSON_STRING} characters"
+    if "\x00" in text:
+        return "a string must not contain NUL (U+0000)"
     try:
-        return json.loads(body)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a string must not contain an unpaired surrogate (it cannot be UTF-8)"
+    return None
+
+
+def _shape_problem(value: object) -> FieldError | None:
+    """The first part of a decoded JSON value that no request may carry, without recursion."""
+    stack: list[tuple[object, tuple[str | int, ...], int]] = [(value, (), 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        children: list[tuple[str | int, object]]
+        if isinstance(item, str):
+            problem = _string_problem(item)
+            if problem is not None:
+                return FieldError(field=dotted_path(path), message=problem)
+            continue
+        if isinstance(item, dict):
+            children = list(item.items())
+            for key, _ in children:
+                problem = _string_problem(str(key))
+                if problem is not None:
+                    return FieldError(field=dotted_path(path), message=f"a key: {problem}")
+        elif isinstance(item, list):
+            children = list(enumerate(item))
+        else:
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            return FieldError(
+                field=dotted_path(path), message=f"JSON may nest at most {MAX_JSON_DEPTH} levels deep"
+            )
+        if len(children) > MAX_JSON_ITEMS:
+            return FieldError(field=dotted_path(path), message=f"at most {MAX_JSON_ITEMS} entries")
+        for key, child in reversed(children):
+            part = key[:_PATH_PART_CHARS] if isinstance(key, str) else key
+            stack.append((child, (*path, part), depth + 1))
+    return None
+
+
+def decode_json_body(body: bytes | bytearray) -> object:
+    """The JSON value of a request body; ``ApplicationInvalid`` at ``body`` when it is not JSON, and
+    at the offending path when its shape is hostile (see the module's docstring)."""
+    try:
+        value = json.loads(body, parse_constant=_reject_constant, object_pairs_hook=_unique_members)
+    except _JsonShapeError as err:
+        raise ApplicationInvalid([FieldError(field=BODY_FIELD, message=err.message)]) from None
+    except RecursionError:
+        # Far deeper than MAX_JSON_DEPTH: the decoder itself gave up.
+        message = f"JSON may nest at most {MAX_JSON_DEPTH} levels deep"
+        raise ApplicationInvalid([FieldError(field=BODY_FIELD, message=message)]) from None
     except ValueError:  # UnicodeDecodeError included
         raise ApplicationInvalid([FieldError(field=BODY_FIELD, message=_NOT_JSON)]) from None
+    problem = _shape_problem(value)
+    if problem is not None:
+        raise ApplicationInvalid([problem])
+    return value
 
 
 def json_object(value: object) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from gateway.dependencies import (
     TemporalUnavailable,
 )
 from gateway.errors import install_error_handlers
+from gateway.methods import AllowedMethods
 from gateway.observability import RequestLogMiddleware, RequestMetrics
 from gateway.openapi import install_openapi
 from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, subsidies
@@ -103,6 +104,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(codec.router)
     app.include_router(ops_login.router)
+    app.add_middleware(AllowedMethods)  # Allow on 405s and OPTIONS; inside CodecCors (its preflights)
     # The Web UI (another origin) calls the codec endpoints with the ops session cookie.
     app.add_middleware(CodecCors, origin=settings.ui_origin)
     app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)

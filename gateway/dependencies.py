@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from domain.identifiers import is_application_id
+from domain.identifiers import APPLICATION_ID_PATTERN, is_application_id
 from domain.policies import Policies
 from infra.logging import get_logger
 from infra.settings import Settings
@@ -148,17 +148,13 @@ AlertDatabaseDep = Annotated[AlertDatabase, Depends(alert_database)]
 StoppingDep = Annotated[asyncio.Event, Depends(gateway_stopping)]
 
 
-def blank_is_absent(value: object) -> object:
-    """``?stage=&district=`` (a form left empty) means no filter, as if the parameter were absent."""
-    return None if value == "" else value
-
-
 def case_id(
     application_id: Annotated[
         str,
         Path(
-            description="the application id: 6 to 64 of A-Z, a-z, 0-9 and '-'",
+            description="the application id: 6 to 64 of A-Z, a-z, 0-9 and '-'; any other is a 404",
             examples=["AY20261127-0001"],
+            json_schema_extra={"pattern": APPLICATION_ID_PATTERN},
         ),
     ],
 ) -> str:
@@ -176,9 +172,11 @@ class BodyTooLarge(Exception):
 
 
 async def raw_body(request: Request) -> bytes:
-    """The request body exactly as sent (signatures are over these bytes), at most 1 MiB."""
+    """The request body exactly as sent (signatures are over these bytes), at most 1 MiB: a larger
+    Content-Length is refused unread, and a body that grows past the limit (chunked, or longer than
+    it said) as soon as it does; either is a 413 (``BodyTooLarge``) before anything parses it."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BodyTooLarge()
     chunks: list[bytes] = []
     size = 0

@@ -7,13 +7,23 @@ parts are ``domain.application``'s models; an alert is ``domain.alerts.AlertReco
 from __future__ import annotations
 
 from datetime import datetime
-from typing import get_args
+from typing import Annotated, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from typing_extensions import TypeAliasType
 
 from domain.alerts import AlertRecord
+from domain.identifiers import APPLICATION_ID_PATTERN
 from domain.status import CaseStage, SlaState
-from domain.validation import FieldError
+from domain.validation import MAX_JSON_STRING, FieldError
+
+NO_NUL_PATTERN = "^[^\\x00]*$"
+NoNulText = Annotated[str, StringConstraints(max_length=MAX_JSON_STRING, pattern=NO_NUL_PATTERN)]
+JsonValue = TypeAliasType(  # type: ignore[misc]
+    "JsonValue", "bool | int | float | NoNulText | list[JsonValue] | dict[NoNulText, JsonValue] | None"
+)
+"""Free-form JSON (a callback's ``data``, members the gateway ignores) within the limits every body
+keeps (the API's description): no string or key holds NUL."""
 
 
 class Detail(BaseModel):
@@ -56,6 +66,47 @@ class CaseList(BaseModel):
 
     applications: list[CaseListItem]
     next_cursor: str | None = Field(description="null on the last page")
+
+
+class CallbackEnvelope(BaseModel):
+    """A partner's callback as the partner sends it (docs/partner-api.md, "Callbacks"); which partner
+    it is comes from the path. Other members are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[NoNulText, JsonValue] = Field(init=False)  # type: ignore[valid-type]
+
+    event_id: str = Field(
+        min_length=1, max_length=200, description="the partner's id of the event; a repeat is dropped"
+    )
+    event: str = Field(
+        min_length=1,
+        max_length=100,
+        description="what happened",
+        examples=["seal_order.completed", "postal.collected"],
+    )
+    application_id: str = Field(
+        description="the case's application id; one that cannot be an id, or names no case, is a 404",
+        json_schema_extra={"pattern": APPLICATION_ID_PATTERN},
+    )
+    occurred_at: datetime = Field(description="when it happened, with its offset (RFC 3339)")
+    data: dict[NoNulText, JsonValue] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="the event's details"
+    )
+
+
+class WithdrawBody(BaseModel):
+    """``POST …/withdraw``: why the case is withdrawn (optional). An empty body is no reason at all;
+    other members are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[NoNulText, JsonValue] = Field(init=False)  # type: ignore[valid-type]
+
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description="shown in the case's history; at most 500 characters, no NUL",
+        json_schema_extra={"pattern": NO_NUL_PATTERN},
+    )
 
 
 class CallbackAccepted(BaseModel):

@@ -4,6 +4,9 @@ Routes read raw bytes (so that invalid JSON is a 422 in our shape, and callbacks
 verified byte for byte), which leaves FastAPI nothing to document. ``json_body`` names the
 model in the route's ``openapi_extra``; ``install_openapi`` adds the models' JSON schemas to
 the document's components.
+
+``install_openapi`` also states what holds for every request: the body limits (``LIMITS``), and
+parameters as they travel (a query parameter or header is never ``null``: it is there or not).
 """
 
 from __future__ import annotations
@@ -14,9 +17,19 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from gateway.models import FieldErrors
+from domain.validation import MAX_JSON_DEPTH, MAX_JSON_ITEMS, MAX_JSON_STRING
+from gateway.dependencies import MAX_BODY_BYTES
+from gateway.models import NO_NUL_PATTERN, FieldErrors
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
+LIMITS = f"""
+Limits: a body is at most {MAX_BODY_BYTES // (1 << 20)} MiB (413 before it is read, whether
+Content-Length says so or a chunked body grows past it); JSON nests at most {MAX_JSON_DEPTH} levels,
+a string has at most {MAX_JSON_STRING} characters, an array or object at most {MAX_JSON_ITEMS} entries,
+keys are unique, numbers finite, and no string holds NUL (U+0000) or an unpaired surrogate: a 422
+at the offending field otherwise. The schemas' own lengths and patterns are tighter still. Every
+path answers `OPTIONS` with its `Allow` header, and a method it does not take with 405 and `Allow`.
+"""
 _documented: dict[str, type[BaseModel]] = {}
 
 
@@ -49,6 +62,45 @@ def _use_our_422(schema: dict[str, Any], components: dict[str, Any]) -> None:
     components.pop("ValidationError", None)
 
 
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf: [X, {"type": "null"}]`` -> ``X`` (the other keys, such as the description, kept)."""
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list):
+        return schema
+    kept = [b for b in branches if b != {"type": "null"}]
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    if len(kept) == 1:
+        return {**kept[0], **rest}
+    return {**rest, "anyOf": kept}
+
+
+def _parameters_as_sent(schema: dict[str, Any]) -> None:
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if "schema" in parameter:
+                    parameter["schema"] = _without_null(parameter["schema"])
+
+
+def _keys_without_nul(node: Any) -> None:
+    """Pydantic writes ``dict[NoNulText, X]`` as ``patternProperties`` (which leaves other keys free);
+    the gateway refuses any key with NUL, so say it with ``propertyNames`` and ``additionalProperties``."""
+    if isinstance(node, list):
+        for item in node:
+            _keys_without_nul(item)
+        return
+    if not isinstance(node, dict):
+        return
+    pattern_properties = node.get("patternProperties")
+    if isinstance(pattern_properties, dict) and list(pattern_properties) == [NO_NUL_PATTERN]:
+        node["additionalProperties"] = node.pop("patternProperties")[NO_NUL_PATTERN]
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict) and str(extra.get("$ref", "")).endswith("/JsonValue"):
+        node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": NO_NUL_PATTERN}
+    for value in node.values():
+        _keys_without_nul(value)
+
+
 def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -57,16 +109,18 @@ def install_openapi(app: FastAPI) -> None:
             title=app.title,
             version=app.version,
             summary=app.summary,
-            description=app.description,
+            description=f"{app.description or ''}{LIMITS}",
             routes=app.routes,
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         _use_our_422(schema, components)
+        _parameters_as_sent(schema)
         for name, model in sorted(_documented.items()):
             model_schema = model.model_json_schema(ref_template=_REF_TEMPLATE)
             for def_name, definition in model_schema.pop("$defs", {}).items():
                 components.setdefault(def_name, definition)
             components.setdefault(name, model_schema)
+        _keys_without_nul(components)
         app.openapi_schema = schema
         return schema
 

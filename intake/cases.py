@@ -274,12 +274,17 @@ def _encode_cursor(token: bytes | None) -> str | None:
 
 
 def _decode_cursor(cursor: str | None) -> bytes | None:
-    if not cursor:
+    """The page token inside a cursor ``_encode_cursor`` made; ``InvalidQuery`` for anything else
+    (strictly base64url: a stray character is not skipped, and nothing is not a token)."""
+    if cursor is None:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor.encode())
-    except (binascii.Error, ValueError) as err:
+        token = base64.b64decode(cursor.encode("ascii"), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError) as err:  # UnicodeEncodeError included
         raise InvalidQuery("after: not a cursor this service returned") from err
+    if not token:
+        raise InvalidQuery("after: not a cursor this service returned")
+    return token
 
 
 def visibility_query(

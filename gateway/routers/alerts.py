@@ -18,14 +18,14 @@ from typing import Annotated, TypeVar
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BeforeValidator, Field, StringConstraints
 from sqlalchemy.exc import DBAPIError
 
 from domain.alerts import AlertLevel, AlertRecord, AlertStage
 from gateway.auth import alerts_access
-from gateway.dependencies import AlertDatabaseDep, StoppingDep, blank_is_absent
+from gateway.dependencies import AlertDatabaseDep, StoppingDep
 from gateway.errors import ParameterInvalid
 from gateway.models import AlertFeed, Detail, FieldErrors
+from gateway.parameters import ALERT_ID_PATTERN, AlertId, AlertPageSize, SixDigitDistrict
 from infra.logging import get_logger
 from store.alerts import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, AlertStore, UnknownAlertId
 
@@ -52,22 +52,32 @@ router = APIRouter(
     },
 )
 
-StageFilter = Annotated[
-    AlertStage | None, BeforeValidator(blank_is_absent), Query(description="only alerts of this stage")
-]
-LevelFilter = Annotated[
-    AlertLevel | None, BeforeValidator(blank_is_absent), Query(description="only alerts of this level")
-]
+# Leave a filter out for every alert; an empty value is a 422 like any other that breaks its rule.
+StageFilter = Annotated[AlertStage | None, Query(description="only alerts of this stage")]
+LevelFilter = Annotated[AlertLevel | None, Query(description="only alerts of this level")]
 DistrictFilter = Annotated[
-    Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None,
-    BeforeValidator(blank_is_absent),
+    SixDigitDistrict | None,
     Query(description="only alerts of this district (six-digit code, e.g. 410502)"),
 ]
 After = Annotated[
-    str | None,
-    BeforeValidator(blank_is_absent),
+    AlertId | None,
     Query(description="an alert id: only the alerts after it (the feed's `next_cursor`)"),
 ]
+
+ALERT_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "one server-sent event: an alert, its id the alert's (send it back as Last-Event-ID)",
+    "properties": {
+        "id": {"type": "string", "pattern": ALERT_ID_PATTERN},
+        "event": {"const": "alert"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/AlertRecord"},
+        },
+    },
+    "required": ["id", "event", "data"],
+}
 
 T = TypeVar("T")
 
@@ -90,8 +100,7 @@ async def list_alerts(
     database: AlertDatabaseDep,
     after: After = None,
     limit: Annotated[
-        Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] | None,
-        BeforeValidator(blank_is_absent),
+        AlertPageSize | None,
         Query(description=f"page size (default {DEFAULT_PAGE_SIZE}, at most {MAX_PAGE_SIZE})"),
     ] = None,
     district: DistrictFilter = None,
@@ -120,7 +129,8 @@ async def list_alerts(
                 f"Starts with `retry: {RETRY_MS}`; a `: keep-alive` comment comes every "
                 f"{HEARTBEAT_INTERVAL_S:.0f} s without an alert."
             ),
-            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+            # OpenAPI 3.1 reads an event stream's schema as that of each event (3.2's itemSchema).
+            "content": {EVENT_STREAM: {"schema": ALERT_EVENT_SCHEMA}},
         }
     },
 )
@@ -133,11 +143,12 @@ async def stream_alerts(
     stage: StageFilter = None,
     level: LevelFilter = None,
     last_event_id: Annotated[
-        str | None,
-        BeforeValidator(blank_is_absent),
+        AlertId | None,
         Header(
             alias="Last-Event-ID",
-            description="the id of the last alert received: resume right after it (wins over `after`)",
+            description="the id of the last alert received (an alert id from this feed, as a reconnecting "
+            "EventSource sends it): resume right after it; wins over `after`. An id that names no alert "
+            "is a 422 before the stream starts.",
         ),
     ] = None,
 ) -> StreamingResponse:
@@ -146,7 +157,7 @@ async def stream_alerts(
 
     Each event's data is the alert exactly as in the feed (`AlertRecord` in the schemas)."""
     # A reconnecting EventSource keeps its URL (and so its ``after``) and adds Last-Event-ID.
-    cursor_field, cursor = ("Last-Event-ID", last_event_id) if last_event_id else ("after", after)
+    cursor_field, cursor = ("Last-Event-ID", last_event_id) if last_event_id is not None else ("after", after)
     store = await database.store()
     if cursor is None:
         cursor = await store.latest_id()

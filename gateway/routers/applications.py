@@ -9,20 +9,28 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import BeforeValidator, Field
 
+from documents.models import DOCUMENT_NAMES
 from documents.storage import DocumentNotFound, DocumentStore, InvalidDocumentRef
-from domain.application import Application, Delivery, Supplement, parse_application
-from domain.districts import ANYANG_DISTRICTS
+from domain.application import (
+    Application,
+    Delivery,
+    DistrictCode,
+    Supplement,
+    parse_application,
+    parse_delivery,
+)
 from domain.partners import WithdrawRequest
 from domain.status import CaseStage, SlaState, StatusDocument
 from domain.validation import decode_json_body, json_object, validated
 from gateway.auth import portal_access
-from gateway.dependencies import CaseId, PoliciesDep, RawBody, SettingsDep, TemporalDep, blank_is_absent
-from gateway.models import CaseList, CaseListItem, Detail, FieldErrors, SubmitAnswer
+from gateway.dependencies import CaseId, PoliciesDep, RawBody, SettingsDep, TemporalDep
+from gateway.errors import ParameterInvalid
+from gateway.models import CaseList, CaseListItem, Detail, FieldErrors, SubmitAnswer, WithdrawBody
 from gateway.openapi import json_body
+from gateway.parameters import CaseCursor, CasePageSize, open_cursor, seal_cursor
 from intake import cases
 
 PREFIX = "/v1/applications"
@@ -46,6 +54,9 @@ _INVALID: dict[int | str, dict[str, Any]] = {
 _CLOSED: dict[int | str, dict[str, Any]] = {
     409: {"model": Detail, "description": "the case's state does not allow this"}
 }
+_TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"model": Detail, "description": "the body is larger than 1 MiB; it was not read"}
+}
 
 
 def status_url(application_id: str) -> str:
@@ -60,6 +71,7 @@ def status_url(application_id: str) -> str:
     responses={
         200: {"model": SubmitAnswer, "description": "the same application again: nothing started"},
         409: {"model": Detail, "description": "the id is taken by a different application"},
+        **_TOO_LARGE,
         **_INVALID,
     },
 )
@@ -93,41 +105,31 @@ async def submit_application(
 )
 async def list_applications(
     temporal: TemporalDep,
-    stage: Annotated[
-        CaseStage | None, BeforeValidator(blank_is_absent), Query(description="the case's stage")
-    ] = None,
+    settings: SettingsDep,
+    stage: Annotated[CaseStage | None, Query(description="only cases at this stage")] = None,
     sla_status: Annotated[
-        SlaState | None,
-        BeforeValidator(blank_is_absent),
-        Query(description="the worst SLA state the case reached"),
+        SlaState | None, Query(description="only cases whose worst SLA state is this")
     ] = None,
-    district: Annotated[
-        str | None,
-        BeforeValidator(blank_is_absent),
-        Query(description=f"district code, one of {', '.join(ANYANG_DISTRICTS)}"),
-    ] = None,
-    limit: Annotated[
-        Annotated[int, Field(ge=1, le=1000)] | None,
-        BeforeValidator(blank_is_absent),
-        Query(description="page size (default 50)"),
-    ] = None,
-    after: Annotated[
-        str | None,
-        BeforeValidator(blank_is_absent),
-        Query(description="next_cursor of the previous page"),
-    ] = None,
+    district: Annotated[DistrictCode | None, Query(description="only cases of this district")] = None,
+    limit: Annotated[CasePageSize | None, Query(description="page size, 1 to 1000 (default 50)")] = None,
+    after: Annotated[CaseCursor | None, Query(description="the previous page's `next_cursor`")] = None,
 ) -> CaseList:
-    """Newest first, one page at a time; ``next_cursor`` is null on the last page."""
-    # Filters are checked before Temporal is asked (InvalidQuery: 422).
+    """Newest first, one page at a time; ``next_cursor`` is null on the last page. Leave a filter
+    out for all cases; an empty value is a 422 like any other that breaks its rule."""
+    # Filters and the cursor are checked before Temporal is asked (InvalidQuery: 422).
     cases.visibility_query(stage=stage, sla_status=sla_status, district=district)
+    try:
+        token = open_cursor(settings, after)
+    except ValueError as err:
+        raise ParameterInvalid("after", str(err)) from None
     client = await temporal.client()
-    found, next_cursor = await cases.list_cases(
+    found, next_token = await cases.list_cases(
         client,
         stage=stage,
         sla_status=sla_status,
         district=district,
         limit=limit or 50,
-        after=after,
+        after=token,
     )
     return CaseList(
         applications=[
@@ -142,7 +144,7 @@ async def list_applications(
             )
             for c in found
         ],
-        next_cursor=next_cursor,
+        next_cursor=seal_cursor(settings, next_token),
     )
 
 
@@ -157,14 +159,16 @@ async def get_application(application_id: CaseId, temporal: TemporalDep) -> Stat
     status_code=202,
     summary="Corrected materials (补正) for a case awaiting a supplement",
     openapi_extra=json_body(Supplement, "the corrected parts; they replace those of the application"),
-    responses={**_NOT_FOUND, **_CLOSED, **_INVALID},
+    responses={**_NOT_FOUND, **_CLOSED, **_TOO_LARGE, **_INVALID},
 )
 async def supplement_application(
     application_id: CaseId, body: RawBody, temporal: TemporalDep
 ) -> StatusDocument:
-    """The case's state is checked first (409), then the corrected application (422)."""
+    """A body that is not JSON, or not JSON any request may carry, is a 422 at once; then the case's
+    state is checked (409), then the corrected application (422)."""
+    data = decode_json_body(body)
     client = await temporal.client()
-    return await cases.supplement(client, application_id, body)
+    return await cases.supplement(client, application_id, data)
 
 
 def parse_withdraw_request(body: bytes) -> WithdrawRequest:
@@ -174,15 +178,15 @@ def parse_withdraw_request(body: bytes) -> WithdrawRequest:
     data = decode_json_body(body)
     if data is None:
         return WithdrawRequest()
-    return validated(WithdrawRequest, json_object(data))
+    return WithdrawRequest(reason=validated(WithdrawBody, json_object(data)).reason)
 
 
 @router.post(
     "/{application_id}/withdraw",
     status_code=202,
     summary="Withdraw an open case",
-    openapi_extra=json_body(WithdrawRequest, "why (optional); an empty body is fine", required=False),
-    responses={**_NOT_FOUND, **_CLOSED, **_INVALID},
+    openapi_extra=json_body(WithdrawBody, "why (optional); an empty body is fine", required=False),
+    responses={**_NOT_FOUND, **_CLOSED, **_TOO_LARGE, **_INVALID},
 )
 async def withdraw_application(
     application_id: CaseId, body: RawBody, temporal: TemporalDep
@@ -197,12 +201,14 @@ async def withdraw_application(
     "/{application_id}/delivery",
     summary="Change the delivery (address or method) until EMS collects the parcel",
     openapi_extra=json_body(Delivery, "a delivery object as in the application"),
-    responses={**_NOT_FOUND, **_CLOSED, **_INVALID},
+    responses={**_NOT_FOUND, **_CLOSED, **_TOO_LARGE, **_INVALID},
 )
 async def change_delivery(application_id: CaseId, body: RawBody, temporal: TemporalDep) -> StatusDocument:
-    """200; 422 invalid; 409 once the parcel is collected or the case is closed."""
+    """200; 422 invalid (before the case is asked); 409 once the parcel is collected or the case is
+    closed."""
+    delivery = parse_delivery(body)
     client = await temporal.client()
-    return await cases.change_delivery(client, application_id, body)
+    return await cases.change_delivery(client, application_id, delivery)
 
 
 @router.get(
@@ -211,7 +217,17 @@ async def change_delivery(application_id: CaseId, body: RawBody, temporal: Tempo
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}, **_NOT_FOUND},
 )
-async def get_document(application_id: CaseId, name: str, settings: SettingsDep) -> Response:
+async def get_document(
+    application_id: CaseId,
+    name: Annotated[
+        str,
+        Path(
+            description="the document's name; any other is a 404",
+            json_schema_extra={"enum": list(DOCUMENT_NAMES)},
+        ),
+    ],
+    settings: SettingsDep,
+) -> Response:
     store = DocumentStore(settings.data_dir)
     try:
         pdf = await asyncio.to_thread(store.read, application_id, name)

@@ -15,9 +15,9 @@ from domain.identifiers import is_application_id
 from domain.partners import PartnerEvent
 from domain.validation import decode_json_body, json_object, validated
 from gateway.dependencies import RawBody, SettingsDep, TemporalDep
-from gateway.models import CallbackAccepted, Detail, FieldErrors
+from gateway.models import CallbackAccepted, CallbackEnvelope, Detail, FieldErrors
 from gateway.openapi import json_body
-from infra.signing import SIGNATURE_HEADER, verify
+from infra.signing import DEFAULT_TOLERANCE_S, SIGNATURE_HEADER, SIGNATURE_PATTERN, verify
 from intake import cases
 
 PARTNERS = ("seal_shop", "postal")
@@ -27,25 +27,32 @@ router = APIRouter(prefix="/v1/callbacks", tags=["partner callbacks"])
 
 def parse_partner_event(partner: str, body: bytes) -> PartnerEvent:
     """The common envelope of docs/partner-api.md; ``partner`` comes from the path."""
-    data = json_object(decode_json_body(body))
-    return validated(PartnerEvent, {**data, "partner": partner})
+    envelope = validated(CallbackEnvelope, json_object(decode_json_body(body)))
+    return PartnerEvent(partner=partner, **envelope.model_dump())
 
 
 @router.post(
     "/{partner}",
     status_code=202,
     summary="A partner's signed callback",
-    openapi_extra=json_body(PartnerEvent, "the event envelope; `partner` is taken from the path"),
+    openapi_extra=json_body(CallbackEnvelope, "the event envelope, signed byte for byte"),
     responses={
         401: {"model": Detail, "description": "bad, missing or stale signature"},
         404: {"model": Detail, "description": "unknown partner or unknown case"},
         409: {"model": Detail, "description": "the case is closed"},
+        413: {"model": Detail, "description": "the body is larger than 1 MiB; it was not read"},
         422: {"model": FieldErrors, "description": "malformed envelope"},
         503: {"model": Detail, "description": "Temporal is unreachable; retry"},
     },
 )
 async def partner_callback(
-    partner: Annotated[str, Path(description=f"one of {', '.join(PARTNERS)}")],
+    partner: Annotated[
+        str,
+        Path(
+            description=f"one of {', '.join(PARTNERS)}; any other is a 404",
+            json_schema_extra={"enum": list(PARTNERS)},
+        ),
+    ],
     body: RawBody,
     settings: SettingsDep,
     temporal: TemporalDep,
@@ -53,7 +60,10 @@ async def partner_callback(
         str | None,
         Header(
             alias=SIGNATURE_HEADER,
-            description='t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>." + raw body>',
+            description='t=<unix seconds>,sha256=<hex HMAC-SHA256 of "<t>." + raw body>, keyed by the '
+            f"callback secret; t within {DEFAULT_TOLERANCE_S} s of the gateway's clock. Missing, wrong "
+            "or stale: 401.",
+            json_schema_extra={"pattern": SIGNATURE_PATTERN},
         ),
     ] = None,
 ) -> CallbackAccepted:

@@ -15,11 +15,13 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
+from pydantic import WithJsonSchema
 
 from gateway.auth import ops_access
 from gateway.dependencies import AlertDatabase
 from gateway.errors import ParameterInvalid
 from gateway.models import Detail, FieldErrors
+from gateway.parameters import MONTH_SCHEMA, SHOP_SCHEMA, month_problem, shop_problem
 from infra.logging import get_logger
 from store.subsidies import MonthReport, ShopStatement, SubsidyLedger, parse_month
 
@@ -72,11 +74,14 @@ router = APIRouter(
 )
 
 MonthParam = Annotated[
-    str, Query(description="the month, YYYY-MM (Beijing time)", examples=["2026-11"], max_length=20)
+    str, WithJsonSchema(MONTH_SCHEMA), Query(description="the month, YYYY-MM (Beijing time)")
 ]
 
 
 def _month(month: str) -> str:
+    problem = month_problem(month)
+    if problem is not None:
+        raise ParameterInvalid("month", problem)
     try:
         year, number = parse_month(month)
     except ValueError as err:
@@ -149,17 +154,15 @@ async def shop_statement(
     month: MonthParam,
     shop: Annotated[
         str,
-        Query(
-            description="the seal shop's id (as in the ledger's `shop_id`), or its exact name",
-            min_length=1,
-            max_length=128,
-        ),
+        WithJsonSchema(SHOP_SCHEMA),
+        Query(description="the seal shop's id (as in the ledger's `shop_id`), or its exact name"),
     ],
 ) -> Response:
     """The shop's settled grants of the month, for the finance office to pay from."""
     month = _month(month)
-    if not shop.strip():
-        raise ParameterInvalid("shop", "name a seal shop by its id")
+    problem = shop_problem(shop)
+    if problem is not None:
+        raise ParameterInvalid("shop", problem)
     ledger = await access.ledger()
     statement = await ledger.shop_statement(month, shop.strip())
     if statement is None:
