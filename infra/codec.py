@@ -149,6 +149,8 @@ class EncryptionCodec(PayloadCodec):
                 raise UnknownCodecKey(key_id, self.key_ids)
             data = payload.data
             try:
+                if len(data) < NONCE_BYTES + 16:  # a nonce and the GCM tag at the least
+                    raise InvalidTag
                 plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None)
             except InvalidTag:
                 raise PayloadDecryptionError(

@@ -139,6 +139,18 @@ async def test_an_unknown_key_id_is_a_422_naming_it(gateway: httpx.AsyncClient) 
     assert "'gone-2025'" in error["message"]
 
 
+async def test_an_encrypted_payload_too_short_to_hold_a_nonce_and_tag_is_a_422(
+    gateway: httpx.AsyncClient,
+) -> None:
+    [encrypted] = wire(await EncryptionCodec.from_text(Settings().codec_keys).encode([PLAIN]))["payloads"]
+    for data in ("", b64(b"short")):
+        resp = await gateway.post(
+            "/codec/decode", json={"payloads": [{**encrypted, "data": data}]}, headers=OPS
+        )
+        assert resp.status_code == 422, (data, resp.text)
+        assert resp.json()["errors"][0]["field"] == "payloads"
+
+
 async def test_a_body_that_is_not_payloads_json_is_a_422(gateway: httpx.AsyncClient) -> None:
     for body in (b"not json", b'{"payloads": [{"metadata": "x"}]}', b'{"payloads": 3}'):
         resp = await gateway.post("/codec/decode", content=body, headers=OPS)
