@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 from temporalio.client import (
     Client,
@@ -49,6 +49,7 @@ from workflows.delivery_handoff import DELIVERY_IN_PROGRESS
 from workflows.enterprise_setup import EnterpriseSetup
 
 FINGERPRINT_MEMO = "application_sha256"
+T = TypeVar("T")
 
 
 class CaseNotFound(Exception):
@@ -191,6 +192,20 @@ def case_errors(application_id: str, *, unknown: bool = False, gone: str | None 
         raise CaseStateConflict(gone or f"case {application_id} is closed") from err
 
 
+async def _update(call: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
+    """An update, asked again while the case's workflow task is failing for a moment (a worker
+    restarting, a transient error): Temporal refuses updates then with FAILED_PRECONDITION, and
+    a caller should not see that unless it lasts (about four seconds)."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except RPCError as err:
+            if err.status != RPCStatusCode.FAILED_PRECONDITION or attempt == attempts - 1:
+                raise
+        await asyncio.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 async def _describe_open(client: Client, application_id: str) -> CaseHandle:
     """The handle of an open case; CaseNotFound or CaseStateConflict otherwise."""
     handle = _handle(client, application_id)
@@ -223,7 +238,9 @@ async def get_status(client: Client, application_id: str) -> StatusDocument:
 async def withdraw(client: Client, application_id: str, reason: str | None) -> StatusDocument:
     handle = await _describe_open(client, application_id)
     with case_errors(application_id):
-        return await handle.execute_update(EnterpriseSetup.withdraw, WithdrawRequest(reason=reason))
+        return await _update(
+            lambda: handle.execute_update(EnterpriseSetup.withdraw, WithdrawRequest(reason=reason))
+        )
 
 
 async def supplement(client: Client, application_id: str, body: Any) -> StatusDocument:
@@ -236,7 +253,7 @@ async def supplement(client: Client, application_id: str, body: Any) -> StatusDo
         current = await handle.query(EnterpriseSetup.application)
     corrected = apply_supplement(current, body)
     with case_errors(application_id):
-        return await handle.execute_update(EnterpriseSetup.supplement, corrected)
+        return await _update(lambda: handle.execute_update(EnterpriseSetup.supplement, corrected))
 
 
 async def change_delivery(client: Client, application_id: str, body: Any) -> StatusDocument:
@@ -249,12 +266,14 @@ async def change_delivery(client: Client, application_id: str, body: Any) -> Sta
     handle = await _describe_open(client, application_id)
     try:
         with case_errors(application_id):
-            return await handle.execute_update(EnterpriseSetup.change_delivery, delivery)
+            return await _update(lambda: handle.execute_update(EnterpriseSetup.change_delivery, delivery))
     except DeliveryUnderWay:
         pass  # the delivery child owns the parcel now: it takes the change (or refuses it)
     child = client.get_workflow_handle_for(PostalDelivery.run, delivery_workflow_id(handle.id))
     with case_errors(application_id, gone=f"the delivery of case {application_id} is over"):
-        await child.execute_update(PostalDelivery.change_address, AddressChange(delivery=delivery))
+        await _update(
+            lambda: child.execute_update(PostalDelivery.change_address, AddressChange(delivery=delivery))
+        )
     return await get_status(client, application_id)
 
 
