@@ -33,6 +33,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     webhooks = AlertWebhookActivities(r.sla.settings)
     return [
         registration.file_registration,
+        seals.list_seal_shops,
         seals.order_seals,
         seals.cancel_pending_seal_orders,
         invoices.issue_first_invoices,

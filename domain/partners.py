@@ -50,6 +50,15 @@ class SealOrderRequest(BaseModel):
     legal_representative_name: str
     seals: list[SealKind]
     idempotency_key: str
+    shop_id: str | None = None
+    """One of the district's seal shops (``list_seal_shops``); None: the district's first."""
+
+
+class SealShop(BaseModel):
+    """A licensed seal shop of a district, as the seal-shop API lists it."""
+
+    shop_id: str
+    shop_name: str
 
 
 class SealOrder(BaseModel):

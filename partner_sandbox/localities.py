@@ -19,9 +19,20 @@ def tax_authority(district_code: str) -> str:
     return f"国家税务总局{local_name(district_code)}税务局"
 
 
+# The licensed seal shops (filed with public security) of every district, in the fixed order the
+# seal-shop API lists them: the trade names after the district's name.
+_SEAL_SHOP_NAMES = ("诚信刻章店", "永安印章服务部", "金石刻字社")
+
+
+def seal_shops(district_code: str) -> list[tuple[str, str]]:
+    """The district's licensed seal shops, first one first: (shop id, shop name) each."""
+    local = local_name(district_code)
+    return [(f"SHOP-{district_code}-{n:02d}", f"{local}{name}") for n, name in enumerate(_SEAL_SHOP_NAMES, 1)]
+
+
 def seal_shop(district_code: str) -> tuple[str, str]:
-    """The district's licensed seal shop: (shop id, shop name)."""
-    return f"SHOP-{district_code}-01", f"{local_name(district_code)}诚信刻章店"
+    """The district's first licensed seal shop (where an order naming no shop goes): (id, name)."""
+    return seal_shops(district_code)[0]
 
 
 def service_centre(district_code: str) -> str:

@@ -1,5 +1,10 @@
-"""The licensed seal-carving shops (刻章店), one per district: take an order for a set of seals,
-carve it, file the seals with public security (印章备案) and report completion by callback.
+"""The licensed seal-carving shops (刻章店), several per district in a fixed order: take an order
+for a set of seals, carve it, file the seals with public security (印章备案) and report completion
+by callback. An order names its shop (``shop_id``) or goes to the district's first one.
+
+The first shop of a district refuses, at once and for good, the orders of an enterprise whose
+name contains ``拒刻`` (422 ``order_refused``, nothing taken); the district's other shops take
+them.
 
 Carving takes ``carving_s`` of real time, unless the ``hold`` behaviour was on when the order was
 taken: a held order is carved only when the sandbox control ``POST
@@ -11,14 +16,15 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.districts import ANYANG_DISTRICTS
 from infra.logging import get_logger
 from partner_sandbox.calls import Answer, PartnerError, Sandbox, effect_call, not_found, read_call
-from partner_sandbox.localities import district_of_uscc, seal_shop
+from partner_sandbox.localities import district_of_uscc, seal_shops
 from partner_sandbox.state import SandboxState, SealOrder, iso, now
 from partner_sandbox.validation import (
     ApplicationId,
@@ -42,6 +48,8 @@ SEAL_PRICES_CNY: dict[str, str] = {
     "legal_representative": "120.00",  # 法定代表人名章
     "contract": "160.00",  # 合同专用章
 }
+# The sandbox's test name: the district's first shop refuses such an enterprise's orders.
+REFUSED_BY_FIRST_SHOP = "拒刻"
 
 
 class SealOrderRequest(BaseModel):
@@ -53,6 +61,11 @@ class SealOrderRequest(BaseModel):
     legal_representative_name: Name | None = None
     seals: list[SealKind] = Field(min_length=1, max_length=5)
     callback_url: CallbackUrl
+    shop_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="one of the district's shops (GET /seal-shop/v1/shops); absent: its first shop",
+    )
 
 
 class CancelRequest(BaseModel):
@@ -70,11 +83,20 @@ def order_problems(req: SealOrderRequest) -> list[tuple[str, str]]:
         problems.append(("seals", "a set of seals always includes the official seal (公章)"))
     if "legal_representative" in req.seals and not req.legal_representative_name:
         problems.append(("legal_representative_name", "the legal representative's name seal needs the name"))
-    if district_of_uscc(req.uscc) is None:
+    district = district_of_uscc(req.uscc)
+    if district is None:
         problems.append(
             (
                 "uscc",
                 f"registered in division {req.uscc[2:8]}, outside Anyang: no seal shop here serves it",
+            )
+        )
+    elif req.shop_id is not None and req.shop_id not in dict(seal_shops(district)):
+        problems.append(
+            (
+                "shop_id",
+                f"not a licensed seal shop of district {district}, where the enterprise is registered "
+                f"(its shops: {', '.join(shop for shop, _ in seal_shops(district))})",
             )
         )
     return problems
@@ -110,7 +132,24 @@ def take_order(sandbox: SandboxState, body: Any) -> Answer:
         raise invalid(problems)
     district = district_of_uscc(req.uscc)
     assert district is not None
-    shop_id, shop_name = seal_shop(district)
+    shops = seal_shops(district)
+    shop_id = req.shop_id or shops[0][0]
+    shop_name = dict(shops)[shop_id]
+    if REFUSED_BY_FIRST_SHOP in req.enterprise_name and shop_id == shops[0][0]:
+        log.info(
+            "seal_order_refused",
+            application_id=req.application_id,
+            uscc=req.uscc,
+            shop_id=shop_id,
+        )
+        raise PartnerError(
+            422,
+            "order_refused",
+            f"本店（{shop_name}）暂停承接该企业印章刻制，请选择本辖区其他备案刻章店"
+            f" / order refused: this shop does not take seal orders for “{req.enterprise_name}” "
+            "at present; order at another licensed seal shop of the district",
+            ["shop_id"],
+        )
     prices: dict[str, str] = {kind: SEAL_PRICES_CNY[kind] for kind in req.seals}
     order = SealOrder(
         order_id=sandbox.new_id("SO"),
@@ -257,6 +296,28 @@ async def post_cancel(order_id: str, request: Request, sandbox: Sandbox) -> Resp
         lambda body: cancel_order(sandbox, order_id, body),
         key_required=False,  # cancelling is idempotent by nature
     )
+
+
+def shop_listing(district_code: str | None) -> Answer:
+    if district_code is None or district_code not in ANYANG_DISTRICTS:
+        what = "required" if district_code is None else "not one of Anyang's districts"
+        raise invalid([("district_code", f"{what} ({', '.join(ANYANG_DISTRICTS)})")])
+    shops = [
+        {"shop_id": shop_id, "shop_name": shop_name, "district_code": district_code}
+        for shop_id, shop_name in seal_shops(district_code)
+    ]
+    return Answer(200, {"shops": shops})
+
+
+@router.get(
+    "/shops",
+    summary="The district's licensed seal shops in their fixed order; the first takes orders naming none",
+)
+async def list_shops(
+    sandbox: Sandbox,
+    district_code: Annotated[str | None, Query(description="one of Anyang's districts, as 410502")] = None,
+) -> Response:
+    return await read_call(sandbox, "seal_shop", lambda: shop_listing(district_code))
 
 
 @router.get("/orders", summary="The orders of a case (or all), oldest first")

@@ -134,6 +134,8 @@ class SandboxState:
         self.usccs: set[str] = set()
         self.seal_orders: dict[str, SealOrder] = {}
         self.allotments: dict[str, dict[str, Any]] = {}
+        self.tax_refused_usccs: set[str] = set()
+        """The USCCs (names with 税务异常) whose first allotment request the tax bureau refused."""
         self.waybills: dict[str, Waybill] = {}
         self._taken: set[str] = set()
 

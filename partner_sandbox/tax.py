@@ -1,4 +1,10 @@
-"""The tax bureau (税务局): the first invoice allotment of a new enterprise (发票初次申领)."""
+"""The tax bureau (税务局): the first invoice allotment of a new enterprise (发票初次申领).
+
+For an enterprise whose name contains ``税务异常`` the taxpayer record has not reached the tax
+bureau yet when it first applies: its first allotment request (the first whose work starts,
+i.e. the first with a new idempotency key for that USCC) is refused at once (422
+``tax_record_not_ready``, nothing allotted); a later request with a new key is accepted.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from infra.logging import get_logger
-from partner_sandbox.calls import Answer, Sandbox, effect_call, not_found, read_call
+from partner_sandbox.calls import Answer, PartnerError, Sandbox, effect_call, not_found, read_call
 from partner_sandbox.localities import district_of_uscc, tax_authority
 from partner_sandbox.state import SandboxState, iso, now
 from partner_sandbox.validation import ApplicationId, Name, Uscc, invalid, parse, request_body
@@ -17,6 +23,8 @@ log = get_logger("partner_sandbox.tax")
 router = APIRouter(prefix="/tax/v1", tags=["tax bureau"])
 
 InvoiceKind = Literal["electronic_general", "electronic_special"]
+# The sandbox's test name: the first allotment request of such an enterprise is refused.
+RECORD_NOT_READY = "税务异常"
 
 
 class AllotmentRequest(BaseModel):
@@ -34,6 +42,17 @@ def allot_invoices(sandbox: SandboxState, body: Any) -> Answer:
     district = district_of_uscc(req.uscc)
     if district is None:
         raise invalid([("uscc", f"registered in division {req.uscc[2:8]}, outside Anyang's tax bureaus")])
+    if RECORD_NOT_READY in req.enterprise_name and req.uscc not in sandbox.tax_refused_usccs:
+        sandbox.tax_refused_usccs.add(req.uscc)
+        log.info("invoice_allotment_refused", application_id=req.application_id, uscc=req.uscc)
+        raise PartnerError(
+            422,
+            "tax_record_not_ready",
+            f"纳税人（{req.uscc}）税务登记信息尚未同步至{tax_authority(district)}，暂不能办理发票初次申领，"
+            "请稍后重新提交申请 / tax record not ready: the taxpayer's registration has not reached "
+            "the tax bureau yet; apply again later (a new request)",
+            ["uscc"],
+        )
     allotment_id = sandbox.new_id("INV")
     answer = {
         "allotment_id": allotment_id,

@@ -66,22 +66,32 @@ def seal_order(
     company_uscc: str | None = None,
     seals: tuple[str, ...] = ("official", "financial", "invoice", "legal_representative"),
     application_id: str = "AY20261127-0001",
+    enterprise_name: str = "安阳市文峰区晨曦餐饮有限公司",
+    shop_id: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "application_id": application_id,
         "uscc": company_uscc or uscc("410502"),
-        "enterprise_name": "安阳市文峰区晨曦餐饮有限公司",
+        "enterprise_name": enterprise_name,
         "legal_representative_name": "张艳鹏",
         "seals": list(seals),
         "callback_url": callback_url,
     }
+    if shop_id is not None:
+        body["shop_id"] = shop_id
+    return body
 
 
-def allotment(application_id: str = "AY20261127-0001") -> dict[str, Any]:
+def allotment(
+    application_id: str = "AY20261127-0001",
+    *,
+    company_uscc: str | None = None,
+    enterprise_name: str = "安阳市文峰区晨曦餐饮有限公司",
+) -> dict[str, Any]:
     return {
         "application_id": application_id,
-        "uscc": uscc("410502"),
-        "enterprise_name": "安阳市文峰区晨曦餐饮有限公司",
+        "uscc": company_uscc or uscc("410502"),
+        "enterprise_name": enterprise_name,
         "kind": "electronic_general",
         "monthly_quota": 25,
     }
