@@ -5,6 +5,8 @@
     python starter.py list [--stage registration] [--breached] [--district 410502] [--limit 20]
     python starter.py withdraw AY20261127-0001 [--reason "…"]
     python starter.py supplement AY20261127-0006 corrected.json
+    python starter.py list --needs-attention
+    python starter.py act AY20261127-0001 reassign_seal_shop --operator 王敏 --note "…"
 
 It uses ``intake.cases``, the same code behind the gateway, with ``ODS_*`` settings.
 Exit status: 0 done, 1 refused (invalid, unknown case, conflict), 2 Temporal unreachable
@@ -34,10 +36,11 @@ from rich.table import Table
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.actions import ActionRequest, OperatorAction
 from domain.application import parse_application
 from domain.districts import CITY_ZONE
 from domain.policies import Policies, PolicyFileError, load_policies
-from domain.status import STAGE_NAMES, CaseStage, StatusDocument
+from domain.status import ACTION_NAMES, STAGE_NAMES, CaseStage, StatusDocument
 from domain.validation import ApplicationInvalid
 from domain.working_time import deadline_command
 from infra.settings import Settings, get_settings
@@ -248,6 +251,7 @@ async def list_cases(args: argparse.Namespace, session: Session) -> int:
         stage=args.stage,
         sla_status="breached" if args.breached else None,
         district=args.district,
+        needs_attention=True if args.needs_attention else None,
         limit=args.limit,
         after=args.after,
     )
@@ -263,7 +267,7 @@ async def list_cases(args: argparse.Namespace, session: Session) -> int:
             escape(case.application_id),
             escape(case.enterprise_name or "—"),
             case.district_code or "—",
-            case.stage or "—",
+            (case.stage or "—") + (" [bold yellow](needs an operator)[/]" if case.needs_attention else ""),
             _sla(case.sla_status),
             _short_when(case.accepted_at),
         )
@@ -295,6 +299,36 @@ async def supplement(args: argparse.Namespace, session: Session) -> int:
     return EXIT_OK
 
 
+async def act(args: argparse.Namespace, session: Session) -> int:
+    """An operator's action, as ``POST /v1/applications/{id}/actions`` takes it."""
+    try:
+        request = ActionRequest(
+            action=args.action,
+            operator=args.operator,
+            note=args.note,
+            stage=args.stage,
+            shop_id=args.shop,
+            reason=args.reason,
+        )
+    except ValidationError as exc:
+        raise ApplicationInvalid.from_validation_error(exc) from None
+    assert request.operator is not None
+    action = OperatorAction(
+        action=request.action,
+        operator=request.operator,
+        note=request.note,
+        stage=request.stage,
+        shop_id=request.shop_id,
+        reason=request.reason,
+        idempotency_key=args.idempotency_key,
+    )
+    doc = await cases.act(await session.client(), args.application_id, action)
+    out.print(f"{escape(doc.application_id)}: {args.action} recorded (stage now {doc.stage})")
+    for attention in doc.attentions:
+        out.print(f"  still waiting: {attention.stage}: {escape(attention.reason)}")
+    return EXIT_OK
+
+
 # --- the command line -------------------------------------------------------------------------
 
 
@@ -321,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--district", metavar="CODE", help="district code, e.g. 410502")
     p.add_argument("--limit", type=int, default=50, metavar="N", help="page size (default 50)")
     p.add_argument("--after", metavar="CURSOR", help="the cursor printed after a full page")
+    p.add_argument("--needs-attention", action="store_true", help="only cases waiting for an operator")
     p.set_defaults(run=list_cases)
 
     p = commands.add_parser("withdraw", help="withdraw an open case")
@@ -332,6 +367,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("application_id", metavar="ID")
     p.add_argument("file", type=Path, metavar="FILE", help="JSON with the corrected parts")
     p.set_defaults(run=supplement)
+
+    p = commands.add_parser("act", help="an operator's action on a case (docs/operations.md)")
+    p.add_argument("application_id", metavar="ID")
+    p.add_argument("action", choices=ACTION_NAMES)
+    p.add_argument("--stage", choices=STAGE_NAMES, help="retry_stage: the stage to retry")
+    p.add_argument("--shop", metavar="SHOP", help="reassign_seal_shop: the new shop (default: the next one)")
+    p.add_argument("--reason", help="reject: why (required for reject)")
+    p.add_argument("--operator", required=True, metavar="NAME", help="who acts (kept in the case's history)")
+    p.add_argument("--note", required=True, metavar="TEXT", help="why (kept in the case's history)")
+    p.add_argument("--idempotency-key", metavar="KEY", help="a repeat with the same key does nothing")
+    p.set_defaults(run=act)
 
     p = commands.add_parser("deadline", help="a stage's deadline on the SLA policy's clock")
     p.add_argument(
@@ -376,6 +422,9 @@ async def _run(command: Command, args: argparse.Namespace, session: Session) -> 
         return EXIT_REFUSED
     except cases.CaseStateConflict as exc:
         err.print(f"[red]refused[/]: {escape(str(exc))}")
+        return EXIT_REFUSED
+    except cases.ActionNotOffered as exc:
+        err.print(f"[red]not offered[/]: {escape(str(exc))}")
         return EXIT_REFUSED
     except cases.InvalidQuery as exc:
         err.print(f"[red]invalid filter[/]: {escape(str(exc))}")

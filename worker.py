@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.documents import DocumentActivities
@@ -25,7 +26,7 @@ from activities.subsidy import SubsidyActivities
 from documents.storage import DocumentStore
 from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
-from infra.temporal import connect
+from infra.temporal import connect, ensure_search_attributes
 from store.alerts import AlertStore
 from store.db import open_database
 from store.subsidies import SubsidyLedger
@@ -77,6 +78,13 @@ async def main() -> int:
         return 2
     configure_logging(settings.log_format)
     client = await connect(settings)
+    try:
+        added = await ensure_search_attributes(client, settings.temporal_namespace)
+    except RPCError as exc:  # e.g. a cloud namespace whose key may not add attributes
+        log.warning("search attributes not checked", error=str(exc))
+    else:
+        if added:
+            log.info("search attributes registered", added=added)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -40,7 +40,7 @@ from devstack.temporal_server import (
 )
 from infra.http import http_client
 from infra.settings import Settings
-from infra.temporal import connect
+from infra.temporal import connect, ensure_search_attributes
 
 STOP_TIMEOUT_S = 15.0  # the worker takes up to 10 s to finish the tasks in hand
 TAIL_LINES = 25
@@ -105,6 +105,8 @@ async def _temporal_ready(stack: Stack, _running: Running) -> bool:
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=stack.settings.temporal_namespace), timeout=None
         )
+        # On an existing temporal.db too: the command line's --search-attribute adds none there.
+        await ensure_search_attributes(client, stack.settings.temporal_namespace)
     except Exception:
         return False
     stack.client = client

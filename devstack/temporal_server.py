@@ -2,7 +2,9 @@
 
 State lives in ``$ODS_DATA_DIR/temporal.db`` and survives restarts; the custom search
 attributes (``infra.temporal.SEARCH_ATTRIBUTES``, listed in the README's "Finding a case in the Web
-UI") are registered at every start (a no-op on an existing file). The Web UI decodes payloads
+UI") are named on the command line for a new file, and registered through the operator API at
+every start (``infra.temporal.ensure_search_attributes``: the command line adds none to an
+existing file; the devstack and every worker call it). The Web UI decodes payloads
 through the gateway's codec endpoint (``$ODS_GATEWAY_URL/codec``, after signing in at
 ``$ODS_GATEWAY_URL/ops/login``).
 """

@@ -117,6 +117,9 @@ class DeliveryInput(BaseModel):
     pickup_centre: str = ""
     """Where the package waits if it is picked up; defaults to the district's centre window."""
     parent_workflow_id: str | None = None
+    operator_actions: bool = False
+    """The case relays operators' actions (``operator_action`` signal): a booking EMS refuses
+    waits for one instead of falling back to pickup at once. False in deliveries from before."""
     """Signalled ``delivery_progress`` after each state change (best effort); None: nobody."""
 
     @model_validator(mode="after")
@@ -159,6 +162,8 @@ class DeliveryProgress(BaseModel):
     delivery: DeliveryStatus
     entry: HistoryEntry
     attempts: int = 0
+    refusal: str | None = None
+    """EMS refused the booking, in its words: the case asks an operator (``operator_actions``)."""
 
     @property
     def is_final(self) -> bool:

@@ -138,6 +138,8 @@ class SlaPolicy(BaseModel):
     )
     at_risk_fraction: float = Field(default=0.75, gt=0, lt=1, strict=True)
     supplement_window: Duration = "35h"
+    # A partner with no successful answer this long (on the policy's clock): an operator is asked.
+    partner_patience: Duration = "30m"
     extra_holidays: list[IsoDate] = Field(default_factory=list)
     extra_workdays: list[IsoDate] = Field(default_factory=list)
     limits: SlaLimits = Field(default_factory=SlaLimits)
@@ -178,6 +180,11 @@ class SlaPolicy(BaseModel):
     def supplement_window_td(self) -> timedelta:
         """How long the applicant has to supplement materials (补正), on the policy's clock."""
         return parse_duration(self.supplement_window)
+
+    @property
+    def partner_patience_td(self) -> timedelta:
+        """How long a partner may go without a successful answer before an operator is asked."""
+        return parse_duration(self.partner_patience)
 
     def limit(self, stage: StageName | str) -> timedelta:
         """The promised time for ``stage`` (registration, seal_carving, invoice, overall, delivery)."""

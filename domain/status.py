@@ -78,6 +78,26 @@ class DeliveryStatus(BaseModel):
     pickup_at: str | None = None
 
 
+ActionName = Literal["retry_stage", "reassign_seal_shop", "switch_to_pickup", "reject"]
+ACTION_NAMES: tuple[ActionName, ...] = ("retry_stage", "reassign_seal_shop", "switch_to_pickup", "reject")
+
+
+class ShopCandidate(BaseModel):
+    shop_id: str
+    shop_name: str
+
+
+class Attention(BaseModel):
+    """An operator must act on one stage (docs/operations.md): why, since when, and what to do."""
+
+    stage: StageName
+    reason: str
+    since: datetime
+    actions: list[ActionName]
+    candidates: list[ShopCandidate] | None = None
+    episode: int = 1
+
+
 class HistoryEntry(BaseModel):
     at: datetime
     event: str
@@ -100,6 +120,9 @@ class StatusDocument(BaseModel):
     # Null in cases that began before the free services (subsidy, delivery, documents).
     subsidy: SubsidyStatus | None = None
     delivery: DeliveryStatus | None = None
+    # The oldest stage waiting for an operator (``attentions`` lists every one).
+    attention: Attention | None = None
+    attentions: list[Attention] = Field(default_factory=list)
     documents: list[str] | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
 

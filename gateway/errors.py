@@ -23,7 +23,7 @@ from temporalio.service import RPCError
 from domain.validation import ApplicationInvalid, FieldError, dotted_path
 from gateway.dependencies import AlertDatabaseUnavailable, BodyTooLarge, TemporalUnavailable
 from infra.logging import get_logger
-from intake.cases import ApplicationConflict, CaseNotFound, CaseStateConflict, InvalidQuery
+from intake.cases import ActionNotOffered, ApplicationConflict, CaseNotFound, CaseStateConflict, InvalidQuery
 from store.alerts import UnknownAlertId
 
 log = get_logger("gateway")
@@ -103,6 +103,13 @@ async def _case_state_conflict(_: Request, exc: Exception) -> JSONResponse:
     return detail(409, str(exc) or "the case's state does not allow this")
 
 
+async def _action_not_offered(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ActionNotOffered)
+    return JSONResponse(
+        {"errors": [{"field": "action", "message": str(exc)}], "offered": exc.offered}, status_code=422
+    )
+
+
 async def _application_conflict(_: Request, exc: Exception) -> JSONResponse:
     return detail(409, str(exc))
 
@@ -154,6 +161,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnknownAlertId, _unknown_alert_id)
     app.add_exception_handler(CaseNotFound, _case_not_found)
     app.add_exception_handler(CaseStateConflict, _case_state_conflict)
+    app.add_exception_handler(ActionNotOffered, _action_not_offered)
     app.add_exception_handler(ApplicationConflict, _application_conflict)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
     app.add_exception_handler(TemporalUnavailable, _temporal_unavailable)

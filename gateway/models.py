@@ -6,16 +6,19 @@ parts are ``domain.application``'s models; an alert is ``domain.alerts.AlertReco
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from typing_extensions import TypeAliasType
 
 from domain.alerts import AlertRecord
+from domain.application import TEXT_PATTERN
 from domain.identifiers import APPLICATION_ID_PATTERN
 from domain.status import CaseStage, SlaState
 from domain.validation import MAX_JSON_STRING, FieldError
+from store.schema import NOTE_MAX_LENGTH, OPERATOR_MAX_LENGTH
 
 NO_NUL_PATTERN = "^[^\\x00]*$"
 NoNulText = Annotated[str, StringConstraints(max_length=MAX_JSON_STRING, pattern=NO_NUL_PATTERN)]
@@ -59,6 +62,7 @@ class CaseListItem(BaseModel):
     stage: str | None = Field(description=f"one of {', '.join(get_args(CaseStage))}")
     sla_status: str | None = Field(description=f"one of {', '.join(get_args(SlaState))}")
     accepted_at: datetime | None
+    needs_attention: bool = Field(default=False, description="an operator must act (NeedsAttention)")
 
 
 class CaseList(BaseModel):
@@ -131,3 +135,46 @@ class AlertFeed(BaseModel):
         description="the id of the page's last alert while more follow; null at the end of the feed",
         examples=["000000000042-9f3a61c2", None],
     )
+
+
+class AcknowledgeBody(BaseModel):
+    """``POST /v1/alerts/{id}/acknowledge``: who takes the alert, and a note (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operator: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=OPERATOR_MAX_LENGTH,
+        description="who takes it: required with the shared ops token; with a personal ops token the "
+        "token's name (leave it out, or give the same: another name is a 403). One line, 1 to "
+        f"{OPERATOR_MAX_LENGTH} characters, surrounding spaces trimmed",
+        json_schema_extra={"pattern": TEXT_PATTERN},
+        examples=["zhang.wei"],
+    )
+    note: str | None = Field(
+        default=None,
+        max_length=NOTE_MAX_LENGTH,
+        description=f"what the operator will do, for the record; at most {NOTE_MAX_LENGTH} "
+        "characters, no NUL; blank is none",
+        json_schema_extra={"pattern": NO_NUL_PATTERN},
+        examples=["calling the seal shop"],
+    )
+
+    @field_validator("operator")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(TEXT_PATTERN, value):
+            raise ValueError("one line of text, not only spaces (no control characters)")
+        return value.strip()
+
+    @field_validator("note")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "\x00" in value:
+            raise ValueError("a note holds no NUL")
+        return value.strip() or None

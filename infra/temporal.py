@@ -23,6 +23,7 @@ SA_DISTRICT_CODE = SearchAttributeKey.for_keyword("DistrictCode")
 SA_ENTERPRISE_NAME = SearchAttributeKey.for_keyword("EnterpriseName")
 SA_USCC = SearchAttributeKey.for_keyword("Uscc")
 SA_SUBSIDY_GRANTED = SearchAttributeKey.for_bool("SubsidyGranted")
+SA_NEEDS_ATTENTION = SearchAttributeKey.for_bool("NeedsAttention")
 
 SEARCH_ATTRIBUTES: list[SearchAttributeKey] = [  # type: ignore[type-arg]
     SA_SETUP_STAGE,
@@ -32,6 +33,7 @@ SEARCH_ATTRIBUTES: list[SearchAttributeKey] = [  # type: ignore[type-arg]
     SA_ENTERPRISE_NAME,
     SA_USCC,
     SA_SUBSIDY_GRANTED,
+    SA_NEEDS_ATTENTION,
 ]
 
 _CLI_TYPE_NAMES: dict[int, str] = {
@@ -47,6 +49,28 @@ def search_attribute_cli_flags() -> list[str]:
     for key in SEARCH_ATTRIBUTES:
         flags += ["--search-attribute", f"{key.name}={_CLI_TYPE_NAMES[int(key.indexed_value_type)]}"]
     return flags
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register the custom search attributes that the server lacks (the operator API, so an
+    existing ``temporal.db`` gains the ones added since it was made: ``--search-attribute`` alone
+    does not). Returns the names added; a no-op when all are there. An unregistered attribute
+    would make every workflow task that sets it fail, and retry, for ever."""
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in listed.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)
 
 
 def workflow_id_for(application_id: str) -> str:

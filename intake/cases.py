@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.actions import ACTION_NOT_OFFERED, OperatorAction
 from domain.application import Application, apply_supplement, parse_delivery
 from domain.delivery import AddressChange
 from domain.districts import ANYANG_DISTRICTS
@@ -37,6 +39,7 @@ from domain.subsidy_policy import SubsidyPolicy
 from infra.temporal import (
     SA_DISTRICT_CODE,
     SA_ENTERPRISE_NAME,
+    SA_NEEDS_ATTENTION,
     SA_SETUP_STAGE,
     SA_SLA_STATUS,
     WORKFLOW_TYPE,
@@ -64,6 +67,14 @@ class DeliveryUnderWay(CaseStateConflict):
     """The case's delivery child has the parcel: a change of delivery is for it to take."""
 
 
+class ActionNotOffered(Exception):
+    """An operator's action the case does not offer now (422); ``offered`` is what it does offer."""
+
+    def __init__(self, message: str, offered: list[str]) -> None:
+        super().__init__(message)
+        self.offered = offered
+
+
 class ApplicationConflict(Exception):
     """The application id is taken by a different application."""
 
@@ -88,6 +99,7 @@ class CaseSummary:
     stage: str | None
     sla_status: str | None
     accepted_at: datetime | None
+    needs_attention: bool = False
 
 
 def _summary_text(app: Application) -> str:
@@ -183,6 +195,10 @@ def case_errors(application_id: str, *, unknown: bool = False, gone: str | None 
         refusal = err.cause
         if isinstance(refusal, ApplicationError) and refusal.type == DELIVERY_IN_PROGRESS:
             raise DeliveryUnderWay(str(refusal)) from err
+        if isinstance(refusal, ApplicationError) and refusal.type == ACTION_NOT_OFFERED:
+            details = refusal.details[0] if refusal.details else {}
+            offered = details.get("offered", []) if isinstance(details, dict) else []
+            raise ActionNotOffered(refusal.message, [str(a) for a in offered]) from err
         raise CaseStateConflict(str(refusal or err)) from err
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
@@ -241,6 +257,25 @@ async def withdraw(client: Client, application_id: str, reason: str | None) -> S
         return await _update(
             lambda: handle.execute_update(EnterpriseSetup.withdraw, WithdrawRequest(reason=reason))
         )
+
+
+async def act(client: Client, application_id: str, action: OperatorAction) -> StatusDocument:
+    """An operator's action, answered once the case has recorded it. A closed case is a conflict
+    (checked first), unless this very action (its Idempotency-Key) was recorded before it closed;
+    a repeat of a recorded key is answered and does nothing (the update id is the key's)."""
+    handle = _handle(client, application_id)
+    with case_errors(application_id, unknown=True):
+        description = await handle.describe()
+    key = action.idempotency_key
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        if key is not None:
+            with case_errors(application_id):
+                if await handle.query(EnterpriseSetup.action_taken, key):
+                    return await get_status(client, application_id)
+        raise CaseStateConflict(f"case {application_id} is closed")
+    update_id = None if key is None else "action-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+    with case_errors(application_id):
+        return await _update(lambda: handle.execute_update(EnterpriseSetup.act, action, id=update_id))
 
 
 async def supplement(client: Client, application_id: str, body: Any) -> StatusDocument:
@@ -307,7 +342,11 @@ def _decode_cursor(cursor: str | None) -> bytes | None:
 
 
 def visibility_query(
-    *, stage: str | None = None, sla_status: str | None = None, district: str | None = None
+    *,
+    stage: str | None = None,
+    sla_status: str | None = None,
+    district: str | None = None,
+    needs_attention: bool | None = None,
 ) -> str:
     clauses = [f'WorkflowType = "{WORKFLOW_TYPE}"']
     if stage:
@@ -322,6 +361,11 @@ def visibility_query(
         if district not in ANYANG_DISTRICTS:
             raise InvalidQuery(f"district: must be one of {', '.join(ANYANG_DISTRICTS)}")
         clauses.append(f'DistrictCode = "{district}"')
+    if needs_attention is True:
+        clauses.append("NeedsAttention = true")
+    elif needs_attention is False:
+        # Cases from before the attribute never set it: none of them waits for an operator.
+        clauses.append("(NeedsAttention = false OR NeedsAttention IS NULL)")
     return " AND ".join(clauses)
 
 
@@ -331,13 +375,16 @@ async def list_cases(
     stage: str | None = None,
     sla_status: str | None = None,
     district: str | None = None,
+    needs_attention: bool | None = None,
     limit: int = 50,
     after: str | None = None,
 ) -> tuple[list[CaseSummary], str | None]:
     """One page of cases from Temporal visibility, newest first, and the cursor of the next."""
     if not 1 <= limit <= 1000:
         raise InvalidQuery("limit: must be between 1 and 1000")
-    query = visibility_query(stage=stage, sla_status=sla_status, district=district)
+    query = visibility_query(
+        stage=stage, sla_status=sla_status, district=district, needs_attention=needs_attention
+    )
     iterator = client.list_workflows(query, page_size=limit, next_page_token=_decode_cursor(after))
     try:
         await iterator.fetch_next_page(page_size=limit)
@@ -357,6 +404,7 @@ async def list_cases(
                 stage=sa.get(SA_SETUP_STAGE),
                 sla_status=sa.get(SA_SLA_STATUS),
                 accepted_at=execution.start_time,
+                needs_attention=bool(sa.get(SA_NEEDS_ATTENTION)),
             )
         )
     return cases, _encode_cursor(iterator.next_page_token)

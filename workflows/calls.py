@@ -39,6 +39,13 @@ CLEANUP_RETRY = RetryPolicy(
     maximum_attempts=20,
     non_retryable_error_types=NON_RETRYABLE_TYPES,
 )
+# A look-up that helps a person decide (a district's seal shops): a few attempts, then without it.
+LOOKUP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=4,
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)
 # The service's own database (alerts, the subsidy ledger): retried until it answers.
 SERVICE_CALL_TIMEOUT = timedelta(seconds=30)
 SERVICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))

@@ -51,6 +51,8 @@ class CaseRecord:
         self.waiting_for = ""
         # Lines about the promises being watched, supplied by the case's ``Promises``.
         self.promise_lines: Callable[[], list[str]] = list
+        # Lines about the stages waiting for an operator, supplied by the case's ``OperatorDesk``.
+        self.attention_lines: Callable[[], list[str]] = list
 
     @property
     def application_id(self) -> str:
@@ -144,6 +146,8 @@ class CaseRecord:
         ]
         if s.uscc:
             lines.append(f"USCC: {s.uscc}")
+        if not s.is_final:
+            lines += self.attention_lines()
         if self.waiting_for and not s.is_final:
             lines.append(f"waiting for: {self.waiting_for}")
         lines += self.promise_lines()

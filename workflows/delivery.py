@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
+    from domain.actions import OperatorAction
     from domain.application import Delivery
     from domain.delivery import (
         ALREADY_COLLECTED,
@@ -68,6 +69,8 @@ class PostalDelivery:
         self._progress: tuple[int, int] = (0, 0)
         self._failed_attempts: set[int] = set()
         self._outbox: list[DeliveryProgress] = []
+        self._actions: list[OperatorAction] = []
+        self._refusal: str | None = None
 
     # ------------------------------------------------------------------ run
     @workflow.run
@@ -85,6 +88,8 @@ class PostalDelivery:
 
     async def _book(self) -> bool:
         """Book the outbound waybill; False (and pickup) if EMS refuses the booking for good."""
+        if self._input.operator_actions:
+            return await self._book_with_operators()
         self._booking = True
         self._record("delivery.booking", "booking an EMS waybill")
         booking = WaybillBooking(
@@ -116,6 +121,69 @@ class PostalDelivery:
         self._waybill = waybill
         self._booking = False
         # Tracking events may overtake the booking's answer: keep only this parcel's.
+        self._inbox = [e for e in self._inbox if self._is_ours(e)]
+        self._collected = self._collected or bool(self._inbox)
+        self._outcome.waybill_no = waybill.waybill_no
+        self._set_state("booked", "delivery.booked", f"EMS waybill {waybill.waybill_no}")
+        return True
+
+    async def _book_with_operators(self) -> bool:
+        """Book the outbound waybill; a refusal waits for an operator relayed by the case
+        (``retry_stage``: book again with a new key; ``switch_to_pickup``: the window instead),
+        who may also act while EMS stays silent. False once it is pickup."""
+        self._booking = True
+        self._record("delivery.booking", "booking an EMS waybill")
+        while True:
+            booking = WaybillBooking(
+                application_id=self._input.application_id,
+                direction="outbound",
+                recipient=Recipient.of(self._delivery),
+                contents=self._input.contents,
+                callback_url=self._input.callback_url,
+                idempotency_key=f"{self._input.workflow_id}/waybill/outbound/{workflow.uuid4()}",
+            )
+            call = asyncio.create_task(
+                workflow.execute_activity_method(
+                    DeliveryActivities.book_waybill,
+                    booking,
+                    start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                    retry_policy=PARTNER_RETRY,
+                    summary="EMS 寄递: book the outbound waybill (licence and seals)",
+                )
+            )
+            await workflow.wait_condition(lambda call=call: call.done() or bool(self._actions))  # type: ignore[misc]
+            waybill: Waybill | None = None
+            if not call.done():
+                call.cancel()
+            try:
+                waybill = await call
+            except (asyncio.CancelledError, ActivityError) as err:
+                if (
+                    isinstance(err, ActivityError)
+                    and isinstance(err.cause, ApplicationError)
+                    and not self._actions
+                ):
+                    self._refusal = f"EMS refused the booking: {err.cause.message}"
+                    self._record("delivery.booking_refused", f"{self._refusal}; an operator decides")
+                    self._refusal = None
+                    await workflow.wait_condition(lambda: bool(self._actions))
+                elif isinstance(err, ActivityError) and not isinstance(
+                    err.cause, (ApplicationError, CancelledError)
+                ):
+                    raise
+            if waybill is not None:
+                self._actions.clear()  # EMS answered after all: nothing left to act on
+                break
+            action = self._actions.pop(0)
+            if action.action == "switch_to_pickup":
+                self._booking = False
+                self._ready_for_pickup(
+                    "delivery.switched_to_pickup", f"switched to pickup by {action.operator}"
+                )
+                return False
+            self._record("delivery.booking", f"booking again ({action.action} by {action.operator})")
+        self._waybill = waybill
+        self._booking = False
         self._inbox = [e for e in self._inbox if self._is_ours(e)]
         self._collected = self._collected or bool(self._inbox)
         self._outcome.waybill_no = waybill.waybill_no
@@ -235,6 +303,12 @@ class PostalDelivery:
             self._collected = True  # any tracking event: EMS has the parcel
             self._inbox.append(event)
 
+    @workflow.signal
+    def operator_action(self, action: OperatorAction) -> None:
+        """An operator's action on the booking, relayed by the case (which checked it is offered)."""
+        if self._booking and self._input.operator_actions:
+            self._actions.append(action)
+
     @workflow.update
     async def change_address(self, change: AddressChange) -> DeliveryOutcome:
         """A new delivery from the applicant: replaces it before booking, amends the waybill after."""
@@ -315,6 +389,7 @@ class PostalDelivery:
                     delivery=self._outcome.as_status(),
                     entry=entry,
                     attempts=self._outcome.attempts,
+                    refusal=self._refusal,
                 )
             )
 

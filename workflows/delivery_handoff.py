@@ -19,21 +19,25 @@ with workflow.unsafe.imports_passed_through():
     from domain.application import DeliveryMethod
     from domain.delivery import DEFAULT_CONTENTS, DeliveryInput, DeliveryOutcome, DeliveryProgress, Recipient
     from domain.partners import PartnerEvent
-    from domain.status import DeliveryStatus, StageStatus
+    from domain.status import ActionName, DeliveryStatus, StageStatus
     from infra.temporal import delivery_workflow_id
 
+from workflows.attention import OperatorDesk
 from workflows.calls import honour_cancellation
 from workflows.case_record import CaseRecord
 from workflows.delivery import PostalDelivery, book_inbound_label
 from workflows.documents import Documents, postal_party
 
 DELIVERY_IN_PROGRESS = "DeliveryInProgress"
+# What an operator may do while EMS refuses or stays silent on the booking.
+DELIVERY_ACTIONS: tuple[ActionName, ...] = ("switch_to_pickup", "retry_stage")
 
 
 class DeliveryHandoff:
-    def __init__(self, record: CaseRecord, documents: Documents) -> None:
+    def __init__(self, record: CaseRecord, documents: Documents, desk: OperatorDesk) -> None:
         self._record = record
         self._documents = documents
+        self._desk = desk
         self.enabled = False
         self._child: workflow.ChildWorkflowHandle[PostalDelivery, DeliveryOutcome] | None = None
         self._backlog: list[PartnerEvent] = []
@@ -91,6 +95,7 @@ class DeliveryHandoff:
                 # Empty: the EMS activity uses its worker's ODS_GATEWAY_URL, as the seal order does.
                 callback_url="",
                 parent_workflow_id=record.workflow_id,
+                operator_actions=self._desk.enabled,
             ),
             id=delivery_workflow_id(record.workflow_id),
             static_summary=f"寄递 delivery of {record.application_id}",
@@ -102,6 +107,8 @@ class DeliveryHandoff:
         self._backlog.clear()
         labeller = asyncio.create_task(self._label_outbound())
         try:
+            if self._desk.enabled:
+                await self._relay_operators(child)
             outcome: DeliveryOutcome = await child
         finally:
             if not labeller.done():
@@ -109,6 +116,28 @@ class DeliveryHandoff:
         honour_cancellation()
         record.status.delivery = outcome.as_status()
         return outcome
+
+    async def _relay_operators(
+        self, child: workflow.ChildWorkflowHandle[PostalDelivery, DeliveryOutcome]
+    ) -> None:
+        """Until EMS has booked the parcel (or it waits at the window): past the patience, or on a
+        refusal, an operator is asked; their action goes to the delivery child."""
+        status = self._record.status
+
+        def dispatched() -> bool:
+            delivery = status.delivery
+            return child.done() or (
+                delivery is not None
+                and (delivery.waybill_no is not None or delivery.state == "ready_for_pickup")
+            )
+
+        while True:
+            acted = await self._desk.wait(
+                "delivery", "EMS (no waybill booked)", workflow.now(), dispatched, DELIVERY_ACTIONS
+            )
+            if acted is None:
+                return
+            await child.signal(PostalDelivery.operator_action, acted)
 
     async def _label_outbound(self) -> None:
         status = self._record.status
@@ -152,6 +181,8 @@ class DeliveryHandoff:
         """The child's state after each change (best effort: the child's result is final)."""
         self._record.status.delivery = progress.delivery
         self._record.status.history.append(progress.entry)
+        if progress.refusal is not None and self._desk.enabled:
+            self._desk.ask("delivery", progress.refusal, DELIVERY_ACTIONS)
         self._record.publish()
 
     def change(self, method: DeliveryMethod) -> None:

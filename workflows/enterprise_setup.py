@@ -16,11 +16,13 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.actions import OperatorAction
     from domain.application import Application, Delivery
     from domain.delivery import DeliveryProgress
     from domain.partners import PartnerEvent, SetupInput, WithdrawRequest
     from domain.status import CaseStage, StatusDocument
 
+from workflows.attention import ATTENTION_PATCH, OperatorDesk
 from workflows.calls import is_cancellation
 from workflows.case_record import CaseRecord, CaseRejected
 from workflows.delivery import PROGRESS_SIGNAL
@@ -45,12 +47,13 @@ class EnterpriseSetup:
     def __init__(self, input: SetupInput) -> None:
         self._record = CaseRecord(input.application)
         self._promises = Promises(input.sla_policy, self._record)
+        self._desk = OperatorDesk(self._record, self._promises)
         self._documents = Documents(self._record)
-        self._registration = Registration(self._record, self._promises)
+        self._registration = Registration(self._record, self._promises, self._desk)
         self._subsidy = FirstSealSubsidy(input.subsidy_policy, self._record, self._promises, self._documents)
-        self._seals = SealCarving(self._record, self._subsidy)
-        self._invoices = FirstInvoices(self._record, self._promises)
-        self._delivery = DeliveryHandoff(self._record, self._documents)
+        self._seals = SealCarving(self._record, self._subsidy, self._desk)
+        self._invoices = FirstInvoices(self._record, self._promises, self._desk)
+        self._delivery = DeliveryHandoff(self._record, self._documents, self._desk)
         self._withdrawal: WithdrawRequest | None = None
         self._seen_events: set[str] = set()
 
@@ -61,6 +64,8 @@ class EnterpriseSetup:
         self._record.record("accepted", f"application {status.application_id} accepted")
         if workflow.patched(FREE_SERVICES_PATCH):
             self._offer_free_services()
+        # Operators are asked instead of the case failing (cases from before it replay without).
+        self._desk.enabled = workflow.patched(ATTENTION_PATCH)
         status.stages.overall.state = "running"
         status.stages.overall.started_at = status.accepted_at
         self._record.publish()
@@ -69,10 +74,12 @@ class EnterpriseSetup:
         await self._documents.acceptance_receipt(self._promises.policy)
 
         work = asyncio.create_task(self._carry_through())
-        await workflow.wait_condition(lambda: work.done() or self._withdrawal is not None)
+        await workflow.wait_condition(
+            lambda: work.done() or self._withdrawal is not None or self._desk.rejection is not None
+        )
         if not work.done():
             await self._stop(work)
-            await self._close_withdrawn()
+            await self._close_early()
         else:
             try:
                 work.result()
@@ -123,13 +130,19 @@ class EnterpriseSetup:
             if not is_cancellation(err):
                 raise
 
-    async def _close_withdrawn(self) -> None:
-        assert self._withdrawal is not None
-        reason = self._withdrawal.reason or "withdrawn by the applicant"
+    async def _close_early(self) -> None:
+        """Withdrawn by the applicant or rejected by an operator: release what the case holds."""
+        ending: CaseStage
+        if self._withdrawal is not None:
+            ending, reason = "withdrawn", self._withdrawal.reason or "withdrawn by the applicant"
+        else:
+            assert self._desk.rejection is not None
+            ending, reason = "rejected", self._desk.rejection.reason or "rejected by an operator"
+        self._desk.clear_all(f"the case is {ending}")
         self._record.cancel_open_stages()
         await self._seals.cancel_pending(reason)
         await self._subsidy.release()
-        self._close("withdrawn", reason)
+        self._close(ending, reason)
 
     def _close(self, stage: CaseStage, reason: str | None) -> None:
         self._promises.unwatch_all()
@@ -172,10 +185,32 @@ class EnterpriseSetup:
 
     @withdraw.validator
     def _validate_withdraw(self, request: WithdrawRequest) -> None:
-        if self._record.status.is_final or self._withdrawal is not None:
+        if self._record.status.is_final or self._withdrawal is not None or self._desk.rejection is not None:
             raise ApplicationError(
                 f"the case is already {self._record.status.stage}", type=CASE_STATE_CONFLICT
             )
+
+    @workflow.update
+    async def act(self, action: OperatorAction) -> StatusDocument:
+        """An operator's action (docs/operations.md); answered once the case has recorded it."""
+        self._desk.take(action)
+        return self._record.status
+
+    @act.validator
+    def _validate_act(self, action: OperatorAction) -> None:
+        if self._desk.already_taken(action):
+            return
+        self._refuse_if_closed()
+        if not self._desk.enabled:
+            raise ApplicationError("this case predates operator actions", type=CASE_STATE_CONFLICT)
+        if self._withdrawal is not None:
+            raise ApplicationError("the case is being withdrawn", type=CASE_STATE_CONFLICT)
+        self._desk.check(action)
+
+    @workflow.query
+    def action_taken(self, idempotency_key: str) -> bool:
+        """Whether an action with this Idempotency-Key was recorded (a repeat after the case closed)."""
+        return self._desk.knows(idempotency_key)
 
     @workflow.update
     async def change_delivery(self, delivery: Delivery) -> StatusDocument:

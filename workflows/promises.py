@@ -119,9 +119,18 @@ class Promises:
         if self._sender is not None:
             self._sender.cancel()
 
-    def raise_alert(self, stage: AlertStage, level: AlertLevel, deadline: datetime | None) -> None:
-        self._note_alert(stage, level, deadline)
-        self._enqueue(stage, level, deadline)
+    def raise_alert(
+        self,
+        stage: AlertStage,
+        level: AlertLevel,
+        deadline: datetime | None,
+        *,
+        episode: int = 1,
+        reason: str | None = None,
+    ) -> None:
+        if level != "needs_attention":  # the case's history has said why already
+            self._note_alert(stage, level, deadline)
+        self._enqueue(stage, level, deadline, episode=episode, reason=reason)
 
     def _level_reached(self, stage: StageName, level: AlertLevel, deadline: datetime | None) -> None:
         """A promise is at risk, broken, or kept after all: update the case and raise the alert."""
@@ -133,8 +142,17 @@ class Promises:
         due = f"; deadline {deadline.astimezone(self.policy.zone).isoformat()}" if deadline else ""
         self._record.record(f"alert.{stage}.{level}", f"{stage} {level}{due}")
 
-    def _enqueue(self, stage: AlertStage, level: AlertLevel, deadline: datetime | None) -> None:
+    def _enqueue(
+        self,
+        stage: AlertStage,
+        level: AlertLevel,
+        deadline: datetime | None,
+        *,
+        episode: int = 1,
+        reason: str | None = None,
+    ) -> None:
         record, enterprise = self._record, self._record.app.enterprise
+        extra = {"episode": episode, "reason": reason} if level == "needs_attention" else {}
         self._outbox.append(
             AlertIn(
                 application_id=record.application_id,
@@ -145,6 +163,7 @@ class Promises:
                 raised_at=workflow.now(),
                 district_code=enterprise.district_code,
                 enterprise_name=enterprise.name,
+                **extra,
             )
         )
         record.publish()
@@ -159,6 +178,7 @@ class Promises:
                 alert,
                 start_to_close_timeout=SERVICE_CALL_TIMEOUT,
                 retry_policy=SERVICE_RETRY,
-                summary=f"alert: {alert.stage} {alert.level}",
+                summary=f"alert: {alert.stage} {alert.level}"
+                + (f" #{alert.episode}" if alert.level == "needs_attention" else ""),
             )
             self._outbox.pop(0)

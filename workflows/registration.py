@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.partners import Licence, RegistrationFiling
     from domain.status import StageName, SupplementRequest
 
+from workflows.attention import OperatorDesk
 from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
 from workflows.case_record import CaseRecord, CaseRejected
 from workflows.promises import Promises
@@ -29,9 +30,10 @@ PAUSED_BY_SUPPLEMENT: tuple[StageName, ...] = ("registration", "overall")
 
 
 class Registration:
-    def __init__(self, record: CaseRecord, promises: Promises) -> None:
+    def __init__(self, record: CaseRecord, promises: Promises, desk: OperatorDesk) -> None:
         self._record = record
         self._promises = promises
+        self._desk = desk
         # Corrected materials handed in by the ``supplement`` update, until taken.
         self.supplied: Application | None = None
 
@@ -47,13 +49,19 @@ class Registration:
             key = f"{record.workflow_id}/registration/{workflow.uuid4()}"
             record.wait_for("the registration system (市场监管)")
             app = record.app
+            filing = RegistrationFiling(application=app, idempotency_key=key)
             try:
-                licence = await execute(
-                    RegistrationActivities.file_registration,
-                    RegistrationFiling(application=app, idempotency_key=key),
-                    start_to_close_timeout=PARTNER_CALL_TIMEOUT,
-                    retry_policy=PARTNER_RETRY,
-                    summary=f"登记 registration of {app.enterprise.name}",
+                outcome = await self._desk.call(
+                    "registration",
+                    "the registration system (市场监管)",
+                    lambda filing=filing: execute(  # type: ignore[misc]
+                        RegistrationActivities.file_registration,
+                        filing,
+                        start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                        retry_policy=PARTNER_RETRY,
+                        summary=f"登记 registration of {filing.application.enterprise.name}",
+                    ),
+                    ("retry_stage",),
                 )
             except ActivityError as err:
                 refusal = PartnerRefusal.of(err)
@@ -67,6 +75,9 @@ class Registration:
                 raise CaseRejected(
                     f"the registration system did not accept the filing: {refusal.message}"
                 ) from err
+            if not isinstance(outcome, Licence):
+                continue  # retry_stage: file again as a new business action (a new key)
+            licence = outcome
             record.record("registration.licence_issued", f"USCC {licence.uscc} by {licence.authority}")
             return licence
 

@@ -9,65 +9,195 @@ answer; it is matched when that lands. A case that ends first cancels what is st
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.partners import PartnerRefusal
     from activities.seals import SealActivities
-    from domain.partners import Licence, PartnerEvent, PendingOrdersCancellation, SealOrder, SealOrderRequest
+    from domain.actions import OperatorAction
+    from domain.partners import (
+        Licence,
+        PartnerEvent,
+        PendingOrdersCancellation,
+        SealOrder,
+        SealOrderRequest,
+        SealShop,
+    )
+    from domain.status import ActionName, ShopCandidate
 
-from workflows.calls import CLEANUP_RETRY, PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
+from workflows.attention import OperatorDesk
+from workflows.calls import CLEANUP_RETRY, LOOKUP_RETRY, PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
 from workflows.case_record import CaseRecord
 from workflows.subsidy import FirstSealSubsidy
 
 COMPLETED = "seal_order.completed"
+# What an operator may do when a shop refuses an order, or stays silent past the patience.
+SHOP_ACTIONS: tuple[ActionName, ...] = ("reassign_seal_shop", "retry_stage")
 
 
 class SealCarving:
-    def __init__(self, record: CaseRecord, subsidy: FirstSealSubsidy) -> None:
+    def __init__(self, record: CaseRecord, subsidy: FirstSealSubsidy, desk: OperatorDesk) -> None:
         self._record = record
         self._subsidy = subsidy
+        self._desk = desk
         self.order: SealOrder | None = None
         self.completion: PartnerEvent | None = None
+        self._shops: list[SealShop] | None = None
+        # Orders given up by an operator (reassigned or retried): their callbacks are not ours.
+        self._abandoned: set[str] = set()
+        self._gave_up = False
 
     async def carve(self, licence: Licence) -> PartnerEvent:
-        app, record = self._record.app, self._record
-        order = await execute(
-            SealActivities.order_seals,
-            SealOrderRequest(
+        record, desk = self._record, self._desk
+        shop_id: str | None = None  # None: the district's first shop
+        while True:
+            order = await self._place(licence, shop_id)
+            self.order = order
+            record.status.stages.seal_carving.state = "waiting"
+            record.record("seal_carving.ordered", f"order {order.order_id} at {order.shop_name}")
+            await self._subsidy.reserve(licence, order)
+            record.wait_for(f"the seal shop {order.shop_name} to finish carving")
+            acted = await desk.wait(
+                "seal_carving",
+                f"the seal shop {order.shop_name} (no completion of order {order.order_id})",
+                order.accepted_at,
+                lambda: self.completion is not None,
+                SHOP_ACTIONS,
+                lambda shop=order.shop_id: self._candidates(licence, shop),  # type: ignore[misc]
+            )
+            if acted is None:
+                break
+            # The operator gave up on this order: cancel it; the subsidy follows the next one.
+            shop_id = await self._next_shop(licence, acted, order.shop_id)
+            await self._give_up(order, acted)
+        assert self.completion is not None
+        filing = self.completion.data.get("filing_no", "-")
+        record.record("seal_carving.completed", f"order {self.order.order_id}; filing {filing}")
+        await self._subsidy.settle(licence.uscc)
+        if self._gave_up:
+            # An order placed by a call given up on may have landed after all: none may stay open.
+            await self.cancel_pending("carved by another order of the same case")
+        return self.completion
+
+    async def _place(self, licence: Licence, shop_id: str | None) -> SealOrder:
+        """Order at ``shop_id``; a refusal or a silent shop waits for an operator's action."""
+        app, record, desk = self._record.app, self._record, self._desk
+        while True:
+            request = SealOrderRequest(
                 application_id=record.application_id,
                 uscc=licence.uscc,
                 enterprise_name=licence.name,
                 legal_representative_name=app.legal_representative.name,
                 seals=app.seals,
                 idempotency_key=f"{record.workflow_id}/seal-order/{workflow.uuid4()}",
-            ),
-            start_to_close_timeout=PARTNER_CALL_TIMEOUT,
-            retry_policy=PARTNER_RETRY,
-            summary=f"刻章 seal order ({', '.join(app.seals)})",
-        )
-        self.order = order
-        record.status.stages.seal_carving.state = "waiting"
-        record.record("seal_carving.ordered", f"order {order.order_id} at {order.shop_name}")
-        await self._subsidy.reserve(licence, order)
-        record.wait_for(f"the seal shop {order.shop_name} to finish carving")
-        await workflow.wait_condition(lambda: self.completion is not None)
-        assert self.completion is not None
-        filing = self.completion.data.get("filing_no", "-")
-        record.record("seal_carving.completed", f"order {order.order_id}; filing {filing}")
-        await self._subsidy.settle(licence.uscc)
-        return self.completion
+                shop_id=shop_id,
+            )
+            current = shop_id
 
+            async def order(request: SealOrderRequest = request) -> SealOrder:
+                return await execute(
+                    SealActivities.order_seals,
+                    request,
+                    start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                    retry_policy=PARTNER_RETRY,
+                    summary=f"刻章 seal order ({', '.join(app.seals)})"
+                    + (f" at {request.shop_id}" if request.shop_id else ""),
+                )
+
+            outcome: SealOrder | OperatorAction
+            try:
+                outcome = await desk.call(
+                    "seal_carving",
+                    f"the seal shop {shop_id}" if shop_id else "the district's seal shop",
+                    order,
+                    SHOP_ACTIONS,
+                    lambda current=current: self._candidates(licence, current),  # type: ignore[misc]
+                )
+            except ActivityError as err:
+                refusal = PartnerRefusal.of(err)
+                if refusal is None or not desk.enabled:
+                    raise
+                where = await self._shop_name(licence, shop_id)
+                record.record("seal_carving.refused", f"{where}: {refusal.message}")
+                outcome = await desk.refused(
+                    "seal_carving",
+                    f"{where} refused the order: {refusal.message}",
+                    SHOP_ACTIONS,
+                    await self._candidates(licence, shop_id),
+                )
+            if isinstance(outcome, SealOrder):
+                return outcome
+            self._gave_up = True
+            shop_id = await self._next_shop(licence, outcome, shop_id)
+
+    # ------------------------------------------------------------- shops
+    async def _district_shops(self, licence: Licence) -> list[SealShop]:
+        """The district's shops (asked once); empty while the shops' system cannot say, so that
+        asking an operator never waits on the very system that is down."""
+        if self._shops is None:
+            try:
+                self._shops = await execute(
+                    SealActivities.list_seal_shops,
+                    licence.district_code,
+                    start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                    retry_policy=LOOKUP_RETRY,
+                    summary=f"the seal shops of district {licence.district_code}",
+                )
+            except ActivityError as err:
+                self._record.record(
+                    "seal_carving.shops_unknown", f"the shops could not be listed: {err.cause or err}"
+                )
+                return []
+        return self._shops
+
+    async def _candidates(self, licence: Licence, shop_id: str | None) -> list[ShopCandidate]:
+        """The district's other shops, in the partner's order, for a reassignment."""
+        shops = await self._district_shops(licence)
+        current = shop_id or (shops[0].shop_id if shops else None)
+        return [
+            ShopCandidate(shop_id=s.shop_id, shop_name=s.shop_name) for s in shops if s.shop_id != current
+        ]
+
+    async def _shop_name(self, licence: Licence, shop_id: str | None) -> str:
+        shops = await self._district_shops(licence)
+        for shop in shops:
+            if shop.shop_id == shop_id or (shop_id is None and shop is shops[0]):
+                return f"the seal shop {shop.shop_name} ({shop.shop_id})"
+        return f"the seal shop {shop_id or 'of the district'}"
+
+    async def _next_shop(self, licence: Licence, action: OperatorAction, shop_id: str | None) -> str | None:
+        """retry_stage: the same shop again; reassign_seal_shop: the one named, or the next one."""
+        if action.action != "reassign_seal_shop":
+            return shop_id
+        if action.shop_id is not None:
+            return action.shop_id
+        others = await self._candidates(licence, shop_id)
+        return others[0].shop_id if others else shop_id
+
+    async def _give_up(self, order: SealOrder, action: OperatorAction) -> None:
+        self._gave_up = True
+        self._abandoned.add(order.order_id)
+        self.order = None
+        await self.cancel_pending(f"{action.action} by {action.operator}")
+        await self._subsidy.release()
+
+    # ------------------------------------------------------------- callbacks and the end
     def take_completion(self, event: PartnerEvent) -> bool:
         """The shop's completion callback; False if it is not this case's order (or a repeat)."""
         if event.event != COMPLETED or self.completion is not None:
             return False
-        if self.order is not None and self.order.order_id != event.data.get("order_id"):
+        order_id = event.data.get("order_id")
+        if order_id in self._abandoned:
+            return False
+        if self.order is not None and self.order.order_id != order_id:
             return False
         self.completion = event
         return True
 
     async def cancel_pending(self, reason: str) -> None:
-        """The case ends before the seals are carved: cancel every order still being carved."""
-        if self._record.status.uscc is None or self.completion is not None:
+        """Cancel every order of the case still being carved (the case ends first, or an operator
+        moved the order to another shop)."""
+        if self._record.status.uscc is None or (self.completion is not None and not self._gave_up):
             return
         cancelled = await workflow.execute_activity_method(
             SealActivities.cancel_pending_seal_orders,

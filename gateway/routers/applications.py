@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from documents.models import DOCUMENT_NAMES
 from documents.storage import DocumentNotFound, DocumentStore, InvalidDocumentRef
+from domain.actions import ActionRequest, IdempotencyKey, OperatorAction
 from domain.application import (
     Application,
     Delivery,
@@ -25,7 +26,7 @@ from domain.application import (
 from domain.partners import WithdrawRequest
 from domain.status import CaseStage, SlaState, StatusDocument
 from domain.validation import decode_json_body, json_object, validated
-from gateway.auth import portal_access
+from gateway.auth import OpsCallerDep, portal_access
 from gateway.dependencies import CaseId, PoliciesDep, RawBody, SettingsDep, TemporalDep
 from gateway.errors import ParameterInvalid
 from gateway.models import CaseList, CaseListItem, Detail, FieldErrors, SubmitAnswer, WithdrawBody
@@ -111,13 +112,18 @@ async def list_applications(
         SlaState | None, Query(description="only cases whose worst SLA state is this")
     ] = None,
     district: Annotated[DistrictCode | None, Query(description="only cases of this district")] = None,
+    needs_attention: Annotated[
+        bool | None, Query(description="true: only the cases waiting for an operator; false: the others")
+    ] = None,
     limit: Annotated[CasePageSize | None, Query(description="page size, 1 to 1000 (default 50)")] = None,
     after: Annotated[CaseCursor | None, Query(description="the previous page's `next_cursor`")] = None,
 ) -> CaseList:
     """Newest first, one page at a time; ``next_cursor`` is null on the last page. Leave a filter
     out for all cases; an empty value is a 422 like any other that breaks its rule."""
     # Filters and the cursor are checked before Temporal is asked (InvalidQuery: 422).
-    cases.visibility_query(stage=stage, sla_status=sla_status, district=district)
+    cases.visibility_query(
+        stage=stage, sla_status=sla_status, district=district, needs_attention=needs_attention
+    )
     try:
         token = open_cursor(settings, after)
     except ValueError as err:
@@ -128,6 +134,7 @@ async def list_applications(
         stage=stage,
         sla_status=sla_status,
         district=district,
+        needs_attention=needs_attention,
         limit=limit or 50,
         after=token,
     )
@@ -141,6 +148,7 @@ async def list_applications(
                 stage=c.stage,
                 sla_status=c.sla_status,
                 accepted_at=c.accepted_at,
+                needs_attention=c.needs_attention,
             )
             for c in found
         ],
@@ -195,6 +203,52 @@ async def withdraw_application(
     request = parse_withdraw_request(body)
     client = await temporal.client()
     return await cases.withdraw(client, application_id, request.reason)
+
+
+@router.post(
+    "/{application_id}/actions",
+    status_code=202,
+    summary="An operator's action on a case (ops or personal ops token)",
+    openapi_extra=json_body(ActionRequest, "the action, who takes it and why (docs/operations.md)"),
+    responses={
+        403: {"model": Detail, "description": "a personal ops token with another operator's name"},
+        422: {
+            "model": FieldErrors,
+            "description": "field errors, or an action the case does not offer now "
+            "(field `action`; `offered` names those it does)",
+        },
+        **_NOT_FOUND,
+        **_CLOSED,
+        **_TOO_LARGE,
+    },
+)
+async def act_on_application(
+    application_id: CaseId,
+    body: RawBody,
+    caller: OpsCallerDep,
+    temporal: TemporalDep,
+    idempotency_key: Annotated[
+        IdempotencyKey | None,
+        Header(
+            alias="Idempotency-Key",
+            description="makes a repeat (a double click, a retry) answer the first answer and do nothing",
+        ),
+    ] = None,
+) -> StatusDocument:
+    """202 with the status document once the case has recorded the action (its effect follows);
+    409 for a closed case (checked first); 422 for an action the case does not offer now."""
+    request = validated(ActionRequest, json_object(decode_json_body(body)))
+    action = OperatorAction(
+        action=request.action,
+        operator=caller.operator(request.operator),
+        note=request.note,
+        stage=request.stage,
+        shop_id=request.shop_id,
+        reason=request.reason,
+        idempotency_key=idempotency_key,
+    )
+    client = await temporal.client()
+    return await cases.act(client, application_id, action)
 
 
 @router.put(

@@ -32,8 +32,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
-from temporalio.api.enums.v1 import IndexedValueType, PendingActivityState, TaskQueueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.enums.v1 import PendingActivityState, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
 from temporalio.client import Client
@@ -41,7 +40,7 @@ from temporalio.client import Client
 from devstack import PROJECT_ROOT
 from devstack.temporal_server import temporal_server_command
 from infra.settings import Settings
-from infra.temporal import SEARCH_ATTRIBUTES, workflow_id_for
+from infra.temporal import ensure_search_attributes, workflow_id_for
 
 T = TypeVar("T")
 
@@ -295,22 +294,8 @@ class FaultStack:
         return True
 
     async def _register_search_attributes(self) -> None:
-        """Through the operator API, at every start: whatever the command line registered, the
-        custom search attributes must be there (a no-op when they are)."""
-        client = self.temporal_client
-        namespace = self.settings.temporal_namespace
-        listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
-        )
-        missing = {
-            key.name: IndexedValueType.ValueType(key.indexed_value_type)
-            for key in SEARCH_ATTRIBUTES
-            if key.name not in listed.custom_attributes
-        }
-        if missing:
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-            )
+        """Through the operator API, at every start, as the devstack does."""
+        await ensure_search_attributes(self.temporal_client, self.settings.temporal_namespace)
 
     async def start_temporal(self) -> Child:
         """The dev server on its database file (kept across restarts), without its Web UI."""

@@ -1,0 +1,269 @@
+"""``OperatorDesk``: where a case asks a person to act, and where their actions arrive.
+
+A partner's business refusal after registration, or a partner with no successful answer for the
+policy's ``partner_patience`` (counted on the policy's clock; the call goes on being retried
+underneath), puts the stage in ``attention``: the status document says why, since when and what
+can be done, ``NeedsAttention`` is true, the Web UI's current details say it, and a
+``needs_attention`` alert is raised (one per episode). A partner that answers again clears it by
+itself. Operators act through the case's ``act`` update; an action for a stage lands in that
+stage's mailbox, where the stage's own code (``workflows/seals.py``, …) takes it. ``reject`` is
+the case's, and ends it. The SLA timers are not touched: attention explains a breach, it does not
+excuse it. docs/operations.md is the operator's guide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.actions import ACTION_NOT_OFFERED, OperatorAction
+    from domain.status import ACTION_NAMES, ActionName, Attention, ShopCandidate, StageName, StageState
+    from infra.temporal import SA_NEEDS_ATTENTION
+
+from workflows.calls import is_cancellation
+from workflows.case_record import CaseRecord
+from workflows.promises import Promises
+
+T = TypeVar("T")
+# Operators may act on cases from this release on; older histories replay without.
+ATTENTION_PATCH = "operator-attention-v1"
+
+
+class OperatorDesk:
+    def __init__(self, record: CaseRecord, promises: Promises) -> None:
+        self._record = record
+        self._promises = promises
+        self.enabled = False
+        self._open: dict[StageName, Attention] = {}
+        self._state_before: dict[StageName, StageState] = {}
+        self._episodes: dict[StageName, int] = {}
+        self._mailbox: dict[StageName, OperatorAction] = {}
+        self._keys: set[str] = set()
+        self.rejection: OperatorAction | None = None
+        record.attention_lines = self._lines
+
+    # ------------------------------------------------------------- asking for a person
+    def ask(
+        self,
+        stage: StageName,
+        reason: str,
+        actions: Sequence[ActionName],
+        candidates: list[ShopCandidate] | None = None,
+    ) -> None:
+        """The stage waits for an operator: say why and what can be done, and raise the alert."""
+        episode = self._episodes.get(stage, 0) + 1
+        self._episodes[stage] = episode
+        offered = [a for a in ACTION_NAMES if a in actions or a == "reject"]
+        part = self._record.status.stages.of(stage)
+        if stage not in self._open:
+            self._state_before[stage] = part.state
+        part.state = "waiting"
+        self._open[stage] = Attention(
+            stage=stage,
+            reason=reason,
+            since=workflow.now(),
+            actions=offered,
+            candidates=candidates,
+            episode=episode,
+        )
+        self._record.record(f"{stage}.needs_attention", f"{reason}; offered: {', '.join(offered)}")
+        self._sync()
+        self._promises.raise_alert(stage, "needs_attention", None, episode=episode, reason=reason)
+
+    def clear(self, stage: StageName, why: str) -> None:
+        """The stage goes on (the partner answered, or an operator acted)."""
+        if self._open.pop(stage, None) is None:
+            return
+        part = self._record.status.stages.of(stage)
+        if part.state == "waiting":
+            part.state = self._state_before.pop(stage, "running")
+        self._record.record(f"{stage}.attention_cleared", why)
+        self._sync()
+
+    def clear_all(self, why: str) -> None:
+        for stage in list(self._open):
+            self.clear(stage, why)
+
+    def _sync(self) -> None:
+        status = self._record.status
+        status.attentions = sorted(self._open.values(), key=lambda a: a.since)
+        status.attention = status.attentions[0] if status.attentions else None
+        workflow.upsert_search_attributes([SA_NEEDS_ATTENTION.value_set(bool(self._open))])
+        self._record.publish()
+
+    def _lines(self) -> list[str]:
+        return [
+            f"**needs an operator** ({a.stage}): {a.reason}. Actions: {', '.join(a.actions)} "
+            "(POST /v1/applications/{id}/actions or `starter.py act`)"
+            for a in self._record.status.attentions
+        ]
+
+    # ------------------------------------------------------------- the operators' actions
+    def offered(self) -> list[ActionName]:
+        """What an operator may do now: each stage's actions, and ``reject`` while the case is open."""
+        wanted = {a for attention in self._open.values() for a in attention.actions} | {"reject"}
+        return [a for a in ACTION_NAMES if a in wanted]
+
+    def already_taken(self, action: OperatorAction) -> bool:
+        return action.idempotency_key is not None and action.idempotency_key in self._keys
+
+    def check(self, action: OperatorAction) -> None:
+        """The ``act`` update's validator: refuse an action the case does not offer now (422)."""
+        if self.already_taken(action):
+            return
+        if self.rejection is not None:
+            raise ApplicationError("the case is being rejected", type="CaseStateConflict")
+        offered = self.offered()
+        if action.action not in offered:
+            self._refuse(f"{action.action} is not offered now", offered)
+        if action.action != "reject":
+            self._target(action)  # refuses an action for a stage that does not offer it
+        if action.action == "reassign_seal_shop" and action.shop_id is not None:
+            attention = self._open["seal_carving"]
+            shops = [c.shop_id for c in attention.candidates or []]
+            if action.shop_id not in shops:
+                raise ApplicationError(
+                    f"shop {action.shop_id} is not one of the district's other shops: {', '.join(shops)}",
+                    {"offered": offered, "candidates": shops},
+                    type=ACTION_NOT_OFFERED,
+                )
+
+    def take(self, action: OperatorAction) -> None:
+        """The ``act`` update's handler: record the action and hand it to its stage (or the case)."""
+        if self.already_taken(action):
+            return
+        if action.idempotency_key is not None:
+            self._keys.add(action.idempotency_key)
+        self._record.record(f"action.{action.action}", action.summary)
+        if action.action == "reject":
+            self.rejection = action
+        else:
+            self._mailbox[self._target(action)] = action
+        self._record.publish()
+
+    def knows(self, idempotency_key: str) -> bool:
+        return idempotency_key in self._keys
+
+    def _target(self, action: OperatorAction) -> StageName:
+        wanting = [s for s, a in self._open.items() if action.action in a.actions]
+        if action.action == "retry_stage" and action.stage is not None:
+            if action.stage not in wanting:
+                self._refuse(f"retry_stage is not offered for {action.stage} now", self.offered())
+            return action.stage
+        if len(wanting) != 1:
+            self._refuse(f"{action.action} needs a stage: one of {', '.join(wanting)}", self.offered())
+        return wanting[0]
+
+    def _refuse(self, why: str, offered: list[ActionName]) -> None:
+        raise ApplicationError(
+            f"{why}; the case offers: {', '.join(offered)}", {"offered": offered}, type=ACTION_NOT_OFFERED
+        )
+
+    def _pop(self, stage: StageName) -> OperatorAction:
+        action = self._mailbox.pop(stage)
+        self.clear(stage, f"{action.action} by {action.operator}")
+        return action
+
+    # ------------------------------------------------------------- waiting on partners
+    async def refused(
+        self,
+        stage: StageName,
+        reason: str,
+        actions: Sequence[ActionName],
+        candidates: list[ShopCandidate] | None = None,
+    ) -> OperatorAction:
+        """A partner refused for good: wait for an operator's action on the stage."""
+        self.ask(stage, reason, actions, candidates)
+        await workflow.wait_condition(lambda: stage in self._mailbox)
+        return self._pop(stage)
+
+    async def call(
+        self,
+        stage: StageName,
+        partner: str,
+        make_call: Callable[[], Coroutine[Any, Any, T]],
+        actions: Sequence[ActionName],
+        candidates: Callable[[], Awaitable[list[ShopCandidate]]] | None = None,
+    ) -> T | OperatorAction:
+        """A partner call, retried underneath for as long as it takes; past the patience an
+        operator is asked, and their action on the stage (if it comes first) is returned instead."""
+        if not self.enabled:
+            return await make_call()
+        task: asyncio.Task[T] = asyncio.create_task(make_call())
+        try:
+            acted = await self._patiently(stage, partner, workflow.now(), task.done, actions, candidates)
+        finally:
+            if not task.done():
+                task.cancel()
+        if acted is None:
+            return task.result()  # the answer, or the partner's refusal (raised)
+        try:
+            await task  # cancelled: its activity is told to stop
+        except (asyncio.CancelledError, Exception) as err:
+            if not is_cancellation(err):
+                self._record.record(f"{stage}.call_abandoned", f"{partner}: {err}")
+        return acted
+
+    async def wait(
+        self,
+        stage: StageName,
+        partner: str,
+        since: datetime,
+        done: Callable[[], bool],
+        actions: Sequence[ActionName],
+        candidates: Callable[[], Awaitable[list[ShopCandidate]]] | None = None,
+    ) -> OperatorAction | None:
+        """Wait for a partner's callback (``done``); past the patience an operator is asked.
+        None once it came; the operator's action if that came first."""
+        if not self.enabled:
+            await workflow.wait_condition(done)
+            return None
+        return await self._patiently(stage, partner, since, done, actions, candidates)
+
+    async def _patiently(
+        self,
+        stage: StageName,
+        partner: str,
+        since: datetime,
+        done: Callable[[], bool],
+        actions: Sequence[ActionName],
+        candidates: Callable[[], Awaitable[list[ShopCandidate]]] | None,
+    ) -> OperatorAction | None:
+        clock = self._promises.clock
+        patience = clock.policy.partner_patience
+        ends = await clock.add(since, clock.policy.partner_patience_td)
+        asked = False
+        while True:
+            timeout = None if asked else max(ends - workflow.now(), timedelta(seconds=1))
+            try:
+                await workflow.wait_condition(
+                    lambda: done() or stage in self._mailbox,
+                    timeout=timeout,
+                    timeout_summary=f"{stage.replace('_', ' ')}: patience with {partner} "
+                    f"until {clock.local_hm(ends)}",
+                )
+            except TimeoutError:
+                asked = True
+                if stage in self._open:
+                    continue  # asked already (a refusal): the partner's silence adds nothing
+                shops = await candidates() if candidates is not None else None
+                self.ask(
+                    stage,
+                    f"no successful answer from {partner} since {clock.local_hm(since)} "
+                    f"(patience {patience} on the {clock.policy.clock.replace('_', ' ')} clock); "
+                    "still being retried",
+                    actions,
+                    shops,
+                )
+                continue
+            if stage in self._mailbox:
+                return self._pop(stage)
+            if asked:
+                self.clear(stage, f"{partner} answered again")
+            return None
