@@ -87,7 +87,11 @@ async def test_a_shop_that_refuses_is_reassigned_and_the_subsidy_follows_the_ord
     # A double click: the same Idempotency-Key is recorded once.
     for _ in range(2):
         answered = await act(
-            ts_stack, app_id, "reassign_seal_shop", note="shop 01 refuses; next shop", idempotency_key="click-1"
+            ts_stack,
+            app_id,
+            "reassign_seal_shop",
+            note="shop 01 refuses; next shop",
+            idempotency_key="click-1",
         )
         assert isinstance(answered, StatusDocument)
     final = await until(ts_stack, app_id, lambda s: s.is_final)
@@ -229,3 +233,54 @@ async def test_ems_silent_past_the_patience_switches_to_pickup(
     assert final.delivery is not None
     assert (final.delivery.method, final.delivery.state) == ("pickup", "ready_for_pickup")
     assert final.attention is None
+
+
+async def test_reject_while_registration_is_down_ends_the_case_holding_nothing(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
+    await ts_stack.reset_sandbox()
+    body = factories.application()
+    app_id = body["application_id"]
+    try:
+        await ts_stack.behave(registration={"error_rate": 1.0})
+        await start(ts_stack, body, policy=WALL)
+        await until(ts_stack, app_id, lambda s: s.stages.registration.state == "running")
+        await time_skipping_env.sleep(PAST_THE_PATIENCE)
+        status = await until(ts_stack, app_id, waiting_on("registration"))
+        assert status.attention is not None
+        assert status.attention.actions == ["retry_stage", "reject"]
+        assert "registration system" in status.attention.reason
+        await act(ts_stack, app_id, "reject", reason="the registration system is down for the day")
+        final = await until(ts_stack, app_id, lambda s: s.is_final)
+    finally:
+        await ts_stack.behave(registration={"error_rate": 0.0})
+    assert final.stage == "rejected" and final.uscc is None
+    assert final.stages.registration.state == "cancelled"
+    assert final.subsidy is None and await orders_of(ts_stack, app_id) == []
+    effects = await ts_stack.effects()
+    assert effects["seal_shop"]["effects"] == effects["tax"]["effects"] == 0
+
+
+async def test_reject_while_ems_is_down_keeps_the_carved_seals_paid_and_books_nothing(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
+    await ts_stack.reset_sandbox()
+    body = factories.application(invoice=False)
+    app_id = body["application_id"]
+    try:
+        await ts_stack.behave(postal={"error_rate": 1.0})
+        await start(ts_stack, body, policy=WALL)
+        await until(ts_stack, app_id, lambda s: s.stage == "delivery")
+        await time_skipping_env.sleep(PAST_THE_PATIENCE)
+        await until(ts_stack, app_id, waiting_on("delivery"))
+        await act(ts_stack, app_id, "reject", reason="the applicant cannot be reached")
+        final = await until(ts_stack, app_id, lambda s: s.is_final)
+    finally:
+        await ts_stack.behave(postal={"error_rate": 0.0})
+    assert final.stage == "rejected"
+    assert final.stages.seal_carving.state == "done"
+    assert final.stages.delivery is not None and final.stages.delivery.state == "cancelled"
+    # The shop carved the seals: the city owes it, so the grant stays settled.
+    grant = await SubsidyLedger(ts_stack.alerts.engine).grant(final.uscc or "")
+    assert grant is not None and grant.state == "settled"
+    assert final.delivery is not None and final.delivery.waybill_no is None
