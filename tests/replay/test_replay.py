@@ -19,8 +19,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from domain.actions import OperatorAction
 from domain.sla_policy import SlaPolicy
-from infra.temporal import data_converter
+from infra.temporal import data_converter, delivery_workflow_id
 from intake import cases
 from tests import factories
 from tests.conftest import Stack
@@ -31,7 +32,8 @@ HISTORIES = Path(__file__).parent / "histories"
 # Recordings of each workflow version are kept side by side: files without a prefix predate
 # the free services (subsidy, delivery, documents); ``fs_`` ones run with them; ``enc_`` ones
 # have their payloads encrypted (under the dev key of ``ODS_CODEC_KEYS``) and the run waiting
-# for its handlers (``handlers-finish-v1``).
+# for its handlers (``handlers-finish-v1``); ``att_`` ones ask operators (``operator-attention-v1``),
+# with the ``PostalDelivery`` child's history beside the case's where an operator acted on it.
 PREFIX = os.environ.get("ODS_RECORD_PREFIX", "enc_")
 # Where new recordings go: another (existing) directory tries the recorder without touching the
 # committed ones.
@@ -60,6 +62,8 @@ async def test_record_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvi
         body: dict[str, Any],
         policy: SlaPolicy,
         during: Callable[[str], Awaitable[None]] | None = None,
+        *,
+        children: bool = False,
     ) -> None:
         handle = await start(ts_stack, body, policy=policy)
         if during is not None:
@@ -69,6 +73,11 @@ async def test_record_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvi
         await closed(time_skipping_env, handle)
         history = await handle.fetch_history()
         (RECORD_TO / f"{PREFIX}{name}__{handle.id}.json").write_text(history.to_json())
+        if children:
+            child = ts_stack.client.get_workflow_handle(delivery_workflow_id(handle.id))
+            (RECORD_TO / f"{PREFIX}{name}__{child.id}.json").write_text(
+                (await child.fetch_history()).to_json()
+            )
 
     await run("completed", factories.application(), SlaPolicy())
     two_way = factories.application(district="410506")
@@ -107,3 +116,51 @@ async def test_record_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvi
             await cases.withdraw(ts_stack.client, app_id, "changed plans")
 
         await run("withdrawn", factories.application(), wall, withdraw)
+
+    # Operators (workflows/attention.py): a refusal reassigned, a refusal retried, a partner down
+    # past the patience and back, a silent shop rejected, EMS down switched to pickup.
+    patient = SlaPolicy(clock="wall", partner_patience="30m")
+
+    def acting(action: str, stage: str, **fields: Any) -> Callable[[str], Awaitable[None]]:
+        async def act(app_id: str) -> None:
+            await until(ts_stack, app_id, lambda s: any(a.stage == stage for a in s.attentions))
+            await cases.act(
+                ts_stack.client,
+                app_id,
+                OperatorAction(action=action, operator="王敏", **fields),  # type: ignore[arg-type]
+            )
+
+        return act
+
+    refusing = factories.application(name="安阳市文峰区拒刻餐饮有限公司", invoice=False)
+    await run("reassigned", refusing, patient, acting("reassign_seal_shop", "seal_carving"), children=True)
+    not_ready = factories.application(name="安阳市文峰区税务异常餐饮有限公司")
+    await run("retried", not_ready, patient, acting("retry_stage", "invoice"))
+
+    async def down_then_back(app_id: str) -> None:
+        await until(ts_stack, app_id, lambda s: s.stages.invoice.state == "running")
+        await time_skipping_env.sleep(timedelta(minutes=31))
+        await until(ts_stack, app_id, lambda s: s.attention is not None)
+        await ts_stack.behave(tax={"error_rate": 0.0})
+        await time_skipping_env.sleep(timedelta(seconds=31))
+
+    await ts_stack.behave(tax={"error_rate": 1.0})
+    await run("cleared_by_itself", factories.application(), patient, down_then_back)
+
+    async with ts_stack.seal_orders_held():
+
+        async def silent_then_rejected(app_id: str) -> None:
+            await until(ts_stack, app_id, lambda s: s.subsidy is not None and s.subsidy.granted)
+            await time_skipping_env.sleep(timedelta(minutes=31))
+            await acting("reject", "seal_carving", reason="the shop cannot carve")(app_id)
+
+        await run("rejected_by_operator", factories.application(invoice=False), patient, silent_then_rejected)
+
+    async def ems_down(app_id: str) -> None:
+        await until(ts_stack, app_id, lambda s: s.stage == "delivery")
+        await time_skipping_env.sleep(timedelta(minutes=31))
+        await acting("switch_to_pickup", "delivery")(app_id)
+        await ts_stack.behave(postal={"error_rate": 0.0})
+
+    await ts_stack.behave(postal={"error_rate": 1.0})
+    await run("switched_to_pickup", factories.application(invoice=False), patient, ems_down, children=True)
