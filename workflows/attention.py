@@ -76,6 +76,12 @@ class OperatorDesk:
         self._sync()
         self._promises.raise_alert(stage, "needs_attention", None, episode=episode, reason=reason)
 
+    def alert(self, stage: StageName, reason: str) -> None:
+        """Something a person must do by hand that the case cannot wait for (it is closing)."""
+        episode = self._episodes.get(stage, 0) + 1
+        self._episodes[stage] = episode
+        self._promises.raise_alert(stage, "needs_attention", None, episode=episode, reason=reason)
+
     def clear(self, stage: StageName, why: str) -> None:
         """The stage goes on (the partner answered, or an operator acted)."""
         if self._open.pop(stage, None) is None:

@@ -12,18 +12,18 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from documents.models import WaybillLabelData
-    from domain.application import DeliveryMethod
+    from domain.application import Delivery, DeliveryMethod
     from domain.delivery import DEFAULT_CONTENTS, DeliveryInput, DeliveryOutcome, DeliveryProgress, Recipient
     from domain.partners import PartnerEvent
     from domain.status import ActionName, DeliveryStatus, StageStatus
     from infra.temporal import delivery_workflow_id
 
 from workflows.attention import OperatorDesk
-from workflows.calls import honour_cancellation
+from workflows.calls import honour_cancellation, is_cancellation
 from workflows.case_record import CaseRecord
 from workflows.delivery import PostalDelivery, book_inbound_label
 from workflows.documents import Documents, postal_party
@@ -65,7 +65,16 @@ class DeliveryHandoff:
         if not self.enabled or not record.app.delivery.inbound_materials:
             return
         district = record.app.enterprise.district_code
-        waybill = await book_inbound_label(record.application_id, record.workflow_id, district)
+        try:
+            waybill = await book_inbound_label(record.application_id, record.workflow_id, district)
+        except ActivityError as err:
+            if not self._desk.enabled or is_cancellation(err):
+                raise
+            # Two-way mailing is a convenience: without the label the materials come at pickup.
+            record.record(
+                "delivery.inbound_label_refused", f"EMS refused the inbound label: {_deepest_message(err)}"
+            )
+            return
         honour_cancellation()
         record.record("delivery.inbound_label", f"prepaid inbound waybill {waybill.waybill_no}")
         await self._documents.issue(
@@ -82,14 +91,30 @@ class DeliveryHandoff:
         )
 
     async def deliver(self) -> DeliveryOutcome:
-        """The delivery child books EMS and follows the parcel (or readies pickup)."""
+        """The delivery child books EMS and follows the parcel (or readies pickup). A delivery that
+        fails on an answer from EMS waits for an operator: ``retry_stage`` starts it again,
+        ``switch_to_pickup`` readies the package at the window instead."""
+        delivery = self._record.app.delivery
+        while True:
+            try:
+                return await self._delivered(delivery)
+            except ChildWorkflowError as err:
+                if not self._desk.enabled or is_cancellation(err):
+                    raise
+                action = await self._desk.refused(
+                    "delivery", f"the delivery could not go on: {_deepest_message(err)}", DELIVERY_ACTIONS
+                )
+                if action.action == "switch_to_pickup":
+                    delivery = Delivery(method="pickup")
+
+    async def _delivered(self, delivery: Delivery) -> DeliveryOutcome:
         record, app = self._record, self._record.app
         child = await workflow.start_child_workflow(
             PostalDelivery.run,
             DeliveryInput(
                 application_id=record.application_id,
                 workflow_id=record.workflow_id,
-                delivery=app.delivery,
+                delivery=delivery,
                 contents=list(DEFAULT_CONTENTS),
                 sender_district_code=app.enterprise.district_code,
                 # Empty: the EMS activity uses its worker's ODS_GATEWAY_URL, as the seal order does.
@@ -101,18 +126,19 @@ class DeliveryHandoff:
             static_summary=f"寄递 delivery of {record.application_id}",
         )
         self._child = child
-        record.wait_for("EMS to deliver the licence and seals" if app.delivery.method == "postal" else "")
+        record.wait_for("EMS to deliver the licence and seals" if delivery.method == "postal" else "")
         for event in self._backlog:
             await child.signal(PostalDelivery.partner_event, event)
         self._backlog.clear()
         labeller = asyncio.create_task(self._label_outbound())
+        # Beside the child, so that a case ending meanwhile cancels the child with the await.
+        relay = asyncio.create_task(self._relay_operators(child)) if self._desk.enabled else None
         try:
-            if self._desk.enabled:
-                await self._relay_operators(child)
             outcome: DeliveryOutcome = await child
         finally:
-            if not labeller.done():
-                labeller.cancel()
+            for helper in (labeller, relay):
+                if helper is not None and not helper.done():
+                    helper.cancel()
         honour_cancellation()
         record.status.delivery = outcome.as_status()
         return outcome
@@ -137,7 +163,11 @@ class DeliveryHandoff:
             )
             if acted is None:
                 return
-            await child.signal(PostalDelivery.operator_action, acted)
+            try:
+                await child.signal(PostalDelivery.operator_action, acted)
+            except FailureError as err:  # the delivery ended meanwhile: its result tells the rest
+                self._record.record("delivery.action_not_passed", f"{acted.action}: {err}")
+                return
 
     async def _label_outbound(self) -> None:
         status = self._record.status
@@ -197,6 +227,15 @@ class DeliveryHandoff:
         if self.started:
             # The delivery child owns the parcel now: the caller asks it (it refuses once collected).
             raise ApplicationError("the delivery is under way", type=DELIVERY_IN_PROGRESS)
+
+
+def _deepest_message(err: BaseException) -> str:
+    """The words at the bottom of a failure chain (EMS's, when an activity of the child failed)."""
+    message = str(err)
+    while isinstance(err, FailureError) and err.cause is not None:
+        err = err.cause
+        message = err.message if isinstance(err, FailureError) else str(err)
+    return message
 
 
 def _awaiting(method: DeliveryMethod) -> DeliveryStatus:

@@ -26,7 +26,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.status import ActionName, ShopCandidate
 
 from workflows.attention import OperatorDesk
-from workflows.calls import CLEANUP_RETRY, LOOKUP_RETRY, PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
+from workflows.calls import (
+    CLEANUP_RETRY,
+    LOOKUP_RETRY,
+    PARTNER_CALL_TIMEOUT,
+    PARTNER_RETRY,
+    execute,
+    is_cancellation,
+)
 from workflows.case_record import CaseRecord
 from workflows.subsidy import FirstSealSubsidy
 
@@ -199,12 +206,24 @@ class SealCarving:
         moved the order to another shop)."""
         if self._record.status.uscc is None or (self.completion is not None and not self._gave_up):
             return
-        cancelled = await workflow.execute_activity_method(
-            SealActivities.cancel_pending_seal_orders,
-            PendingOrdersCancellation(application_id=self._record.application_id, reason=reason),
-            start_to_close_timeout=PARTNER_CALL_TIMEOUT,
-            retry_policy=CLEANUP_RETRY,
-            summary="撤回 cancel pending seal orders",
-        )
+        try:
+            cancelled = await workflow.execute_activity_method(
+                SealActivities.cancel_pending_seal_orders,
+                PendingOrdersCancellation(application_id=self._record.application_id, reason=reason),
+                start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                retry_policy=CLEANUP_RETRY,
+                summary="撤回 cancel pending seal orders",
+            )
+        except ActivityError as err:
+            if not self._desk.enabled or is_cancellation(err):
+                raise
+            # The shop's system would not answer for many minutes: a person must phone it.
+            why = (
+                f"the seal orders could not be cancelled at the shop ({err.cause or err}); "
+                "cancel them by phone"
+            )
+            self._record.record("seal_carving.cancel_failed", why)
+            self._desk.alert("seal_carving", why)
+            return
         if cancelled:
             self._record.record("seal_carving.cancelled", f"cancelled orders {', '.join(cancelled)}")
