@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 
 from domain.actions import OperatorAction
@@ -36,6 +37,14 @@ def waiting_on(stage: str) -> Any:
 async def needs_attention_attribute(stack: Stack, workflow_id: str) -> bool | None:
     described = await stack.client.get_workflow_handle(workflow_id).describe()
     return described.typed_search_attributes.get(SA_NEEDS_ATTENTION)
+
+
+async def current_details(stack: Stack, workflow_id: str) -> str:
+    """What the Web UI shows as the case's current details (the SDK's metadata query)."""
+    metadata = await stack.client.get_workflow_handle(workflow_id).query(
+        "__temporal_workflow_metadata", result_type=WorkflowMetadata
+    )
+    return metadata.current_details
 
 
 async def attention_alerts(stack: Stack, workflow_id: str, stage: str) -> list[Any]:
@@ -71,6 +80,9 @@ async def test_a_shop_that_refuses_is_reassigned_and_the_subsidy_follows_the_ord
     assert [c.shop_id for c in attention.candidates or []] == ["SHOP-410502-02", "SHOP-410502-03"]
     assert status.stages.seal_carving.state == "waiting"
     assert await needs_attention_attribute(ts_stack, handle.id) is True
+    details = await current_details(ts_stack, handle.id)
+    assert "needs an operator" in details and "reassign_seal_shop" in details
+    assert body["legal_representative"]["id_number"] not in details
     [alert] = await eventually(
         lambda: attention_alerts(ts_stack, handle.id, "seal_carving"), what="the needs_attention alert"
     )
