@@ -7,6 +7,7 @@
     python starter.py supplement AY20261127-0006 corrected.json
     python starter.py list --needs-attention
     python starter.py act AY20261127-0001 reassign_seal_shop --operator 王敏 --note "…"
+    python starter.py calendar --year 2027 [--policy FILE]   # holidays, make-up days (no Temporal)
 
 It uses ``intake.cases``, the same code behind the gateway, with ``ODS_*`` settings.
 Exit status: 0 done, 1 refused (invalid, unknown case, conflict), 2 Temporal unreachable
@@ -36,13 +37,21 @@ from rich.table import Table
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.actions import ActionRequest, OperatorAction
+from domain.actions import OperatorAction, parse_action
 from domain.application import parse_application
+from domain.calendar_coverage import (
+    RUNBOOK,
+    YearCalendar,
+    calendar_coverage,
+    calendar_package_version,
+    year_calendar,
+)
 from domain.districts import CITY_ZONE
 from domain.policies import Policies, PolicyFileError, load_policies
+from domain.sla_policy import SlaPolicy, load_sla_policy
 from domain.status import ACTION_NAMES, STAGE_NAMES, CaseStage, StatusDocument
 from domain.validation import ApplicationInvalid
-from domain.working_time import deadline_command
+from domain.working_time import deadline_command, official_data_years
 from infra.settings import Settings, get_settings
 from infra.temporal import connect
 from intake import cases
@@ -301,26 +310,17 @@ async def supplement(args: argparse.Namespace, session: Session) -> int:
 
 async def act(args: argparse.Namespace, session: Session) -> int:
     """An operator's action, as ``POST /v1/applications/{id}/actions`` takes it."""
-    try:
-        request = ActionRequest(
-            action=args.action,
-            operator=args.operator,
-            note=args.note,
-            stage=args.stage,
-            shop_id=args.shop,
-            reason=args.reason,
-        )
-    except ValidationError as exc:
-        raise ApplicationInvalid.from_validation_error(exc) from None
-    assert request.operator is not None
+    given = {"stage": args.stage, "shop_id": args.shop, "reason": args.reason}
+    body = {"action": args.action, "operator": args.operator, "note": args.note}
+    body.update({k: v for k, v in given.items() if v is not None})
+    request = parse_action(body)
+    assert request.root.operator is not None
     action = OperatorAction(
-        action=request.action,
-        operator=request.operator,
-        note=request.note,
-        stage=request.stage,
-        shop_id=request.shop_id,
-        reason=request.reason,
+        action=request.root.action,
+        operator=request.root.operator,
+        note=request.root.note,
         idempotency_key=args.idempotency_key,
+        **request.fields(),
     )
     doc = await cases.act(await session.client(), args.application_id, action)
     out.print(f"{escape(doc.application_id)}: {args.action} recorded (stage now {doc.stage})")
@@ -390,6 +390,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy", type=Path, metavar="FILE", help="SLA policy file (default: ODS_SLA_POLICY, else built in)"
     )
     p.set_defaults(run=deadline)
+
+    p = commands.add_parser(
+        "calendar", help="a year's holidays and make-up workdays, as working time counts them"
+    )
+    p.add_argument("--year", required=True, metavar="YYYY", help="the year, e.g. 2027")
+    p.add_argument(
+        "--policy", type=Path, metavar="FILE", help="SLA policy file (default: ODS_SLA_POLICY, else built in)"
+    )
+    p.set_defaults(run=calendar)
     return parser
 
 
@@ -401,6 +410,73 @@ async def deadline(args: argparse.Namespace, session: Session) -> int:
         err.print(f"[red]cannot compute the deadline[/]: {escape(str(exc))}")
         return EXIT_REFUSED
     return 0
+
+
+async def calendar(args: argparse.Namespace, session: Session) -> int:
+    """Needs no Temporal: every day of the year that is not an ordinary weekday or weekend."""
+    text = str(args.year).strip()
+    year = int(text) if re.fullmatch(r"\d{1,4}", text) else 0
+    if not 1 <= year <= 9999:
+        err.print(f"[red]--year {escape(text)!r} is not a year[/]: give four digits, e.g. --year 2027")
+        return EXIT_REFUSED
+    policy_path: Path | None = args.policy or session.settings.sla_policy
+    try:
+        policy = load_sla_policy(policy_path)
+    except PolicyFileError as exc:
+        err.print(f"[red]invalid policy file[/]: {escape(str(exc))}")
+        return EXIT_REFUSED
+    for line in calendar_lines(year_calendar(year, policy), policy, policy_path):
+        print(line)
+    return EXIT_OK
+
+
+def calendar_lines(found: YearCalendar, policy: SlaPolicy, policy_path: Path | None) -> Iterator[str]:
+    """``starter.py calendar``'s output: the year's status first, then one line a day, then counts."""
+    first, last = official_data_years()
+    version = calendar_package_version()
+    package = f"chinese-calendar {version} has the State Council schedule for {first}-{last}"
+    year = found.year
+    if found.official:
+        yield f"{year}: official State Council schedule ({package})."
+    else:
+        yield (
+            f"NO OFFICIAL DATA FOR {year}: {package} only. Working time in {year} counts weekends "
+            "only (no public holidays, no make-up workdays)"
+            + (", plus the days the SLA policy lists below." if found.covered_by_policy else ".")
+        )
+        if found.covered_by_policy:
+            yield f"The SLA policy lists days in {year}, so the year counts as covered by the policy."
+        else:
+            yield (
+                f"To fix: enter the State Council notice for {year} in the SLA policy's "
+                f"extra_holidays/extra_workdays ({RUNBOOK})."
+            )
+    yield f"SLA policy: {policy_path or 'built-in default'} (time zone {policy.timezone})"
+    yield ""
+    yield f"{'date':<10}  {'day':<3}  {'kind':<20}  {'source':<19}  name"
+    for d in found.days:
+        yield f"{d.day.isoformat():<10}  {d.day:%a}  {d.kind:<20}  {d.source:<19}  {d.name}".rstrip()
+    if not found.days:
+        yield f"(none: every day of {year} is an ordinary weekday or weekend)"
+    yield ""
+    total = found.working_days + found.days_off
+    yield (
+        f"summary {year}: {total} days, {found.working_days} working days, {found.days_off} days off; "
+        f"holidays on weekdays {found.count('holiday')}, holidays on a weekend "
+        f"{found.count('holiday on a weekend')}, make-up workdays {found.count('make-up workday')}"
+    )
+    sources = found.by_source
+    yield (
+        f"days decided by: official data {sources['official']}, the policy {sources['policy']}, "
+        f"weekends-only guess {sources['weekends-only guess']}"
+    )
+    coverage = calendar_coverage(policy)
+    yield (
+        f"calendar known until {coverage.known_until.isoformat()} ({coverage.days_ahead} days ahead of "
+        f"{coverage.today.isoformat()})"
+    )
+    if coverage.warning:
+        yield f"WARNING: {coverage.warning}"
 
 
 async def _run(command: Command, args: argparse.Namespace, session: Session) -> int:

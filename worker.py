@@ -1,11 +1,17 @@
 """The worker: runs the workflows and activities of One-Day Setup. Run any number of them.
 
 python worker.py            # reads ODS_* settings; SIGTERM/Ctrl-C shut it down gracefully
+
+Each worker serves the Temporal SDK's Prometheus metrics (task slots, poll and schedule-to-start
+latencies, workflow and activity outcomes …) at ``http://$ODS_WORKER_METRICS_ADDR/metrics``
+(default 127.0.0.1:9464; ``0`` for none). Several workers on one machine each need an address of
+their own: a worker that finds its port taken logs a warning and runs without metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import signal
 import sys
@@ -15,6 +21,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -24,6 +31,8 @@ from activities.registry import WorkerResources, all_activities
 from activities.sla import SlaActivities
 from activities.subsidy import SubsidyActivities
 from documents.storage import DocumentStore
+from domain.calendar_coverage import calendar_coverage, log_calendar_coverage
+from domain.sla_policy import SlaPolicy, SlaPolicyError, load_sla_policy
 from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
 from infra.temporal import connect, ensure_search_attributes
@@ -33,6 +42,73 @@ from store.subsidies import SubsidyLedger
 from workflows.registry import ALL_WORKFLOWS
 
 log = get_logger("worker")
+
+METRICS_OFF = "0"
+
+
+class MetricsAddressInvalid(ValueError):
+    """``ODS_WORKER_METRICS_ADDR`` is neither ``0`` nor an IP:PORT the SDK can bind."""
+
+
+def check_metrics_addr(addr: str) -> str | None:
+    """The bind address for the SDK's Prometheus exporter, or None for ``0`` (or empty): no metrics.
+
+    The SDK takes an IP literal and a port (``127.0.0.1:9464``, ``0.0.0.0:9464``, ``[::1]:9464``),
+    no host name; anything else raises MetricsAddressInvalid."""
+    addr = addr.strip()
+    if addr in ("", METRICS_OFF):
+        return None
+    host, colon, port = addr.rpartition(":")
+    problem = None
+    if not colon or not port.isdigit() or not 0 < int(port) <= 65535:
+        problem = "no port 1-65535 after the last ':'"
+    else:
+        try:
+            ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+        except ValueError:
+            problem = f"{host!r} is not an IP address (the SDK takes no host names)"
+        if ":" in host and not host.startswith("["):
+            problem = "write an IPv6 address in brackets, e.g. [::1]:9464"
+    if problem:
+        raise MetricsAddressInvalid(
+            f"ODS_WORKER_METRICS_ADDR={addr!r}: {problem}; give IP:PORT (e.g. 127.0.0.1:9464) or 0 for none"
+        )
+    return addr
+
+
+def metrics_runtime(addr: str) -> Runtime | None:
+    """A Temporal SDK runtime serving its Prometheus metrics on ``addr`` (``/metrics``), for the
+    worker's client (it must exist before the client connects). None for ``0`` (no metrics), and
+    None with a warning when the port is taken (or cannot be bound): the worker runs without
+    metrics rather than not at all. MetricsAddressInvalid for an address that is not IP:PORT."""
+    bind = check_metrics_addr(addr)
+    if bind is None:
+        log.info("worker metrics off", setting="ODS_WORKER_METRICS_ADDR=0")
+        return None
+    try:
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
+    except ValueError as exc:  # the SDK's "Failed starting Prometheus exporter: Address already in use"
+        taken = "in use" in str(exc).lower()
+        log.warning(
+            "worker metrics not served: "
+            + ("the port is taken" if taken else "cannot listen there")
+            + "; running without metrics",
+            address=bind,
+            error=str(exc),
+            fix="give each worker on this machine its own ODS_WORKER_METRICS_ADDR (or 0 for none)",
+        )
+        return None
+    log.info("worker metrics served", url=f"http://{bind}/metrics")
+    return runtime
+
+
+def _sla_policy(settings: Settings) -> SlaPolicy:
+    """The SLA policy of ``ODS_SLA_POLICY``, for the calendar line at start only (cases carry theirs)."""
+    try:
+        return load_sla_policy(settings.sla_policy)
+    except SlaPolicyError as exc:
+        log.warning("SLA policy unreadable; calendar coverage from the package data only", error=str(exc))
+        return SlaPolicy()
 
 
 @asynccontextmanager
@@ -77,7 +153,13 @@ async def main() -> int:
         print(f"worker: invalid configuration: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format)
-    client = await connect(settings)
+    log_calendar_coverage(log, calendar_coverage(_sla_policy(settings)))
+    try:
+        runtime = metrics_runtime(settings.worker_metrics_addr)
+    except MetricsAddressInvalid as exc:
+        print(f"worker: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    client = await connect(settings, runtime=runtime)
     try:
         added = await ensure_search_attributes(client, settings.temporal_namespace)
     except RPCError as exc:  # e.g. a cloud namespace whose key may not add attributes
@@ -96,6 +178,7 @@ async def main() -> int:
             namespace=settings.temporal_namespace,
             task_queue=settings.task_queue,
             partners=settings.partner_url,
+            metrics=f"http://{settings.worker_metrics_addr}/metrics" if runtime else None,
         )
         await stop.wait()
         log.info("worker stopping: finishing the tasks in hand")

@@ -1,15 +1,62 @@
-"""Alert webhooks: one alert POSTed to one subscriber, signed (``AlertWebhookDelivery`` runs these)."""
+"""Alert webhooks: one stream event (an alert raised, or acknowledged) POSTed to one subscriber,
+signed (``AlertWebhookDelivery`` runs these), and how a delivery is started.
+
+The body is the alert as the event shows it (``AlertRecord``). Headers tell the events apart:
+``X-ODS-Event`` (``alert.raised`` or ``alert.acknowledged``), ``X-ODS-Event-Id`` (the stream's event
+id: the alert's id for ``alert.raised``, the acknowledgement's own for ``alert.acknowledged``; a
+receiver drops a repeat by it), ``X-ODS-Alert-Id`` (the alert's id), and ``X-ODS-Signature``.
+"""
 
 from __future__ import annotations
 
 import json
 
 from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from domain.alerts import WebhookPost
+from domain.alerts import ALERT_RAISED, AlertEvent, WebhookDeliveryInput, WebhookPost
 from infra.http import http_client
 from infra.settings import Settings
 from infra.signing import SIGNATURE_HEADER, sign
+
+EVENT_HEADER = "X-ODS-Event"
+EVENT_ID_HEADER = "X-ODS-Event-Id"
+ALERT_ID_HEADER = "X-ODS-Alert-Id"
+DELIVERY_WORKFLOW = "AlertWebhookDelivery"
+"""The workflow type of ``workflows.alert_webhooks.AlertWebhookDelivery``."""
+
+
+def delivery_workflow_id(event_id: str) -> str:
+    """``alert-webhooks-<event id>``: for an alert raised, its id; for an acknowledgement, its own."""
+    return f"alert-webhooks-{event_id}"
+
+
+async def start_alert_webhooks(client: Client, settings: Settings, event: AlertEvent) -> bool:
+    """Start the delivery of ``event`` to every ``ODS_ALERT_WEBHOOKS`` subscriber, once per event
+    (the workflow id says which): True if this call started it, False if there is nothing to send
+    or it was started before."""
+    urls = settings.alert_webhook_urls
+    if not urls:
+        return False
+    alert = event.alert
+    if event.kind == ALERT_RAISED:
+        summary = f"webhooks of alert {alert.id}: {alert.stage} {alert.level}"
+    else:
+        summary = f"webhooks of the acknowledgement {event.id} of alert {alert.id} ({alert.acknowledged_by})"
+    try:
+        await client.start_workflow(
+            DELIVERY_WORKFLOW,
+            WebhookDeliveryInput(alert=alert, urls=urls, event=event.kind, event_id=event.id),
+            id=delivery_workflow_id(event.id),
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=summary,
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
 
 
 class AlertWebhookActivities:
@@ -18,12 +65,14 @@ class AlertWebhookActivities:
 
     @activity.defn
     async def post_alert_webhook(self, post: WebhookPost) -> int:
-        """POST one alert to one subscriber, signed; 2xx is done, anything else is retried."""
+        """POST one event to one subscriber, signed; 2xx is done, anything else is retried."""
         body = json.dumps(post.alert.model_dump(mode="json"), ensure_ascii=False).encode()
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(self.settings.webhook_secret, body),
-            "X-ODS-Alert-Id": post.alert.id,
+            ALERT_ID_HEADER: post.alert.id,
+            EVENT_HEADER: post.event,
+            EVENT_ID_HEADER: post.event_id or post.alert.id,
         }
         async with http_client(timeout=15.0) as client:
             resp = await client.post(post.url, content=body, headers=headers)

@@ -9,12 +9,14 @@ from typing import Any
 from activities.alert_webhooks import AlertWebhookActivities
 from activities.delivery import DeliveryActivities
 from activities.documents import DocumentActivities
+from activities.facts import CaseFactActivities
 from activities.invoices import InvoiceActivities
 from activities.partners import PartnerClient
 from activities.registration import RegistrationActivities
 from activities.seals import SealActivities
 from activities.sla import SlaActivities
 from activities.subsidy import SubsidyActivities
+from store.facts import CaseFactStore
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     invoices = InvoiceActivities(r.partners)
     delivery = DeliveryActivities(r.partners)
     webhooks = AlertWebhookActivities(r.sla.settings)
+    facts = CaseFactActivities(CaseFactStore(r.sla.store.engine) if r.sla.store is not None else None)
     return [
         registration.file_registration,
         seals.list_seal_shops,
@@ -43,6 +46,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         delivery.return_to_centre,
         r.sla.load_working_calendar,
         r.sla.raise_alert,
+        facts.record_case_fact,
         webhooks.post_alert_webhook,
         r.subsidy.reserve_first_seal_subsidy,
         r.subsidy.settle_first_seal_subsidy,

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 
-from domain.alerts import AlertIn, AlertRecord, CalendarRequest, WebhookDeliveryInput
+from activities.alert_webhooks import start_alert_webhooks
+from domain.alerts import ALERT_RAISED, AlertEvent, AlertIn, AlertRecord, CalendarRequest
 from domain.working_time import CalendarSlice, calendar_slice
 from infra.logging import get_logger
 from infra.settings import Settings
 from store.alerts import AlertStore
-from workflows.alert_webhooks import AlertWebhookDelivery
 
 log = get_logger("sla")
 
@@ -39,8 +38,9 @@ class SlaActivities:
 
     @activity.defn
     async def raise_alert(self, alert: AlertIn) -> AlertRecord:
-        """Store the alert (once per workflow, stage and level: a database rule) and hand it to the
-        webhook deliverer, a workflow of its own so a subscriber that is down never holds the case."""
+        """Store the alert (once per workflow, stage, level and episode: a database rule) and hand it
+        to the webhook deliverer, a workflow of its own so a subscriber that is down never holds the
+        case. A retry starts no second delivery (the delivery's id is the alert's)."""
         if self.store is None:
             raise ApplicationError("this worker has no alert store", non_retryable=False)
         record, created = await self.store.record(alert)
@@ -50,18 +50,14 @@ class SlaActivities:
             workflow_id=record.workflow_id,
             stage=record.stage,
             level=record.level,
+            episode=record.episode,
         )
-        urls = self.settings.alert_webhook_urls
-        if urls and self.client is not None:
-            try:
-                await self.client.start_workflow(
-                    AlertWebhookDelivery.run,
-                    WebhookDeliveryInput(alert=record, urls=urls),
-                    id=f"alert-webhooks-{record.id}",
-                    task_queue=self.settings.task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    static_summary=f"webhooks of alert {record.id}: {record.stage} {record.level}",
-                )
-            except WorkflowAlreadyStartedError:
-                pass
+        if self.client is not None:
+            # The alert as raised (a retry after an acknowledgement still sends the raised event).
+            raised = record.model_copy(
+                update={"acknowledged_by": None, "acknowledged_at": None, "note": None}
+            )
+            await start_alert_webhooks(
+                self.client, self.settings, AlertEvent(id=record.id, kind=ALERT_RAISED, alert=raised)
+            )
         return record

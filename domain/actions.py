@@ -6,52 +6,106 @@ docs/operations.md tells when each is offered and what it does; the case's ``act
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
+from domain.application import TEXT_PATTERN
 from domain.status import ActionName, StageName
+from domain.validation import ApplicationInvalid, FieldError, operator_required_in_the_document, validated
 
 ACTION_NOT_OFFERED = "ActionNotOffered"
+OPERATOR_MAX_LENGTH = 100
+NOTE_MAX_LENGTH = 1000
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ShopId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")]
-IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 
 
-class ActionRequest(BaseModel):
-    """The body of ``POST /v1/applications/{id}/actions``."""
+class _Action(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=operator_required_in_the_document)
 
-    model_config = ConfigDict(extra="forbid")
-
-    action: ActionName = Field(description="retry_stage, reassign_seal_shop, switch_to_pickup or reject")
-    operator: Name | None = Field(
+    operator: (
+        Annotated[
+            str,
+            StringConstraints(
+                strip_whitespace=True, min_length=1, max_length=OPERATOR_MAX_LENGTH, pattern=TEXT_PATTERN
+            ),
+        ]
+        | None
+    ) = Field(
         default=None,
-        description="who acts; with a personal ops token the token's name (a different one is a 403)",
+        description="who acts: required with the shared ops token; with a personal ops token the token's "
+        "name (which may be left out; another name is a 403)",
+        examples=["王敏"],
     )
-    note: Text = Field(default="", description="why, for the case's history")
-    stage: StageName | None = Field(
-        default=None, description="retry_stage: the stage to retry (optional when only one offers it)"
-    )
-    shop_id: ShopId | None = Field(
-        default=None, description="reassign_seal_shop: the new shop (default: the district's next shop)"
-    )
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] | None = (
-        Field(default=None, description="reject: why the case is rejected (required)")
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=NOTE_MAX_LENGTH)] = Field(
+        default="", description="why, for the case's history", json_schema_extra={"pattern": "^[^\\x00]*$"}
     )
 
-    @model_validator(mode="after")
-    def _fields_of_the_action(self) -> ActionRequest:
-        if self.action == "reject" and not self.reason:
-            raise ValueError("reject needs a reason")
-        if self.shop_id is not None and self.action != "reassign_seal_shop":
-            raise ValueError("shop_id goes with reassign_seal_shop only")
-        if self.stage is not None and self.action != "retry_stage":
-            raise ValueError("stage goes with retry_stage only")
-        if self.reason is not None and self.action != "reject":
-            raise ValueError("reason goes with reject only")
-        return self
+
+class RetryStage(_Action):
+    action: Literal["retry_stage"]
+    stage: StageName | None = Field(
+        default=None, description="the stage to retry (may be left out when only one stage offers it)"
+    )
+
+
+class ReassignSealShop(_Action):
+    action: Literal["reassign_seal_shop"]
+    shop_id: ShopId | None = Field(
+        default=None,
+        description="one of the district's other shops (`attention.candidates`); default the next",
+    )
+
+
+class SwitchToPickup(_Action):
+    action: Literal["switch_to_pickup"]
+
+
+class Reject(_Action):
+    action: Literal["reject"]
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=TEXT_PATTERN)
+    ] = Field(description="why the case is rejected (the status document's `reason`)")
+
+
+class ActionRequest(
+    RootModel[
+        Annotated[RetryStage | ReassignSealShop | SwitchToPickup | Reject, Field(discriminator="action")]
+    ]
+):
+    """The body of ``POST /v1/applications/{id}/actions``: one of the four actions, with its fields."""
+
+    def fields(self) -> dict[str, str | None]:
+        """The action's own fields (stage, shop_id, reason) as ``OperatorAction`` takes them."""
+        body = self.root
+        return {
+            "stage": getattr(body, "stage", None),
+            "shop_id": getattr(body, "shop_id", None),
+            "reason": getattr(body, "reason", None),
+        }
+
+
+_TAGS = ("retry_stage", "reassign_seal_shop", "switch_to_pickup", "reject")
+
+
+def parse_action(data: object) -> ActionRequest:
+    """The body of an action; ``ApplicationInvalid`` naming each field as the body has it
+    (``reason``, not the union's ``reject.reason``; ``action`` for a missing or unknown one)."""
+    try:
+        return validated(ActionRequest, data)
+    except ApplicationInvalid as invalid:
+        errors = []
+        for error in invalid.errors:
+            head, _, rest = error.field.partition(".")
+            if head in _TAGS:
+                errors.append(FieldError(field=rest or head, message=error.message))
+            elif error.field == "body" and ("tag" in error.message or "discriminator" in error.message):
+                errors.append(FieldError(field="action", message=f"must be one of {', '.join(_TAGS)}"))
+            else:
+                errors.append(error)
+        raise ApplicationInvalid(errors) from None
 
 
 class OperatorAction(BaseModel):

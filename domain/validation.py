@@ -228,3 +228,18 @@ def validated(model: type[_M], data: object) -> _M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ApplicationInvalid.from_validation_error(exc) from None
+
+
+def operator_required_in_the_document(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of an operator's body: ``operator`` documented as the shared ops token
+    needs it, a required string. A personal ops token may leave it out (or send null): its name
+    is the operator then (``gateway.auth.OpsCaller``)."""
+    properties = schema["properties"]
+    branches = properties["operator"].pop("anyOf", None)
+    if branches:
+        properties["operator"] = {
+            **next(b for b in branches if b.get("type") == "string"),
+            **properties["operator"],
+        }
+    properties["operator"].pop("default", None)
+    schema["required"] = sorted({*schema.get("required", []), "operator"})

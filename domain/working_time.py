@@ -56,6 +56,14 @@ class CalendarSlice(BaseModel):
     uncovered_years: list[int] = []
 
 
+@lru_cache(maxsize=1)
+def official_data_years() -> tuple[int, int]:
+    """The first and last year ``chinese_calendar`` carries the State Council schedule for (whole years:
+    the package refuses any date outside them)."""
+    holidays = chinese_calendar.holidays
+    return min(holidays).year, max(holidays).year
+
+
 @lru_cache(maxsize=8192)  # chinese_calendar rescans its whole table on every call
 def official_is_working_day(day: date) -> bool | None:
     """The State Council schedule for ``day`` (make-up days included), or None for a year without data."""

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from domain.calendar_coverage import calendar_coverage, log_calendar_coverage
 from domain.policies import Policies, load_policies
 from gateway.dependencies import (
     AlertDatabase,
@@ -18,7 +19,7 @@ from gateway.dependencies import (
 )
 from gateway.errors import install_error_handlers
 from gateway.methods import AllowedMethods
-from gateway.observability import RequestLogMiddleware, RequestMetrics
+from gateway.observability import RequestLogMiddleware, observe_calendar_coverage
 from gateway.openapi import install_openapi
 from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, subsidies
 from gateway.routers.codec import CodecCors
@@ -67,6 +68,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # How far ahead the official holiday calendar is known: logged (a warning when it runs
+        # out within 60 days) and the ``ods_calendar_covered_days`` gauge (refreshed per scrape).
+        coverage = calendar_coverage(app.state.policies.sla)
+        log_calendar_coverage(log, coverage)
+        observe_calendar_coverage(coverage)
         try:
             await temporal.client()
         except TemporalUnavailable:
@@ -96,7 +102,6 @@ def create_app(
     # Set when the gateway stops (here, or earlier by a server that announces its shutdown), so
     # that open alert streams end rather than hold the server up.
     app.state.stopping = asyncio.Event()
-    app.state.metrics = RequestMetrics()
     app.include_router(applications.router)
     app.include_router(alerts.router)
     app.include_router(subsidies.router)
@@ -107,7 +112,9 @@ def create_app(
     app.add_middleware(AllowedMethods)  # Allow on 405s and OPTIONS; inside CodecCors (its preflights)
     # The Web UI (another origin) calls the codec endpoints with the ops session cookie.
     app.add_middleware(CodecCors, origin=settings.ui_origin)
-    app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)
+    # Metrics live in prometheus_client's default registry, shared by every gateway of the process
+    # (gateway/observability.py; business collectors: ``register_business_collector``).
+    app.add_middleware(RequestLogMiddleware)
     install_error_handlers(app)
     install_openapi(app)
     return app

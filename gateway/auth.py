@@ -5,6 +5,12 @@ The portal's token opens ``/v1/applications…``; the ops token all of the gatew
 partner callbacks (which carry signatures instead); the alerts token the alert feed only.
 A missing or wrong token is a 401 before anything else happens.
 
+Personal ops tokens (``ODS_OPERATOR_TOKENS``, ``name:token`` pairs) open whatever the ops token
+opens, ``/ops/login`` and the codec included. Where the gateway records who acted (an action on a
+case, an alert's acknowledgement), ``OpsCaller`` settles the name: a personal token's own, or the
+``operator`` the caller gives with the shared ops token. Tokens are compared in constant time, every
+one of them whatever matches first, and never logged.
+
 The codec endpoints (``/codec/encode``, ``/codec/decode``) take the ops token or, for the Web UI
 (which sends cookies, not tokens, to a codec endpoint), the ops session cookie that ``/ops/login``
 hands out for the ops token: ``v1.<expiry, unix seconds>.<hex HMAC-SHA256>``, keyed by a key
@@ -18,18 +24,21 @@ import hashlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from domain.validation import ApplicationInvalid, FieldError
 from gateway.dependencies import SettingsDep
 from infra.settings import Settings
 
 bearer = HTTPBearer(
     auto_error=False,
-    description="the portal's, the ops or the alerts token (ODS_PORTAL_TOKEN, ODS_OPS_TOKEN, …)",
+    description="the portal's, the ops, a personal ops or the alerts token (ODS_PORTAL_TOKEN, "
+    "ODS_OPS_TOKEN, ODS_OPERATOR_TOKENS, ODS_ALERTS_TOKEN)",
 )
 
 
@@ -56,12 +65,30 @@ def _as_bytes(text: str) -> bytes:
         return text.encode("utf-8")
 
 
-def roles_of(settings: Settings, token: str) -> set[Role]:
-    """The roles whose token this is (every role is compared, whatever matches first)."""
+def personal_name_of(settings: Settings, token: str) -> str | None:
+    """The name of the personal ops token this is; None for any other (every one is compared)."""
+    presented = _as_bytes(token)
+    found: str | None = None
+    for name, personal in settings.personal_ops_tokens.items():
+        if hmac.compare_digest(presented, personal.encode("utf-8")):
+            found = name
+    return found
+
+
+def _shared_roles_of(settings: Settings, token: str) -> set[Role]:
     presented = _as_bytes(token)
     return {
         role for role in Role if hmac.compare_digest(presented, _token_of(settings, role).encode("utf-8"))
     }
+
+
+def roles_of(settings: Settings, token: str) -> set[Role]:
+    """The roles whose token this is (every role is compared, whatever matches first); a personal
+    ops token is the ops role's."""
+    roles = _shared_roles_of(settings, token)
+    if personal_name_of(settings, token) is not None:
+        roles.add(Role.OPS)
+    return roles
 
 
 def unauthorized(detail: str) -> HTTPException:
@@ -90,7 +117,60 @@ portal_access = require(Role.PORTAL, Role.OPS)
 ops_access = require(Role.OPS)
 """Operations-only endpoints (subsidies, reports, codec), as later issues add them."""
 alerts_access = require(Role.ALERTS, Role.OPS)
-"""``/v1/alerts`` and ``/v1/alerts/stream``, once they exist."""
+"""``/v1/alerts`` and ``/v1/alerts/stream``."""
+
+
+# --- who acts: the shared ops token, or a personal one -------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpsCaller:
+    """An ops caller, and the name its actions are recorded under."""
+
+    personal_name: str | None
+    """The name of the personal token used; None for the shared ops token."""
+
+    def operator(self, claimed: str | None) -> str:
+        """The name to record, given the body's ``operator``. A personal token: its own name (the
+        body may leave it out, or give the same; another name is a 403). The shared ops token: the
+        body's name, which it must then give (a 422 at ``operator`` otherwise)."""
+        given = claimed.strip() if claimed is not None else ""
+        if self.personal_name is not None:
+            if given and given != self.personal_name:
+                raise HTTPException(
+                    403,
+                    f"this personal ops token is {self.personal_name}'s: act under that name (leave "
+                    "operator out, or give it), or use the shared ops token",
+                )
+            return self.personal_name
+        if not given:
+            raise ApplicationInvalid(
+                [
+                    FieldError(
+                        field="operator", message="operator is required with the shared ops token (who acts?)"
+                    )
+                ]
+            )
+        return given
+
+
+async def ops_caller(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> OpsCaller:
+    """A dependency: the ops token or a personal ops token, else a 401 (before anything else)."""
+    if credentials is None:
+        raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+    token = credentials.credentials
+    personal = personal_name_of(settings, token)
+    if personal is not None:
+        return OpsCaller(personal_name=personal)
+    if Role.OPS in _shared_roles_of(settings, token):
+        return OpsCaller(personal_name=None)
+    raise unauthorized("the bearer token is not valid for this endpoint (the ops or a personal ops token)")
+
+
+OpsCallerDep = Annotated[OpsCaller, Depends(ops_caller)]
 
 
 # --- the ops session cookie (the Web UI's way to the codec endpoints) ---------------------------

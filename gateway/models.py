@@ -7,7 +7,7 @@ parts are ``domain.application``'s models; an alert is ``domain.alerts.AlertReco
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -17,7 +17,7 @@ from domain.alerts import AlertRecord
 from domain.application import TEXT_PATTERN
 from domain.identifiers import APPLICATION_ID_PATTERN
 from domain.status import CaseStage, SlaState
-from domain.validation import MAX_JSON_STRING, FieldError
+from domain.validation import MAX_JSON_STRING, FieldError, operator_required_in_the_document
 from store.schema import NOTE_MAX_LENGTH, OPERATOR_MAX_LENGTH
 
 NO_NUL_PATTERN = "^[^\\x00]*$"
@@ -119,11 +119,34 @@ class CallbackAccepted(BaseModel):
     accepted: bool = True
 
 
+class CalendarHealth(BaseModel):
+    """How far ahead the official holiday calendar is known (``domain.calendar_coverage``)."""
+
+    known_until: date = Field(
+        description="the last day of the State Council schedule the gateway knows: chinese-calendar's "
+        "data, extended by each following year in which the SLA policy lists an extra holiday or workday",
+        examples=["2026-12-31"],
+    )
+    days_ahead: int = Field(
+        description="days from today (the SLA policy's time zone) to known_until; negative once passed",
+        examples=[30],
+    )
+    warning: str | None = Field(
+        description="set when fewer than 60 days are known: the year to enter in the SLA policy's "
+        "extra_holidays/extra_workdays, and where the runbook says how; null otherwise",
+        examples=[None],
+    )
+
+
 class Health(BaseModel):
     status: str = "ok"
     temporal: str = Field(
         description="'connected' once the gateway has a Temporal client; liveness does not depend on it",
         examples=["connected", "not connected"],
+    )
+    calendar: CalendarHealth = Field(
+        description="how far ahead working time rests on the official calendar; liveness does not "
+        "depend on it"
     )
 
 
@@ -140,14 +163,14 @@ class AlertFeed(BaseModel):
 class AcknowledgeBody(BaseModel):
     """``POST /v1/alerts/{id}/acknowledge``: who takes the alert, and a note (optional)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=operator_required_in_the_document)
 
     operator: str | None = Field(
         default=None,
         min_length=1,
         max_length=OPERATOR_MAX_LENGTH,
         description="who takes it: required with the shared ops token; with a personal ops token the "
-        "token's name (leave it out, or give the same: another name is a 403). One line, 1 to "
+        "token's name (which may be left out; another name is a 403). One line, 1 to "
         f"{OPERATOR_MAX_LENGTH} characters, surrounding spaces trimmed",
         json_schema_extra={"pattern": TEXT_PATTERN},
         examples=["zhang.wei"],

@@ -95,7 +95,7 @@ CaseCursor = Annotated[
     ),
 ]
 
-# --- alert ids (the alert feed's cursor and the stream's event ids) ---------------------------------
+# --- alert ids (the feed's cursor) and event ids (the stream's: an alert's, or an acknowledgement's) ---
 
 ALERT_ID_PATTERN = r"^[0-9]{12,19}-[0-9a-f]{8}$"
 _ALERT_ID = re.compile(ALERT_ID_PATTERN, re.ASCII)
@@ -103,8 +103,9 @@ ALERT_ID_SCHEMA: dict[str, Any] = {
     "type": "string",
     "pattern": ALERT_ID_PATTERN,
     "maxLength": 28,
-    "description": "an alert id as the feed and the stream give it (such as `000000000042-9f3a61c2`); "
-    "an id of that form that names no alert is a 422 too",
+    "description": "an alert id as the feed and the stream give it (such as `000000000042-9f3a61c2`), or "
+    "on the stream an acknowledgement's event id (the same form); an id of that form that names no "
+    "alert (no event, on the stream) is a 422 too",
 }
 
 

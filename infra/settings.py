@@ -23,6 +23,49 @@ DEV_DEFAULTS = {
 _DEV_CODEC_KEY = base64.b64decode(DEV_DEFAULTS["codec_keys"].partition(":")[2])
 # An origin as a browser sends it: scheme, host and port, no path (never ``*``).
 _ORIGIN = re.compile(r"^https?://[^/\s*]+$")
+# ``ODS_OPERATOR_TOKENS``: a name as it is recorded (letters of any script, digits, ``.``, ``_``,
+# ``-``, ``@``), and a token of at least 16 bearer-token characters (RFC 6750's b64token).
+_OPERATOR_NAME = re.compile(r"[\w.@-]{1,64}")
+_OPERATOR_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{16,512}", re.ASCII)
+_ROLE_TOKENS = {
+    "portal_token": "ODS_PORTAL_TOKEN",
+    "ops_token": "ODS_OPS_TOKEN",
+    "alerts_token": "ODS_ALERTS_TOKEN",
+}
+
+
+def parse_operator_tokens(text: str) -> dict[str, str]:
+    """``ODS_OPERATOR_TOKENS`` (``name:token`` pairs, comma-separated) as name → token. ValueError,
+    naming the entry by its position and name but never showing a token, for a malformed entry, a
+    name or a token given twice. Blank entries (a trailing comma) are ignored."""
+    tokens: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for position, entry in enumerate(text.split(","), start=1):
+        entry = entry.strip()
+        if not entry:
+            continue
+        name, colon, token = (part.strip() for part in entry.partition(":"))
+        where = f"ODS_OPERATOR_TOKENS entry {position}"
+        if not colon:
+            raise ValueError(f"{where} is not name:token")
+        if not _OPERATOR_NAME.fullmatch(name):
+            raise ValueError(
+                f"{where}: the name must be 1 to 64 letters, digits, '.', '_', '-' or '@' (such as zhang.wei)"
+            )
+        where = f"{where} ({name})"
+        if not _OPERATOR_TOKEN.fullmatch(token):
+            raise ValueError(
+                f"{where}: the token must be 16 to 512 characters of A-Z, a-z, 0-9 and . _ ~ + / = -"
+            )
+        if name in tokens:
+            raise ValueError(f"{where}: the name {name} is given twice")
+        if token in seen:
+            raise ValueError(
+                f"{where}: the token is the same as {seen[token]}'s; every person needs their own"
+            )
+        tokens[name] = token
+        seen[token] = name
+    return tokens
 
 
 def _holds_dev_codec_key(codec_keys: str) -> bool:
@@ -37,7 +80,8 @@ def _holds_dev_codec_key(codec_keys: str) -> bool:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ODS_", extra="ignore")
+    # hide_input_in_errors: a refusal names the variable, never echoes a token or secret.
+    model_config = SettingsConfigDict(env_prefix="ODS_", extra="ignore", hide_input_in_errors=True)
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
@@ -49,6 +93,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     gateway_addr: str = "127.0.0.1:8000"
     sandbox_addr: str = "127.0.0.1:8100"
+    # Where a worker serves the Temporal SDK's Prometheus metrics, IP:PORT; "0" for none (worker.py).
+    worker_metrics_addr: str = "127.0.0.1:9464"
     partner_url: str = "http://127.0.0.1:8100"
     gateway_url: str = "http://127.0.0.1:8000"
     sla_policy: Path | None = None
@@ -56,6 +102,8 @@ class Settings(BaseSettings):
     portal_token: str = DEV_DEFAULTS["portal_token"]
     ops_token: str = DEV_DEFAULTS["ops_token"]
     alerts_token: str = DEV_DEFAULTS["alerts_token"]
+    # Personal ops tokens, ``name:token`` pairs, comma-separated (``parse_operator_tokens``).
+    operator_tokens: str = ""
     callback_secret: str = DEV_DEFAULTS["callback_secret"]
     webhook_secret: str = DEV_DEFAULTS["webhook_secret"]
     alert_webhooks: str = ""
@@ -85,6 +133,19 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_operator_tokens(self) -> Settings:
+        # Refused at start, with the reason, rather than a token that opens nothing or too much.
+        personal = parse_operator_tokens(self.operator_tokens)
+        for name, token in personal.items():
+            for field, variable in _ROLE_TOKENS.items():
+                if token == getattr(self, field):
+                    raise ValueError(
+                        f"ODS_OPERATOR_TOKENS: {name}'s token is the same as {variable}; a personal "
+                        "token must be a token of its own"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:
         if self.env == "production":
             still_dev = [
@@ -103,6 +164,11 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir}/ods.db"
+
+    @property
+    def personal_ops_tokens(self) -> dict[str, str]:
+        """The personal ops tokens, name → token (parsed anew: a ``model_copy`` keeps it current)."""
+        return parse_operator_tokens(self.operator_tokens)
 
     @property
     def alert_webhook_urls(self) -> list[str]:

@@ -9,6 +9,7 @@ from temporalio.client import Client, TLSConfig
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
 
 from infra.settings import Settings, get_settings
 
@@ -98,7 +99,8 @@ def data_converter(settings: Settings | None = None) -> DataConverter:
     return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec.from_text(s.codec_keys))
 
 
-async def connect(settings: Settings | None = None) -> Client:
+async def connect(settings: Settings | None = None, runtime: Runtime | None = None) -> Client:
+    """A client on ``settings``; on ``runtime`` (e.g. one serving SDK metrics, worker.py) if given."""
     s = settings or get_settings()
     tls: bool | TLSConfig = bool(s.temporal_tls or s.temporal_api_key)
     return await Client.connect(
@@ -107,4 +109,5 @@ async def connect(settings: Settings | None = None) -> Client:
         data_converter=data_converter(s),
         tls=tls,
         api_key=s.temporal_api_key,
+        runtime=runtime,
     )

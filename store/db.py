@@ -14,18 +14,22 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, event, text
+from sqlalchemy import Table, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.sql.dml import Insert
 
-from store.schema import Base
+from infra.logging import get_logger
+
+log = get_logger("store")
 
 # How long a SQLite writer waits for another process's write transaction before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE_OPTION = "ods_write"
+# The tables of the baseline revision: any of them without ``alembic_version`` is an older release's.
+_BASELINE_TABLES = frozenset({"alerts", "subsidy_budget", "subsidy_grants"})
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -137,13 +141,29 @@ def insert_ignoring_duplicates(conn: AsyncConnection, table: Table, *unique_colu
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(unique_columns))
 
 
+def _migrate(conn: Connection) -> None:
+    from alembic import command
+
+    from store.migrations import alembic_config
+
+    tables = set(inspect(conn).get_table_names())
+    if "alembic_version" not in tables and tables & _BASELINE_TABLES:
+        # Made by a release before migrations (create_all): the baseline takes it as it is.
+        log.info("database_predates_migrations", tables=sorted(tables & _BASELINE_TABLES))
+    config = alembic_config()
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+
+
 async def init_schema(engine: AsyncEngine) -> None:
-    """Create the tables that do not exist yet. Idempotent, and safe when several processes start at
-    once: SQLite runs it as one ``BEGIN IMMEDIATE`` transaction, PostgreSQL under an advisory lock
-    (its DDL is transactional too), so the second process finds the tables the first one made."""
+    """Bring the schema to the newest revision (``store/migrations``): create it in an empty
+    database, adopt one that a release before migrations made, migrate an older one. Idempotent,
+    and safe when several processes start at once: SQLite runs it as one ``BEGIN IMMEDIATE``
+    transaction, PostgreSQL under an advisory lock (its DDL is transactional too), so the second
+    process finds the schema the first one made, and a migration that fails leaves nothing done."""
     async with transaction(engine, write=True) as conn:
         await serialize_writers(conn, "schema")
-        await conn.run_sync(Base.metadata.create_all)
+        await conn.run_sync(_migrate)
 
 
 async def open_database(url: str | URL) -> AsyncEngine:

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -425,6 +425,35 @@ class SubsidyLedger:
         await self.ensure_schema()
         async with transaction(self._engine) as conn:
             return await self._entry(conn, uscc)
+
+    async def settled_between(self, start: datetime, end: datetime) -> list[SubsidyEntry]:
+        """The grants settled in [start, end) (what the city owes the shops for that time)."""
+        await self.ensure_schema()
+        async with transaction(self._engine) as conn:
+            rows = (
+                await conn.execute(
+                    select(_grants)
+                    .where(
+                        _grants.c.state == "settled",
+                        _grants.c.settled_at >= start,
+                        _grants.c.settled_at < end,
+                    )
+                    .order_by(_grants.c.settled_at, _grants.c.id)
+                )
+            ).all()
+        return [_to_entry(row) for row in rows]
+
+    async def settled_total(self) -> tuple[int, Decimal]:
+        """Every settled grant ever: how many, and their amount (the ``ods_subsidy_*`` metrics)."""
+        await self.ensure_schema()
+        async with transaction(self._engine) as conn:
+            # SUM keeps the column's type: exact yuan on both databases (integer fen on SQLite).
+            count, amount = (
+                await conn.execute(
+                    select(func.count(), func.sum(_grants.c.amount_cny)).where(_grants.c.state == "settled")
+                )
+            ).one()
+        return int(count), amount if amount is not None else _ZERO
 
     async def budget(self, year: int) -> BudgetStanding | None:
         await self.ensure_schema()

@@ -1,5 +1,6 @@
-"""The first-seal subsidy ledger's tables, on the service database's one ``Base`` (so ``init_schema``
-creates them once this module is imported; ``store.subsidies`` imports it).
+"""The first-seal subsidy ledger's tables, on the service database's one ``Base`` (``init_schema``
+makes them through the migrations in ``store/migrations``, whichever modules are imported; this
+model is what they must match, and ``tests/store/test_migrations.py`` checks that they do).
 
 Money is exact on both databases: ``NUMERIC(14,2)`` on PostgreSQL, whole fen in an ``INTEGER`` on
 SQLite (whose NUMERIC would be a float). Both come back as ``Decimal`` with two places, and sums

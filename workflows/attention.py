@@ -63,6 +63,8 @@ class OperatorDesk:
         part = self._record.status.stages.of(stage)
         if stage not in self._open:
             self._state_before[stage] = part.state
+        else:  # a new reason while already waiting: the earlier episode is over
+            self._promises.fact("attention_resolved", stage=stage, episode=self._open[stage].episode)
         part.state = "waiting"
         self._open[stage] = Attention(
             stage=stage,
@@ -74,6 +76,7 @@ class OperatorDesk:
         )
         self._record.record(f"{stage}.needs_attention", f"{reason}; offered: {', '.join(offered)}")
         self._sync()
+        self._promises.fact("attention_raised", stage=stage, episode=episode)
         self._promises.raise_alert(stage, "needs_attention", None, episode=episode, reason=reason)
 
     def alert(self, stage: StageName, reason: str) -> None:
@@ -91,6 +94,7 @@ class OperatorDesk:
             part.state = self._state_before.pop(stage, "running")
         self._record.record(f"{stage}.attention_cleared", why)
         self._sync()
+        self._promises.fact("attention_resolved", stage=stage, episode=self._episodes.get(stage, 1))
 
     def clear_all(self, why: str) -> None:
         for stage in list(self._open):

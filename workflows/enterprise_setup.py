@@ -38,6 +38,8 @@ from workflows.subsidy import FirstSealSubsidy
 FREE_SERVICES_PATCH = "free-services-v1"
 # The run waits for handlers still running before it returns; older histories replay without.
 HANDLERS_FINISH_PATCH = "handlers-finish-v1"
+# The case records its facts for the daily report and the metrics; older histories replay without.
+FACTS_PATCH = "case-facts-v1"
 CASE_STATE_CONFLICT = "CaseStateConflict"
 
 
@@ -66,6 +68,9 @@ class EnterpriseSetup:
             self._offer_free_services()
         # Operators are asked instead of the case failing (cases from before it replay without).
         self._desk.enabled = workflow.patched(ATTENTION_PATCH)
+        # Facts for the daily report and the metrics (cases from before them record none).
+        self._promises.facts_enabled = workflow.patched(FACTS_PATCH)
+        self._promises.fact("accepted")
         status.stages.overall.state = "running"
         status.stages.overall.started_at = status.accepted_at
         self._record.publish()
@@ -109,11 +114,13 @@ class EnterpriseSetup:
             self._invoices.run(licence),
         )
         # The one-day promise covers the stages up to dispatch; delivery has its own.
-        self._promises.unwatch("overall", succeeded=True)
+        await self._promises.finish("overall")
 
         if self._delivery.enabled:
             self._record.set_stage("delivery")
-            await self._promises.run_stage("delivery", self._delivery.deliver)
+            outcome = await self._promises.run_stage("delivery", self._delivery.deliver)
+            asked = self._record.app.delivery.method
+            self._promises.fact("delivered", outcome=asked if outcome.method == asked else "fallback")
             # The notice shows the case as it is closed: its end is fixed before it is drawn.
             self._record.finish_overall("completed")
             await self._documents.completion_notice(self._promises.policy)
@@ -147,6 +154,8 @@ class EnterpriseSetup:
     def _close(self, stage: CaseStage, reason: str | None) -> None:
         self._promises.unwatch_all()
         self._record.close(stage, reason)
+        accepted = self._record.status.accepted_at
+        self._promises.fact("closed", outcome=stage, wall_seconds=(workflow.now() - accepted).total_seconds())
 
     # ------------------------------------------------------------------ queries
     @workflow.query

@@ -17,8 +17,10 @@ from typing import TypeVar
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.facts import CaseFactActivities
     from activities.sla import SlaActivities
     from domain.alerts import AlertIn, AlertLevel, AlertStage
+    from domain.facts import CaseFact, FactKind
     from domain.sla_policy import SlaPolicy
     from domain.status import StageName
 
@@ -34,8 +36,10 @@ class Promises:
         self.clock = PromiseClock(policy)
         self._record = record
         self._watches: dict[StageName, StageWatch] = {}
-        self._outbox: list[AlertIn] = []
+        self._outbox: list[AlertIn | CaseFact] = []
         self._sender: asyncio.Task[None] | None = None
+        # Facts for the daily report and the metrics (``case-facts-v1``; older cases keep none).
+        self.facts_enabled = False
         record.promise_lines = self._due_lines
 
     @property
@@ -61,10 +65,12 @@ class Promises:
             if stage.state == "failed":
                 self._record.record(f"{name}.failed", str(err))
             raise
+        watch = self._watches.get(name)
         self.unwatch(name, succeeded=True)
         stage.state = "done"
         stage.finished_at = workflow.now()
         self._record.record(f"{name}.done")
+        await self.stage_done(name, watch)
         return result
 
     async def watch(self, name: StageName, started_at: datetime) -> None:
@@ -78,6 +84,42 @@ class Promises:
         watch = self._watches.pop(name, None)
         if watch is not None:
             watch.finish(succeeded=succeeded)
+
+    async def finish(self, name: StageName) -> None:
+        """A promise kept that no ``run_stage`` wraps (the one-day promise, at dispatch)."""
+        watch = self._watches.get(name)
+        self.unwatch(name, succeeded=True)
+        await self.stage_done(name, watch)
+
+    async def stage_done(self, name: StageName, watch: StageWatch | None) -> None:
+        """The fact of a stage done: by its deadline or not, and how long on each clock."""
+        if not self.facts_enabled or watch is None:
+            return
+        started, finished = watch.started_at, workflow.now()
+        working = await self.clock.between(started, finished) - watch.paused_total
+        self.fact(
+            "stage_done",
+            stage=name,
+            within_sla=watch.deadline is None or finished <= watch.deadline,
+            wall_seconds=(finished - started).total_seconds(),
+            working_seconds=max(working.total_seconds(), 0.0),
+        )
+
+    def fact(self, kind: FactKind, **fields: object) -> None:
+        """Record a fact of the case once, in order with its alerts."""
+        if not self.facts_enabled:
+            return
+        record = self._record
+        self._outbox.append(
+            CaseFact(
+                workflow_id=record.workflow_id,
+                application_id=record.application_id,
+                kind=kind,
+                at=workflow.now(),
+                district_code=record.app.enterprise.district_code,
+                **fields,  # type: ignore[arg-type]
+            )
+        )
 
     def unwatch_all(self) -> None:
         for name in list(self._watches):
@@ -114,7 +156,7 @@ class Promises:
         self._sender = asyncio.create_task(self._send_alerts())
 
     async def alerts_stored(self) -> None:
-        """Every alert raised is stored before the case closes."""
+        """Every alert raised (and fact) is stored before the case closes."""
         await workflow.wait_condition(lambda: not self._outbox)
         if self._sender is not None:
             self._sender.cancel()
@@ -169,10 +211,21 @@ class Promises:
         record.publish()
 
     async def _send_alerts(self) -> None:
-        """Raise alerts in order, one at a time; never cancelled with the stage that raised them."""
+        """Raise alerts (and record facts) in order, one at a time; never cancelled with the stage
+        that raised them."""
         while True:
             await workflow.wait_condition(lambda: bool(self._outbox))
             alert = self._outbox[0]
+            if isinstance(alert, CaseFact):
+                await workflow.execute_activity_method(
+                    CaseFactActivities.record_case_fact,
+                    alert,
+                    start_to_close_timeout=SERVICE_CALL_TIMEOUT,
+                    retry_policy=SERVICE_RETRY,
+                    summary=f"fact: {alert.kind} {alert.stage}".rstrip(),
+                )
+                self._outbox.pop(0)
+                continue
             await workflow.execute_activity_method(
                 SlaActivities.raise_alert,
                 alert,

@@ -110,6 +110,8 @@ class StageWatch:
         self.deadline: datetime | None = None
         self.at_risk_at: datetime | None = None
         self._paused_since: datetime | None = None
+        # Working time spent paused (awaiting a supplement), which the stage's duration leaves out.
+        self.paused_total = timedelta(0)
         self._version = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -167,6 +169,7 @@ class StageWatch:
         if self._paused_since is None:
             return timedelta(0)
         paused = await self.clock.between(self._paused_since, workflow.now())
+        self.paused_total += paused
         assert self.deadline is not None and self.at_risk_at is not None
         if paused > timedelta(0):
             self.deadline = await self.clock.add(self.deadline, paused)

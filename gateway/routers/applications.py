@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from documents.models import DOCUMENT_NAMES
 from documents.storage import DocumentNotFound, DocumentStore, InvalidDocumentRef
-from domain.actions import ActionRequest, IdempotencyKey, OperatorAction
+from domain.actions import ActionRequest, IdempotencyKey, OperatorAction, parse_action
 from domain.application import (
     Application,
     Delivery,
@@ -237,15 +237,13 @@ async def act_on_application(
 ) -> StatusDocument:
     """202 with the status document once the case has recorded the action (its effect follows);
     409 for a closed case (checked first); 422 for an action the case does not offer now."""
-    request = validated(ActionRequest, json_object(decode_json_body(body)))
+    request = parse_action(json_object(decode_json_body(body)))
     action = OperatorAction(
-        action=request.action,
-        operator=caller.operator(request.operator),
-        note=request.note,
-        stage=request.stage,
-        shop_id=request.shop_id,
-        reason=request.reason,
+        action=request.root.action,
+        operator=caller.operator(request.root.operator),
+        note=request.root.note,
         idempotency_key=idempotency_key,
+        **request.fields(),
     )
     client = await temporal.client()
     return await cases.act(client, application_id, action)

@@ -87,7 +87,8 @@ session this page signs you in to. Not only inputs and results pass through the 
 summary, its current details and query results (the status document) do too, so without signing in
 ops see ciphertext there as well.</p>
 <form method="post" action="{e(request.url.path)}">
-<label for="token">Ops token (<code>ODS_OPS_TOKEN</code>)</label>
+<label for="token">Ops token (<code>ODS_OPS_TOKEN</code>, or your personal token from
+<code>ODS_OPERATOR_TOKENS</code>)</label>
 <input type="password" id="token" name="token" autocomplete="current-password" required autofocus>
 <button type="submit">Sign in</button>
 </form>

@@ -93,9 +93,11 @@ async def test_an_operator_reassigns_a_refused_seal_order_through_the_gateway(de
     assert [(o["shop_id"], o["status"]) for o in orders["orders"]] == [("SHOP-410502-03", "completed")]
     assert doc["subsidy"]["granted"] is True
 
-    # After the end: the same key is the first answer; a new action a conflict.
+    # After the end: the same key is the first answer (the status as it was recorded then, while
+    # the case still runs; the case as it closed once it has); a new action a conflict.
     late = await dev_stack.gateway.post(url, json=action, headers=ops(dev_stack, "k-42"))
-    assert late.status_code == 202 and late.json()["stage"] == "completed"
+    assert late.status_code == 202, late.text
+    assert late.json()["stage"] in {first.json()["stage"], "completed"}
     closed = await dev_stack.gateway.post(url, json=action, headers=ops(dev_stack, "k-43"))
     assert closed.status_code == 409
 

@@ -1,5 +1,5 @@
-"""The alert store on SQLite and on a real PostgreSQL: each (workflow, stage, level) once, and a feed
-that pages and streams every alert exactly once, in order."""
+"""The alert store on SQLite and on a real PostgreSQL: each (workflow, stage, level, episode) once, and
+a feed that pages and streams every alert exactly once, in order."""
 
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ async def test_filters_narrow_the_feed_and_page_through_the_matches(alert_store:
     ("query", "message"),
     [
         ({"stage": "lunch"}, "stage must be one of registration, seal_carving, invoice"),
-        ({"level": "late"}, "level must be one of at_risk, breached, recovered, budget_exhausted"),
+        ({"level": "late"}, "level must be one of at_risk, breached, recovered, budget_exhausted, needs_at"),
         ({"district": "安阳"}, "district must be a six-digit district code"),
         ({"limit": 0}, "limit must be between 1 and"),
         ({"limit": 100_000}, "limit must be between 1 and"),
@@ -200,19 +200,28 @@ async def test_a_bad_feed_query_is_refused_with_a_clear_message(
         await alert_store.list(**query)
 
 
+async def alerts_since(store: AlertStore, after: str | None, limit: int = 1000) -> list[AlertRecord]:
+    """The alerts of the stream's events after ``after`` (raised ones only, here)."""
+    events = await store.events_since(after, limit=limit)
+    assert all(e.kind == "alert.raised" and e.id == e.alert.id for e in events)
+    return [e.alert for e in events]
+
+
 async def test_the_stream_resumes_after_the_last_event_id(alert_store: AlertStore) -> None:
-    assert await alert_store.latest_id() is None
-    assert await alert_store.since(None) == []
+    assert await alert_store.latest_event_id() is None
+    assert await alert_store.events_since(None) == []
 
     recorded = [(await alert_store.record(an_alert(case)))[0] for case in range(1, 6)]
 
-    assert await alert_store.since(None) == recorded
-    assert await alert_store.since(recorded[1].id) == recorded[2:]
-    assert await alert_store.since(recorded[1].id, limit=2) == recorded[2:4]
-    assert await alert_store.latest_id() == recorded[-1].id
-    assert await alert_store.since(recorded[-1].id) == []
+    assert await alerts_since(alert_store, None) == recorded
+    assert await alerts_since(alert_store, recorded[1].id) == recorded[2:]
+    assert await alerts_since(alert_store, recorded[1].id, limit=2) == recorded[2:4]
+    assert await alert_store.latest_event_id() == recorded[-1].id
+    assert await alerts_since(alert_store, recorded[-1].id) == []
+    assert await alert_store.has_event(recorded[0].id)
+    assert not await alert_store.has_event("000000000001-00000000")
     with pytest.raises(UnknownAlertId):
-        await alert_store.since("000000000001-00000000")
+        await alert_store.events_since("000000000001-00000000")
 
 
 async def test_a_slow_writer_holds_back_later_alerts_so_a_follower_never_skips_one(
@@ -238,14 +247,14 @@ async def test_a_slow_writer_holds_back_later_alerts_so_a_follower_never_skips_o
         await written.wait()
         second = asyncio.create_task(AlertStore(other_engine).record(an_alert(2)))
         await asyncio.sleep(0.3)
-        assert await alert_store.since(None) == [], "nothing may show before the earlier alert commits"
+        assert await alert_store.events_since(None) == [], "nothing may show before the earlier alert commits"
         release.set()
         (one, _), (two, _) = await asyncio.gather(first, second)
     finally:
         release.set()
         await other_engine.dispose()
 
-    assert await alert_store.since(None) == [one, two]
+    assert await alerts_since(alert_store, None) == [one, two]
     assert one.id < two.id
 
 
@@ -284,6 +293,9 @@ async def test_an_alert_reads_as_the_contract_shows_it(alert_store: AlertStore) 
     assert list(document) == [
         "id", "application_id", "workflow_id", "stage", "level",
         "deadline", "raised_at", "district_code", "enterprise_name",
+        "episode", "reason", "acknowledged_by", "acknowledged_at", "note",
     ]  # fmt: skip
+    assert (document["episode"], document["reason"]) == (1, None)
+    assert document["acknowledged_by"] is document["acknowledged_at"] is document["note"] is None
     assert datetime.fromisoformat(document["deadline"]) == datetime(2026, 11, 27, 14, 30, tzinfo=SHANGHAI)
     assert document["enterprise_name"] == "安阳市文峰区晨曦餐饮有限公司"

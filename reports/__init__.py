@@ -1,0 +1,1 @@
+"""Reports for operations and supervision, from what the service recorded once."""
