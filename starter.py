@@ -6,6 +6,7 @@
     python starter.py withdraw AY20261127-0001 [--reason "…"]
     python starter.py supplement AY20261127-0006 corrected.json
     python starter.py list --needs-attention
+    python starter.py report --date 2026-12-01 [--json]
     python starter.py act AY20261127-0001 reassign_seal_shop --operator 王敏 --note "…"
     python starter.py calendar --year 2027 [--policy FILE]   # holidays, make-up days (no Temporal)
 
@@ -24,9 +25,9 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 from pydantic import ValidationError
 from rich import box
@@ -55,6 +56,8 @@ from domain.working_time import deadline_command, official_data_years
 from infra.settings import Settings, get_settings
 from infra.temporal import connect
 from intake import cases
+from reports.daily import DailyReport, daily_report
+from store.db import open_database
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -399,7 +402,85 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy", type=Path, metavar="FILE", help="SLA policy file (default: ODS_SLA_POLICY, else built in)"
     )
     p.set_defaults(run=calendar)
+
+    p = commands.add_parser("report", help="the day's SLA figures (the service database; no Temporal)")
+    p.add_argument(
+        "--date", required=True, metavar="YYYY-MM-DD", help="the day, in the SLA policy's time zone"
+    )
+    p.add_argument("--json", action="store_true", help="the report as JSON, as GET /v1/reports/daily")
+    p.add_argument(
+        "--policy", type=Path, metavar="FILE", help="SLA policy file (default: ODS_SLA_POLICY, else built in)"
+    )
+    p.set_defaults(run=report)
     return parser
+
+
+async def report(args: argparse.Namespace, session: Session) -> int:
+    """The daily report from the service database (``ODS_DATABASE_URL``), as a table."""
+    try:
+        day = date.fromisoformat(args.date)
+        policy = load_sla_policy(args.policy or session.settings.sla_policy)
+    except (ValueError, PolicyFileError) as exc:
+        err.print(f"[red]cannot make the report[/]: {escape(str(exc))}")
+        return EXIT_REFUSED
+    engine = await open_database(session.settings.resolved_database_url)
+    try:
+        found = await daily_report(engine, day, policy.zone)
+    finally:
+        await engine.dispose()
+    if args.json:
+        print(found.model_dump_json(indent=2))
+        return EXIT_OK
+    for line in report_lines(found):
+        out.print(line, highlight=False)
+    return EXIT_OK
+
+
+def report_lines(found: DailyReport) -> Iterator[Any]:
+    yield f"[bold]One-Day Setup daily report {found.date.isoformat()}[/] ({found.timezone})"
+    rate = "—" if found.completion_rate is None else f"{found.completion_rate:.0%}"
+    yield (
+        f"accepted {found.accepted}  completed {found.completed}  rejected {found.rejected}  "
+        f"withdrawn {found.withdrawn}  (completion rate {rate})"
+    )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in (
+        "stage",
+        "done",
+        "in time",
+        "rate",
+        "median (working)",
+        "p90 (working)",
+        "median (wall)",
+        "p90 (wall)",
+    ):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for stage, f in found.stages.items():
+        table.add_row(
+            stage,
+            str(f.completed),
+            str(f.within_sla),
+            "—" if f.within_sla_rate is None else f"{f.within_sla_rate:.0%}",
+            _span(f.working_time.median_s),
+            _span(f.working_time.p90_s),
+            _span(f.wall_time.median_s),
+            _span(f.wall_time.p90_s),
+        )
+    yield table
+    b, a, s, d = found.breaches, found.attention, found.subsidy, found.deliveries
+    by_stage = ", ".join(f"{k} {v}" for k, v in b.by_stage.items()) or "none"
+    by_district = ", ".join(f"{k} {v}" for k, v in b.by_district.items()) or "none"
+    yield f"breaches {b.total} (by stage: {by_stage}; by district: {by_district})"
+    yield f"attention raised {a.raised}, resolved {a.resolved}, open at the end of the day {a.open}"
+    yield f"free seals settled: {s.enterprises} enterprise(s), {s.amount_cny:,.2f} yuan"
+    yield f"deliveries: postal {d.postal}, pickup {d.pickup}, fallback to pickup {d.fallback}"
+
+
+def _span(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
 async def deadline(args: argparse.Namespace, session: Session) -> int:

@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from domain.calendar_coverage import calendar_coverage, log_calendar_coverage
 from domain.policies import Policies, load_policies
+from gateway.business_metrics import BUSINESS
 from gateway.dependencies import (
     AlertDatabase,
     AlertDatabaseUnavailable,
@@ -19,9 +20,9 @@ from gateway.dependencies import (
 )
 from gateway.errors import install_error_handlers
 from gateway.methods import AllowedMethods
-from gateway.observability import RequestLogMiddleware, observe_calendar_coverage
+from gateway.observability import RequestLogMiddleware, observe_calendar_coverage, register_business_collector
 from gateway.openapi import install_openapi
-from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, subsidies
+from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, reports, subsidies
 from gateway.routers.codec import CodecCors
 from gateway.routers.subsidies import SubsidyLedgerAccess
 from infra.logging import get_logger
@@ -105,6 +106,7 @@ def create_app(
     app.include_router(applications.router)
     app.include_router(alerts.router)
     app.include_router(subsidies.router)
+    app.include_router(reports.router)
     app.include_router(callbacks.router)
     app.include_router(health.router)
     app.include_router(codec.router)
@@ -113,7 +115,8 @@ def create_app(
     # The Web UI (another origin) calls the codec endpoints with the ops session cookie.
     app.add_middleware(CodecCors, origin=settings.ui_origin)
     # Metrics live in prometheus_client's default registry, shared by every gateway of the process
-    # (gateway/observability.py; business collectors: ``register_business_collector``).
+    # (gateway/observability.py); the business series are read from the service database.
+    register_business_collector(BUSINESS)
     app.add_middleware(RequestLogMiddleware)
     install_error_handlers(app)
     install_openapi(app)

@@ -95,13 +95,15 @@ async def test_sqlite_locked_by_another_process_holds_the_writes_until_it_is_rel
             await stack.submit(body)
 
         # Every case is writing while the lock is held: the subsidy reservation of its seal order,
-        # and the seal promise's at-risk alert. Both wait for the lock.
+        # and its outbox (its facts and alerts, stored in order: the first, a fact, holds the rest).
+        # Both wait for the lock.
         async def both_writing(app_id: str) -> bool:
-            doing = await activities_in_hand(stack, app_id)
-            return all(
-                doing.get(name, ("", 0))[0].endswith("STARTED")
-                for name in ("reserve_first_seal_subsidy", "raise_alert")
+            doing = {name: state for name, (state, _) in (await activities_in_hand(stack, app_id)).items()}
+            reserving = doing.get("reserve_first_seal_subsidy", "").endswith("STARTED")
+            storing = any(
+                doing.get(name, "").endswith("STARTED") for name in ("record_case_fact", "raise_alert")
             )
+            return reserving and storing
 
         for app_id in ids:
             await stack.until(lambda a=app_id: both_writing(a), what=f"{app_id}: writing under the lock")

@@ -1,0 +1,85 @@
+"""``/v1/reports/daily`` (JSON) and ``/v1/reports/daily.pdf``: the day's SLA figures, for
+supervision and the service centre (ops token). Both read the service database only
+(``reports/daily.py``): no Temporal, and every gateway gives the same figures."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import WithJsonSchema
+
+from gateway.auth import ops_access
+from gateway.dependencies import AlertDatabaseDep, PoliciesDep
+from gateway.errors import ParameterInvalid
+from gateway.models import Detail, FieldErrors
+from reports.daily import DailyReport, daily_report
+from reports.pdf import daily_report_pdf
+
+PDF = "application/pdf"
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_SCHEMA = {
+    "type": "string",
+    "pattern": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+    "minLength": 10,
+    "maxLength": 10,
+    "description": "the day, YYYY-MM-DD, in the SLA policy's time zone",
+    "examples": ["2026-12-01"],
+}
+
+router = APIRouter(
+    prefix="/v1/reports",
+    tags=["reports"],
+    dependencies=[Depends(ops_access)],
+    responses={
+        401: {"model": Detail, "description": "missing or wrong bearer token (the ops token)"},
+        422: {"model": FieldErrors, "description": "a bad date"},
+        503: {"model": Detail, "description": "the service database is unreachable; try again"},
+    },
+)
+
+DateParam = Annotated[str, WithJsonSchema(DATE_SCHEMA), Query(description="the day, YYYY-MM-DD")]
+
+
+def _day(text: str) -> date:
+    if not _DATE.fullmatch(text):
+        raise ParameterInvalid("date", f"{text[:20]!r} is not a date; write YYYY-MM-DD, e.g. 2026-12-01")
+    try:
+        return date.fromisoformat(text)
+    except ValueError as err:
+        raise ParameterInvalid("date", f"{text}: {err}") from None
+
+
+async def _report(database: AlertDatabaseDep, policies: PoliciesDep, text: str) -> DailyReport:
+    day = _day(text)
+    store = await database.store()  # AlertDatabaseUnavailable → 503
+    return await daily_report(store.engine, day, policies.sla.zone)
+
+
+@router.get("/daily", summary="The day's SLA figures")
+async def daily(database: AlertDatabaseDep, policies: PoliciesDep, date: DateParam) -> DailyReport:
+    """Cases accepted and closed that day; each stage done that day, how many within their promise,
+    median and p90 durations (working and wall time, seconds); breaches by stage and district;
+    attention raised, resolved and still open at the end of the day; free seals settled with the
+    shops that day; how the packages went. Rates are numbers from 0 to 1, null when nothing counts."""
+    return await _report(database, policies, date)
+
+
+@router.get(
+    "/daily.pdf",
+    summary="The day's SLA figures as a PDF, with charts",
+    response_class=Response,
+    responses={200: {"content": {PDF: {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def daily_pdf(database: AlertDatabaseDep, policies: PoliciesDep, date: DateParam) -> Response:
+    report = await _report(database, policies, date)
+    pdf = await anyio.to_thread.run_sync(daily_report_pdf, report, policies.sla)  # reportlab: CPU-bound
+    return Response(
+        content=pdf,
+        media_type=PDF,
+        headers={"Content-Disposition": f'inline; filename="daily-report-{report.date.isoformat()}.pdf"'},
+    )
