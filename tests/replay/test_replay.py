@@ -33,8 +33,9 @@ HISTORIES = Path(__file__).parent / "histories"
 # the free services (subsidy, delivery, documents); ``fs_`` ones run with them; ``enc_`` ones
 # have their payloads encrypted (under the dev key of ``ODS_CODEC_KEYS``) and the run waiting
 # for its handlers (``handlers-finish-v1``); ``att_`` ones ask operators (``operator-attention-v1``),
-# with the ``PostalDelivery`` child's history beside the case's where an operator acted on it.
-PREFIX = os.environ.get("ODS_RECORD_PREFIX", "enc_")
+# with the ``PostalDelivery`` child's history beside the case's where an operator acted on it;
+# ``cf_`` ones record their facts for the daily report (``case-facts-v1``).
+PREFIX = os.environ.get("ODS_RECORD_PREFIX", "cf_")
 # Where new recordings go: another (existing) directory tries the recorder without touching the
 # committed ones.
 RECORD_TO = Path(os.environ.get("ODS_RECORD_DIR") or HISTORIES)
