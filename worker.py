@@ -33,9 +33,11 @@ from activities.subsidy import SubsidyActivities
 from documents.storage import DocumentStore
 from domain.calendar_coverage import calendar_coverage, log_calendar_coverage
 from domain.sla_policy import SlaPolicy, SlaPolicyError, load_sla_policy
+from infra.log_interceptor import CaseLogInterceptor
 from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
 from infra.temporal import connect, ensure_search_attributes
+from infra.tracing import WORKER_SERVICE, start_tracing, stop_tracing
 from store.alerts import AlertStore
 from store.db import open_database
 from store.subsidies import SubsidyLedger
@@ -137,6 +139,9 @@ async def running_worker(
         workflows=ALL_WORKFLOWS if workflows else [],
         activities=all_activities(resources) if activities else [],
         graceful_shutdown_timeout=timedelta(seconds=10),
+        # Every line an activity logs names its case (infra/log_context.py). The tracing
+        # interceptor, when on, comes from the client (infra.temporal.connect).
+        interceptors=[CaseLogInterceptor()],
     )
     try:
         async with worker:
@@ -152,7 +157,8 @@ async def main() -> int:
     except ValidationError as exc:
         print(f"worker: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, env=settings.env)
+    start_tracing(WORKER_SERVICE)  # only with OTEL_EXPORTER_OTLP_ENDPOINT (infra/tracing.py)
     log_calendar_coverage(log, calendar_coverage(_sla_policy(settings)))
     try:
         runtime = metrics_runtime(settings.worker_metrics_addr)
@@ -183,6 +189,7 @@ async def main() -> int:
         await stop.wait()
         log.info("worker stopping: finishing the tasks in hand")
     log.info("worker stopped")
+    stop_tracing()  # the spans still buffered: os._exit below runs no atexit hook
     return 0
 
 

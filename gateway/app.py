@@ -25,8 +25,10 @@ from gateway.openapi import install_openapi
 from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, reports, subsidies
 from gateway.routers.codec import CodecCors
 from gateway.routers.subsidies import SubsidyLedgerAccess
+from infra.log_context import CaseLogContext
 from infra.logging import get_logger
 from infra.settings import Settings, get_settings
+from infra.tracing import flush_tracing, instrument_gateway
 from store.alerts import AlertStore
 from store.subsidies import SubsidyLedger
 
@@ -87,6 +89,7 @@ def create_app(
         finally:
             app.state.stopping.set()
             await alert_database.close()
+            flush_tracing()  # python -m gateway ends with os._exit: no atexit hook exports them
 
     app = FastAPI(
         title="One-Day Setup gateway",
@@ -118,6 +121,10 @@ def create_app(
     # (gateway/observability.py); the business series are read from the service database.
     register_business_collector(BUSINESS)
     app.add_middleware(RequestLogMiddleware)
+    # Outside the request log, so that its access line names the case too (infra/log_context.py).
+    app.add_middleware(CaseLogContext)
+    # Traces only with OTEL_EXPORTER_OTLP_ENDPOINT set (infra/tracing.py).
+    instrument_gateway(app)
     install_error_handlers(app)
     install_openapi(app)
     return app

@@ -12,9 +12,13 @@ from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 
 from infra.settings import Settings, get_settings
+from infra.tracing import temporal_interceptors
 
 WORKFLOW_TYPE = "EnterpriseSetup"
 WORKFLOW_ID_PREFIX = "setup-"
+# A case's delivery child (workflows/delivery.py), its workflow id the case's plus DELIVERY_SUFFIX.
+DELIVERY_WORKFLOW_TYPE = "PostalDelivery"
+DELIVERY_SUFFIX = "-delivery"
 
 # Kept current by the workflow (workflows/case_record.py); never personal data.
 SA_SETUP_STAGE = SearchAttributeKey.for_keyword("SetupStage")
@@ -84,7 +88,18 @@ def application_id_of(workflow_id: str) -> str:
 
 def delivery_workflow_id(case_workflow_id: str) -> str:
     """The ``PostalDelivery`` child of a case: ``setup-<application_id>-delivery``."""
-    return f"{case_workflow_id}-delivery"
+    return f"{case_workflow_id}{DELIVERY_SUFFIX}"
+
+
+def case_application_id(workflow_id: str, workflow_type: str | None = None) -> str | None:
+    """The application id of a case's workflow, or of its delivery child when ``workflow_type`` says
+    it is one (an application id may itself end in ``-delivery``); None for a workflow of no case."""
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return None
+    application_id = application_id_of(workflow_id)
+    if workflow_type == DELIVERY_WORKFLOW_TYPE:
+        application_id = application_id.removesuffix(DELIVERY_SUFFIX)
+    return application_id or None
 
 
 def data_converter(settings: Settings | None = None) -> DataConverter:
@@ -100,7 +115,9 @@ def data_converter(settings: Settings | None = None) -> DataConverter:
 
 
 async def connect(settings: Settings | None = None, runtime: Runtime | None = None) -> Client:
-    """A client on ``settings``; on ``runtime`` (e.g. one serving SDK metrics, worker.py) if given."""
+    """A client on ``settings``; on ``runtime`` (e.g. one serving SDK metrics, worker.py) if given.
+    It traces (``infra.tracing``) when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, and so do the workers
+    made from it: the SDK hands a client's worker interceptors on to them."""
     s = settings or get_settings()
     tls: bool | TLSConfig = bool(s.temporal_tls or s.temporal_api_key)
     return await Client.connect(
@@ -110,4 +127,5 @@ async def connect(settings: Settings | None = None, runtime: Runtime | None = No
         tls=tls,
         api_key=s.temporal_api_key,
         runtime=runtime,
+        interceptors=temporal_interceptors(),
     )
