@@ -24,7 +24,10 @@ PDF = "application/pdf"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATE_SCHEMA = {
     "type": "string",
-    "pattern": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+    "format": "date",
+    # A year from 0001 (Python's dates), as the months of /v1/subsidies.
+    "pattern": r"^([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])"
+    r"-(0[1-9]|[12][0-9]|3[01])$",
     "minLength": 10,
     "maxLength": 10,
     "description": "the day, YYYY-MM-DD, in the SLA policy's time zone",

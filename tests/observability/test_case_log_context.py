@@ -35,6 +35,7 @@ from infra.temporal import DELIVERY_WORKFLOW_TYPE, delivery_workflow_id, workflo
 from store.db import create_engine
 from store.subsidies import SubsidyLedger
 from tests import factories
+from tests.helpers import closed
 from worker import running_worker
 from workflows.delivery import PostalDelivery
 
@@ -109,12 +110,16 @@ async def test_an_activity_logs_its_case_workflow_application_and_stage(
             workflow_runner=UnsandboxedWorkflowRunner(),
         ),
     ):
-        await client.execute_workflow(
+        # Started, then waited for without unlocking time skipping (tests.helpers.closed): the
+        # test server would otherwise skip its clock for every workflow of the session meanwhile.
+        probe = await client.start_workflow(
             CaseLogProbe.run, reservation(case), id=workflow_id_for(case), task_queue=queue
         )
-        await client.execute_workflow(
+        await closed(time_skipping_env, probe)
+        child = await client.start_workflow(
             DeliveryLogProbe.run, id=delivery_workflow_id(workflow_id_for(case)), task_queue=queue
         )
+        await closed(time_skipping_env, child)
     structlog.get_logger("ods.test").info("after the case")
 
     [subsidy] = [e for e in captured if e["event"] == "first-seal subsidy decided"]
