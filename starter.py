@@ -49,7 +49,7 @@ from domain.calendar_coverage import (
 )
 from domain.districts import CITY_ZONE
 from domain.policies import Policies, PolicyFileError, load_policies
-from domain.sla_policy import SlaPolicy, load_sla_policy
+from domain.sla_policy import SlaLimits, SlaPolicy, load_sla_policy
 from domain.status import ACTION_NAMES, STAGE_NAMES, CaseStage, StatusDocument
 from domain.validation import ApplicationInvalid
 from domain.working_time import deadline_command, official_data_years
@@ -148,6 +148,7 @@ async def _submit_file(path: Path, session: Session, console: Console) -> bool:
             task_queue=session.settings.task_queue,
             sla_policy=session.policies.sla,
             subsidy_policy=session.policies.subsidy,
+            portal_webhooks=session.settings.portal_webhook_urls,
         )
     except cases.ApplicationConflict as conflict:
         console.print(f"{name}: [red]conflict[/]: {escape(str(conflict))}")
@@ -383,9 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=act)
 
     p = commands.add_parser("deadline", help="a stage's deadline on the SLA policy's clock")
-    p.add_argument(
-        "--stage", required=True, choices=["registration", "seal_carving", "invoice", "overall", "delivery"]
-    )
+    p.add_argument("--stage", required=True, choices=list(SlaLimits.model_fields))
     p.add_argument(
         "--start", required=True, metavar="ISO8601", help="when the stage starts, e.g. 2026-11-23T10:00+08:00"
     )

@@ -4,12 +4,16 @@ signed (``AlertWebhookDelivery`` runs these), and how a delivery is started.
 The body is the alert as the event shows it (``AlertRecord``). Headers tell the events apart:
 ``X-ODS-Event`` (``alert.raised`` or ``alert.acknowledged``), ``X-ODS-Event-Id`` (the stream's event
 id: the alert's id for ``alert.raised``, the acknowledgement's own for ``alert.acknowledged``; a
-receiver drops a repeat by it), ``X-ODS-Alert-Id`` (the alert's id), and ``X-ODS-Signature``.
+receiver drops a repeat by it), ``X-ODS-Alert-Id`` (the alert's id), and ``X-ODS-Signature``;
+beside them the Standard Webhooks headers (``infra.signing.standard_webhook_headers``):
+``webhook-id`` (the same event id), ``webhook-timestamp`` and ``webhook-signature``, signed at the
+same instant as ``X-ODS-Signature``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 from temporalio import activity
 from temporalio.client import Client
@@ -19,7 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from domain.alerts import ALERT_RAISED, AlertEvent, WebhookDeliveryInput, WebhookPost
 from infra.http import http_client
 from infra.settings import Settings
-from infra.signing import SIGNATURE_HEADER, sign
+from infra.signing import SIGNATURE_HEADER, sign, standard_webhook_headers
 
 EVENT_HEADER = "X-ODS-Event"
 EVENT_ID_HEADER = "X-ODS-Event-Id"
@@ -67,12 +71,15 @@ class AlertWebhookActivities:
     async def post_alert_webhook(self, post: WebhookPost) -> int:
         """POST one event to one subscriber, signed; 2xx is done, anything else is retried."""
         body = json.dumps(post.alert.model_dump(mode="json"), ensure_ascii=False).encode()
+        event_id = post.event_id or post.alert.id
+        secret, now = self.settings.webhook_secret, time.time()
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(self.settings.webhook_secret, body),
+            SIGNATURE_HEADER: sign(secret, body, now=now),
             ALERT_ID_HEADER: post.alert.id,
             EVENT_HEADER: post.event,
-            EVENT_ID_HEADER: post.event_id or post.alert.id,
+            EVENT_ID_HEADER: event_id,
+            **standard_webhook_headers(secret, event_id, body, now=now),
         }
         async with http_client(timeout=15.0) as client:
             resp = await client.post(post.url, content=body, headers=headers)

@@ -7,14 +7,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from activities.alert_webhooks import AlertWebhookActivities
+from activities.bank import BankActivities
 from activities.delivery import DeliveryActivities
 from activities.documents import DocumentActivities
 from activities.facts import CaseFactActivities
+from activities.housing_fund import HousingFundActivities
 from activities.invoices import InvoiceActivities
 from activities.partners import PartnerClient
+from activities.portal_push import PortalPushActivities
 from activities.registration import RegistrationActivities
 from activities.seals import SealActivities
 from activities.sla import SlaActivities
+from activities.social_insurance import SocialInsuranceActivities
 from activities.subsidy import SubsidyActivities
 from store.facts import CaseFactStore
 
@@ -32,7 +36,11 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     seals = SealActivities(r.partners)
     invoices = InvoiceActivities(r.partners)
     delivery = DeliveryActivities(r.partners)
+    social_insurance = SocialInsuranceActivities(r.partners)
+    housing_fund = HousingFundActivities(r.partners)
+    bank = BankActivities(r.partners)
     webhooks = AlertWebhookActivities(r.sla.settings)
+    portal = PortalPushActivities(r.sla.settings)
     facts = CaseFactActivities(CaseFactStore(r.sla.store.engine) if r.sla.store is not None else None)
     return [
         registration.file_registration,
@@ -40,6 +48,9 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         seals.order_seals,
         seals.cancel_pending_seal_orders,
         invoices.issue_first_invoices,
+        social_insurance.register_social_insurance,
+        housing_fund.open_housing_fund_account,
+        bank.book_bank_appointment,
         delivery.book_waybill,
         delivery.amend_waybill,
         delivery.request_redelivery,
@@ -48,6 +59,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         r.sla.raise_alert,
         facts.record_case_fact,
         webhooks.post_alert_webhook,
+        portal.post_portal_event,
         r.subsidy.reserve_first_seal_subsidy,
         r.subsidy.settle_first_seal_subsidy,
         r.subsidy.release_first_seal_subsidy,

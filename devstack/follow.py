@@ -204,6 +204,43 @@ def last_event(case: Case) -> Text:
     return text
 
 
+# Each stage of the case, in order, as one short mark: what a glance at the table needs.
+STAGE_MARKS = {
+    "registration": "登记",
+    "seal_carving": "刻章",
+    "invoice": "发票",
+    "social_insurance": "社保",
+    "housing_fund": "公积金",
+    "bank_account": "开户",
+    "delivery": "寄递",
+}
+STATE_MARKS = {
+    "done": ("✓", "green"),
+    "running": ("…", "cyan"),
+    "waiting": ("…", "yellow"),
+    "pending": ("·", "dim"),
+    "failed": ("✗", "red"),
+    "cancelled": ("✗", "dim"),
+}
+
+
+def stages_text(case: Case) -> Text:
+    """登记✓ 刻章… 发票✓ 社保✓ …: every stage applied for and where it is (skipped ones left out)."""
+    stages = case.status.get("stages") or {}
+    text = Text()
+    for name, label in STAGE_MARKS.items():
+        stage = stages.get(name)
+        if not isinstance(stage, dict) or stage.get("state") == "skipped":
+            continue
+        mark, style = STATE_MARKS.get(str(stage.get("state")), ("?", ""))
+        if stage.get("sla") == "breached":
+            style = "bold red"
+        if text:
+            text.append(" ")
+        text.append(f"{label}{mark}", style=style)
+    return text
+
+
 def progress_table(cases: list[Case]) -> Table:
     table = Table(title="One-Day Setup: sample cases", expand=True, title_justify="left")
     table.add_column("application", no_wrap=True)
@@ -211,6 +248,7 @@ def progress_table(cases: list[Case]) -> Table:
     table.add_column("district", no_wrap=True)
     table.add_column("stage", no_wrap=True)
     table.add_column("SLA", no_wrap=True)
+    table.add_column("items", ratio=3)
     table.add_column("last event", ratio=4)
     for case in cases:
         sla = str(case.status.get("sla_status") or "")
@@ -220,6 +258,7 @@ def progress_table(cases: list[Case]) -> Table:
             district_label(case.district_code),
             Text(case.stage, style=STAGE_STYLE.get(case.stage, "cyan")),
             Text(sla, style=SLA_STYLE.get(sla, "")),
+            stages_text(case),
             last_event(case),
         )
     return table
@@ -258,7 +297,7 @@ def summary_table(cases: list[Case]) -> Table:
 
 def change_line(case: Case) -> str:
     sla = case.status.get("sla_status") or ""
-    return f"{case.application_id} {case.stage} {sla} | {last_event(case).plain}"
+    return f"{case.application_id} {case.stage} {sla} [{stages_text(case).plain}] | {last_event(case).plain}"
 
 
 async def follow(cases: list[Case], http: httpx.AsyncClient, console: Console) -> None:

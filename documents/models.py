@@ -7,6 +7,7 @@ caller stamps in the footer, never read from the clock here, so the same input g
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal, Self
@@ -27,7 +28,7 @@ from domain.application import (
 from domain.identifiers import s10_problem
 from domain.partners import Licence
 from domain.sla_policy import Clock, SlaLimits, SlaPolicy, parse_duration
-from domain.status import StageName, StageState, StatusDocument
+from domain.status import EXTRA_ITEMS, STAGE_NAMES, StageName, StageState, StatusDocument
 
 DocumentName = Literal[
     "acceptance_receipt",
@@ -96,12 +97,15 @@ class StagePromise(_Model):
 
 
 def promises_of(
-    limits: SlaLimits | None = None, deadlines: dict[str, datetime] | None = None
+    limits: SlaLimits | None = None,
+    deadlines: dict[str, datetime] | None = None,
+    items: Sequence[StageName] = (),
 ) -> list[StagePromise]:
-    """The one-day promise: registration, seal carving, invoice, overall (defaults 4h, 2h, 1h, 7h)."""
+    """The one-day promise: registration, seal carving, invoice (defaults 4h, 2h, 1h), the other
+    items applied for (social insurance, housing fund, bank account: 2h each), overall (7h)."""
     limits = limits or SlaLimits()
     deadlines = deadlines or {}
-    stages: tuple[StageName, ...] = ("registration", "seal_carving", "invoice", "overall")
+    stages: tuple[StageName, ...] = ("registration", "seal_carving", "invoice", *items, "overall")
     return [
         StagePromise(stage=stage, limit=getattr(limits, stage), deadline=deadlines.get(stage))
         for stage in stages
@@ -121,6 +125,10 @@ class AcceptanceReceiptData(_CaseDocument):
     invoice: InvoiceKind | None = None
     delivery_method: DeliveryMethod
     inbound_materials: bool = False
+    # The rest of the 企业开办 scope applied for (social_insurance, housing_fund, bank_account).
+    items: list[StageName] = Field(default_factory=list)
+    employees: int | None = None
+    bank: str | None = Field(default=None, max_length=120)
     clock: Clock = "working_hours"
     promises: list[StagePromise] = Field(default_factory=promises_of)
 
@@ -136,7 +144,15 @@ class AcceptanceReceiptData(_CaseDocument):
         deadlines: dict[str, datetime] | None = None,
     ) -> AcceptanceReceiptData:
         policy = policy or SlaPolicy()
+        items: list[StageName] = [
+            name for name in EXTRA_ITEMS if getattr(application, name, None) is not None
+        ]
+        employees = application.social_insurance or application.housing_fund
+        bank = application.bank_account
         return cls(
+            items=items,
+            employees=employees.employees if employees else None,
+            bank=f"{bank.bank}{bank.branch or ''}" if bank else None,
             application_id=application.application_id,
             generated_at=generated_at,
             workflow_id=workflow_id,
@@ -149,7 +165,7 @@ class AcceptanceReceiptData(_CaseDocument):
             delivery_method=application.delivery.method,
             inbound_materials=application.delivery.inbound_materials,
             clock=policy.clock,
-            promises=promises_of(policy.limits, deadlines),
+            promises=promises_of(policy.limits, deadlines, items),
         )
 
 
@@ -300,8 +316,10 @@ class CompletionNoticeData(_CaseDocument):
                 finished_at=stage.finished_at,
                 deadline=stage.deadline,
             )
-            for name in ("registration", "seal_carving", "invoice", "delivery", "overall")
+            for name in STAGE_NAMES
+            # The items after registration only when applied for; the core stages always.
             if (stage := getattr(status.stages, name)) is not None
+            and not (name in EXTRA_ITEMS and stage.state == "skipped")
         ]
         delivery = status.delivery
         return cls(

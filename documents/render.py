@@ -76,6 +76,9 @@ STAGE_LABELS: dict[str, tuple[str, str]] = {
     "registration": ("企业设立登记", "Company registration"),
     "seal_carving": ("印章刻制", "Seal carving"),
     "invoice": ("发票初次申领", "First invoice issuance"),
+    "social_insurance": ("员工参保登记", "Employees' social insurance"),
+    "housing_fund": ("住房公积金缴存登记", "Housing provident fund"),
+    "bank_account": ("银行预约开户", "Bank account appointment"),
     "delivery": ("寄递", "Delivery"),
     "overall": ("全程（一日办结）", "Overall (one day)"),
 }
@@ -367,6 +370,20 @@ def _signature_block(s: _Styles, parties: Sequence[tuple[str, str]]) -> Table:
 # --- 受理通知书 -------------------------------------------------------------------------------
 
 
+def _item_fields(data: AcceptanceReceiptData) -> list[tuple[str, str, str]]:
+    """The rest of the 企业开办 scope applied for, one line each."""
+    lines = []
+    for item in data.items:
+        zh, en = STAGE_LABELS[item]
+        detail = {
+            "social_insurance": f"{data.employees} 名员工 employees",
+            "housing_fund": f"{data.employees} 名员工 employees",
+            "bank_account": data.bank or "",
+        }[item]
+        lines.append((zh, en, detail))
+    return lines
+
+
 def acceptance_receipt(data: AcceptanceReceiptData) -> bytes:
     """受理通知书 Notice of Acceptance: the case, what happens next and the promised times."""
     font = register_font()
@@ -410,6 +427,7 @@ def acceptance_receipt(data: AcceptanceReceiptData) -> bytes:
                 ("受理时间", "Accepted at", f"{beijing(data.accepted_at)} (UTC+08:00)"),
                 ("首套印章", "First seals (free)", services[0]),
                 *([("发票申领", "Invoices", f"{INVOICE_LABELS[data.invoice][0]}")] if data.invoice else []),
+                *_item_fields(data),
                 ("送达方式", "Delivery", delivery),
                 ("办理流程号", "Workflow id", data.workflow_id),
             ],

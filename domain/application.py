@@ -43,6 +43,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
+from domain.banks import ANYANG_BANKS
 from domain.districts import ANYANG_DISTRICTS
 from domain.identifiers import (
     APPLICATION_ID_PATTERN,
@@ -473,6 +474,50 @@ class InvoiceRequest(_Model):
     monthly_quota: int = Field(ge=1, le=1000)
 
 
+class EmployeesRegistration(_Model):
+    """员工参保登记 / 住房公积金缴存登记: the employees to register at the start."""
+
+    employees: int = Field(ge=1, le=10000, description="how many employees to register, 1 to 10000")
+
+
+def _check_bank(bank: str) -> str:
+    if bank not in ANYANG_BANKS:
+        raise _error("bank_unknown", f"not a bank with branches in Anyang; one of: {', '.join(ANYANG_BANKS)}")
+    return bank
+
+
+def _bank_schema(schema: dict[str, Any]) -> None:
+    schema["properties"]["bank"]["enum"] = list(ANYANG_BANKS)
+
+
+class BankAccountRequest(_Model):
+    """银行预约开户: an appointment to open the enterprise's basic account."""
+
+    model_config = ConfigDict(json_schema_extra=_bank_schema)
+
+    bank: Annotated[str, _text("a bank", 50), AfterValidator(_check_bank)] = Field(
+        description="one of the banks with branches in Anyang (domain/banks.py)", examples=["中国建设银行"]
+    )
+    branch: Annotated[str, _text("a branch", 50)] | None = Field(
+        default=None, description="one of the bank's Anyang branches; the bank's main branch if left out"
+    )
+
+    @model_validator(mode="after")
+    def _branch_of_the_bank(self) -> Self:
+        if self.branch is not None:
+            branches = [b.name for b in ANYANG_BANKS[self.bank]]
+            if self.branch not in branches:
+                problems = _Problems()
+                problems.add(
+                    ("branch",),
+                    "bank_branch_unknown",
+                    f"not a branch of {self.bank} in Anyang; one of: {', '.join(branches)}",
+                    self.branch,
+                )
+                problems.raise_if_any("BankAccountRequest")
+        return self
+
+
 class PostalDelivery(_Model):
     """Postal delivery (免费寄递): the whole address is required."""
 
@@ -700,6 +745,10 @@ class Application(_Model):
         AfterValidator(_check_seals),
     ]
     invoice: InvoiceRequest | None = None
+    # The rest of the 企业开办 scope, each optional (absent: its stage is skipped).
+    social_insurance: EmployeesRegistration | None = Field(default=None, description="员工参保登记")
+    housing_fund: EmployeesRegistration | None = Field(default=None, description="住房公积金缴存登记")
+    bank_account: BankAccountRequest | None = Field(default=None, description="银行预约开户")
     delivery: Delivery
 
     @model_validator(mode="after")

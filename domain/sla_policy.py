@@ -123,6 +123,9 @@ class SlaLimits(BaseModel):
     invoice: Duration = "1h"
     overall: Duration = "7h"
     delivery: Duration = "14h"
+    social_insurance: Duration = "2h"
+    housing_fund: Duration = "2h"
+    bank_account: Duration = "2h"
 
 
 class SlaPolicy(BaseModel):

@@ -22,14 +22,28 @@ CaseStage = Literal[
 FINAL_STAGES: frozenset[str] = frozenset({"completed", "rejected", "withdrawn"})
 SlaState = Literal["on_track", "at_risk", "breached"]
 StageState = Literal["pending", "running", "waiting", "done", "failed", "cancelled", "skipped"]
-StageName = Literal["registration", "seal_carving", "invoice", "delivery", "overall"]
+StageName = Literal[
+    "registration",
+    "seal_carving",
+    "invoice",
+    "social_insurance",
+    "housing_fund",
+    "bank_account",
+    "delivery",
+    "overall",
+]
 STAGE_NAMES: tuple[StageName, ...] = (
     "registration",
     "seal_carving",
     "invoice",
+    "social_insurance",
+    "housing_fund",
+    "bank_account",
     "delivery",
     "overall",
 )
+# The items after registration that run beside seal carving (the whole 企业开办 scope).
+EXTRA_ITEMS: tuple[StageName, ...] = ("social_insurance", "housing_fund", "bank_account")
 SLA_ORDER: dict[str, int] = {"on_track": 0, "at_risk": 1, "breached": 2}
 
 
@@ -45,6 +59,10 @@ class Stages(BaseModel):
     registration: StageStatus = Field(default_factory=StageStatus)
     seal_carving: StageStatus = Field(default_factory=StageStatus)
     invoice: StageStatus = Field(default_factory=StageStatus)
+    # Null in cases that began before the whole 企业开办 scope; ``skipped`` when not applied for.
+    social_insurance: StageStatus | None = None
+    housing_fund: StageStatus | None = None
+    bank_account: StageStatus | None = None
     # Null in cases that began before the free services (their histories still replay).
     delivery: StageStatus | None = None
     overall: StageStatus = Field(default_factory=StageStatus)
@@ -98,6 +116,35 @@ class Attention(BaseModel):
     episode: int = 1
 
 
+class SocialInsuranceStatus(BaseModel):
+    """员工参保登记: the unit's social insurance registration number."""
+
+    registration_no: str
+    bureau: str
+    employees: int
+    registered_at: datetime
+
+
+class HousingFundStatus(BaseModel):
+    """住房公积金缴存登记: the unit's housing fund account."""
+
+    account_no: str
+    centre: str
+    office: str
+    employees: int
+    opened_at: datetime
+
+
+class BankAppointmentStatus(BaseModel):
+    """银行预约开户: where and when the legal representative opens the basic account."""
+
+    appointment_id: str
+    bank: str
+    branch: str
+    branch_address: str
+    appointment_at: datetime
+
+
 class HistoryEntry(BaseModel):
     at: datetime
     event: str
@@ -120,6 +167,10 @@ class StatusDocument(BaseModel):
     # Null in cases that began before the free services (subsidy, delivery, documents).
     subsidy: SubsidyStatus | None = None
     delivery: DeliveryStatus | None = None
+    # The rest of the 企业开办 scope, once done (null until then, and when not applied for).
+    social_insurance: SocialInsuranceStatus | None = None
+    housing_fund: HousingFundStatus | None = None
+    bank_account: BankAppointmentStatus | None = None
     # The oldest stage waiting for an operator (``attentions`` lists every one).
     attention: Attention | None = None
     attentions: list[Attention] = Field(default_factory=list)

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     callback_secret: str = DEV_DEFAULTS["callback_secret"]
     webhook_secret: str = DEV_DEFAULTS["webhook_secret"]
     alert_webhooks: str = ""
+    # Comma-separated URLs of the portal's status push (CONTRACT.md §8, workflows/portal_push.py).
+    portal_webhooks: str = ""
     codec_keys: str = DEV_DEFAULTS["codec_keys"]
     # Empty: http://127.0.0.1:<temporal_ui_port>, the embedded Web UI.
     ui_origin: str = ""
@@ -173,6 +175,10 @@ class Settings(BaseSettings):
     @property
     def alert_webhook_urls(self) -> list[str]:
         return [u.strip() for u in self.alert_webhooks.split(",") if u.strip()]
+
+    @property
+    def portal_webhook_urls(self) -> list[str]:
+        return [u.strip() for u in self.portal_webhooks.split(",") if u.strip()]
 
     @staticmethod
     def split_addr(addr: str) -> tuple[str, int]:

@@ -129,6 +129,7 @@ async def submit_application(
     task_queue: str,
     sla_policy: SlaPolicy | None = None,
     subsidy_policy: SubsidyPolicy | None = None,
+    portal_webhooks: list[str] | None = None,
 ) -> SubmitOutcome:
     """Start the case, or find the one this very application already started.
 
@@ -145,6 +146,7 @@ async def submit_application(
                 application=app,
                 sla_policy=sla_policy or SlaPolicy(),
                 subsidy_policy=subsidy_policy or SubsidyPolicy(),
+                portal_webhooks=list(portal_webhooks or []),
             ),
             id=workflow_id,
             task_queue=task_queue,

@@ -1,4 +1,4 @@
-"""The sandbox as one FastAPI app: the four partners' APIs and the sandbox controls.
+"""The sandbox as one FastAPI app: the partners' APIs and the sandbox controls.
 
 Each app has its own in-memory state, so a test can run as many independent sandboxes as it
 likes (``infra.serving.serve_in_background(create_app(...))``).
@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from infra.logging import get_logger
 from infra.settings import Settings, get_settings
-from partner_sandbox import postal, registration, seal_shop, tax
+from partner_sandbox import bank, housing_fund, postal, registration, seal_shop, social_insurance, tax
 from partner_sandbox.behaviour import PARTNERS, Behaviour, BehaviourProblem, merge_behaviour
 from partner_sandbox.calls import Sandbox, error_body
 from partner_sandbox.state import SandboxState
@@ -102,7 +102,8 @@ def create_app(settings: Settings | None = None, *, seed: int | None = None) -> 
     app = FastAPI(
         title="One-Day Setup partner sandbox",
         description=(
-            "Stands in for the registration system, the seal shops, the tax bureau and EMS "
+            "Stands in for the registration system, the seal shops, the tax bureau, EMS, the human "
+            "resources and social security bureau, the housing provident fund centre and the banks "
             "(docs/partner-api.md), with the controls under /_sandbox that docs/partner-api.md describes."
         ),
         version="1",
@@ -131,6 +132,9 @@ def create_app(settings: Settings | None = None, *, seed: int | None = None) -> 
         tax.router,
         postal.router,
         postal.control_router,
+        social_insurance.router,
+        housing_fund.router,
+        bank.router,
         controls,
     ):
         app.include_router(router)

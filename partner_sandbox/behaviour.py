@@ -10,8 +10,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-Partner = Literal["registration", "seal_shop", "tax", "postal"]
-PARTNERS: tuple[Partner, ...] = ("registration", "seal_shop", "tax", "postal")
+Partner = Literal["registration", "seal_shop", "tax", "postal", "social_insurance", "housing_fund", "bank"]
+PARTNERS: tuple[Partner, ...] = (
+    "registration",
+    "seal_shop",
+    "tax",
+    "postal",
+    "social_insurance",
+    "housing_fund",
+    "bank",
+)
 
 _DAY_S = 86_400.0
 
@@ -52,6 +60,9 @@ class Behaviour(BaseModel):
     seal_shop: SealShopBehaviour = Field(default_factory=SealShopBehaviour)
     tax: PartnerBehaviour = Field(default_factory=PartnerBehaviour)
     postal: PostalBehaviour = Field(default_factory=PostalBehaviour)
+    social_insurance: PartnerBehaviour = Field(default_factory=PartnerBehaviour)
+    housing_fund: PartnerBehaviour = Field(default_factory=PartnerBehaviour)
+    bank: PartnerBehaviour = Field(default_factory=PartnerBehaviour)
 
     def of(self, partner: Partner) -> PartnerBehaviour:
         behaviour: PartnerBehaviour = getattr(self, partner)

@@ -33,12 +33,18 @@ _ANSWERS_LATE: dict[Partner, bool] = {
     "tax": True,
     "seal_shop": False,
     "postal": False,
+    "social_insurance": True,
+    "housing_fund": True,
+    "bank": True,
 }
 _DOWN_MESSAGES: dict[Partner, str] = {
     "registration": "登记系统暂时不可用，请稍后重试",
     "seal_shop": "刻章店系统暂时不可用，请稍后重试",
     "tax": "税务系统暂时不可用，请稍后重试",
     "postal": "EMS 系统暂时不可用，请稍后重试",
+    "social_insurance": "社会保险经办系统暂时不可用，请稍后重试",
+    "housing_fund": "住房公积金业务系统暂时不可用，请稍后重试",
+    "bank": "银行预约开户系统暂时不可用，请稍后重试",
 }
 # Answers given before any work started are not stored: the same key may be used again.
 _NOT_STORED = frozenset({400, 404, 503})

@@ -43,3 +43,18 @@ def district_of_uscc(uscc: str) -> str | None:
     """The registering authority's division (characters 3–8), if it is one of Anyang's."""
     code = uscc[2:8]
     return code if code in ANYANG_DISTRICTS else None
+
+
+def social_insurance_bureau(district_code: str) -> str:
+    """The district's human resources and social security bureau, which registers employers for social
+    insurance (员工参保登记): 安阳市文峰区人力资源和社会保障局, 林州市人力资源和社会保障局."""
+    return f"{local_name(district_code)}人力资源和社会保障局"
+
+
+# The city's one housing provident fund centre; each district and county has a managing department.
+HOUSING_FUND_CENTRE = "安阳市住房公积金管理中心"
+
+
+def housing_fund_office(district_code: str) -> str:
+    """The centre's managing department (管理部) for the district: 安阳市住房公积金管理中心文峰区管理部."""
+    return f"{HOUSING_FUND_CENTRE}{ANYANG_DISTRICTS[district_code]}管理部"

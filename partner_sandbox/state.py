@@ -1,6 +1,7 @@
 """The sandbox's memory: one ``SandboxState`` per app, nothing on disk.
 
-It holds what the partners have done (licences, seal orders, allotments, waybills), the answers
+It holds what the partners have done (licences, seal orders, allotments, waybills, social
+insurance registrations, housing fund accounts, bank appointments), the answers
 stored under idempotency keys, the request and effect counters, the behaviour, the seeded
 randomness, and the background work (carving, parcels moving, callbacks) so that a reset or a
 shutdown can stop it.
@@ -137,6 +138,20 @@ class SandboxState:
         self.tax_refused_usccs: set[str] = set()
         """The USCCs (names with 税务异常) whose first allotment request the tax bureau refused."""
         self.waybills: dict[str, Waybill] = {}
+        self.si_registrations: dict[str, dict[str, Any]] = {}
+        """Social insurance registrations (员工参保登记) by registration number."""
+        self.si_refused_usccs: set[str] = set()
+        """The USCCs (names with 参保异常) whose first registration request the bureau refused."""
+        self.hf_accounts: dict[str, dict[str, Any]] = {}
+        """Housing provident fund unit accounts (住房公积金缴存登记) by account number."""
+        self.hf_refused_usccs: set[str] = set()
+        """The USCCs (names with 公积金异常) whose first account request the centre refused."""
+        self.bank_appointments: dict[str, dict[str, Any]] = {}
+        """Account-opening appointments (银行预约开户) by appointment id."""
+        self.bank_slots: dict[tuple[str, str], set[datetime]] = {}
+        """The slots taken at each (bank, branch)."""
+        self.bank_refusals: dict[str, str] = {}
+        """USCC (names with 拒开户) -> the bank that refused it: the first bank it asked."""
         self._taken: set[str] = set()
 
     # -- randomness -------------------------------------------------------------------------

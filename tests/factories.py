@@ -76,6 +76,17 @@ def application(
     return body
 
 
+def whole_scope(body: dict[str, Any], *, employees: int = 6, bank: str = "中国建设银行") -> dict[str, Any]:
+    """The application asking for the rest of the 企业开办 scope too: social insurance, the housing
+    fund and a bank account appointment (CONTRACT §8)."""
+    return {
+        **body,
+        "social_insurance": {"employees": employees},
+        "housing_fund": {"employees": employees},
+        "bank_account": {"bank": bank},
+    }
+
+
 def individual_business(application_id: str | None = None, district: str = "410506") -> dict[str, Any]:
     """个体工商户: no shareholders, no capital, no invoice, pickup."""
     person_id = resident_id(area="410506")

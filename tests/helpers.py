@@ -39,6 +39,7 @@ async def start(
     policy: SlaPolicy | None = None,
     subsidy: SubsidyPolicy | None = None,
     task_queue: str | None = None,
+    portal_webhooks: list[str] | None = None,
 ) -> WorkflowHandle[Any, StatusDocument]:
     """Start a new case through the intake (``cases.submit_application``); its typed handle."""
     outcome = await cases.submit_application(
@@ -47,6 +48,7 @@ async def start(
         task_queue=task_queue or stack.settings.task_queue,
         sla_policy=policy,
         subsidy_policy=subsidy,
+        portal_webhooks=portal_webhooks,
     )
     assert outcome.created, f"{outcome.workflow_id} had been started before"
     return stack.client.get_workflow_handle(outcome.workflow_id, result_type=StatusDocument)

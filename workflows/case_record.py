@@ -10,6 +10,7 @@ from it, never kept twice. No personal data goes into search attributes or detai
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from temporalio import workflow
 
@@ -53,6 +54,8 @@ class CaseRecord:
         self.promise_lines: Callable[[], list[str]] = list
         # Lines about the stages waiting for an operator, supplied by the case's ``OperatorDesk``.
         self.attention_lines: Callable[[], list[str]] = list
+        # Told the stage and attention at each publish: the portal's push (``PortalNotifier``).
+        self.observer: Callable[[str, Any], None] | None = None
 
     @property
     def application_id(self) -> str:
@@ -156,3 +159,5 @@ class CaseRecord:
         if s.reason:
             lines.append(f"reason: {s.reason}")
         workflow.set_current_details("\n\n".join(lines))
+        if self.observer is not None:
+            self.observer(s.stage, s.attention)

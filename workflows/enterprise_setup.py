@@ -29,6 +29,8 @@ from workflows.delivery import PROGRESS_SIGNAL
 from workflows.delivery_handoff import DeliveryHandoff
 from workflows.documents import Documents
 from workflows.invoices import FirstInvoices
+from workflows.more_items import WHOLE_SCOPE_PATCH, MoreItems
+from workflows.portal_push import PortalNotifier
 from workflows.promises import Promises
 from workflows.registration import Registration
 from workflows.seals import SealCarving
@@ -40,6 +42,8 @@ FREE_SERVICES_PATCH = "free-services-v1"
 HANDLERS_FINISH_PATCH = "handlers-finish-v1"
 # The case records its facts for the daily report and the metrics; older histories replay without.
 FACTS_PATCH = "case-facts-v1"
+# The portal's status push (a PortalPush child per case); cases from before it have none.
+PORTAL_PUSH_PATCH = "portal-push-v1"
 CASE_STATE_CONFLICT = "CaseStateConflict"
 
 
@@ -55,7 +59,11 @@ class EnterpriseSetup:
         self._subsidy = FirstSealSubsidy(input.subsidy_policy, self._record, self._promises, self._documents)
         self._seals = SealCarving(self._record, self._subsidy, self._desk)
         self._invoices = FirstInvoices(self._record, self._promises, self._desk)
+        self._more = MoreItems(self._record, self._promises, self._desk)
         self._delivery = DeliveryHandoff(self._record, self._documents, self._desk)
+        self._portal = PortalNotifier(
+            self._record.workflow_id, self._record.application_id, input.portal_webhooks
+        )
         self._withdrawal: WithdrawRequest | None = None
         self._seen_events: set[str] = set()
 
@@ -71,6 +79,13 @@ class EnterpriseSetup:
         # Facts for the daily report and the metrics (cases from before them record none).
         self._promises.facts_enabled = workflow.patched(FACTS_PATCH)
         self._promises.fact("accepted")
+        # Social insurance, housing fund and the bank account (cases from before them have none).
+        if workflow.patched(WHOLE_SCOPE_PATCH):
+            self._more.enable()
+        # The portal hears of every stage and attention change (cases with its URLs only).
+        if self._portal.enabled and workflow.patched(PORTAL_PUSH_PATCH):
+            self._portal.start()
+            self._record.observer = self._portal.observe
         status.stages.overall.state = "running"
         status.stages.overall.started_at = status.accepted_at
         self._record.publish()
@@ -92,6 +107,7 @@ class EnterpriseSetup:
                 self._close("rejected", str(refused))
 
         await self._promises.alerts_stored()
+        await self._portal.close()
         if workflow.patched(HANDLERS_FINISH_PATCH):
             await workflow.wait_condition(workflow.all_handlers_finished)
         return status
@@ -109,9 +125,12 @@ class EnterpriseSetup:
         await self._documents.business_licence(licence)
 
         self._record.set_stage("seal_carving_and_invoice")
+        # Seal carving, the first invoices and the rest of the scope side by side (the stage keeps
+        # its name for the systems built on it while any of them runs).
         await asyncio.gather(
             self._promises.run_stage("seal_carving", lambda: self._seals.carve(licence)),
             self._invoices.run(licence),
+            self._more.run(licence),
         )
         # The one-day promise covers the stages up to dispatch; delivery has its own.
         await self._promises.finish("overall")

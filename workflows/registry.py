@@ -5,5 +5,6 @@ from __future__ import annotations
 from workflows.alert_webhooks import AlertWebhookDelivery
 from workflows.delivery import PostalDelivery
 from workflows.enterprise_setup import EnterpriseSetup
+from workflows.portal_push import PortalPush
 
-ALL_WORKFLOWS: list[type] = [EnterpriseSetup, PostalDelivery, AlertWebhookDelivery]
+ALL_WORKFLOWS: list[type] = [EnterpriseSetup, PostalDelivery, AlertWebhookDelivery, PortalPush]

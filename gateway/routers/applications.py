@@ -89,6 +89,7 @@ async def submit_application(
         task_queue=settings.task_queue,
         sla_policy=policies.sla,
         subsidy_policy=policies.subsidy,
+        portal_webhooks=settings.portal_webhook_urls,
     )
     if not outcome.created:
         response.status_code = 200

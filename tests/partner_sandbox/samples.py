@@ -118,3 +118,56 @@ def waybill(
     if callback_url is not None:
         body["callback_url"] = callback_url
     return body
+
+
+def si_registration(
+    application_id: str = "AY20261127-0001",
+    *,
+    company_uscc: str | None = None,
+    enterprise_name: str = "安阳市文峰区晨曦餐饮有限公司",
+    employees: int = 3,
+) -> dict[str, Any]:
+    """A social insurance registration (员工参保登记) request."""
+    return {
+        "application_id": application_id,
+        "uscc": company_uscc or uscc("410502"),
+        "enterprise_name": enterprise_name,
+        "employees": employees,
+    }
+
+
+def hf_account(
+    application_id: str = "AY20261127-0001",
+    *,
+    company_uscc: str | None = None,
+    enterprise_name: str = "安阳市文峰区晨曦餐饮有限公司",
+    employees: int = 3,
+) -> dict[str, Any]:
+    """A housing provident fund account (住房公积金缴存登记) request."""
+    return {
+        "application_id": application_id,
+        "uscc": company_uscc or uscc("410502"),
+        "enterprise_name": enterprise_name,
+        "employees": employees,
+    }
+
+
+def bank_appointment(
+    application_id: str = "AY20261127-0001",
+    *,
+    company_uscc: str | None = None,
+    enterprise_name: str = "安阳市文峰区晨曦餐饮有限公司",
+    bank: str = "中国建设银行",
+    branch: str | None = "安阳分行",
+) -> dict[str, Any]:
+    """A bank account appointment (银行预约开户) request; ``branch=None`` leaves the branch out."""
+    body: dict[str, Any] = {
+        "application_id": application_id,
+        "uscc": company_uscc or uscc("410502"),
+        "enterprise_name": enterprise_name,
+        "bank": bank,
+        "legal_representative_name": "张艳鹏",
+    }
+    if branch is not None:
+        body["branch"] = branch
+    return body

@@ -19,7 +19,10 @@ from tests.partner_sandbox.samples import filing, idem
         {"postal": {"collect_after_s": "soon"}},
         {"postal": {"speed": 2}},
         {"postal": {"hold": "true"}},
-        {"bank": {"latency_s": 1}},
+        {"bank": {"latency_s": 31}},
+        {"social_insurance": {"error_rate": -0.1}},
+        {"housing_fund": {"hold": True}},
+        {"notary": {"latency_s": 1}},
         [1, 2],
     ],
 )
@@ -42,7 +45,24 @@ async def test_a_behaviour_change_merges_into_the_whole(partner: httpx.AsyncClie
     assert answer.status_code == 200
     assert whole["seal_shop"] == {"latency_s": 2, "error_rate": 0, "carving_s": 0.05, "hold": False}
     assert whole["postal"]["collect_after_s"] == 0.05
-    assert set(whole) == {"registration", "seal_shop", "tax", "postal"}
+    assert set(whole) == {
+        "registration",
+        "seal_shop",
+        "tax",
+        "postal",
+        "social_insurance",
+        "housing_fund",
+        "bank",
+    }
+    assert (
+        whole["bank"]
+        == whole["social_insurance"]
+        == whole["housing_fund"]
+        == {
+            "latency_s": 0,
+            "error_rate": 0,
+        }
+    )
 
 
 async def test_reset_forgets_everything(partner: httpx.AsyncClient) -> None:

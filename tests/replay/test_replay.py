@@ -34,8 +34,9 @@ HISTORIES = Path(__file__).parent / "histories"
 # have their payloads encrypted (under the dev key of ``ODS_CODEC_KEYS``) and the run waiting
 # for its handlers (``handlers-finish-v1``); ``att_`` ones ask operators (``operator-attention-v1``),
 # with the ``PostalDelivery`` child's history beside the case's where an operator acted on it;
-# ``cf_`` ones record their facts for the daily report (``case-facts-v1``).
-PREFIX = os.environ.get("ODS_RECORD_PREFIX", "cf_")
+# ``cf_`` ones record their facts for the daily report (``case-facts-v1``); ``ws_`` ones run the
+# whole 企业开办 scope (``whole-scope-v1``).
+PREFIX = os.environ.get("ODS_RECORD_PREFIX", "ws_")
 # Where new recordings go: another (existing) directory tries the recorder without touching the
 # committed ones.
 RECORD_TO = Path(os.environ.get("ODS_RECORD_DIR") or HISTORIES)
@@ -122,9 +123,9 @@ async def test_record_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvi
     # past the patience and back, a silent shop rejected, EMS down switched to pickup.
     patient = SlaPolicy(clock="wall", partner_patience="30m")
 
-    def acting(action: str, stage: str, **fields: Any) -> Callable[[str], Awaitable[None]]:
+    def acting(action: str, waiting_on: str, **fields: Any) -> Callable[[str], Awaitable[None]]:
         async def act(app_id: str) -> None:
-            await until(ts_stack, app_id, lambda s: any(a.stage == stage for a in s.attentions))
+            await until(ts_stack, app_id, lambda s: any(a.stage == waiting_on for a in s.attentions))
             await cases.act(
                 ts_stack.client,
                 app_id,
@@ -165,3 +166,8 @@ async def test_record_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvi
 
     await ts_stack.behave(postal={"error_rate": 1.0})
     await run("switched_to_pickup", factories.application(invoice=False), patient, ems_down, children=True)
+
+    # The whole 企业开办 scope (workflows/more_items.py): all six items, and a bank declining once.
+    await run("whole_scope", factories.whole_scope(factories.application(district="410581")), SlaPolicy())
+    declined = factories.whole_scope(factories.application(name="安阳市文峰区拒开户餐饮有限公司"))
+    await run("bank_retried", declined, patient, acting("retry_stage", "bank_account", stage="bank_account"))

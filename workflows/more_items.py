@@ -1,0 +1,197 @@
+"""``MoreItems``: the rest of the 企业开办 scope, beside seal carving and the first invoices.
+
+Employees' social insurance registration (员工参保登记) at the human resources and social
+security bureau, housing provident fund registration (住房公积金缴存登记) at the housing fund
+centre, and an appointment to open the basic account (银行预约开户) at the chosen bank. Each is
+optional in the application (absent: ``skipped``). Each runs under its own promise (the policy's
+``social_insurance``, ``housing_fund`` and ``bank_account`` limits) inside the overall one. Each
+is one activity at its partner, with its idempotency key made once here and a new one when an
+operator retries. A refusal, or a partner silent past the patience, waits for an operator as the
+other stages do (``workflows/attention.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.bank import BankActivities
+    from activities.housing_fund import HousingFundActivities
+    from activities.partners import PartnerRefusal
+    from activities.social_insurance import SocialInsuranceActivities
+    from domain.actions import OperatorAction
+    from domain.partners import (
+        BankAppointment,
+        BankAppointmentRequest,
+        HousingFundAccount,
+        HousingFundRequest,
+        Licence,
+        SocialInsuranceRegistration,
+        SocialInsuranceRequest,
+    )
+    from domain.status import (
+        EXTRA_ITEMS,
+        BankAppointmentStatus,
+        HousingFundStatus,
+        SocialInsuranceStatus,
+        StageName,
+        StageStatus,
+    )
+
+from workflows.attention import OperatorDesk
+from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
+from workflows.case_record import CaseRecord
+from workflows.promises import Promises
+
+# The whole 企业开办 scope; cases from before it have none of these stages.
+WHOLE_SCOPE_PATCH = "whole-scope-v1"
+
+_PARTNERS: dict[StageName, str] = {
+    "social_insurance": "the human resources and social security bureau (人社局)",
+    "housing_fund": "the housing provident fund centre (公积金中心)",
+    "bank_account": "the bank",
+}
+
+
+class MoreItems:
+    def __init__(self, record: CaseRecord, promises: Promises, desk: OperatorDesk) -> None:
+        self._record = record
+        self._promises = promises
+        self._desk = desk
+        self.enabled = False
+
+    def enable(self) -> None:
+        """Each item applied for is pending, the others skipped, from acceptance on."""
+        self.enabled = True
+        stages, app = self._record.status.stages, self._record.app
+        for name in EXTRA_ITEMS:
+            state = "pending" if getattr(app, name) is not None else "skipped"
+            setattr(stages, name, StageStatus(state=state))
+
+    @property
+    def applied_for(self) -> list[StageName]:
+        if not self.enabled:
+            return []
+        return [name for name in EXTRA_ITEMS if getattr(self._record.app, name) is not None]
+
+    async def run(self, licence: Licence) -> None:
+        """Every item applied for, side by side, each under its promise."""
+        await asyncio.gather(*(self._item(name, licence) for name in self.applied_for))
+
+    async def _item(self, name: StageName, licence: Licence) -> None:
+        calls: dict[StageName, Callable[[Licence, str], Coroutine[Any, Any, Any]]] = {
+            "social_insurance": self._social_insurance,
+            "housing_fund": self._housing_fund,
+            "bank_account": self._bank_account,
+        }
+        await self._promises.run_stage(name, lambda: self._patiently(name, licence, calls[name]))
+
+    async def _patiently(
+        self, name: StageName, licence: Licence, call: Callable[[Licence, str], Coroutine[Any, Any, Any]]
+    ) -> Any:
+        """The partner call; a refusal or silence waits for an operator; ``retry_stage`` calls again
+        with a new idempotency key (a new business action)."""
+        record, desk, partner = self._record, self._desk, _PARTNERS[name]
+        while True:
+            key = f"{record.workflow_id}/{name}/{workflow.uuid4()}"
+            try:
+                outcome = await desk.call(
+                    name, partner, functools.partial(call, licence, key), ("retry_stage",)
+                )
+            except ActivityError as err:
+                refusal = PartnerRefusal.of(err)
+                if refusal is None or not desk.enabled:
+                    raise
+                record.record(f"{name}.refused", refusal.message)
+                outcome = await desk.refused(name, f"{partner} refused: {refusal.message}", ("retry_stage",))
+            if not isinstance(outcome, OperatorAction):
+                return outcome
+
+    async def _social_insurance(self, licence: Licence, key: str) -> SocialInsuranceRegistration:
+        part = self._record.app.social_insurance
+        assert part is not None
+        done: SocialInsuranceRegistration = await execute(
+            SocialInsuranceActivities.register_social_insurance,
+            SocialInsuranceRequest(
+                application_id=self._record.application_id,
+                uscc=licence.uscc,
+                enterprise_name=licence.name,
+                employees=part.employees,
+                idempotency_key=key,
+            ),
+            start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+            retry_policy=PARTNER_RETRY,
+            summary=f"参保 social insurance of {part.employees} employees",
+        )
+        self._record.status.social_insurance = SocialInsuranceStatus(
+            registration_no=done.registration_no,
+            bureau=done.bureau,
+            employees=done.employees,
+            registered_at=done.registered_at,
+        )
+        self._record.record(
+            "social_insurance.registered", f"registration {done.registration_no} by {done.bureau}"
+        )
+        return done
+
+    async def _housing_fund(self, licence: Licence, key: str) -> HousingFundAccount:
+        part = self._record.app.housing_fund
+        assert part is not None
+        done: HousingFundAccount = await execute(
+            HousingFundActivities.open_housing_fund_account,
+            HousingFundRequest(
+                application_id=self._record.application_id,
+                uscc=licence.uscc,
+                enterprise_name=licence.name,
+                employees=part.employees,
+                idempotency_key=key,
+            ),
+            start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+            retry_policy=PARTNER_RETRY,
+            summary=f"公积金 housing fund account for {part.employees} employees",
+        )
+        self._record.status.housing_fund = HousingFundStatus(
+            account_no=done.account_no,
+            centre=done.centre,
+            office=done.office,
+            employees=done.employees,
+            opened_at=done.opened_at,
+        )
+        self._record.record("housing_fund.opened", f"account {done.account_no} at {done.office}")
+        return done
+
+    async def _bank_account(self, licence: Licence, key: str) -> BankAppointment:
+        part = self._record.app.bank_account
+        assert part is not None
+        done: BankAppointment = await execute(
+            BankActivities.book_bank_appointment,
+            BankAppointmentRequest(
+                application_id=self._record.application_id,
+                uscc=licence.uscc,
+                enterprise_name=licence.name,
+                bank=part.bank,
+                branch=part.branch,
+                legal_representative_name=self._record.app.legal_representative.name,
+                idempotency_key=key,
+            ),
+            start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+            retry_policy=PARTNER_RETRY,
+            summary=f"开户 bank account appointment at {part.bank}"
+            + (f" {part.branch}" if part.branch else ""),
+        )
+        self._record.status.bank_account = BankAppointmentStatus(
+            appointment_id=done.appointment_id,
+            bank=done.bank,
+            branch=done.branch,
+            branch_address=done.branch_address,
+            appointment_at=done.appointment_at,
+        )
+        when = done.appointment_at.astimezone(self._promises.policy.zone).strftime("%Y-%m-%d %H:%M")
+        self._record.record("bank_account.booked", f"{done.bank}{done.branch}, {when}")
+        return done
