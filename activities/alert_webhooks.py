@@ -23,7 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from domain.alerts import ALERT_RAISED, AlertEvent, WebhookDeliveryInput, WebhookPost
 from infra.http import http_client
 from infra.settings import Settings
-from infra.signing import SIGNATURE_HEADER, sign, standard_webhook_headers
+from infra.signing import SIGNATURE_HEADER, sign, standard_webhook_headers, webhook_key
 
 EVENT_HEADER = "X-ODS-Event"
 EVENT_ID_HEADER = "X-ODS-Event-Id"
@@ -75,7 +75,8 @@ class AlertWebhookActivities:
         secret, now = self.settings.webhook_secret, time.time()
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(secret, body, now=now),
+            # ODS_WEBHOOK_SECRET's key: a whsec_ value base64-decoded, any other its UTF-8 bytes.
+            SIGNATURE_HEADER: sign(webhook_key(secret), body, now=now),
             ALERT_ID_HEADER: post.alert.id,
             EVENT_HEADER: post.event,
             EVENT_ID_HEADER: event_id,

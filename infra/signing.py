@@ -42,17 +42,20 @@ WEBHOOK_SIGNATURE_HEADER = "webhook-signature"
 WHSEC_PREFIX = "whsec_"
 
 
-def _mac(secret: str, t: int, body: bytes) -> str:
-    return hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+def _mac(secret: str | bytes, t: int, body: bytes) -> str:
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def sign(secret: str, body: bytes, now: float | None = None) -> str:
+def sign(secret: str | bytes, body: bytes, now: float | None = None) -> str:
+    """``X-ODS-Signature`` of ``body``: a text secret is its UTF-8 bytes; bytes are the key itself
+    (``webhook_key`` of ``ODS_WEBHOOK_SECRET``)."""
     t = int(now if now is not None else time.time())
     return f"t={t},sha256={_mac(secret, t, body)}"
 
 
 def verify(
-    secret: str,
+    secret: str | bytes,
     body: bytes,
     header: str | None,
     *,

@@ -78,7 +78,8 @@ class AlertSubscriber:
         @app.post("/hook")
         async def hook(request: Request) -> Response:
             raw, headers = await request.body(), dict(request.headers)
-            problem = verify(self.secret, raw, headers.get(SIGNATURE_HEADER.lower()))
+            # X-ODS-Signature is keyed as CONTRACT §2 says too: a whsec_ secret base64-decoded.
+            problem = verify(webhook_key(self.secret), raw, headers.get(SIGNATURE_HEADER.lower()))
             try:
                 receiver_webhook(self.secret).verify(raw, headers)
             except WebhookVerificationError as err:
@@ -138,4 +139,4 @@ async def test_an_alert_webhook_carries_the_standard_headers_beside_its_x_ods_si
     # Both signatures are made at the same instant.
     assert headers["x-ods-signature"].startswith(f"t={headers['webhook-timestamp']},sha256=")
     assert receiver_webhook(receiver.secret).verify(raw, headers)["id"] == alert.id
-    assert verify(receiver.secret, raw, headers["x-ods-signature"]) is None
+    assert verify(webhook_key(receiver.secret), raw, headers["x-ods-signature"]) is None
