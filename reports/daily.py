@@ -19,22 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.alerts import AlertRecord
 from domain.facts import CaseFact
+from domain.status import EXTRA_ITEMS, STAGE_NAMES
 from store.alerts import AlertStore
 from store.facts import CaseFactStore
 from store.subsidies import SubsidyLedger
 
-# The stages of the promise, in the order the report lists them (the six-item ones when they run).
-REPORT_STAGES: tuple[str, ...] = (
-    "registration",
-    "seal_carving",
-    "invoice",
-    "social_insurance",
-    "housing_fund",
-    "bank_account",
-    "delivery",
-    "overall",
-)
-CORE_STAGES = frozenset({"registration", "seal_carving", "invoice", "delivery", "overall"})
+# The stages of the promise, in the order the report lists them; the six-item ones when they ran.
+REPORT_STAGES = STAGE_NAMES
+CORE_STAGES = frozenset(STAGE_NAMES) - frozenset(EXTRA_ITEMS)
 
 
 class Durations(BaseModel):

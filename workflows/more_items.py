@@ -116,24 +116,13 @@ class MoreItems:
     async def _social_insurance(self, licence: Licence, key: str) -> SocialInsuranceRegistration:
         part = self._record.app.social_insurance
         assert part is not None
-        done: SocialInsuranceRegistration = await execute(
+        done: SocialInsuranceRegistration = await _at_partner(
             SocialInsuranceActivities.register_social_insurance,
-            SocialInsuranceRequest(
-                application_id=self._record.application_id,
-                uscc=licence.uscc,
-                enterprise_name=licence.name,
-                employees=part.employees,
-                idempotency_key=key,
-            ),
-            start_to_close_timeout=PARTNER_CALL_TIMEOUT,
-            retry_policy=PARTNER_RETRY,
-            summary=f"参保 social insurance of {part.employees} employees",
+            SocialInsuranceRequest(**self._employees(licence, part.employees, key)),
+            f"参保 social insurance of {part.employees} employees",
         )
-        self._record.status.social_insurance = SocialInsuranceStatus(
-            registration_no=done.registration_no,
-            bureau=done.bureau,
-            employees=done.employees,
-            registered_at=done.registered_at,
+        self._record.status.social_insurance = SocialInsuranceStatus.model_validate(
+            done, from_attributes=True
         )
         self._record.record(
             "social_insurance.registered", f"registration {done.registration_no} by {done.bureau}"
@@ -143,33 +132,29 @@ class MoreItems:
     async def _housing_fund(self, licence: Licence, key: str) -> HousingFundAccount:
         part = self._record.app.housing_fund
         assert part is not None
-        done: HousingFundAccount = await execute(
+        done: HousingFundAccount = await _at_partner(
             HousingFundActivities.open_housing_fund_account,
-            HousingFundRequest(
-                application_id=self._record.application_id,
-                uscc=licence.uscc,
-                enterprise_name=licence.name,
-                employees=part.employees,
-                idempotency_key=key,
-            ),
-            start_to_close_timeout=PARTNER_CALL_TIMEOUT,
-            retry_policy=PARTNER_RETRY,
-            summary=f"公积金 housing fund account for {part.employees} employees",
+            HousingFundRequest(**self._employees(licence, part.employees, key)),
+            f"公积金 housing fund account for {part.employees} employees",
         )
-        self._record.status.housing_fund = HousingFundStatus(
-            account_no=done.account_no,
-            centre=done.centre,
-            office=done.office,
-            employees=done.employees,
-            opened_at=done.opened_at,
-        )
+        self._record.status.housing_fund = HousingFundStatus.model_validate(done, from_attributes=True)
         self._record.record("housing_fund.opened", f"account {done.account_no} at {done.office}")
         return done
+
+    def _employees(self, licence: Licence, employees: int, key: str) -> dict[str, Any]:
+        """The request of an employees' registration (social insurance, housing fund)."""
+        return {
+            "application_id": self._record.application_id,
+            "uscc": licence.uscc,
+            "enterprise_name": licence.name,
+            "employees": employees,
+            "idempotency_key": key,
+        }
 
     async def _bank_account(self, licence: Licence, key: str) -> BankAppointment:
         part = self._record.app.bank_account
         assert part is not None
-        done: BankAppointment = await execute(
+        done: BankAppointment = await _at_partner(
             BankActivities.book_bank_appointment,
             BankAppointmentRequest(
                 application_id=self._record.application_id,
@@ -180,18 +165,22 @@ class MoreItems:
                 legal_representative_name=self._record.app.legal_representative.name,
                 idempotency_key=key,
             ),
-            start_to_close_timeout=PARTNER_CALL_TIMEOUT,
-            retry_policy=PARTNER_RETRY,
-            summary=f"开户 bank account appointment at {part.bank}"
-            + (f" {part.branch}" if part.branch else ""),
+            f"开户 bank account appointment at {part.bank}" + (f" {part.branch}" if part.branch else ""),
         )
-        self._record.status.bank_account = BankAppointmentStatus(
-            appointment_id=done.appointment_id,
-            bank=done.bank,
-            branch=done.branch,
-            branch_address=done.branch_address,
-            appointment_at=done.appointment_at,
-        )
+        self._record.status.bank_account = BankAppointmentStatus.model_validate(done, from_attributes=True)
         when = done.appointment_at.astimezone(self._promises.policy.zone).strftime("%Y-%m-%d %H:%M")
         self._record.record("bank_account.booked", f"{done.bank}{done.branch}, {when}")
         return done
+
+
+async def _at_partner(
+    activity: Callable[[Any, Any], Coroutine[Any, Any, Any]], request: Any, summary: str
+) -> Any:
+    """One partner call, retried with its key for as long as it takes."""
+    return await execute(
+        activity,
+        request,
+        start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+        retry_policy=PARTNER_RETRY,
+        summary=summary,
+    )
