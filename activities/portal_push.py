@@ -1,7 +1,7 @@
 """The portal's status push: one case event POSTed to one ``ODS_PORTAL_WEBHOOKS`` URL (``PortalPush``
 runs these, one event at a time per URL, in sequence order).
 
-The body is ``PortalEvent.body()`` (CONTRACT.md §8), signed in the Standard Webhooks convention
+The body is ``PortalEvent.body()`` (docs/operations.md), signed in the Standard Webhooks convention
 with ``ODS_WEBHOOK_SECRET`` (``infra.signing.standard_webhook_headers``): ``webhook-id`` is the
 event's id, so a receiver drops a repeat by it.
 

@@ -15,6 +15,7 @@ from domain.status import ActionName, StageName
 from domain.validation import ApplicationInvalid, FieldError, operator_required_in_the_document, validated
 
 ACTION_NOT_OFFERED = "ActionNotOffered"
+# An operator's name and note, wherever they are kept (actions, acknowledgements, the alerts table).
 OPERATOR_MAX_LENGTH = 100
 NOTE_MAX_LENGTH = 1000
 

@@ -1,6 +1,6 @@
 """The banks an enterprise can book its basic account (基本存款账户) with in Anyang, and their branches.
 
-The list the application's ``bank_account`` part is checked against (CONTRACT §8) and that the bank
+The list the application's ``bank_account`` part is checked against (README) and that the bank
 partner serves (``GET /bank/v1/banks``). Bank names are written as people write them on forms and
 signs (the short names: 中国工商银行, 浦发银行 rather than 上海浦东发展银行); a branch's name is the
 part after the bank's (中国建设银行 **安阳分行**). Each bank's first branch is its main branch in

@@ -1,4 +1,4 @@
-"""The portal's status push (CONTRACT.md §8): every change of a case's top-level ``stage`` and of
+"""The portal's status push (docs/operations.md): every change of a case's top-level ``stage`` and of
 its ``attention``, POSTed to each ``ODS_PORTAL_WEBHOOKS`` URL, in order per case.
 
 ``PortalEvent`` is one change as the body says it; ``PortalPushInput`` is what the case's
@@ -83,7 +83,7 @@ class PortalEvent(BaseModel):
         return self
 
     def body(self) -> dict[str, Any]:
-        """The JSON body (CONTRACT.md §8); ``attention`` only in an attention change, where null
+        """The JSON body (docs/operations.md); ``attention`` only in an attention change, where null
         says the case no longer needs an operator."""
         body = self.model_dump(mode="json")
         if self.type != ATTENTION_CHANGED:

@@ -13,12 +13,12 @@ from typing import Annotated, get_args
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from typing_extensions import TypeAliasType
 
+from domain.actions import NOTE_MAX_LENGTH, OPERATOR_MAX_LENGTH
 from domain.alerts import AlertRecord
 from domain.application import TEXT_PATTERN
 from domain.identifiers import APPLICATION_ID_PATTERN
 from domain.status import CaseStage, SlaState
 from domain.validation import MAX_JSON_STRING, FieldError, operator_required_in_the_document
-from store.schema import NOTE_MAX_LENGTH, OPERATOR_MAX_LENGTH
 
 NO_NUL_PATTERN = "^[^\\x00]*$"
 NoNulText = Annotated[str, StringConstraints(max_length=MAX_JSON_STRING, pattern=NO_NUL_PATTERN)]

@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     callback_secret: str = DEV_DEFAULTS["callback_secret"]
     webhook_secret: str = DEV_DEFAULTS["webhook_secret"]
     alert_webhooks: str = ""
-    # Comma-separated URLs of the portal's status push (CONTRACT.md §8, workflows/portal_push.py).
+    # Comma-separated URLs of the portal's status push (docs/operations.md, workflows/portal_push.py).
     portal_webhooks: str = ""
     codec_keys: str = DEV_DEFAULTS["codec_keys"]
     # Empty: http://127.0.0.1:<temporal_ui_port>, the embedded Web UI.

@@ -9,7 +9,7 @@ captured callback cannot be replayed later; within the window a replay is the sa
 which the case drops by its event id. The MAC is compared in constant time, as bytes, whatever the
 header holds (a header is latin-1 text, and ``hmac.compare_digest`` refuses non-ASCII ``str``).
 
-Standard Webhooks (https://www.standardwebhooks.com, CONTRACT.md §8): ``webhook-id``,
+Standard Webhooks (https://www.standardwebhooks.com, docs/operations.md): ``webhook-id``,
 ``webhook-timestamp`` (unix seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of
 "<id>.<timestamp>.<body>">``, made by the ``standardwebhooks`` package. Its key is
 ``webhook_key(ODS_WEBHOOK_SECRET)``: a ``whsec_`` value base64-decoded, any other value its UTF-8

@@ -26,13 +26,12 @@ from typing import Any
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain.actions import NOTE_MAX_LENGTH, OPERATOR_MAX_LENGTH
 from domain.alerts import ALERT_ACKNOWLEDGED, ALERT_RAISED, AlertEvent, AlertEventKind, AlertIn, AlertRecord
 from store.db import insert_ignoring_duplicates, serialize_writers, transaction
 from store.schema import (
     ALERT_LEVELS,
     ALERT_STAGES,
-    NOTE_MAX_LENGTH,
-    OPERATOR_MAX_LENGTH,
     alert_events_table,
     alerts_table,
 )

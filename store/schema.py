@@ -21,13 +21,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from domain.actions import OPERATOR_MAX_LENGTH
 from domain.alerts import AlertEventKind, AlertLevel, AlertStage
 
 ALERT_STAGES: tuple[str, ...] = get_args(AlertStage)
 ALERT_LEVELS: tuple[str, ...] = get_args(AlertLevel)
 ALERT_EVENT_KINDS: tuple[str, ...] = get_args(AlertEventKind)
-OPERATOR_MAX_LENGTH = 100
-NOTE_MAX_LENGTH = 1000
 
 
 class AwareDateTime(TypeDecorator[datetime]):

@@ -427,8 +427,8 @@ class SubsidyLedger:
             return await self._entry(conn, uscc)
 
     async def settled_between(self, start: datetime, end: datetime) -> list[SubsidyEntry]:
-        """The grants settled in [start, end) (what the city owes the shops for that time)."""
-        await self.ensure_schema()
+        """The grants settled in [start, end) (what the city owes the shops for that time). A read
+        of the daily report, on an engine whose schema is in place (``open_database``)."""
         async with transaction(self._engine) as conn:
             rows = (
                 await conn.execute(
@@ -444,8 +444,8 @@ class SubsidyLedger:
         return [_to_entry(row) for row in rows]
 
     async def settled_total(self) -> tuple[int, Decimal]:
-        """Every settled grant ever: how many, and their amount (the ``ods_subsidy_*`` metrics)."""
-        await self.ensure_schema()
+        """Every settled grant ever: how many, and their amount (the ``ods_subsidy_*`` metrics, read at
+        each scrape, on an engine whose schema is in place)."""
         async with transaction(self._engine) as conn:
             # SUM keeps the column's type: exact yuan on both databases (integer fen on SQLite).
             count, amount = (

@@ -78,7 +78,7 @@ def application(
 
 def whole_scope(body: dict[str, Any], *, employees: int = 6, bank: str = "中国建设银行") -> dict[str, Any]:
     """The application asking for the rest of the 企业开办 scope too: social insurance, the housing
-    fund and a bank account appointment (CONTRACT §8)."""
+    fund and a bank account appointment (workflows/more_items.py)."""
     return {
         **body,
         "social_insurance": {"employees": employees},

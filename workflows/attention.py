@@ -57,8 +57,7 @@ class OperatorDesk:
         candidates: list[ShopCandidate] | None = None,
     ) -> None:
         """The stage waits for an operator: say why and what can be done, and raise the alert."""
-        episode = self._episodes.get(stage, 0) + 1
-        self._episodes[stage] = episode
+        episode = self._next_episode(stage)
         offered = [a for a in ACTION_NAMES if a in actions or a == "reject"]
         part = self._record.status.stages.of(stage)
         if stage not in self._open:
@@ -81,9 +80,13 @@ class OperatorDesk:
 
     def alert(self, stage: StageName, reason: str) -> None:
         """Something a person must do by hand that the case cannot wait for (it is closing)."""
-        episode = self._episodes.get(stage, 0) + 1
-        self._episodes[stage] = episode
+        episode = self._next_episode(stage)
         self._promises.raise_alert(stage, "needs_attention", None, episode=episode, reason=reason)
+
+    def _next_episode(self, stage: StageName) -> int:
+        """Each time a stage needs a person again is an episode of its own (one alert each)."""
+        self._episodes[stage] = self._episodes.get(stage, 0) + 1
+        return self._episodes[stage]
 
     def clear(self, stage: StageName, why: str) -> None:
         """The stage goes on (the partner answered, or an operator acted)."""

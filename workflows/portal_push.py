@@ -1,4 +1,4 @@
-"""``PortalPush``: the portal's status push of one case (CONTRACT.md §8), and ``PortalNotifier``,
+"""``PortalPush``: the portal's status push of one case (docs/operations.md), and ``PortalNotifier``,
 the part of the case that feeds it.
 
 The case starts ``PortalPush`` as a child (id ``portal-push-<case workflow id>``) with

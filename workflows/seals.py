@@ -166,11 +166,14 @@ class SealCarving:
         ]
 
     async def _shop_name(self, licence: Licence, shop_id: str | None) -> str:
+        """How the attention names a shop: ``shop_id``, or the district's first (where an order
+        naming none goes)."""
         shops = await self._district_shops(licence)
-        for shop in shops:
-            if shop.shop_id == shop_id or (shop_id is None and shop is shops[0]):
-                return f"the seal shop {shop.shop_name} ({shop.shop_id})"
-        return f"the seal shop {shop_id or 'of the district'}"
+        wanted = shop_id or (shops[0].shop_id if shops else None)
+        shop = next((s for s in shops if s.shop_id == wanted), None)
+        if shop is None:
+            return f"the seal shop {shop_id or 'of the district'}"
+        return f"the seal shop {shop.shop_name} ({shop.shop_id})"
 
     async def _next_shop(self, licence: Licence, action: OperatorAction, shop_id: str | None) -> str | None:
         """retry_stage: the same shop again; reassign_seal_shop: the one named, or the next one."""

@@ -273,8 +273,8 @@ def _config(base_url: str, token: str) -> schemathesis.Config:
             # A live stream from "now on" sends nothing until an alert is raised: stop listening soon.
             "operations": [
                 {"include-path": STREAM, "request-timeout": 1},
-                # An action the case does not offer now is a 422 that names those it does (CONTRACT
-                # §4): whether a schema-valid action is offered depends on the case's state.
+                # An action the case does not offer now is a 422 that names those it does
+                # (docs/operations.md): whether a schema-valid action is offered depends on the case.
                 {
                     "include-path": ACTIONS,
                     "checks": {

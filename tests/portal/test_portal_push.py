@@ -1,4 +1,4 @@
-"""The portal's status push (CONTRACT.md §8) on the time-skipping Temporal test server: a stand-in
+"""The portal's status push (docs/operations.md) on the time-skipping Temporal test server: a stand-in
 case starts ``PortalPush`` as an abandoned child, tells it its changes and closes; real portals on
 127.0.0.1 verify every POST with ``standardwebhooks``. Every wait waits for an event (a POST
 received, a workflow closed); skipping the server's clock past the retry backoff stands in for

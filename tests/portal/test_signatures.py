@@ -78,7 +78,7 @@ class AlertSubscriber:
         @app.post("/hook")
         async def hook(request: Request) -> Response:
             raw, headers = await request.body(), dict(request.headers)
-            # X-ODS-Signature is keyed as CONTRACT §2 says too: a whsec_ secret base64-decoded.
+            # X-ODS-Signature is keyed as README's ODS_WEBHOOK_SECRET says: a whsec_ secret base64-decoded.
             problem = verify(webhook_key(self.secret), raw, headers.get(SIGNATURE_HEADER.lower()))
             try:
                 receiver_webhook(self.secret).verify(raw, headers)
