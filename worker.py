@@ -1,6 +1,12 @@
 """The worker: runs the workflows and activities of One-Day Setup. Run any number of them.
 
-python worker.py            # reads ODS_* settings; SIGTERM/Ctrl-C shut it down gracefully
+python worker.py                    # both task queues; reads ODS_* settings; SIGTERM/Ctrl-C stop it
+python worker.py --role cases       # the cases' workflows and partner calls only (ODS_TASK_QUEUE)
+python worker.py --role documents   # the cases' PDFs only (ODS_TASK_QUEUE + "-documents")
+
+The documents (reportlab, the heaviest CPU work of a case) have a task queue of their own
+(``domain/task_queues.py``): ``make up`` runs one worker of each role, so drawing PDFs never
+delays a case's workflow tasks; on more machines, run as many of either role as the load needs.
 
 Each worker serves the Temporal SDK's Prometheus metrics (task slots, poll and schedule-to-start
 latencies, workflow and activity outcomes …) at ``http://$ODS_WORKER_METRICS_ADDR/metrics``
@@ -10,7 +16,9 @@ their own: a worker that finds its port taken logs a warning and runs without me
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import ipaddress
 import os
 import signal
@@ -18,6 +26,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from pydantic import ValidationError
 from temporalio.client import Client
@@ -27,12 +36,12 @@ from temporalio.worker import Worker
 
 from activities.documents import DocumentActivities
 from activities.partners import PartnerClient
-from activities.registry import WorkerResources, all_activities
+from activities.registry import WorkerResources, all_activities, document_activities
 from activities.sla import SlaActivities
 from activities.subsidy import SubsidyActivities
-from documents.storage import DocumentStore
 from domain.calendar_coverage import calendar_coverage, log_calendar_coverage
 from domain.sla_policy import SlaPolicy, SlaPolicyError, load_sla_policy
+from domain.task_queues import documents_task_queue
 from infra.log_interceptor import CaseLogInterceptor
 from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
@@ -40,12 +49,17 @@ from infra.temporal import connect, ensure_search_attributes
 from infra.tracing import WORKER_SERVICE, start_tracing, stop_tracing
 from store.alerts import AlertStore
 from store.db import open_database
+from store.documents import CaseDocuments
 from store.subsidies import SubsidyLedger
 from workflows.registry import ALL_WORKFLOWS
 
 log = get_logger("worker")
 
 METRICS_OFF = "0"
+ROLES = ("all", "cases", "documents")
+# One PDF is drawn at a time per process (activities/documents.py); a second task in hand overlaps
+# its database write. More would only wait on the lock while their start-to-close timeout runs.
+DOCUMENT_ACTIVITY_SLOTS = 2
 
 
 class MetricsAddressInvalid(ValueError):
@@ -121,8 +135,13 @@ async def running_worker(
     task_queue: str | None = None,
     workflows: bool = True,
     activities: bool = True,
-) -> AsyncIterator[Worker]:
-    """A worker for every workflow and activity (or only the one kind), polling until the block ends."""
+    role: str = "all",
+) -> AsyncIterator[list[Worker]]:
+    """The workers of one process, polling until the block ends: for role ``cases`` the workflows
+    and activities of the cases' task queue (or only the one kind), for ``documents`` the
+    documents' queue, for ``all`` both."""
+    if role not in ROLES:
+        raise ValueError(f"unknown worker role {role!r}; roles are {', '.join(ROLES)}")
     queue = task_queue or settings.task_queue
     settings = settings.model_copy(update={"task_queue": queue})
     partners = PartnerClient(settings)
@@ -131,32 +150,63 @@ async def running_worker(
         partners=partners,
         sla=SlaActivities(settings, AlertStore(engine), client),
         subsidy=SubsidyActivities(SubsidyLedger(engine)),
-        documents=DocumentActivities(DocumentStore(settings.data_dir)),
+        documents=DocumentActivities(CaseDocuments(engine)),
     )
-    worker = Worker(
-        client,
-        task_queue=queue,
-        workflows=ALL_WORKFLOWS if workflows else [],
-        activities=all_activities(resources) if activities else [],
-        graceful_shutdown_timeout=timedelta(seconds=10),
-        # Every line an activity logs names its case (infra/log_context.py). The tracing
-        # interceptor, when on, comes from the client (infra.temporal.connect).
-        interceptors=[CaseLogInterceptor()],
-    )
+    # Every line an activity logs names its case (infra/log_context.py). The tracing
+    # interceptor, when on, comes from the client (infra.temporal.connect).
+    common: dict[str, Any] = {
+        "graceful_shutdown_timeout": timedelta(seconds=10),
+        "interceptors": [CaseLogInterceptor()],
+    }
+    workers: list[Worker] = []
+    if role in ("all", "cases"):
+        workers.append(
+            Worker(
+                client,
+                task_queue=queue,
+                workflows=ALL_WORKFLOWS if workflows else [],
+                activities=all_activities(resources) if activities else [],
+                **common,
+            )
+        )
+    if role in ("all", "documents") and activities:
+        workers.append(
+            Worker(
+                client,
+                task_queue=documents_task_queue(queue),
+                activities=document_activities(resources.documents),
+                max_concurrent_activities=DOCUMENT_ACTIVITY_SLOTS,
+                **common,
+            )
+        )
     try:
-        async with worker:
-            yield worker
+        async with contextlib.AsyncExitStack() as running:
+            for worker in workers:
+                await running.enter_async_context(worker)
+            yield workers
     finally:
         await partners.aclose()
         await engine.dispose()
 
 
-async def main() -> int:
+def parse_role(argv: list[str], default: str) -> str:
+    parser = argparse.ArgumentParser(prog="worker.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--role",
+        choices=ROLES,
+        default=default,
+        help="which task queues this process polls (default: ODS_WORKER_ROLE, else all)",
+    )
+    return str(parser.parse_args(argv).role)
+
+
+async def main(argv: list[str]) -> int:
     try:
         settings = get_settings()
     except ValidationError as exc:
         print(f"worker: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    role = parse_role(argv, settings.worker_role)
     configure_logging(settings.log_format, env=settings.env)
     start_tracing(WORKER_SERVICE)  # only with OTEL_EXPORTER_OTLP_ENDPOINT (infra/tracing.py)
     log_calendar_coverage(log, calendar_coverage(_sla_policy(settings)))
@@ -177,12 +227,13 @@ async def main() -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with running_worker(client, settings):
+    async with running_worker(client, settings, role=role) as workers:
         log.info(
             "worker started",
             temporal=settings.temporal_address,
             namespace=settings.temporal_namespace,
-            task_queue=settings.task_queue,
+            role=role,
+            task_queues=[worker.task_queue for worker in workers],
             partners=settings.partner_url,
             metrics=f"http://{settings.worker_metrics_addr}/metrics" if runtime else None,
         )
@@ -194,7 +245,7 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    code = asyncio.run(main())
+    code = asyncio.run(main(sys.argv[1:]))
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # sdk-python#300: avoid an abort at interpreter exit

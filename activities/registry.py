@@ -31,7 +31,14 @@ class WorkerResources:
     documents: DocumentActivities
 
 
+def document_activities(documents: DocumentActivities) -> list[Callable[..., Any]]:
+    """The documents' task queue (``domain/task_queues.py``)."""
+    return [documents.issue_document]
+
+
 def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
+    """The cases' task queue: partner calls, the SLA's and the ledger's writes (and the documents
+    of cases that began before they had a queue of their own)."""
     registration = RegistrationActivities(r.partners)
     seals = SealActivities(r.partners)
     invoices = InvoiceActivities(r.partners)
@@ -63,5 +70,6 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         r.subsidy.reserve_first_seal_subsidy,
         r.subsidy.settle_first_seal_subsidy,
         r.subsidy.release_first_seal_subsidy,
+        # Cases that began before documents-apart-v1 still draw theirs on the cases' queue.
         r.documents.issue_document,
     ]

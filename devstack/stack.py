@@ -1,8 +1,9 @@
 """``make up``: the whole embedded stack as child processes, started in order, stopped in reverse.
 
-Temporal dev server, partner sandbox, gateway, one worker. Each child gets our interpreter
-and environment, runs from the project root, and writes to ``$ODS_DATA_DIR/logs/<part>.log``
-so the terminal stays readable. A part that dies takes the stack down with a non-zero exit.
+Temporal dev server, partner sandbox, gateway, one worker for the cases and one for their
+documents. Each child gets our interpreter and environment (and its own variables), runs from the
+project root, and writes to ``$ODS_DATA_DIR/logs/<part>.log`` so the terminal stays readable.
+A part that dies takes the stack down with a non-zero exit.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from devstack.temporal_server import (
     temporal_server_command,
     web_ui_url,
 )
+from domain.task_queues import documents_task_queue
 from infra.http import http_client
 from infra.settings import Settings
 from infra.temporal import connect, ensure_search_attributes
@@ -66,6 +68,8 @@ class Part:
     probe: Callable[[Stack, Running], Awaitable[bool]] | None = None
     # Not confirmed in time but still running: go on with a warning instead of failing.
     soft_ready: bool = False
+    # Variables of this part only, over the stack's environment.
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,22 +117,34 @@ async def _temporal_ready(stack: Stack, _running: Running) -> bool:
     return True
 
 
-async def _worker_polling(stack: Stack, running: Running) -> bool:
+def _worker_polling(queue: str, kind: TaskQueueType.ValueType) -> Callable[[Stack, Running], Awaitable[bool]]:
     """Ready once a poller of this very process (identity ``<pid>@host``) is on the task queue."""
-    if stack.client is None:
-        return False
-    try:
-        answer = await stack.client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=stack.settings.temporal_namespace,
-                task_queue=TaskQueue(name=stack.settings.task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+
+    async def probe(stack: Stack, running: Running) -> bool:
+        if stack.client is None:
+            return False
+        try:
+            answer = await stack.client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=stack.settings.temporal_namespace,
+                    task_queue=TaskQueue(name=queue),
+                    task_queue_type=kind,
+                )
             )
-        )
-    except Exception:
-        return False
-    prefix = f"{running.process.pid}@"
-    return any(p.identity.startswith(prefix) for p in answer.pollers)
+        except Exception:
+            return False
+        prefix = f"{running.process.pid}@"
+        return any(p.identity.startswith(prefix) for p in answer.pollers)
+
+    return probe
+
+
+def documents_worker_metrics_addr(addr: str) -> str:
+    """The documents worker's metrics address beside the cases worker's: the next port (or none)."""
+    host, colon, port = addr.strip().rpartition(":")
+    if not colon or not port.isdigit() or int(port) >= 65535:
+        return "0"
+    return f"{host}:{int(port) + 1}"
 
 
 def stack_parts(settings: Settings) -> list[Part]:
@@ -163,11 +179,23 @@ def stack_parts(settings: Settings) -> list[Part]:
         Part(
             name="worker",
             title="worker",
-            command=[python, "worker.py"],
+            command=[python, "worker.py", "--role", "cases"],
             ports=[],
             ready_timeout_s=20,
-            probe=_worker_polling,
+            probe=_worker_polling(settings.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
             soft_ready=True,
+        ),
+        Part(
+            name="documents",
+            title="documents worker",
+            command=[python, "worker.py", "--role", "documents"],
+            ports=[],
+            ready_timeout_s=20,
+            probe=_worker_polling(
+                documents_task_queue(settings.task_queue), TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
+            ),
+            soft_ready=True,
+            env={"ODS_WORKER_METRICS_ADDR": documents_worker_metrics_addr(settings.worker_metrics_addr)},
         ),
     ]
 
@@ -229,7 +257,7 @@ class Stack:
             process = await asyncio.create_subprocess_exec(
                 *part.command,
                 cwd=PROJECT_ROOT,
-                env=self._env,
+                env={**self._env, **part.env},
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,

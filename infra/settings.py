@@ -7,6 +7,7 @@ import binascii
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -95,6 +96,8 @@ class Settings(BaseSettings):
     sandbox_addr: str = "127.0.0.1:8100"
     # Where a worker serves the Temporal SDK's Prometheus metrics, IP:PORT; "0" for none (worker.py).
     worker_metrics_addr: str = "127.0.0.1:9464"
+    # Which task queues ``python worker.py`` polls when no --role is given (worker.py).
+    worker_role: Literal["all", "cases", "documents"] = "all"
     partner_url: str = "http://127.0.0.1:8100"
     gateway_url: str = "http://127.0.0.1:8000"
     sla_policy: Path | None = None

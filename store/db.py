@@ -175,3 +175,14 @@ async def open_database(url: str | URL) -> AsyncEngine:
         await engine.dispose()
         raise
     return engine
+
+
+def upsert(
+    conn: AsyncConnection, table: Table, unique_columns: tuple[str, ...], values: dict[str, Any]
+) -> Insert:
+    """``INSERT … ON CONFLICT (unique_columns) DO UPDATE`` the other columns, in the connection's
+    dialect: a second write of the same key replaces the row in one statement, never a duplicate."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(table).values(**values)
+    changed = {name: insert.excluded[name] for name in values if name not in unique_columns}
+    return insert.on_conflict_do_update(index_elements=list(unique_columns), set_=changed)

@@ -56,6 +56,13 @@ DOCUMENT_TIMEOUT = timedelta(seconds=60)
 DOCUMENT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5
 )
+# Documents on their own task queue (patch DOCUMENTS_APART_PATCH): the activity tells a drawing
+# that fails (non-retryable after its own few attempts) from a database that does not answer
+# (retried until it does, like every other write to the service database).
+DOCUMENTS_APART_PATCH = "documents-apart-v1"
+DOCUMENT_STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
 
 
 def is_cancellation(err: BaseException) -> bool:

@@ -1,7 +1,10 @@
 """``Documents``: the PDFs of a case (文书), issued as the case reaches each point.
 
-Rendering is an activity (``activities/documents.py``); a document that cannot be made is noted
-in the history and never holds the case. Cases that began before the free services make none.
+Rendering is an activity (``activities/documents.py``) on the documents' own task queue
+(``domain/task_queues.py``), stored in the service database; a document that cannot be drawn is
+noted in the history and never holds the case, while one the database has not taken yet is
+retried until it does. Cases that began before the free services make none; cases that began
+before ``documents-apart-v1`` draw theirs on the cases' queue with the bounded retry they had.
 """
 
 from __future__ import annotations
@@ -21,8 +24,16 @@ with workflow.unsafe.imports_passed_through():
     from domain.delivery import Recipient
     from domain.partners import Licence
     from domain.sla_policy import SlaPolicy
+    from domain.task_queues import documents_task_queue
 
-from workflows.calls import DOCUMENT_RETRY, DOCUMENT_TIMEOUT, execute, is_cancellation
+from workflows.calls import (
+    DOCUMENT_RETRY,
+    DOCUMENT_STORE_RETRY,
+    DOCUMENT_TIMEOUT,
+    DOCUMENTS_APART_PATCH,
+    execute,
+    is_cancellation,
+)
 from workflows.case_record import CaseRecord
 
 
@@ -39,13 +50,20 @@ class Documents:
         """Render and store one document; a document that cannot be made never holds the case."""
         if not self.enabled:
             return
+        if workflow.patched(DOCUMENTS_APART_PATCH):
+            where = {
+                "task_queue": documents_task_queue(workflow.info().task_queue),
+                "retry_policy": DOCUMENT_STORE_RETRY,
+            }
+        else:
+            where = {"retry_policy": DOCUMENT_RETRY}
         try:
             name = await execute(
                 DocumentActivities.issue_document,
                 DocumentRequest(data=data),
                 start_to_close_timeout=DOCUMENT_TIMEOUT,
-                retry_policy=DOCUMENT_RETRY,
                 summary=f"文书 {data.document}",
+                **where,
             )
         except ActivityError as err:
             if is_cancellation(err):

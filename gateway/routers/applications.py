@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from documents.models import DOCUMENT_NAMES
-from documents.storage import DocumentNotFound, DocumentStore, InvalidDocumentRef
+from documents.storage import DocumentNotFound, InvalidDocumentRef, LegacyDocumentFolder
 from domain.actions import ActionRequest, IdempotencyKey, OperatorAction, parse_action
 from domain.application import (
     Application,
@@ -27,12 +27,13 @@ from domain.partners import WithdrawRequest
 from domain.status import CaseStage, SlaState, StatusDocument
 from domain.validation import decode_json_body, json_object, validated
 from gateway.auth import OpsCallerDep, portal_access
-from gateway.dependencies import CaseId, PoliciesDep, RawBody, SettingsDep, TemporalDep
+from gateway.dependencies import AlertDatabaseDep, CaseId, PoliciesDep, RawBody, SettingsDep, TemporalDep
 from gateway.errors import ParameterInvalid
 from gateway.models import CaseList, CaseListItem, Detail, FieldErrors, SubmitAnswer, WithdrawBody
 from gateway.openapi import json_body
 from gateway.parameters import CaseCursor, CasePageSize, open_cursor, seal_cursor
 from intake import cases
+from store.documents import CaseDocuments
 
 PREFIX = "/v1/applications"
 
@@ -280,12 +281,20 @@ async def get_document(
         ),
     ],
     settings: SettingsDep,
+    database: AlertDatabaseDep,
 ) -> Response:
-    store = DocumentStore(settings.data_dir)
+    """From the service database, whichever worker made it; a case begun before documents were
+    kept there is served from the ``$ODS_DATA_DIR/documents`` folder of the gateway that has it."""
+    missing = JSONResponse({"detail": f"no document {name!r} for case {application_id}"}, status_code=404)
     try:
-        pdf = await asyncio.to_thread(store.read, application_id, name)
-    except (InvalidDocumentRef, DocumentNotFound):
-        return JSONResponse({"detail": f"no document {name!r} for case {application_id}"}, status_code=404)
+        pdf = await CaseDocuments((await database.store()).engine).read(application_id, name)
+    except InvalidDocumentRef:
+        return missing
+    except DocumentNotFound:
+        try:
+            pdf = await asyncio.to_thread(LegacyDocumentFolder(settings.data_dir).read, application_id, name)
+        except DocumentNotFound:
+            return missing
     return Response(
         pdf,
         media_type="application/pdf",

@@ -8,7 +8,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import store.facts  # their tables are on Base too (as are the subsidy ledger's)
+import store.documents  # their tables are on Base too (as are the facts and the subsidy ledger's)
+import store.facts
 import store.subsidy_schema  # noqa: F401
 from store.schema import Base
 

@@ -105,7 +105,8 @@ async def up(tmp_path: Path) -> AsyncIterator[Up]:
 async def test_up_starts_every_part_in_order_and_stops_them_on_sigterm(up: Up) -> None:
     await up.start()
     await up.wait_for_output("The stack is up.")
-    assert list(up.pids()) == ["Temporal dev server", "partner sandbox", "gateway", "worker"]
+    parts = ["Temporal dev server", "partner sandbox", "gateway", "worker", "documents worker"]
+    assert list(up.pids()) == parts
     async with httpx.AsyncClient() as http:
         assert (await http.get(f"http://{up.gateway}/healthz")).status_code == 200
     assert (up.data_dir / "temporal.db").exists()
@@ -114,13 +115,14 @@ async def test_up_starts_every_part_in_order_and_stops_them_on_sigterm(up: Up) -
         "sandbox.log",
         "gateway.log",
         "worker.log",
+        "documents.log",
     }
 
     assert up.process is not None
     up.process.send_signal(signal.SIGTERM)
     assert await up.exit_code() == 0, up.output()
     stopped = re.findall(r"^  (.+?) stopped$", up.output(), flags=re.MULTILINE)
-    assert stopped == ["worker", "gateway", "partner sandbox", "Temporal dev server"]
+    assert stopped == ["documents worker", "worker", "gateway", "partner sandbox", "Temporal dev server"]
     assert up.all_ports_free()
 
 

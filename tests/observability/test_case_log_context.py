@@ -23,7 +23,6 @@ from activities.partners import PartnerClient
 from activities.registry import WorkerResources, all_activities
 from activities.sla import SlaActivities
 from activities.subsidy import SubsidyActivities
-from documents.storage import DocumentStore
 from domain.alerts import CalendarRequest
 from domain.sla_policy import SlaPolicy
 from domain.subsidy import SubsidyReservation
@@ -33,6 +32,7 @@ from infra.log_context import ACTIVITY_STAGES, case_fields, case_of_path
 from infra.settings import Settings
 from infra.temporal import DELIVERY_WORKFLOW_TYPE, delivery_workflow_id, workflow_id_for
 from store.db import create_engine
+from store.documents import CaseDocuments
 from store.subsidies import SubsidyLedger
 from tests import factories
 from tests.helpers import closed
@@ -169,7 +169,7 @@ def test_the_stage_map_names_only_activities_a_worker_registers(tmp_path: Path) 
         partners=PartnerClient(settings),
         sla=SlaActivities(settings, None, None),
         subsidy=SubsidyActivities(SubsidyLedger(create_engine(f"sqlite+aiosqlite:///{tmp_path}/ods.db"))),
-        documents=DocumentActivities(DocumentStore(tmp_path)),
+        documents=DocumentActivities(CaseDocuments(create_engine(f"sqlite+aiosqlite:///{tmp_path}/ods.db"))),
     )
     registered = {fn.__temporal_activity_definition.name for fn in all_activities(resources)}  # type: ignore[attr-defined]
     assert set(ACTIVITY_STAGES) <= registered

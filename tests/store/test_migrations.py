@@ -16,7 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import store.facts  # their tables are on Base too (as are the subsidy ledger's)
+import store.documents  # their tables are on Base too (as are the facts and the subsidy ledger's)
+import store.facts
 import store.subsidy_schema  # noqa: F401
 from store.alerts import AlertIn, AlertStore
 from store.db import create_engine, init_schema, transaction
@@ -307,6 +308,7 @@ async def test_an_upgraded_database_has_exactly_the_schema_of_a_new_one_and_of_t
         assert tables == {
             "alerts",
             "alert_events",
+            "case_documents",
             "alembic_version",
             "case_facts",
             "subsidy_budget",

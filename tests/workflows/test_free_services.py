@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import uuid
 from decimal import Decimal
@@ -13,7 +14,6 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from documents.storage import DocumentStore
 from domain.delivery import ALREADY_COLLECTED
 from domain.identifiers import is_valid_s10
 from domain.subsidy_policy import SubsidyPolicy
@@ -41,9 +41,14 @@ async def signalled_more_than(handle: WorkflowHandle[Any, Any], count: int) -> b
     return await partner_events_signalled(handle) > count
 
 
-def pdf_text(stack: Stack, app_id: str, name: str) -> str:
-    path = DocumentStore(stack.settings.data_dir).path(app_id, name)
-    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+async def pdf_text(stack: Stack, app_id: str, name: str) -> str:
+    """The document's text, as the gateway serves it (from the service database)."""
+    answer = await stack.gateway.get(f"/v1/applications/{app_id}/documents/{name}", headers=stack.portal)
+    assert answer.status_code == 200, answer.text
+    done = await asyncio.to_thread(
+        subprocess.run, ["pdftotext", "-", "-"], input=answer.content, capture_output=True, check=True
+    )
+    return done.stdout.decode()
 
 
 async def test_a_postal_case_gets_its_subsidy_its_parcel_and_documents_whose_text_is_searchable(
@@ -63,12 +68,12 @@ async def test_a_postal_case_gets_its_subsidy_its_parcel_and_documents_whose_tex
     assert status.delivery is not None and status.delivery.state == "delivered"
     assert status.delivery.waybill_no and is_valid_s10(status.delivery.waybill_no)
     assert status.uscc is not None
-    licence = pdf_text(ts_stack, app_id, "business_licence")
+    licence = await pdf_text(ts_stack, app_id, "business_licence")
     assert body["enterprise"]["name"] in licence.replace("\n", "") and status.uscc in licence
-    voucher = pdf_text(ts_stack, app_id, "subsidy_voucher")
+    voucher = await pdf_text(ts_stack, app_id, "subsidy_voucher")
     assert "640.00" in voucher and status.uscc in voucher
-    assert status.delivery.waybill_no in pdf_text(ts_stack, app_id, "waybill_label")
-    assert status.uscc in pdf_text(ts_stack, app_id, "completion_notice")
+    assert status.delivery.waybill_no in await pdf_text(ts_stack, app_id, "waybill_label")
+    assert status.uscc in await pdf_text(ts_stack, app_id, "completion_notice")
     grant = await SubsidyLedger(ts_stack.alerts.engine).grant(status.uscc)
     assert grant is not None and grant.state == "settled"
 
