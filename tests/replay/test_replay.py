@@ -35,8 +35,9 @@ HISTORIES = Path(__file__).parent / "histories"
 # for its handlers (``handlers-finish-v1``); ``att_`` ones ask operators (``operator-attention-v1``),
 # with the ``PostalDelivery`` child's history beside the case's where an operator acted on it;
 # ``cf_`` ones record their facts for the daily report (``case-facts-v1``); ``ws_`` ones run the
-# whole 企业开办 scope (``whole-scope-v1``).
-PREFIX = os.environ.get("ODS_RECORD_PREFIX", "ws_")
+# whole 企业开办 scope (``whole-scope-v1``); ``da_`` ones draw their documents on the documents'
+# own task queue (``documents-apart-v1``).
+PREFIX = os.environ.get("ODS_RECORD_PREFIX", "da_")
 # Where new recordings go: another (existing) directory tries the recorder without touching the
 # committed ones.
 RECORD_TO = Path(os.environ.get("ODS_RECORD_DIR") or HISTORIES)
