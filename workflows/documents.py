@@ -9,6 +9,9 @@ before ``documents-apart-v1`` draw theirs on the cases' queue with the bounded r
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
@@ -41,17 +44,38 @@ class Documents:
     def __init__(self, record: CaseRecord) -> None:
         self._record = record
         self.enabled = False
+        self._apart: bool | None = None
+        self._drawing: list[asyncio.Task[None]] = []
 
     def enable(self) -> None:
         self.enabled = True
         self._record.status.documents = []
 
     async def issue(self, data: CaseDocumentData) -> None:
-        """Render and store one document; a document that cannot be made never holds the case."""
+        """Have one document drawn and stored; a document never holds the case.
+
+        Since ``documents-apart-v1`` it is drawn beside the case (on the documents' task queue)
+        while the case goes on, and the case waits for it only as it closes (``drawn``): a
+        service database that is down for a while delays the documents, not the partners' work.
+        Before it, the case waited for each document where it was issued."""
         if not self.enabled:
             return
-        if workflow.patched(DOCUMENTS_APART_PATCH):
-            where = {
+        if self._apart is None:
+            self._apart = workflow.patched(DOCUMENTS_APART_PATCH)
+        if self._apart:
+            self._drawing.append(asyncio.create_task(self._draw(data)))
+        else:
+            await self._draw(data)
+
+    async def drawn(self) -> None:
+        """Every document asked for is stored (or given up): the case closes with all it made."""
+        while self._drawing:
+            drawing, self._drawing = self._drawing, []
+            await asyncio.gather(*drawing)
+
+    async def _draw(self, data: CaseDocumentData) -> None:
+        if self._apart:
+            where: dict[str, Any] = {
                 "task_queue": documents_task_queue(workflow.info().task_queue),
                 "retry_policy": DOCUMENT_STORE_RETRY,
             }

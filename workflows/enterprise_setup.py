@@ -104,6 +104,7 @@ class EnterpriseSetup:
             try:
                 work.result()
             except CaseRejected as refused:
+                await self._documents.drawn()
                 self._close("rejected", str(refused))
 
         await self._promises.alerts_stored()
@@ -143,6 +144,8 @@ class EnterpriseSetup:
             # The notice shows the case as it is closed: its end is fixed before it is drawn.
             self._record.finish_overall("completed")
             await self._documents.completion_notice(self._promises.policy)
+        # A closed case has every document it made stored: the portal may fetch them at once.
+        await self._documents.drawn()
         self._close("completed", None)
 
     # ------------------------------------------------------------------ the endings
@@ -168,6 +171,7 @@ class EnterpriseSetup:
         self._record.cancel_open_stages()
         await self._seals.cancel_pending(reason)
         await self._subsidy.release()
+        await self._documents.drawn()
         self._close(ending, reason)
 
     def _close(self, stage: CaseStage, reason: str | None) -> None:

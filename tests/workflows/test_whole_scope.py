@@ -52,10 +52,10 @@ async def test_all_six_items_in_one_application_are_each_done_once(ts_stack: Sta
         "bank": 1,
     }
 
-    receipt = pdf_text(ts_stack, app_id, "acceptance_receipt")
+    receipt = await pdf_text(ts_stack, app_id, "acceptance_receipt")
     for label in ("员工参保登记", "住房公积金缴存登记", "银行预约开户", "12 名员工", "中国建设银行"):
         assert label in receipt, f"{label} not in the receipt:\n{receipt}"
-    notice = pdf_text(ts_stack, app_id, "completion_notice")
+    notice = await pdf_text(ts_stack, app_id, "completion_notice")
     for label in ("员工参保登记", "住房公积金", "银行预约开户"):  # (a narrow cell may wrap a label)
         assert label in notice, f"{label} not in the notice:\n{notice}"
 
@@ -71,7 +71,7 @@ async def test_an_application_without_them_skips_them(ts_stack: Stack) -> None:
     assert status.social_insurance is None and status.bank_account is None
     effects = await ts_stack.effects()
     assert effects["social_insurance"]["effects"] == effects["housing_fund"]["effects"] == 0
-    assert "员工参保登记" not in pdf_text(ts_stack, body["application_id"], "completion_notice")
+    assert "员工参保登记" not in await pdf_text(ts_stack, body["application_id"], "completion_notice")
 
 
 async def test_a_bank_that_declines_waits_for_an_operator_and_books_on_retry(ts_stack: Stack) -> None:
