@@ -47,5 +47,10 @@ lint: venv
 test: system lint
 	$(BIN)/python -m pytest -q
 
+## the benchmark on a stack of its own (var/bench): prints a table, writes bench/results.json;
+## PART=throughput|workers|scale|timers|intake (comma-separated; default all); counts: BENCH_* (bench/config.py)
+bench: venv
+	$(BIN)/python -m bench $(if $(PART),--part $(PART))
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

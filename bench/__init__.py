@@ -1,0 +1,2 @@
+"""``make bench``: throughput against a baseline workflow, intake latency, memory per open case,
+timer accuracy under a burst, and one against two worker processes (CONTRACT §1; ``bench/parts.py``)."""

@@ -1,0 +1,47 @@
+"""The bench's own settings: ``BENCH_*`` variables (the ``ODS_*`` ones are set by the bench itself)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devstack import PROJECT_ROOT
+
+PARTS = ("throughput", "workers", "scale", "timers", "intake")
+"""Every part, in the order ``--part all`` runs them: the intake part leaves thousands of cases
+that no worker runs, and the scale and timers parts leave theirs parked, so they come last."""
+
+DEFAULT_RESULTS = PROJECT_ROOT / "bench" / "results.json"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "var" / "bench"
+
+
+class BenchSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BENCH_", extra="ignore")
+
+    setups: int = Field(default=1000, ge=1)
+    """Cases end to end in the throughput part (and the baseline workflows beside them)."""
+    worker_setups: int | None = Field(default=None, ge=1)
+    """Cases per run of the workers part; ``setups`` when unset."""
+    intake_requests: int = Field(default=2000, ge=1)
+    intake_concurrency: int = Field(default=32, ge=1)
+    concurrency: int = Field(default=32, ge=1)
+    """How many clients submit at once in the other parts."""
+    open: int = Field(default=5000, ge=1)
+    """Cases parked on the seal shop in the scale part."""
+    timers: int = Field(default=2000, ge=1)
+    """Cases whose at-risk points fall within the same minute in the timers part."""
+    timer_offset_s: int | None = Field(default=None, ge=2)
+    """Seconds from a case's start to its at-risk point; by default long enough for every case to
+    be parked first (from the parking rate the scale part measured, else 3 cases/s)."""
+    park_rate: float = Field(default=3.0, gt=0)
+    """Cases parked per second, assumed when no scale part has measured it."""
+    stall_s: float = Field(default=300.0, gt=0)
+    """A wait that sees no progress this long fails the part."""
+    data_dir: Path = DEFAULT_DATA_DIR
+    results: Path = DEFAULT_RESULTS
+
+    @property
+    def setups_per_worker_run(self) -> int:
+        return self.worker_setups or self.setups
