@@ -33,6 +33,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.documents import DocumentActivities
 from activities.partners import PartnerClient
@@ -127,6 +128,24 @@ def _sla_policy(settings: Settings) -> SlaPolicy:
         return SlaPolicy()
 
 
+def worker_options() -> dict[str, Any]:
+    """The settings every worker of the service runs with (and the benchmark's baseline worker,
+    ``bench/baseline.py``, so that the two are compared like for like)."""
+    return {
+        "graceful_shutdown_timeout": timedelta(seconds=10),
+        # Every line an activity logs names its case (infra/log_context.py). The tracing
+        # interceptor, when on, comes from the client (infra.temporal.connect).
+        "interceptors": [CaseLogInterceptor()],
+        # The sandbox still refuses non-deterministic calls at run time, but no longer re-imports
+        # the workflows' modules for every case: every workflow instance in the cache had its own
+        # copy of them (~0.8 MB an open case) and each new case paid the import (bench/README).
+        # Our modules do nothing at import but define things, and keep no state between cases.
+        "workflow_runner": SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
+        ),
+    }
+
+
 @asynccontextmanager
 async def running_worker(
     client: Client,
@@ -152,12 +171,7 @@ async def running_worker(
         subsidy=SubsidyActivities(SubsidyLedger(engine)),
         documents=DocumentActivities(CaseDocuments(engine)),
     )
-    # Every line an activity logs names its case (infra/log_context.py). The tracing
-    # interceptor, when on, comes from the client (infra.temporal.connect).
-    common: dict[str, Any] = {
-        "graceful_shutdown_timeout": timedelta(seconds=10),
-        "interceptors": [CaseLogInterceptor()],
-    }
+    common = worker_options()
     workers: list[Worker] = []
     if role in ("all", "cases"):
         workers.append(

@@ -121,10 +121,11 @@ async def main() -> int:
 
     from temporalio.worker import Worker
 
-    from infra.log_interceptor import CaseLogInterceptor
+    from bench import baseline  # this file as a module: a workflow the sandbox can import by name
     from infra.logging import configure_logging, get_logger
     from infra.settings import get_settings
     from infra.temporal import connect
+    from worker import worker_options
 
     settings = get_settings()
     configure_logging(settings.log_format, env=settings.env)
@@ -135,14 +136,13 @@ async def main() -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # As worker.py makes the cases' worker: its graceful shutdown, its interceptor, SDK defaults else.
+    # With the very options of the cases' worker (worker.py).
     worker = Worker(
         client,
         task_queue=queue,
-        workflows=[BenchBaseline],
-        activities=[baseline_step],
-        graceful_shutdown_timeout=timedelta(seconds=10),
-        interceptors=[CaseLogInterceptor()],
+        workflows=[baseline.BenchBaseline],
+        activities=[baseline.baseline_step],
+        **worker_options(),
     )
     async with worker:
         log.info("baseline worker started", task_queue=queue, temporal=settings.temporal_address)

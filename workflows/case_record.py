@@ -32,6 +32,9 @@ with workflow.unsafe.imports_passed_through():
 OPEN_STATES = ("pending", "running", "waiting")
 
 
+ACCEPTED_AT_START_PATCH = "accepted-at-start-v1"
+
+
 class CaseRejected(Exception):
     """A partner refused the case for good; it ends ``rejected`` with this reason."""
 
@@ -43,11 +46,14 @@ class CaseRecord:
     def __init__(self, app: Application) -> None:
         info = workflow.info()
         self.app = app
+        # Accepted when the gateway started the case, not when a worker first ran it (which, with
+        # workers behind, is later: every promise would start late). Earlier cases keep theirs.
+        accepted = info.workflow_start_time if workflow.patched(ACCEPTED_AT_START_PATCH) else info.start_time
         self.status = StatusDocument(
             application_id=application_id_of(info.workflow_id),
             workflow_id=info.workflow_id,
             stage="accepted",
-            accepted_at=info.start_time,
+            accepted_at=accepted,
         )
         self.waiting_for = ""
         # Lines about the promises being watched, supplied by the case's ``Promises``.
