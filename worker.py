@@ -128,10 +128,11 @@ def _sla_policy(settings: Settings) -> SlaPolicy:
         return SlaPolicy()
 
 
-def worker_options() -> dict[str, Any]:
+def worker_options(settings: Settings) -> dict[str, Any]:
     """The settings every worker of the service runs with (and the benchmark's baseline worker,
     ``bench/baseline.py``, so that the two are compared like for like)."""
     return {
+        "max_cached_workflows": settings.worker_cached_cases,
         "graceful_shutdown_timeout": timedelta(seconds=10),
         # Every line an activity logs names its case (infra/log_context.py). The tracing
         # interceptor, when on, comes from the client (infra.temporal.connect).
@@ -171,7 +172,7 @@ async def running_worker(
         subsidy=SubsidyActivities(SubsidyLedger(engine)),
         documents=DocumentActivities(CaseDocuments(engine)),
     )
-    common = worker_options()
+    common = worker_options(settings)
     workers: list[Worker] = []
     if role in ("all", "cases"):
         workers.append(

@@ -1,8 +1,9 @@
 """``make bench`` (``python -m bench [--part PART[,PART…]]``): the benchmark on the bench's own embedded
 stack; prints a table and writes ``bench/results.json`` (a run of some parts updates only those).
 
-Counts come from ``BENCH_*`` variables (``bench/config.py``): ``BENCH_SETUPS`` (1000),
-``BENCH_INTAKE_REQUESTS`` (2000), ``BENCH_OPEN`` (5000), ``BENCH_TIMERS`` (2000), …
+Counts come from ``BENCH_*`` variables (``bench/config.py``): ``BENCH_SETUPS`` (250),
+``BENCH_INTAKE_REQUESTS`` (2000), ``BENCH_OPEN`` (500),
+``BENCH_TIMERS`` (300), …
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ async def main() -> int:
         task_queue=queue,
         workflows=[baseline.BenchBaseline],
         activities=[baseline.baseline_step],
-        **worker_options(),
+        **worker_options(settings),
     )
     async with worker:
         log.info("baseline worker started", task_queue=queue, temporal=settings.temporal_address)

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     worker_metrics_addr: str = "127.0.0.1:9464"
     # Which task queues ``python worker.py`` polls when no --role is given (worker.py).
     worker_role: Literal["all", "cases", "documents"] = "all"
+    # How many cases a worker keeps in memory between their workflow tasks (the SDK's sticky
+    # cache): each costs about 0.4 MB; a case not in it is replayed from its history when it wakes.
+    worker_cached_cases: int = Field(default=1000, ge=1, le=100_000)
     partner_url: str = "http://127.0.0.1:8100"
     gateway_url: str = "http://127.0.0.1:8000"
     sla_policy: Path | None = None
