@@ -36,6 +36,9 @@ class BenchSettings(BaseSettings):
     """Cases parked on the seal shop in the scale part."""
     timers: int = Field(default=300, ge=1)
     """Cases whose at-risk points fall within the same minute in the timers part."""
+    timer_spread_s: float = Field(default=55.0, ge=0)
+    """Over how many seconds the timers part submits its cases: their at-risk points fall that far
+    apart, within the same minute (0: all at once, a harsher burst)."""
     timer_offset_s: int | None = Field(default=None, ge=2)
     """Seconds from a case's start to its at-risk point; by default long enough for every case to
     be parked first (from the parking rate the scale part measured, else 3 cases/s)."""

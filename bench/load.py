@@ -74,14 +74,23 @@ async def in_parallel(count: int, concurrency: int, call: Callable[[int], Awaita
 
 
 async def submit_through_gateway(
-    stack: BenchStack, ids: Sequence[str], concurrency: int, body: dict[str, Any] | None = None
+    stack: BenchStack,
+    ids: Sequence[str],
+    concurrency: int,
+    body: dict[str, Any] | None = None,
+    *,
+    spread_s: float = 0.0,
 ) -> list[float]:
-    """``POST /v1/applications`` for each id, as the portal does; each call's latency (s)."""
+    """``POST /v1/applications`` for each id, as the portal does; each call's latency (s). With
+    ``spread_s`` the submissions are paced evenly over that many seconds instead of all at once."""
     template = body or template_application()
     payloads = [json.dumps({**template, "application_id": i}, ensure_ascii=False).encode() for i in ids]
     headers = {"Content-Type": "application/json"}
+    first = time.perf_counter()
 
     async def submit(index: int) -> float:
+        if spread_s > 0:
+            await asyncio.sleep(max(0.0, first + index * spread_s / len(ids) - time.perf_counter()))
         began = time.perf_counter()
         answer = await stack.gateway.post("/v1/applications", content=payloads[index], headers=headers)
         took = time.perf_counter() - began

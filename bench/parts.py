@@ -355,7 +355,9 @@ async def timers(ctx: Context) -> dict[str, Any]:
         before = (await stack.effects())["seal_shop"]
         began = time.monotonic()
         ctx.say(f"{count} cases, each at risk {offset} s after its start …")
-        await submit_through_gateway(stack, application_ids("TM", count), ctx.settings.concurrency)
+        # Paced over most of a minute: their at-risk points fall within the same minute.
+        ids, spread = application_ids("TM", count), ctx.settings.timer_spread_s
+        await submit_through_gateway(stack, ids, ctx.settings.concurrency, spread_s=spread)
         submitted_s = time.monotonic() - began
         # Due points by when each case started, to the server; its promise counts from when its
         # workflow first ran (``accepted_at``), which can only be later (``_timer_figures``).

@@ -24,6 +24,7 @@ TINY = {
     "BENCH_OPEN": "3",
     "BENCH_TIMERS": "3",
     "BENCH_TIMER_OFFSET_S": "4",
+    "BENCH_TIMER_SPREAD_S": "0",
     "BENCH_STALL_S": "60",
 }
 SHAPE: dict[str, tuple[str, ...]] = {
