@@ -27,12 +27,10 @@ from typing import IO, Any
 import httpx
 from rich.console import Console
 from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from bench.baseline import baseline_task_queue
-from devstack.stack import Part, Running, Stack, StackError, stack_parts
+from devstack.stack import Part, Stack, StackError, stack_parts, worker_polling
 from infra.settings import Settings
 from partner_sandbox.behaviour import Behaviour
 
@@ -130,27 +128,6 @@ def _copy(part: Part, number: int) -> Part:
     if number == 1:
         return part
     return dataclasses.replace(part, name=f"{part.name}-{number}", title=f"{part.title} {number}")
-
-
-def _polling(queue: str) -> Callable[[Stack, Running], Any]:
-    """Ready once this very process (identity ``<pid>@host``) polls ``queue`` for workflow tasks."""
-
-    async def probe(stack: Stack, running: Running) -> bool:
-        if stack.client is None:
-            return False
-        try:
-            answer = await stack.client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=stack.settings.temporal_namespace,
-                    task_queue=TaskQueue(name=queue),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-                )
-            )
-        except Exception:
-            return False
-        return any(p.identity.startswith(f"{running.process.pid}@") for p in answer.pollers)
-
-    return probe
 
 
 class BenchStack:
@@ -351,7 +328,9 @@ class BenchStack:
                 command=[sys.executable, "-m", "bench.baseline"],
                 ports=[],
                 ready_timeout_s=20,
-                probe=_polling(baseline_task_queue(self.settings.task_queue)),
+                probe=worker_polling(
+                    baseline_task_queue(self.settings.task_queue), TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
+                ),
                 soft_ready=True,
             )
         ]

@@ -117,7 +117,7 @@ async def _temporal_ready(stack: Stack, _running: Running) -> bool:
     return True
 
 
-def _worker_polling(queue: str, kind: TaskQueueType.ValueType) -> Callable[[Stack, Running], Awaitable[bool]]:
+def worker_polling(queue: str, kind: TaskQueueType.ValueType) -> Callable[[Stack, Running], Awaitable[bool]]:
     """Ready once a poller of this very process (identity ``<pid>@host``) is on the task queue."""
 
     async def probe(stack: Stack, running: Running) -> bool:
@@ -182,7 +182,7 @@ def stack_parts(settings: Settings) -> list[Part]:
             command=[python, "worker.py", "--role", "cases"],
             ports=[],
             ready_timeout_s=20,
-            probe=_worker_polling(settings.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+            probe=worker_polling(settings.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
             soft_ready=True,
         ),
         Part(
@@ -191,7 +191,7 @@ def stack_parts(settings: Settings) -> list[Part]:
             command=[python, "worker.py", "--role", "documents"],
             ports=[],
             ready_timeout_s=20,
-            probe=_worker_polling(
+            probe=worker_polling(
                 documents_task_queue(settings.task_queue), TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
             ),
             soft_ready=True,

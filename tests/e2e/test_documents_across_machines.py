@@ -9,13 +9,8 @@ Every document of both cases is served by the gateway, each drawn by the worker 
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,33 +25,12 @@ from infra.serving import serve_in_background
 from infra.settings import Settings
 from infra.temporal import workflow_id_for
 from tests import factories
+from tests.test_worker_metrics import worker_process
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120.0
-
-
-@contextmanager
-def worker_process(log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as sink:
-        child = subprocess.Popen(
-            [sys.executable, "worker.py", "--role", "all"],
-            cwd=ROOT,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield child
-    finally:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 async def completed(
@@ -115,7 +89,6 @@ async def test_every_document_is_served_by_a_gateway_that_shares_no_worker_folde
         (await sandbox.put("/_sandbox/behaviour", json=behaviour)).raise_for_status()
     async with serve_in_background(create_gateway(settings, client=dev_env.client)) as gateway_url:
         env = {
-            "PATH": "/usr/bin:/bin",
             "ODS_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
             "ODS_TASK_QUEUE": queue,
             "ODS_DATABASE_URL": postgres_database,
@@ -129,8 +102,9 @@ async def test_every_document_is_served_by_a_gateway_that_shares_no_worker_folde
         async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway:
             for machine in ("a", "b"):
                 with worker_process(
-                    tmp_path / f"worker-{machine}.log", env | {"ODS_DATA_DIR": str(tmp_path / machine)}
-                ) as worker:
+                    tmp_path, f"worker-{machine}", **env, ODS_DATA_DIR=str(tmp_path / machine)
+                ) as process:
+                    worker = process.child
                     body = factories.application()
                     app_id = body["application_id"]
                     answer = await gateway.post("/v1/applications", json=body, headers=portal)
