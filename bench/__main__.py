@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.config import PARTS, BenchSettings
+from devstack import exit_now
 
 
 def parse_parts(text: str) -> list[str]:
@@ -106,9 +106,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    # The Temporal SDK can abort at interpreter exit after all work is done (sdk-python#300).
-    os._exit(code)
+    exit_now(main())

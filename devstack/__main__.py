@@ -13,7 +13,7 @@ from typing import Any, TextIO, cast
 from pydantic import ValidationError
 from rich.console import Console
 
-from devstack import SAMPLES_DIR
+from devstack import SAMPLES_DIR, exit_now
 
 
 class _TerminalMayGoAway:
@@ -90,9 +90,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    # The Temporal SDK can abort at interpreter exit after all work is done (sdk-python#300).
-    os._exit(code)
+    exit_now(main())
