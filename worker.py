@@ -139,7 +139,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "interceptors": [CaseLogInterceptor()],
         # The sandbox still refuses non-deterministic calls at run time, but no longer re-imports
         # the workflows' modules for every case: every workflow instance in the cache had its own
-        # copy of them (~0.8 MB an open case) and each new case paid the import (bench/README).
+        # copy of them (~0.8 MB an open case) and each new case paid the import (README, Performance).
         # Our modules do nothing at import but define things, and keep no state between cases.
         "workflow_runner": SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_all_modules()

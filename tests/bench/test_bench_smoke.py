@@ -1,6 +1,7 @@
 """A tiny ``make bench``: every part runs on the bench's own stack and writes its figures in the
-shape CONTRACT §1 gives; every case and baseline workflow completes, no alert is missing or doubled,
-every ratio is a number above zero, and a part of the results file that was not run stays as it was.
+shape of ``bench/results.json`` (README, Performance); every case and baseline workflow completes,
+no alert is missing or doubled, every ratio is a number above zero, and a part of the results
+file that was not run stays as it was.
 No timing is asserted: this machine's speed is not what is tested."""
 
 from __future__ import annotations
