@@ -50,6 +50,8 @@ class PartnerRefusal:
     code: str | None
     message: str
     fields: list[str]
+    # The error's own words (method, path, status and code before the partner's message).
+    error: str = ""
 
     @classmethod
     def of(cls, err: BaseException) -> PartnerRefusal | None:
@@ -68,6 +70,7 @@ class PartnerRefusal:
             code=str(details["code"]) if details.get("code") else None,
             message=str(details.get("message") or err.message),
             fields=[str(f) for f in fields] if isinstance(fields, list) else [],
+            error=err.message,
         )
 
 

@@ -196,7 +196,7 @@ class OperatorDesk:
         await workflow.wait_condition(lambda: stage in self._mailbox)
         return self._pop(stage)
 
-    async def call(
+    async def race(
         self,
         stage: StageName,
         partner: str,
@@ -205,7 +205,8 @@ class OperatorDesk:
         candidates: Callable[[], Awaitable[list[ShopCandidate]]] | None = None,
     ) -> T | OperatorAction:
         """A partner call, retried underneath for as long as it takes; past the patience an
-        operator is asked, and their action on the stage (if it comes first) is returned instead."""
+        operator is asked, and their action on the stage (if it comes first) is returned instead.
+        Only :class:`workflows.partner_step.PartnerStep` asks this: stages ask the step."""
         if not self.enabled:
             return await make_call()
         task: asyncio.Task[T] = asyncio.create_task(make_call())

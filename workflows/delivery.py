@@ -14,12 +14,15 @@ Each change of state is kept in ``history`` and, when a parent is named, sent to
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
+    from activities.partners import PartnerRefusal
     from domain.actions import OperatorAction
     from domain.application import Delivery
     from domain.delivery import (
@@ -39,9 +42,12 @@ with workflow.unsafe.imports_passed_through():
         WaybillBooking,
     )
     from domain.partners import PartnerEvent
-    from domain.status import HistoryEntry
+    from domain.status import ActionName, HistoryEntry, ShopCandidate, StageName
 
 from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY
+from workflows.partner_step import Candidates, PartnerStep, Refusal
+
+T = TypeVar("T")
 
 # The case's signal that takes the delivery's progress (``EnterpriseSetup.delivery_progress``).
 PROGRESS_SIGNAL = "delivery_progress"
@@ -71,6 +77,7 @@ class PostalDelivery:
         self._outbox: list[DeliveryProgress] = []
         self._actions: list[OperatorAction] = []
         self._refusal: str | None = None
+        self._operators = _RelayedOperators(self)
 
     # ------------------------------------------------------------------ run
     @workflow.run
@@ -87,36 +94,27 @@ class PostalDelivery:
         return self._outcome
 
     async def _book(self) -> bool:
-        """Book the outbound waybill; False (and pickup) if EMS refuses the booking for good."""
-        if self._input.operator_actions:
-            return await self._book_with_operators()
+        """Book the outbound waybill; False once it is pickup instead: EMS refused the booking for
+        good (cases without operators), or an operator relayed by the case switched to pickup.
+        With operators, a refusal or EMS's silence waits for their action (``retry_stage``: book
+        again with a new key)."""
         self._booking = True
         self._record("delivery.booking", "booking an EMS waybill")
-        booking = WaybillBooking(
-            application_id=self._input.application_id,
-            direction="outbound",
-            recipient=Recipient.of(self._delivery),
-            contents=self._input.contents,
-            callback_url=self._input.callback_url,
-            idempotency_key=f"{self._input.workflow_id}/waybill/outbound/{workflow.uuid4()}",
-        )
+        step = PartnerStep(self._operators, self._record)
         try:
-            waybill = await workflow.execute_activity_method(
-                DeliveryActivities.book_waybill,
-                booking,
-                start_to_close_timeout=PARTNER_CALL_TIMEOUT,
-                retry_policy=PARTNER_RETRY,
-                summary="EMS 寄递: book the outbound waybill (licence and seals)",
+            waybill = await step.attempt(
+                "delivery",
+                self._book_waybill,
+                keys=f"{self._input.workflow_id}/waybill/outbound",
+                partner=lambda: "EMS",
+                actions=("switch_to_pickup", "retry_stage"),
+                own_answer=None if self._input.operator_actions else self._refused,
+                explain=self._explain,
+                acted=self._acted,
             )
-        except ActivityError as err:
-            if not isinstance(err.cause, ApplicationError):
-                raise
+        except _SwitchedToPickup as switched:
             self._booking = False
-            self._ready_for_pickup(
-                "delivery.booking_refused",
-                f"EMS refused the booking ({err.cause.type}: {err.cause.message}); "
-                "the package waits at the window instead",
-            )
+            self._ready_for_pickup(switched.event, switched.detail)
             return False
         self._waybill = waybill
         self._booking = False
@@ -127,68 +125,39 @@ class PostalDelivery:
         self._set_state("booked", "delivery.booked", f"EMS waybill {waybill.waybill_no}")
         return True
 
-    async def _book_with_operators(self) -> bool:
-        """Book the outbound waybill; a refusal waits for an operator relayed by the case
-        (``retry_stage``: book again with a new key; ``switch_to_pickup``: the window instead),
-        who may also act while EMS stays silent. False once it is pickup."""
-        self._booking = True
-        self._record("delivery.booking", "booking an EMS waybill")
-        while True:
-            booking = WaybillBooking(
-                application_id=self._input.application_id,
-                direction="outbound",
-                recipient=Recipient.of(self._delivery),
-                contents=self._input.contents,
-                callback_url=self._input.callback_url,
-                idempotency_key=f"{self._input.workflow_id}/waybill/outbound/{workflow.uuid4()}",
-            )
-            call = asyncio.create_task(
-                workflow.execute_activity_method(
-                    DeliveryActivities.book_waybill,
-                    booking,
-                    start_to_close_timeout=PARTNER_CALL_TIMEOUT,
-                    retry_policy=PARTNER_RETRY,
-                    summary="EMS 寄递: book the outbound waybill (licence and seals)",
-                )
-            )
-            await workflow.wait_condition(lambda call=call: call.done() or bool(self._actions))  # type: ignore[misc]
-            waybill: Waybill | None = None
-            if not call.done():
-                call.cancel()
-            try:
-                waybill = await call
-            except (asyncio.CancelledError, ActivityError) as err:
-                if (
-                    isinstance(err, ActivityError)
-                    and isinstance(err.cause, ApplicationError)
-                    and not self._actions
-                ):
-                    self._refusal = f"EMS refused the booking: {err.cause.message}"
-                    self._record("delivery.booking_refused", f"{self._refusal}; an operator decides")
-                    self._refusal = None
-                    await workflow.wait_condition(lambda: bool(self._actions))
-                elif isinstance(err, ActivityError) and not isinstance(
-                    err.cause, (ApplicationError, CancelledError)
-                ):
-                    raise
-            if waybill is not None:
-                self._actions.clear()  # EMS answered after all: nothing left to act on
-                break
-            action = self._actions.pop(0)
-            if action.action == "switch_to_pickup":
-                self._booking = False
-                self._ready_for_pickup(
-                    "delivery.switched_to_pickup", f"switched to pickup by {action.operator}"
-                )
-                return False
-            self._record("delivery.booking", f"booking again ({action.action} by {action.operator})")
-        self._waybill = waybill
-        self._booking = False
-        self._inbox = [e for e in self._inbox if self._is_ours(e)]
-        self._collected = self._collected or bool(self._inbox)
-        self._outcome.waybill_no = waybill.waybill_no
-        self._set_state("booked", "delivery.booked", f"EMS waybill {waybill.waybill_no}")
-        return True
+    async def _book_waybill(self, key: str) -> Waybill:
+        booking = WaybillBooking(
+            application_id=self._input.application_id,
+            direction="outbound",
+            recipient=Recipient.of(self._delivery),
+            contents=self._input.contents,
+            callback_url=self._input.callback_url,
+            idempotency_key=key,
+        )
+        waybill: Waybill = await workflow.execute_activity_method(
+            DeliveryActivities.book_waybill,
+            booking,
+            start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+            retry_policy=PARTNER_RETRY,
+            summary="EMS 寄递: book the outbound waybill (licence and seals)",
+        )
+        return waybill
+
+    async def _refused(self, refusal: PartnerRefusal, err: ActivityError) -> bool:
+        """Without operators, a refusal readies the package at the window."""
+        raise _SwitchedToPickup(
+            "delivery.booking_refused",
+            f"EMS refused the booking ({refusal.type}: {refusal.error}); "
+            "the package waits at the window instead",
+        )
+
+    async def _explain(self, refusal: PartnerRefusal) -> Refusal:
+        return Refusal(f"EMS refused the booking: {refusal.error}")
+
+    async def _acted(self, action: OperatorAction) -> None:
+        if action.action == "switch_to_pickup":
+            raise _SwitchedToPickup("delivery.switched_to_pickup", f"switched to pickup by {action.operator}")
+        self._record("delivery.booking", f"booking again ({action.action} by {action.operator})")
 
     async def _follow_parcel(self) -> None:
         while not self._outcome.is_final:
@@ -421,6 +390,70 @@ class PostalDelivery:
                     "delivery progress not passed to %s: %s", self._input.parent_workflow_id, err
                 )
             self._outbox.pop(0)
+
+
+class _SwitchedToPickup(Exception):
+    """The booking gave way to pickup at the window (``event`` and ``detail`` say why)."""
+
+    def __init__(self, event: str, detail: str) -> None:
+        super().__init__(detail)
+        self.event, self.detail = event, detail
+
+
+class _RelayedOperators:
+    """The delivery's operators: the case asks them (past its patience, or on the refusal this
+    reports in its progress) and relays their actions (``operator_action``)."""
+
+    def __init__(self, delivery: PostalDelivery) -> None:
+        self._delivery = delivery
+
+    @property
+    def enabled(self) -> bool:
+        return self._delivery._input.operator_actions
+
+    async def race(
+        self,
+        stage: StageName,
+        partner: str,
+        make_call: Callable[[], Coroutine[Any, Any, T]],
+        actions: Sequence[ActionName],
+        candidates: Candidates | None = None,
+    ) -> T | OperatorAction:
+        """The booking, or the action relayed first (the booking is then cancelled)."""
+        if not self.enabled:
+            return await make_call()
+        relayed = self._delivery._actions
+        call = asyncio.create_task(make_call())
+        await workflow.wait_condition(lambda: call.done() or bool(relayed))
+        if not call.done():
+            call.cancel()
+        try:
+            result = await call
+        except asyncio.CancelledError:
+            pass
+        except ActivityError as err:
+            refusal = isinstance(err.cause, ApplicationError)
+            if (refusal and not relayed) or not isinstance(err.cause, (ApplicationError, CancelledError)):
+                raise  # a refusal with no action yet goes to the step: it asks for one
+        else:
+            relayed.clear()  # EMS answered after all: nothing left to act on
+            return result
+        return relayed.pop(0)
+
+    async def refused(
+        self,
+        stage: StageName,
+        reason: str,
+        actions: Sequence[ActionName],
+        candidates: list[ShopCandidate] | None = None,
+    ) -> OperatorAction:
+        """The refusal goes to the case with the progress that records it; the case asks."""
+        delivery = self._delivery
+        delivery._refusal = reason
+        delivery._record("delivery.booking_refused", f"{reason}; an operator decides")
+        delivery._refusal = None
+        await workflow.wait_condition(lambda: bool(delivery._actions))
+        return delivery._actions.pop(0)
 
 
 async def book_inbound_label(

@@ -30,6 +30,7 @@ from workflows.delivery_handoff import DeliveryHandoff
 from workflows.documents import Documents
 from workflows.invoices import FirstInvoices
 from workflows.more_items import WHOLE_SCOPE_PATCH, MoreItems
+from workflows.partner_step import PartnerStep
 from workflows.portal_push import PortalNotifier
 from workflows.promises import Promises
 from workflows.registration import Registration
@@ -55,11 +56,12 @@ class EnterpriseSetup:
         self._promises = Promises(input.sla_policy, self._record)
         self._desk = OperatorDesk(self._record, self._promises)
         self._documents = Documents(self._record)
-        self._registration = Registration(self._record, self._promises, self._desk)
+        step = PartnerStep(self._desk, self._record.record)
+        self._registration = Registration(self._record, self._promises, step)
         self._subsidy = FirstSealSubsidy(input.subsidy_policy, self._record, self._promises, self._documents)
-        self._seals = SealCarving(self._record, self._subsidy, self._desk)
-        self._invoices = FirstInvoices(self._record, self._promises, self._desk)
-        self._more = MoreItems(self._record, self._promises, self._desk)
+        self._seals = SealCarving(self._record, self._subsidy, self._desk, step)
+        self._invoices = FirstInvoices(self._record, self._promises, step)
+        self._more = MoreItems(self._record, self._promises, step)
         self._delivery = DeliveryHandoff(self._record, self._documents, self._desk)
         self._portal = PortalNotifier(
             self._record.workflow_id, self._record.application_id, input.portal_webhooks

@@ -18,14 +18,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.bank import BankActivities
     from activities.housing_fund import HousingFundActivities
     from activities.partners import PartnerRefusal
     from activities.social_insurance import SocialInsuranceActivities
-    from domain.actions import OperatorAction
     from domain.partners import (
         BankAppointment,
         BankAppointmentRequest,
@@ -44,9 +42,9 @@ with workflow.unsafe.imports_passed_through():
         StageStatus,
     )
 
-from workflows.attention import OperatorDesk
 from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
 from workflows.case_record import CaseRecord
+from workflows.partner_step import PartnerStep, Refusal
 from workflows.promises import Promises
 
 # The whole 企业开办 scope; cases from before it have none of these stages.
@@ -60,10 +58,10 @@ _PARTNERS: dict[StageName, str] = {
 
 
 class MoreItems:
-    def __init__(self, record: CaseRecord, promises: Promises, desk: OperatorDesk) -> None:
+    def __init__(self, record: CaseRecord, promises: Promises, step: PartnerStep) -> None:
         self._record = record
         self._promises = promises
-        self._desk = desk
+        self._step = step
         self.enabled = False
 
     def enable(self) -> None:
@@ -90,28 +88,21 @@ class MoreItems:
             "housing_fund": self._housing_fund,
             "bank_account": self._bank_account,
         }
-        await self._promises.run_stage(name, lambda: self._patiently(name, licence, calls[name]))
+        partner = _PARTNERS[name]
 
-    async def _patiently(
-        self, name: StageName, licence: Licence, call: Callable[[Licence, str], Coroutine[Any, Any, Any]]
-    ) -> Any:
-        """The partner call; a refusal or silence waits for an operator; ``retry_stage`` calls again
-        with a new idempotency key (a new business action)."""
-        record, desk, partner = self._record, self._desk, _PARTNERS[name]
-        while True:
-            key = f"{record.workflow_id}/{name}/{workflow.uuid4()}"
-            try:
-                outcome = await desk.call(
-                    name, partner, functools.partial(call, licence, key), ("retry_stage",)
-                )
-            except ActivityError as err:
-                refusal = PartnerRefusal.of(err)
-                if refusal is None or not desk.enabled:
-                    raise
-                record.record(f"{name}.refused", refusal.message)
-                outcome = await desk.refused(name, f"{partner} refused: {refusal.message}", ("retry_stage",))
-            if not isinstance(outcome, OperatorAction):
-                return outcome
+        async def explain(refusal: PartnerRefusal) -> Refusal:
+            return Refusal(f"{partner} refused: {refusal.message}", refusal.message)
+
+        await self._promises.run_stage(
+            name,
+            lambda: self._step.attempt(
+                name,
+                functools.partial(calls[name], licence),
+                keys=f"{self._record.workflow_id}/{name}",
+                partner=lambda: partner,
+                explain=explain,
+            ),
+        )
 
     async def _social_insurance(self, licence: Licence, key: str) -> SocialInsuranceRegistration:
         part = self._record.app.social_insurance

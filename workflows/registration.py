@@ -21,19 +21,20 @@ with workflow.unsafe.imports_passed_through():
     from domain.partners import Licence, RegistrationFiling
     from domain.status import StageName, SupplementRequest
 
-from workflows.attention import OperatorDesk
 from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
 from workflows.case_record import CaseRecord, CaseRejected
+from workflows.partner_step import PartnerStep
 from workflows.promises import Promises
 
+_PARTNER = "the registration system (市场监管)"
 PAUSED_BY_SUPPLEMENT: tuple[StageName, ...] = ("registration", "overall")
 
 
 class Registration:
-    def __init__(self, record: CaseRecord, promises: Promises, desk: OperatorDesk) -> None:
+    def __init__(self, record: CaseRecord, promises: Promises, step: PartnerStep) -> None:
         self._record = record
         self._promises = promises
-        self._desk = desk
+        self._step = step
         # Corrected materials handed in by the ``supplement`` update, until taken.
         self.supplied: Application | None = None
 
@@ -44,42 +45,38 @@ class Registration:
     async def register(self) -> Licence:
         record = self._record
         record.set_stage("registration")
-        while True:
-            # A new submission (first, or after a supplement) is a new business action: new key.
-            key = f"{record.workflow_id}/registration/{workflow.uuid4()}"
-            record.wait_for("the registration system (市场监管)")
-            app = record.app
-            filing = RegistrationFiling(application=app, idempotency_key=key)
-            try:
-                outcome = await self._desk.call(
-                    "registration",
-                    "the registration system (市场监管)",
-                    lambda filing=filing: execute(  # type: ignore[misc]
-                        RegistrationActivities.file_registration,
-                        filing,
-                        start_to_close_timeout=PARTNER_CALL_TIMEOUT,
-                        retry_policy=PARTNER_RETRY,
-                        summary=f"登记 registration of {filing.application.enterprise.name}",
-                    ),
-                    ("retry_stage",),
-                )
-            except ActivityError as err:
-                refusal = PartnerRefusal.of(err)
-                if refusal is None:
-                    raise
-                if refusal.type == NAME_CONFLICT:
-                    await self._await_supplement(refusal)
-                    continue
-                if refusal.type == REGISTRATION_REFUSED:
-                    raise CaseRejected(f"registration refused: {refusal.message}") from err
-                raise CaseRejected(
-                    f"the registration system did not accept the filing: {refusal.message}"
-                ) from err
-            if not isinstance(outcome, Licence):
-                continue  # retry_stage: file again as a new business action (a new key)
-            licence = outcome
-            record.record("registration.licence_issued", f"USCC {licence.uscc} by {licence.authority}")
-            return licence
+        # A new submission (first, or after a supplement or an operator's retry_stage) is a new
+        # business action: the step makes each its own key.
+        licence = await self._step.attempt(
+            "registration",
+            self._file,
+            keys=f"{record.workflow_id}/registration",
+            partner=lambda: _PARTNER,
+            own_answer=self._refused,
+        )
+        record.record("registration.licence_issued", f"USCC {licence.uscc} by {licence.authority}")
+        return licence
+
+    async def _file(self, key: str) -> Licence:
+        self._record.wait_for(_PARTNER)
+        filing = RegistrationFiling(application=self._record.app, idempotency_key=key)
+        return await execute(
+            RegistrationActivities.file_registration,
+            filing,
+            start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+            retry_policy=PARTNER_RETRY,
+            summary=f"登记 registration of {filing.application.enterprise.name}",
+        )
+
+    async def _refused(self, refusal: PartnerRefusal, err: ActivityError) -> bool:
+        """A name conflict asks the applicant for a supplement, then files again; any other
+        refusal ends the case (registration is the case: no operator can file around it)."""
+        if refusal.type == NAME_CONFLICT:
+            await self._await_supplement(refusal)
+            return True
+        if refusal.type == REGISTRATION_REFUSED:
+            raise CaseRejected(f"registration refused: {refusal.message}") from err
+        raise CaseRejected(f"the registration system did not accept the filing: {refusal.message}") from err
 
     async def _await_supplement(self, conflict: PartnerRefusal) -> None:
         record, clock = self._record, self._promises.clock

@@ -35,6 +35,7 @@ from workflows.calls import (
     is_cancellation,
 )
 from workflows.case_record import CaseRecord
+from workflows.partner_step import PartnerStep, Refusal
 from workflows.subsidy import FirstSealSubsidy
 
 COMPLETED = "seal_order.completed"
@@ -43,10 +44,13 @@ SHOP_ACTIONS: tuple[ActionName, ...] = ("reassign_seal_shop", "retry_stage")
 
 
 class SealCarving:
-    def __init__(self, record: CaseRecord, subsidy: FirstSealSubsidy, desk: OperatorDesk) -> None:
+    def __init__(
+        self, record: CaseRecord, subsidy: FirstSealSubsidy, desk: OperatorDesk, step: PartnerStep
+    ) -> None:
         self._record = record
         self._subsidy = subsidy
         self._desk = desk
+        self._step = step
         self.order: SealOrder | None = None
         self.completion: PartnerEvent | None = None
         self._shops: list[SealShop] | None = None
@@ -87,55 +91,49 @@ class SealCarving:
         return self.completion
 
     async def _place(self, licence: Licence, shop_id: str | None) -> SealOrder:
-        """Order at ``shop_id``; a refusal or a silent shop waits for an operator's action."""
-        app, record, desk = self._record.app, self._record, self._desk
-        while True:
+        """Order at ``shop_id``; a refusal or a silent shop waits for an operator's action, who
+        may send the order to another shop (``reassign_seal_shop``) or the same one again."""
+        app, record = self._record.app, self._record
+        at = shop_id
+
+        async def order(key: str) -> SealOrder:
             request = SealOrderRequest(
                 application_id=record.application_id,
                 uscc=licence.uscc,
                 enterprise_name=licence.name,
                 legal_representative_name=app.legal_representative.name,
                 seals=app.seals,
-                idempotency_key=f"{record.workflow_id}/seal-order/{workflow.uuid4()}",
-                shop_id=shop_id,
+                idempotency_key=key,
+                shop_id=at,
             )
-            current = shop_id
+            return await execute(
+                SealActivities.order_seals,
+                request,
+                start_to_close_timeout=PARTNER_CALL_TIMEOUT,
+                retry_policy=PARTNER_RETRY,
+                summary=f"刻章 seal order ({', '.join(app.seals)})"
+                + (f" at {request.shop_id}" if request.shop_id else ""),
+            )
 
-            async def order(request: SealOrderRequest = request) -> SealOrder:
-                return await execute(
-                    SealActivities.order_seals,
-                    request,
-                    start_to_close_timeout=PARTNER_CALL_TIMEOUT,
-                    retry_policy=PARTNER_RETRY,
-                    summary=f"刻章 seal order ({', '.join(app.seals)})"
-                    + (f" at {request.shop_id}" if request.shop_id else ""),
-                )
+        async def explain(refusal: PartnerRefusal) -> Refusal:
+            where = await self._shop_name(licence, at)
+            return Refusal(f"{where} refused the order: {refusal.message}", f"{where}: {refusal.message}")
 
-            outcome: SealOrder | OperatorAction
-            try:
-                outcome = await desk.call(
-                    "seal_carving",
-                    f"the seal shop {shop_id}" if shop_id else "the district's seal shop",
-                    order,
-                    SHOP_ACTIONS,
-                    lambda current=current: self._candidates(licence, current),  # type: ignore[misc]
-                )
-            except ActivityError as err:
-                refusal = PartnerRefusal.of(err)
-                if refusal is None or not desk.enabled:
-                    raise
-                where = await self._shop_name(licence, shop_id)
-                record.record("seal_carving.refused", f"{where}: {refusal.message}")
-                outcome = await desk.refused(
-                    "seal_carving",
-                    f"{where} refused the order: {refusal.message}",
-                    SHOP_ACTIONS,
-                    await self._candidates(licence, shop_id),
-                )
-            if isinstance(outcome, SealOrder):
-                return outcome
+        async def acted(action: OperatorAction) -> None:
+            nonlocal at
             self._gave_up = True
-            shop_id = await self._next_shop(licence, outcome, shop_id)
+            at = await self._next_shop(licence, action, at)
+
+        return await self._step.attempt(
+            "seal_carving",
+            order,
+            keys=f"{record.workflow_id}/seal-order",
+            partner=lambda: f"the seal shop {at}" if at else "the district's seal shop",
+            actions=SHOP_ACTIONS,
+            candidates=lambda: self._candidates(licence, at),
+            explain=explain,
+            acted=acted,
+        )
 
     # ------------------------------------------------------------- shops
     async def _district_shops(self, licence: Licence) -> list[SealShop]:
