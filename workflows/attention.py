@@ -24,7 +24,6 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain.actions import ACTION_NOT_OFFERED, OperatorAction
     from domain.status import ACTION_NAMES, ActionName, Attention, ShopCandidate, StageName, StageState
-    from infra.temporal import SA_NEEDS_ATTENTION
 
 from workflows.calls import is_cancellation
 from workflows.case_record import CaseRecord
@@ -46,7 +45,6 @@ class OperatorDesk:
         self._mailbox: dict[StageName, OperatorAction] = {}
         self._keys: set[str] = set()
         self.rejection: OperatorAction | None = None
-        record.attention_lines = self._lines
 
     # ------------------------------------------------------------- asking for a person
     def ask(
@@ -59,12 +57,11 @@ class OperatorDesk:
         """The stage waits for an operator: say why and what can be done, and raise the alert."""
         episode = self._next_episode(stage)
         offered = [a for a in ACTION_NAMES if a in actions or a == "reject"]
-        part = self._record.status.stages.of(stage)
+        before = self._record.stage_waiting(stage)
         if stage not in self._open:
-            self._state_before[stage] = part.state
+            self._state_before[stage] = before
         else:  # a new reason while already waiting: the earlier episode is over
             self._promises.fact("attention_resolved", stage=stage, episode=self._open[stage].episode)
-        part.state = "waiting"
         self._open[stage] = Attention(
             stage=stage,
             reason=reason,
@@ -92,9 +89,7 @@ class OperatorDesk:
         """The stage goes on (the partner answered, or an operator acted)."""
         if self._open.pop(stage, None) is None:
             return
-        part = self._record.status.stages.of(stage)
-        if part.state == "waiting":
-            part.state = self._state_before.pop(stage, "running")
+        self._record.stage_resumed(stage, self._state_before.pop(stage, "running"))
         self._record.record(f"{stage}.attention_cleared", why)
         self._sync()
         self._promises.fact("attention_resolved", stage=stage, episode=self._episodes.get(stage, 1))
@@ -104,18 +99,7 @@ class OperatorDesk:
             self.clear(stage, why)
 
     def _sync(self) -> None:
-        status = self._record.status
-        status.attentions = sorted(self._open.values(), key=lambda a: a.since)
-        status.attention = status.attentions[0] if status.attentions else None
-        workflow.upsert_search_attributes([SA_NEEDS_ATTENTION.value_set(bool(self._open))])
-        self._record.publish()
-
-    def _lines(self) -> list[str]:
-        return [
-            f"**needs an operator** ({a.stage}): {a.reason}. Actions: {', '.join(a.actions)} "
-            "(POST /v1/applications/{id}/actions or `starter.py act`)"
-            for a in self._record.status.attentions
-        ]
+        self._record.attentions_changed(list(self._open.values()))
 
     # ------------------------------------------------------------- the operators' actions
     def offered(self) -> list[ActionName]:

@@ -1,15 +1,19 @@
 """``CaseRecord``: the case as everyone else sees it, kept in one place.
 
 The status document (answered by the ``status`` query), its history (the audit trail), the
-search attributes ops filter on and the current details the Web UI shows all move together: a
-stage says "record this" or "the case is now at that stage" and this object keeps the four in
-step. What follows from the status document (``sla_status``, the breached stages) is derived
-from it, never kept twice. No personal data goes into search attributes or details.
+search attributes ops filter on and the current details the Web UI shows all move together. This
+is the only writer of the status document: a stage says what happened through a named
+transition (``stage_started``, ``stage_waiting``, ``supplement_requested``, …) and the record
+decides what that means for the document, the search attributes and the details. What follows
+from the status document (``sla_status``, the breached stages, the lines about promises and
+attention) is derived from it, never kept twice. No personal data goes into search attributes or
+details.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, tzinfo
 from typing import Any
 
 from temporalio import workflow
@@ -17,11 +21,23 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.application import Application, Delivery
     from domain.districts import ANYANG_DISTRICTS
-    from domain.status import SLA_ORDER, CaseStage, HistoryEntry, StageName, StatusDocument
+    from domain.status import (
+        SLA_ORDER,
+        Attention,
+        CaseStage,
+        DeliveryStatus,
+        HistoryEntry,
+        StageName,
+        StageState,
+        StageStatus,
+        StatusDocument,
+        SupplementRequest,
+    )
     from domain.subsidy import SubsidyDecision
     from infra.temporal import (
         SA_BREACHED_STAGES,
         SA_ENTERPRISE_NAME,
+        SA_NEEDS_ATTENTION,
         SA_SETUP_STAGE,
         SA_SLA_STATUS,
         SA_SUBSIDY_GRANTED,
@@ -43,7 +59,9 @@ class CaseRecord:
     """The status document, history, search attributes and current details of one case, and the
     application as it stands (a supplement or a delivery change replaces it)."""
 
-    def __init__(self, app: Application) -> None:
+    def __init__(
+        self, app: Application, zone: tzinfo, observer: Callable[[str, Any], None] | None = None
+    ) -> None:
         info = workflow.info()
         self.app = app
         # Accepted when the gateway started the case, not when a worker first ran it (which, with
@@ -56,12 +74,12 @@ class CaseRecord:
             accepted_at=accepted,
         )
         self.waiting_for = ""
-        # Lines about the promises being watched, supplied by the case's ``Promises``.
-        self.promise_lines: Callable[[], list[str]] = list
-        # Lines about the stages waiting for an operator, supplied by the case's ``OperatorDesk``.
-        self.attention_lines: Callable[[], list[str]] = list
+        self._zone = zone
+        # The promises being watched now, in the order they were taken up (their deadline and
+        # level are the status document's).
+        self._watched: dict[StageName, None] = {}
         # Told the stage and attention at each publish: the portal's push (``PortalNotifier``).
-        self.observer: Callable[[str, Any], None] | None = None
+        self._observer = observer
 
     @property
     def application_id(self) -> str:
@@ -101,7 +119,10 @@ class CaseRecord:
         workflow.upsert_search_attributes([SA_SUBSIDY_GRANTED.value_set(decision.granted)])
 
     def promise_reached(self, stage: StageName, level: str) -> None:
-        """A stage's promise moved (its ``sla`` is already set): refresh what is derived from it."""
+        """A stage's promise is at risk, breached, or kept after all: its ``sla`` and what is
+        derived from it."""
+        if level in ("at_risk", "breached"):
+            self.status.stages.of(stage).sla = level  # type: ignore[assignment]
         worst = self.status.worst_sla
         if SLA_ORDER[worst] > SLA_ORDER[self.status.sla_status]:
             self.status.sla_status = worst
@@ -109,6 +130,122 @@ class CaseRecord:
         if level == "breached":
             breached = self.status.breached_stages
             workflow.upsert_search_attributes([SA_BREACHED_STAGES.value_set(list(breached))])
+
+    # ------------------------------------------------------------- the case's own parts
+    def overall_started(self) -> None:
+        overall = self.status.stages.overall
+        overall.state = "running"
+        overall.started_at = self.status.accepted_at
+        self.publish()
+
+    def stage_offered(self, name: StageName, applied_for: bool) -> None:
+        """An item of the whole scope: ``pending`` when applied for, ``skipped`` otherwise."""
+        setattr(self.status.stages, name, StageStatus(state="pending" if applied_for else "skipped"))
+
+    def stage_skipped(self, name: StageName, why: str) -> None:
+        self.status.stages.of(name).state = "skipped"
+        self.record(f"{name}.skipped", why)
+
+    def stage_started(self, name: StageName) -> datetime:
+        """The stage runs (again); when it first started."""
+        stage = self.status.stages.of(name)
+        stage.state = "running"
+        stage.started_at = stage.started_at or workflow.now()
+        self.record(f"{name}.started")
+        return stage.started_at
+
+    def stage_stopped(self, name: StageName, *, cancelled: bool) -> None:
+        """The stage ended without its result: withdrawn (cancelled) or failed."""
+        stage = self.status.stages.of(name)
+        stage.state = "cancelled" if cancelled else "failed"
+        stage.finished_at = workflow.now()
+
+    def stage_done(self, name: StageName) -> None:
+        stage = self.status.stages.of(name)
+        stage.state = "done"
+        stage.finished_at = workflow.now()
+        self.record(f"{name}.done")
+
+    def stage_waiting(self, name: StageName) -> StageState:
+        """The stage waits (for a callback, or for a person); the state it had before."""
+        stage = self.status.stages.of(name)
+        before = stage.state
+        stage.state = "waiting"
+        return before
+
+    def stage_resumed(self, name: StageName, state: StageState) -> None:
+        """A stage that waited for a person goes on in the state it had before."""
+        stage = self.status.stages.of(name)
+        if stage.state == "waiting":
+            stage.state = state
+
+    def item_answered(self, name: StageName, part: Any) -> None:
+        """A partner's answer for an item of the whole scope (its part of the status document)."""
+        setattr(self.status, name, part)
+
+    def calendar_uncovered(self, note: str) -> None:
+        """Said once: a deadline falls in a year without official holiday data."""
+        if self.status.calendar_note is None:
+            self.status.calendar_note = note
+            self.record("calendar.uncovered", note)
+
+    # ------------------------------------------------------------- promises
+    def promise_watched(self, name: StageName) -> None:
+        self._watched[name] = None
+
+    def promise_unwatched(self, name: StageName) -> None:
+        self._watched.pop(name, None)
+
+    def promise_due(self, name: StageName, deadline: datetime) -> None:
+        self.status.stages.of(name).deadline = deadline
+
+    # ------------------------------------------------------------- operators
+    def attentions_changed(self, attentions: list[Attention]) -> None:
+        status = self.status
+        status.attentions = sorted(attentions, key=lambda a: a.since)
+        status.attention = status.attentions[0] if status.attentions else None
+        workflow.upsert_search_attributes([SA_NEEDS_ATTENTION.value_set(bool(attentions))])
+        self.publish()
+
+    # ------------------------------------------------------------- supplements
+    def supplement_requested(self, requested: list[str], due: datetime) -> None:
+        self.status.supplement = SupplementRequest(requested=requested, due=due)
+        self.status.stages.registration.state = "waiting"
+        self.set_stage("awaiting_supplement")
+        self.waiting_for = "corrected materials from the applicant (补正)"
+        self.record("supplement.requested", "; ".join(requested))
+        self.publish()
+
+    def supplement_received(self, corrected: Application) -> None:
+        self.take_supplement(corrected)
+        self.status.supplement = None
+        self.status.stages.registration.state = "running"
+        self.record("supplement.received", "corrected materials received; filing again")
+        self.set_stage("registration")
+
+    # ------------------------------------------------------------- delivery and documents
+    def delivery_offered(self, delivery: DeliveryStatus) -> None:
+        self.status.stages.delivery = StageStatus()
+        self.status.delivery = delivery
+
+    def delivery_changed(self, delivery: DeliveryStatus) -> None:
+        """The delivery as it stands (a new method before dispatch, or the child's outcome)."""
+        self.status.delivery = delivery
+
+    def delivery_progressed(self, delivery: DeliveryStatus, entry: HistoryEntry) -> None:
+        """The delivery child's state after a change, and its history entry."""
+        self.status.delivery = delivery
+        self.status.history.append(entry)
+
+    def documents_offered(self) -> None:
+        self.status.documents = []
+
+    def document_issued(self, name: str) -> None:
+        documents = self.status.documents
+        assert documents is not None
+        if name not in documents:
+            documents.append(name)
+        self.record("document.issued", name)
 
     # ------------------------------------------------------------- stages and the end
     def cancel_open_stages(self) -> None:
@@ -156,14 +293,33 @@ class CaseRecord:
         if s.uscc:
             lines.append(f"USCC: {s.uscc}")
         if not s.is_final:
-            lines += self.attention_lines()
+            lines += [
+                f"**needs an operator** ({a.stage}): {a.reason}. Actions: {', '.join(a.actions)} "
+                "(POST /v1/applications/{id}/actions or `starter.py act`)"
+                for a in s.attentions
+            ]
         if self.waiting_for and not s.is_final:
             lines.append(f"waiting for: {self.waiting_for}")
-        lines += self.promise_lines()
+        lines += self._due_lines()
         if breached := s.breached_stages:
             lines.append(f"breached: {', '.join(breached)}")
         if s.reason:
             lines.append(f"reason: {s.reason}")
         workflow.set_current_details("\n\n".join(lines))
-        if self.observer is not None:
-            self.observer(s.stage, s.attention)
+        if self._observer is not None:
+            self._observer(s.stage, s.attention)
+
+    def _due_lines(self) -> list[str]:
+        lines = []
+        for name in self._watched:
+            stage = self.status.stages.of(name)
+            if stage.deadline is not None:
+                lines.append(f"{name} due {local_hm(stage.deadline, self._zone)} ({stage.sla})")
+        return lines
+
+
+def local_hm(moment: datetime, zone: tzinfo) -> str:
+    """A moment as ops read it: the time of day, with the date when it is not today."""
+    local = moment.astimezone(zone)
+    today = workflow.now().astimezone(zone).date()
+    return local.strftime("%H:%M") if local.date() == today else local.strftime("%m-%d %H:%M")

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.application import Delivery, DeliveryMethod
     from domain.delivery import DEFAULT_CONTENTS, DeliveryInput, DeliveryOutcome, DeliveryProgress, Recipient
     from domain.partners import PartnerEvent
-    from domain.status import ActionName, DeliveryStatus, StageStatus
+    from domain.status import ActionName, DeliveryStatus
     from infra.temporal import delivery_workflow_id
 
 from workflows.attention import OperatorDesk
@@ -45,9 +45,7 @@ class DeliveryHandoff:
 
     def enable(self) -> None:
         self.enabled = True
-        status = self._record.status
-        status.stages.delivery = StageStatus()
-        status.delivery = _awaiting(self._record.app.delivery.method)
+        self._record.delivery_offered(_awaiting(self._record.app.delivery.method))
 
     @property
     def started(self) -> bool:
@@ -140,7 +138,7 @@ class DeliveryHandoff:
                 if helper is not None and not helper.done():
                     helper.cancel()
         honour_cancellation()
-        record.status.delivery = outcome.as_status()
+        record.delivery_changed(outcome.as_status())
         return outcome
 
     async def _relay_operators(
@@ -209,8 +207,7 @@ class DeliveryHandoff:
 
     def progress(self, progress: DeliveryProgress) -> None:
         """The child's state after each change (best effort: the child's result is final)."""
-        self._record.status.delivery = progress.delivery
-        self._record.status.history.append(progress.entry)
+        self._record.delivery_progressed(progress.delivery, progress.entry)
         if progress.refusal is not None and self._desk.enabled:
             self._desk.ask("delivery", progress.refusal, DELIVERY_ACTIONS)
         self._record.publish()
@@ -218,7 +215,7 @@ class DeliveryHandoff:
     def change(self, method: DeliveryMethod) -> None:
         """A new delivery before dispatch (the record holds the new application already)."""
         if self._record.status.delivery is not None:
-            self._record.status.delivery = _awaiting(method)
+            self._record.delivery_changed(_awaiting(method))
 
     def refuse_change(self) -> None:
         """Before dispatch the case takes a change; after, its delivery child does."""

@@ -49,7 +49,7 @@ class Documents:
 
     def enable(self) -> None:
         self.enabled = True
-        self._record.status.documents = []
+        self._record.documents_offered()
 
     async def issue(self, data: CaseDocumentData) -> None:
         """Have one document drawn and stored; a document never holds the case.
@@ -94,11 +94,7 @@ class Documents:
                 raise  # the case is being withdrawn: not a document failure
             self._record.record("document.failed", f"{data.document}: {err.cause or err}")
             return
-        documents = self._record.status.documents
-        assert documents is not None
-        if name not in documents:
-            documents.append(name)
-        self._record.record("document.issued", name)
+        self._record.document_issued(name)
 
     async def acceptance_receipt(self, policy: SlaPolicy) -> None:
         """受理回执: what was applied for, and by when the case is promised."""

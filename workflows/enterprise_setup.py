@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.delivery import DeliveryProgress
     from domain.partners import PartnerEvent, SetupInput, WithdrawRequest
     from domain.status import CaseStage, StatusDocument
+    from infra.temporal import application_id_of
 
 from workflows.attention import ATTENTION_PATCH, OperatorDesk
 from workflows.calls import is_cancellation
@@ -52,7 +53,11 @@ CASE_STATE_CONFLICT = "CaseStateConflict"
 class EnterpriseSetup:
     @workflow.init
     def __init__(self, input: SetupInput) -> None:
-        self._record = CaseRecord(input.application)
+        info = workflow.info()
+        self._portal = PortalNotifier(
+            info.workflow_id, application_id_of(info.workflow_id), input.portal_webhooks
+        )
+        self._record = CaseRecord(input.application, input.sla_policy.zone, self._portal.observe)
         self._promises = Promises(input.sla_policy, self._record)
         self._desk = OperatorDesk(self._record, self._promises)
         self._documents = Documents(self._record)
@@ -63,9 +68,6 @@ class EnterpriseSetup:
         self._invoices = FirstInvoices(self._record, self._promises, step)
         self._more = MoreItems(self._record, self._promises, step)
         self._delivery = DeliveryHandoff(self._record, self._documents, self._desk)
-        self._portal = PortalNotifier(
-            self._record.workflow_id, self._record.application_id, input.portal_webhooks
-        )
         self._withdrawal: WithdrawRequest | None = None
         self._seen_events: set[str] = set()
 
@@ -87,10 +89,7 @@ class EnterpriseSetup:
         # The portal hears of every stage and attention change (cases with its URLs only).
         if self._portal.enabled and workflow.patched(PORTAL_PUSH_PATCH):
             self._portal.start()
-            self._record.observer = self._portal.observe
-        status.stages.overall.state = "running"
-        status.stages.overall.started_at = status.accepted_at
-        self._record.publish()
+        self._record.overall_started()
         self._promises.start_alerts()
         await self._promises.watch("overall", status.accepted_at)
         await self._documents.acceptance_receipt(self._promises.policy)

@@ -30,8 +30,7 @@ class FirstInvoices:
     async def run(self, licence: Licence) -> InvoiceAllotment | None:
         record, invoice = self._record, self._record.app.invoice
         if invoice is None:
-            record.status.stages.invoice.state = "skipped"
-            record.record("invoice.skipped", "no invoice requested")
+            record.stage_skipped("invoice", "no invoice requested")
             return None
 
         async def call(key: str) -> InvoiceAllotment:

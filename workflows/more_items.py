@@ -39,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
         HousingFundStatus,
         SocialInsuranceStatus,
         StageName,
-        StageStatus,
     )
 
 from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
@@ -67,10 +66,8 @@ class MoreItems:
     def enable(self) -> None:
         """Each item applied for is pending, the others skipped, from acceptance on."""
         self.enabled = True
-        stages, app = self._record.status.stages, self._record.app
         for name in EXTRA_ITEMS:
-            state = "pending" if getattr(app, name) is not None else "skipped"
-            setattr(stages, name, StageStatus(state=state))
+            self._record.stage_offered(name, getattr(self._record.app, name) is not None)
 
     @property
     def applied_for(self) -> list[StageName]:
@@ -112,8 +109,8 @@ class MoreItems:
             SocialInsuranceRequest(**self._employees(licence, part.employees, key)),
             f"参保 social insurance of {part.employees} employees",
         )
-        self._record.status.social_insurance = SocialInsuranceStatus.model_validate(
-            done, from_attributes=True
+        self._record.item_answered(
+            "social_insurance", SocialInsuranceStatus.model_validate(done, from_attributes=True)
         )
         self._record.record(
             "social_insurance.registered", f"registration {done.registration_no} by {done.bureau}"
@@ -128,7 +125,9 @@ class MoreItems:
             HousingFundRequest(**self._employees(licence, part.employees, key)),
             f"公积金 housing fund account for {part.employees} employees",
         )
-        self._record.status.housing_fund = HousingFundStatus.model_validate(done, from_attributes=True)
+        self._record.item_answered(
+            "housing_fund", HousingFundStatus.model_validate(done, from_attributes=True)
+        )
         self._record.record("housing_fund.opened", f"account {done.account_no} at {done.office}")
         return done
 
@@ -158,7 +157,9 @@ class MoreItems:
             ),
             f"开户 bank account appointment at {part.bank}" + (f" {part.branch}" if part.branch else ""),
         )
-        self._record.status.bank_account = BankAppointmentStatus.model_validate(done, from_attributes=True)
+        self._record.item_answered(
+            "bank_account", BankAppointmentStatus.model_validate(done, from_attributes=True)
+        )
         when = done.appointment_at.astimezone(self._promises.policy.zone).strftime("%Y-%m-%d %H:%M")
         self._record.record("bank_account.booked", f"{done.bank}{done.branch}, {when}")
         return done

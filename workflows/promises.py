@@ -40,7 +40,6 @@ class Promises:
         self._sender: asyncio.Task[None] | None = None
         # Facts for the daily report and the metrics (``case-facts-v1``; older cases keep none).
         self.facts_enabled = False
-        record.promise_lines = self._due_lines
 
     @property
     def policy(self) -> SlaPolicy:
@@ -49,39 +48,34 @@ class Promises:
     # ------------------------------------------------------------- stages under their promise
     async def run_stage(self, name: StageName, work: Callable[[], Awaitable[T]]) -> T:
         """Run one stage of the promise, keeping its part of the status document current."""
-        stage = self._record.status.stages.of(name)
-        stage.state = "running"
-        stage.started_at = stage.started_at or workflow.now()
-        self._record.record(f"{name}.started")
-        await self.watch(name, stage.started_at)
+        await self.watch(name, self._record.stage_started(name))
         # Not ``BaseException``: a GeneratorExit (the worker evicting the case from its cache)
         # must pass through untouched, outside the workflow's event loop.
         try:
             result = await work()
         except (asyncio.CancelledError, Exception) as err:
-            stage.state = "cancelled" if is_cancellation(err) else "failed"
-            stage.finished_at = workflow.now()
+            cancelled = is_cancellation(err)
+            self._record.stage_stopped(name, cancelled=cancelled)
             self.unwatch(name, succeeded=False)
-            if stage.state == "failed":
+            if not cancelled:
                 self._record.record(f"{name}.failed", str(err))
             raise
         watch = self._watches.get(name)
         self.unwatch(name, succeeded=True)
-        stage.state = "done"
-        stage.finished_at = workflow.now()
-        self._record.record(f"{name}.done")
+        self._record.stage_done(name)
         await self.stage_done(name, watch)
         return result
 
     async def watch(self, name: StageName, started_at: datetime) -> None:
-        status = self._record.status.stages.of(name)
-        watch = StageWatch(self.clock, name, started_at, status, self._level_reached)
+        watch = StageWatch(self.clock, name, started_at, self._record.promise_due, self._level_reached)
         self._watches[name] = watch
+        self._record.promise_watched(name)
         await watch.begin()
         self.note_calendar()
 
     def unwatch(self, name: StageName, *, succeeded: bool) -> None:
         watch = self._watches.pop(name, None)
+        self._record.promise_unwatched(name)
         if watch is not None:
             watch.finish(succeeded=succeeded)
 
@@ -140,16 +134,8 @@ class Promises:
                 f"no official holiday data for {', '.join(map(str, years))}: "
                 "deadlines there count weekends only (plus the policy's extra holidays)"
             )
-            self._record.status.calendar_note = note
-            self._record.record("calendar.uncovered", note)
+            self._record.calendar_uncovered(note)
             workflow.logger.warning(note)
-
-    def _due_lines(self) -> list[str]:
-        return [
-            f"{name} due {self.clock.local_hm(watch.deadline)} ({watch.level})"
-            for name, watch in self._watches.items()
-            if watch.deadline is not None
-        ]
 
     # ------------------------------------------------------------- alerts
     def start_alerts(self) -> None:

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.registration import RegistrationActivities
     from domain.application import Application
     from domain.partners import Licence, RegistrationFiling
-    from domain.status import StageName, SupplementRequest
+    from domain.status import StageName
 
 from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
 from workflows.case_record import CaseRecord, CaseRejected
@@ -85,13 +85,7 @@ class Registration:
         paused = self._promises.pause(PAUSED_BY_SUPPLEMENT)
         due = await clock.add(workflow.now(), clock.policy.supplement_window_td)
         self._promises.note_calendar()
-        requested = [f"{f}: {conflict.message}" for f in fields]
-        record.status.supplement = SupplementRequest(requested=requested, due=due)
-        record.status.stages.registration.state = "waiting"
-        record.set_stage("awaiting_supplement")
-        record.waiting_for = "corrected materials from the applicant (补正)"
-        record.record("supplement.requested", "; ".join(requested))
-        record.publish()
+        record.supplement_requested([f"{f}: {conflict.message}" for f in fields], due)
         try:
             await workflow.wait_condition(
                 lambda: self.supplied is not None,
@@ -107,8 +101,4 @@ class Registration:
                 record.record(f"{watch.name}.deadline_moved", f"paused {moved} of working time")
         assert self.supplied is not None
         corrected, self.supplied = self.supplied, None
-        record.take_supplement(corrected)
-        record.status.supplement = None
-        record.status.stages.registration.state = "running"
-        record.record("supplement.received", "corrected materials received; filing again")
-        record.set_stage("registration")
+        record.supplement_received(corrected)

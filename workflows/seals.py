@@ -64,7 +64,7 @@ class SealCarving:
         while True:
             order = await self._place(licence, shop_id)
             self.order = order
-            record.status.stages.seal_carving.state = "waiting"
+            record.stage_waiting("seal_carving")
             record.record("seal_carving.ordered", f"order {order.order_id} at {order.shop_name}")
             await self._subsidy.reserve(licence, order)
             record.wait_for(f"the seal shop {order.shop_name} to finish carving")

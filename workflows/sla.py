@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.sla import SlaActivities
     from domain.alerts import AlertLevel, CalendarRequest
     from domain.sla_policy import SlaPolicy
-    from domain.status import SLA_ORDER, SlaState, StageName, StageStatus
+    from domain.status import SLA_ORDER, SlaState, StageName
     from domain.working_time import (
         CalendarSlice,
         DayCalendar,
@@ -29,11 +29,14 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.calls import CALENDAR_RETRY, execute
+from workflows.case_record import local_hm
 
 CALENDAR_DAYS_AHEAD = 60
 
 # (stage, level, deadline) -> the workflow raises the alert and updates its status.
 LevelReached = Callable[[StageName, AlertLevel, datetime | None], None]
+# (stage, deadline) -> the stage's deadline, first set or moved, in the status document.
+DeadlineSet = Callable[[StageName, datetime], None]
 
 
 class PromiseClock:
@@ -85,9 +88,7 @@ class PromiseClock:
         return result
 
     def local_hm(self, moment: datetime) -> str:
-        local = moment.astimezone(self.policy.zone)
-        today = workflow.now().astimezone(self.policy.zone).date()
-        return local.strftime("%H:%M") if local.date() == today else local.strftime("%m-%d %H:%M")
+        return local_hm(moment, self.policy.zone)
 
 
 class StageWatch:
@@ -98,13 +99,13 @@ class StageWatch:
         clock: PromiseClock,
         name: StageName,
         started_at: datetime,
-        status: StageStatus,
+        on_deadline: DeadlineSet,
         on_level: LevelReached,
     ) -> None:
         self.clock = clock
         self.name = name
         self.started_at = started_at
-        self.status = status
+        self.on_deadline = on_deadline
         self.on_level = on_level
         self.level: SlaState = "on_track"
         self.deadline: datetime | None = None
@@ -122,7 +123,7 @@ class StageWatch:
         start = self.started_at.replace(microsecond=0)
         self.deadline = await self.clock.add(start, limit)
         self.at_risk_at = await self.clock.add(start, limit * self.clock.policy.at_risk_fraction)
-        self.status.deadline = self.deadline
+        self.on_deadline(self.name, self.deadline)
         self._task = asyncio.create_task(self._watch())
 
     async def _watch(self) -> None:
@@ -156,7 +157,6 @@ class StageWatch:
         if SLA_ORDER[level] <= SLA_ORDER[self.level]:
             return
         self.level = level
-        self.status.sla = level
         self.on_level(self.name, "breached" if level == "breached" else "at_risk", self.deadline)
 
     def pause(self) -> None:
@@ -173,7 +173,7 @@ class StageWatch:
         assert self.deadline is not None and self.at_risk_at is not None
         if paused > timedelta(0):
             self.deadline = await self.clock.add(self.deadline, paused)
-            self.status.deadline = self.deadline
+            self.on_deadline(self.name, self.deadline)
             if self.level == "on_track":
                 self.at_risk_at = await self.clock.add(self.at_risk_at, paused)
         self._paused_since = None
