@@ -1,7 +1,7 @@
 """How the sandbox's partners behave: their latency, their outages, how long work takes.
 
-Set through ``PUT /_sandbox/behaviour`` (CONTRACT §5) with any part of the whole; the rest keeps
-its value.
+Set through ``PUT /_sandbox/behaviour`` (docs/partner-api.md, "Sandbox controls") with any part
+of the whole; the rest keeps its value.
 """
 
 from __future__ import annotations
