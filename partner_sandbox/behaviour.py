@@ -6,20 +6,12 @@ of the whole; the rest keeps its value.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Partner = Literal["registration", "seal_shop", "tax", "postal", "social_insurance", "housing_fund", "bank"]
-PARTNERS: tuple[Partner, ...] = (
-    "registration",
-    "seal_shop",
-    "tax",
-    "postal",
-    "social_insurance",
-    "housing_fund",
-    "bank",
-)
+PARTNERS: tuple[Partner, ...] = get_args(Partner)
 
 _DAY_S = 86_400.0
 
