@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, get_args
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -38,14 +38,7 @@ DocumentName = Literal[
     "inbound_waybill_label",
     "completion_notice",
 ]
-DOCUMENT_NAMES: tuple[DocumentName, ...] = (
-    "acceptance_receipt",
-    "business_licence",
-    "subsidy_voucher",
-    "waybill_label",
-    "inbound_waybill_label",
-    "completion_notice",
-)
+DOCUMENT_NAMES: tuple[DocumentName, ...] = get_args(DocumentName)
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])", re.ASCII)
 

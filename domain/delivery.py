@@ -9,7 +9,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, Field, model_validator
 
 from domain.application import Delivery
-from domain.districts import ANYANG_DISTRICTS
+from domain.districts import local_name
 from domain.status import DeliveryStatus, HistoryEntry
 
 Direction = Literal["outbound", "inbound"]
@@ -46,15 +46,9 @@ INVALID_WAYBILL_NUMBER = "InvalidWaybillNumber"
 DELIVERY_ERROR_TYPES = [ALREADY_COLLECTED, NO_FAILED_ATTEMPT, ALREADY_DELIVERED, INVALID_WAYBILL_NUMBER]
 
 
-def _local_name(district_code: str) -> str:
-    """安阳市文峰区 for the city's districts; 汤阴县, 林州市 for its counties and county-level city."""
-    name = ANYANG_DISTRICTS[district_code]
-    return f"安阳市{name}" if name.endswith("区") else name
-
-
 def service_centre(district_code: str) -> str:
     """The district's government service centre (政务服务中心), where EMS returns parcels."""
-    return f"{_local_name(district_code)}政务服务中心"
+    return f"{local_name(district_code)}政务服务中心"
 
 
 def pickup_centre(district_code: str) -> str:

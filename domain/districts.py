@@ -25,3 +25,10 @@ ANYANG_DISTRICTS: dict[str, str] = {
 
 def district_name(code: str) -> str:
     return ANYANG_DISTRICTS[code]
+
+
+def local_name(code: str) -> str:
+    """安阳市文峰区 for the city's districts; 汤阴县, 林州市 for its counties and county-level city:
+    the district as the names of its offices begin."""
+    name = ANYANG_DISTRICTS[code]
+    return f"安阳市{name}" if name.endswith("区") else name

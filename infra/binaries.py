@@ -1,4 +1,4 @@
-"""Where the pip-installed Temporal binaries are (never downloaded; see TEMPORAL_NOTES.md)."""
+"""Where the pip-installed Temporal binaries are: found in the venv, never downloaded (offline)."""
 
 from __future__ import annotations
 

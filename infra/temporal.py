@@ -107,7 +107,7 @@ def data_converter(settings: Settings | None = None) -> DataConverter:
     ``ODS_CODEC_KEYS`` (``infra.codec``; ``CodecKeyError`` when they are unusable). Plaintext
     payloads (histories recorded before the codec) still decode."""
     # Imported here, never at the top: workflow modules import this module, and ``cryptography``
-    # breaks the workflow sandbox (TEMPORAL_NOTES.md, "Pitfalls seen").
+    # breaks the workflow sandbox ("Failed validating workflow").
     from infra.codec import EncryptionCodec
 
     s = settings or get_settings()

@@ -20,18 +20,18 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from fastapi import Response
+from pydantic import AfterValidator
 
 from domain.banks import ANYANG_BANKS, Branch, branch_names, branch_of
 from domain.working_time import official_is_working_day
 from infra.logging import get_logger
-from partner_sandbox.calls import Answer, PartnerError, Sandbox, effect_call, not_found, read_call
+from partner_sandbox.booking import Bookings
+from partner_sandbox.calls import Answer, PartnerError, Sandbox, read_call
 from partner_sandbox.state import CHINA_TZ, SandboxState, iso, now
-from partner_sandbox.validation import ApplicationId, Name, Uscc, invalid, parse, request_body
+from partner_sandbox.validation import EnterpriseRequest, Name, invalid
 
 log = get_logger("partner_sandbox.bank")
-router = APIRouter(prefix="/bank/v1", tags=["banks"])
 
 # The sandbox's test name: the first bank such an enterprise asks declines it, every time.
 REFUSED_BY_FIRST_BANK = "拒开户"
@@ -52,12 +52,7 @@ def _known_bank(value: str) -> str:
     return value
 
 
-class AppointmentRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    application_id: ApplicationId
-    uscc: Uscc
-    enterprise_name: Name
+class AppointmentRequest(EnterpriseRequest):
     bank: Annotated[Name, AfterValidator(_known_bank)]
     branch: Name | None = None
     """One of the bank's branches in Anyang (``GET /bank/v1/banks``); absent: its main branch."""
@@ -112,8 +107,7 @@ def bank_listing() -> dict[str, Any]:
     }
 
 
-def book(sandbox: SandboxState, body: Any) -> Answer:
-    req = parse(AppointmentRequest, body)
+def book(sandbox: SandboxState, req: AppointmentRequest) -> dict[str, Any]:
     branch: Branch | None = branch_of(req.bank, req.branch)
     if branch is None:
         raise invalid(
@@ -125,23 +119,16 @@ def book(sandbox: SandboxState, body: Any) -> Answer:
                 )
             ]
         )
-    if REFUSED_BY_FIRST_BANK in req.enterprise_name:
-        if req.uscc not in sandbox.bank_refusals:
-            sandbox.bank_refusals[req.uscc] = req.bank
-            log.info(
-                "bank_appointment_refused",
-                application_id=req.application_id,
-                uscc=req.uscc,
-                bank=req.bank,
-            )
-            raise PartnerError(
-                422,
-                "account_opening_refused",
-                f"经尽职调查，{req.bank}{branch.name}暂不受理该企业开户预约，请补充说明后重新预约"
-                f" / account opening refused: after due diligence {req.bank} declines to book an "
-                f"account opening for “{req.enterprise_name}” for now; book again once explained",
-                ["bank"],
-            )
+    if REFUSED_BY_FIRST_BANK in req.enterprise_name and sandbox.refuses_first("bank", req.uscc):
+        log.info("bank_appointment_refused", application_id=req.application_id, uscc=req.uscc, bank=req.bank)
+        raise PartnerError(
+            422,
+            "account_opening_refused",
+            f"经尽职调查，{req.bank}{branch.name}暂不受理该企业开户预约，请补充说明后重新预约"
+            f" / account opening refused: after due diligence {req.bank} declines to book an "
+            f"account opening for “{req.enterprise_name}” for now; book again once explained",
+            ["bank"],
+        )
     moment = now()
     booked_at = moment.replace(microsecond=moment.microsecond // 1000 * 1000)  # as iso() shows it
     taken = sandbox.bank_slots.setdefault((req.bank, branch.name), set())
@@ -165,8 +152,6 @@ def book(sandbox: SandboxState, body: Any) -> Answer:
         "materials": MATERIALS,
         "booked_at": iso(booked_at),
     }
-    sandbox.bank_appointments[appointment_id] = answer
-    sandbox.counters["bank"].effects += 1
     log.info(
         "bank_appointment_booked",
         application_id=req.application_id,
@@ -175,29 +160,24 @@ def book(sandbox: SandboxState, body: Any) -> Answer:
         branch=branch.name,
         appointment_at=answer["appointment_at"],
     )
-    return Answer(201, answer)
+    return answer
 
 
-@router.get("/banks", summary="The banks with branches in Anyang, each bank's main branch first")
+BANKS = Bookings[dict[str, Any]](
+    "bank",
+    "/bank/v1/appointments/{appointment_id}",
+    tag="banks",
+    what="bank appointment",
+    kept=lambda sandbox: sandbox.records["bank"],
+    document=lambda appointment: appointment,
+)
+router = BANKS.router
+
+
+@router.get("/bank/v1/banks", summary="The banks with branches in Anyang, each bank's main branch first")
 async def list_banks(sandbox: Sandbox) -> Response:
     return await read_call(sandbox, "bank", lambda: Answer(200, bank_listing()))
 
 
-@router.post(
-    "/appointments",
-    status_code=201,
-    summary="Book an appointment at a branch to open the enterprise's basic account",
-    openapi_extra=request_body(AppointmentRequest),
-)
-async def post_appointment(request: Request, sandbox: Sandbox) -> Response:
-    return await effect_call(request, sandbox, "bank", lambda body: book(sandbox, body))
-
-
-@router.get("/appointments/{appointment_id}", summary="An appointment as booked")
-async def get_appointment(appointment_id: str, sandbox: Sandbox) -> Response:
-    def read() -> Answer:
-        if appointment_id not in sandbox.bank_appointments:
-            raise not_found("bank appointment", appointment_id)
-        return Answer(200, sandbox.bank_appointments[appointment_id])
-
-    return await read_call(sandbox, "bank", read)
+BANKS.book("Book an appointment at a branch to open the enterprise's basic account", AppointmentRequest, book)
+BANKS.show("An appointment as booked")

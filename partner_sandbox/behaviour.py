@@ -1,25 +1,17 @@
 """How the sandbox's partners behave: their latency, their outages, how long work takes.
 
-Set through ``PUT /_sandbox/behaviour`` (CONTRACT §5) with any part of the whole; the rest keeps
-its value.
+Set through ``PUT /_sandbox/behaviour`` (docs/partner-api.md, "Sandbox controls") with any part
+of the whole; the rest keeps its value.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Partner = Literal["registration", "seal_shop", "tax", "postal", "social_insurance", "housing_fund", "bank"]
-PARTNERS: tuple[Partner, ...] = (
-    "registration",
-    "seal_shop",
-    "tax",
-    "postal",
-    "social_insurance",
-    "housing_fund",
-    "bank",
-)
+PARTNERS: tuple[Partner, ...] = get_args(Partner)
 
 _DAY_S = 86_400.0
 

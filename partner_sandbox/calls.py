@@ -99,7 +99,7 @@ class Answer:
         return json_bytes(self.body)
 
 
-def _json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
+def json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
     return Response(content=body, status_code=status, media_type="application/json", headers=headers)
 
 
@@ -167,7 +167,7 @@ async def effect_call(
             f"the {IDEMPOTENCY_HEADER} header has 1 to {MAX_KEY_LENGTH} characters",
             [IDEMPOTENCY_HEADER],
         ).answer()
-        return _json_response(answer.status, answer.encoded())
+        return json_response(answer.status, answer.encoded())
     if key is None and key_required:
         answer = PartnerError(
             400,
@@ -175,7 +175,7 @@ async def effect_call(
             f"this call changes something: send an {IDEMPOTENCY_HEADER} header",
             [IDEMPOTENCY_HEADER],
         ).answer()
-        return _json_response(answer.status, answer.encoded())
+        return json_response(answer.status, answer.encoded())
 
     raw = await request.body()
     outage = _roll_outage(sandbox, partner)
@@ -216,7 +216,7 @@ async def effect_call(
             log.info("outage", partner=partner, path=request.url.path, when="after_work")
             status, body, headers = 503, _unavailable(partner).encoded(), {}
     await _delay(sandbox, partner)
-    return _json_response(status, body, headers)
+    return json_response(status, body, headers)
 
 
 async def read_call(sandbox: SandboxState, partner: Partner, read: Callable[[], Answer]) -> Response:
@@ -230,7 +230,7 @@ async def read_call(sandbox: SandboxState, partner: Partner, read: Callable[[], 
         except PartnerError as exc:
             answer = exc.answer()
     await _delay(sandbox, partner)
-    return _json_response(answer.status, answer.encoded())
+    return json_response(answer.status, answer.encoded())
 
 
 def get_sandbox(request: Request) -> SandboxState:

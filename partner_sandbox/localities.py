@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from domain.districts import ANYANG_DISTRICTS
-
-
-def local_name(district_code: str) -> str:
-    """安阳市文峰区 for the city's districts; 汤阴县, 林州市 for its counties and county-level city."""
-    name = ANYANG_DISTRICTS[district_code]
-    return f"安阳市{name}" if name.endswith("区") else name
+from domain.districts import ANYANG_DISTRICTS, local_name
 
 
 def registration_authority(district_code: str) -> str:
@@ -33,10 +27,6 @@ def seal_shops(district_code: str) -> list[tuple[str, str]]:
 def seal_shop(district_code: str) -> tuple[str, str]:
     """The district's first licensed seal shop (where an order naming no shop goes): (id, name)."""
     return seal_shops(district_code)[0]
-
-
-def service_centre(district_code: str) -> str:
-    return f"{local_name(district_code)}政务服务中心"
 
 
 def district_of_uscc(uscc: str) -> str | None:

@@ -20,22 +20,13 @@ import random
 import string
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.delivery import service_centre
 from domain.identifiers import s10_check_digit
 from infra.logging import get_logger
-from partner_sandbox.calls import (
-    Answer,
-    PartnerError,
-    Sandbox,
-    effect_call,
-    error_body,
-    not_found,
-    read_call,
-)
-from partner_sandbox.localities import service_centre
+from partner_sandbox.booking import Bookings
+from partner_sandbox.calls import Answer, PartnerError
 from partner_sandbox.state import HeldStep, SandboxState, Waybill, iso, now
 from partner_sandbox.validation import (
     ApplicationId,
@@ -46,12 +37,9 @@ from partner_sandbox.validation import (
     Text,
     invalid,
     parse,
-    request_body,
 )
 
 log = get_logger("partner_sandbox.postal")
-router = APIRouter(prefix="/postal/v1", tags=["EMS"])
-control_router = APIRouter(prefix="/_sandbox/postal", tags=["sandbox controls"])
 
 UNDELIVERABLE_MARK = "查无此地"
 UNDELIVERABLE_REASON = "查无此地址，无法投递"
@@ -175,15 +163,7 @@ def _moving(waybill: Waybill) -> bool:
     return waybill.moving is not None and not waybill.moving.done()
 
 
-def _waybill(sandbox: SandboxState, waybill_no: str) -> Waybill:
-    waybill = sandbox.waybills.get(waybill_no)
-    if waybill is None:
-        raise not_found("waybill", waybill_no)
-    return waybill
-
-
-def book(sandbox: SandboxState, body: Any) -> Answer:
-    req = parse(WaybillRequest, body)
+def book(sandbox: SandboxState, req: WaybillRequest) -> Waybill:
     if req.direction == "outbound" and req.callback_url is None:
         raise invalid([("callback_url", "an outbound parcel reports its tracking events there")])
     waybill = Waybill(
@@ -196,8 +176,6 @@ def book(sandbox: SandboxState, body: Any) -> Answer:
         booked_at=now(),
         held=sandbox.behaviour.postal.hold,
     )
-    sandbox.waybills[waybill.waybill_no] = waybill
-    sandbox.counters["postal"].effects += 1
     if waybill.direction == "outbound":
         waybill.moving = sandbox.spawn(carry(sandbox, waybill), name=f"parcel {waybill.waybill_no}")
     log.info(
@@ -207,11 +185,11 @@ def book(sandbox: SandboxState, body: Any) -> Answer:
         direction=waybill.direction,
         held=waybill.held,
     )
-    return Answer(201, waybill_document(waybill))
+    return waybill
 
 
-def amend(sandbox: SandboxState, waybill_no: str, body: Any) -> Answer:
-    waybill = _waybill(sandbox, waybill_no)
+def amend(sandbox: SandboxState, waybill: Waybill, body: Any) -> Answer:
+    waybill_no = waybill.waybill_no
     req = parse(Amendment, body)
     if waybill.status in ("returning", "returned"):
         raise PartnerError(409, "returned", f"运单 {waybill_no} 已退回，无法修改收件信息")
@@ -223,8 +201,8 @@ def amend(sandbox: SandboxState, waybill_no: str, body: Any) -> Answer:
     return Answer(200, waybill_document(waybill))
 
 
-def redeliver(sandbox: SandboxState, waybill_no: str) -> Answer:
-    waybill = _waybill(sandbox, waybill_no)
+def redeliver(sandbox: SandboxState, waybill: Waybill, _: Any) -> Answer:
+    waybill_no = waybill.waybill_no
     if waybill.status != "failed_attempt" or _moving(waybill):
         raise PartnerError(
             409,
@@ -235,8 +213,8 @@ def redeliver(sandbox: SandboxState, waybill_no: str) -> Answer:
     return Answer(202, {"waybill_no": waybill_no, "status": waybill.status, "attempt": waybill.attempts + 1})
 
 
-def return_parcel(sandbox: SandboxState, waybill_no: str) -> Answer:
-    waybill = _waybill(sandbox, waybill_no)
+def return_parcel(sandbox: SandboxState, waybill: Waybill, _: Any) -> Answer:
+    waybill_no = waybill.waybill_no
     if waybill.status == "delivered":
         raise PartnerError(409, "already_delivered", f"运单 {waybill_no} 已妥投，无法退回")
     if waybill.status not in ("returning", "returned"):
@@ -261,10 +239,10 @@ def _nothing_to_advance(waybill: Waybill) -> PartnerError:
     return PartnerError(409, "nothing_to_advance", f"waybill {no} is {status}: nothing to advance ({why})")
 
 
-async def advance(sandbox: SandboxState, waybill_no: str) -> Answer:
+async def advance(sandbox: SandboxState, waybill: Waybill) -> Answer:
     """Move a held waybill one tracking step now, exactly as time would have: its status changes
     at once (200 with the waybill), the same signed callback follows."""
-    waybill = _waybill(sandbox, waybill_no)
+    waybill_no = waybill.waybill_no
     if not waybill.held:
         raise PartnerError(
             409,
@@ -284,103 +262,46 @@ async def advance(sandbox: SandboxState, waybill_no: str) -> Answer:
     return Answer(200, waybill_document(waybill))
 
 
-@router.post(
-    "/waybills",
-    status_code=201,
-    summary="Book a shipment (a waybill is created)",
-    openapi_extra=request_body(WaybillRequest),
-)
-async def post_waybill(request: Request, sandbox: Sandbox) -> Response:
-    return await effect_call(request, sandbox, "postal", lambda body: book(sandbox, body))
-
-
-@router.patch(
-    "/waybills/{waybill_no}",
-    summary="Amend the recipient before collection",
-    openapi_extra=request_body(Amendment),
-)
-async def patch_waybill(waybill_no: str, request: Request, sandbox: Sandbox) -> Response:
-    return await effect_call(
-        request,
-        sandbox,
-        "postal",
-        lambda body: amend(sandbox, waybill_no, body),
-        key_required=False,  # setting the recipient twice is setting it once
-    )
-
-
-@router.post(
-    "/waybills/{waybill_no}/redeliver",
-    status_code=202,
-    summary="Another delivery attempt after a failed one",
-)
-async def post_redeliver(waybill_no: str, request: Request, sandbox: Sandbox) -> Response:
-    return await effect_call(
-        request, sandbox, "postal", lambda _: redeliver(sandbox, waybill_no), key_required=False
-    )
-
-
-@router.post(
-    "/waybills/{waybill_no}/return",
-    status_code=202,
-    summary="Give up delivering; return the parcel to the service centre",
-)
-async def post_return(waybill_no: str, request: Request, sandbox: Sandbox) -> Response:
-    return await effect_call(
-        request, sandbox, "postal", lambda _: return_parcel(sandbox, waybill_no), key_required=False
-    )
-
-
-@router.get("/waybills", summary="The waybills of a case (or all), oldest first")
-async def list_waybills(sandbox: Sandbox, application_id: str | None = None) -> Response:
-    def read() -> Answer:
-        waybills = [
-            waybill_document(w)
-            for w in sandbox.waybills.values()
-            if application_id is None or w.application_id == application_id
-        ]
-        return Answer(200, {"waybills": waybills})
-
-    return await read_call(sandbox, "postal", read)
-
-
-@router.get("/waybills/{waybill_no}", summary="A waybill and its tracking events")
-async def get_waybill(waybill_no: str, sandbox: Sandbox) -> Response:
-    return await read_call(
-        sandbox, "postal", lambda: Answer(200, waybill_document(_waybill(sandbox, waybill_no)))
-    )
-
-
-@control_router.post(
-    "/waybills/{waybill_no}/post",
-    status_code=202,
-    summary="The applicant posts a prepaid inbound parcel: it starts moving (sandbox only)",
-)
-async def post_inbound_parcel(waybill_no: str, sandbox: Sandbox) -> JSONResponse:
-    waybill = sandbox.waybills.get(waybill_no)
-    if waybill is None:
-        return JSONResponse(error_body("not_found", f"no waybill {waybill_no}"), 404)
+async def post_parcel(sandbox: SandboxState, waybill: Waybill) -> Answer:
+    """The applicant posts a prepaid inbound parcel: it starts moving."""
     if waybill.direction != "inbound" or waybill.status != "booked" or _moving(waybill):
-        return JSONResponse(
-            error_body("not_postable", "only a booked inbound waybill that is not moving yet"), 409
-        )
-    waybill.moving = sandbox.spawn(carry(sandbox, waybill), name=f"parcel {waybill_no}")
-    return JSONResponse({"waybill_no": waybill_no, "status": waybill.status}, 202)
+        raise PartnerError(409, "not_postable", "only a booked inbound waybill that is not moving yet")
+    waybill.moving = sandbox.spawn(carry(sandbox, waybill), name=f"parcel {waybill.waybill_no}")
+    return Answer(202, {"waybill_no": waybill.waybill_no, "status": waybill.status})
 
 
-@control_router.post(
-    "/waybills/{waybill_no}/advance",
-    summary="Move a held waybill one tracking step now; its signed event follows (sandbox only)",
+WAYBILLS = Bookings[Waybill](
+    "postal",
+    "/postal/v1/waybills/{waybill_no}",
+    tag="EMS",
+    what="waybill",
+    kept=lambda sandbox: sandbox.waybills,
+    document=waybill_document,
+)
+router, control_router = WAYBILLS.router, WAYBILLS.controls
+
+WAYBILLS.book("Book a shipment (a waybill is created)", WaybillRequest, book)
+WAYBILLS.follow_up(None, "Amend the recipient before collection", amend, method="PATCH", model=Amendment)
+WAYBILLS.follow_up("redeliver", "Another delivery attempt after a failed one", redeliver, status_code=202)
+WAYBILLS.follow_up(
+    "return", "Give up delivering; return the parcel to the service centre", return_parcel, status_code=202
+)
+WAYBILLS.list_per_case("The waybills of a case (or all), oldest first")
+WAYBILLS.show("A waybill and its tracking events")
+WAYBILLS.control(
+    "/_sandbox/postal/waybills/{waybill_no}/post",
+    "The applicant posts a prepaid inbound parcel: it starts moving (sandbox only)",
+    post_parcel,
+    name="post_inbound_parcel",
+    status_code=202,
+)
+WAYBILLS.control(
+    "/_sandbox/postal/waybills/{waybill_no}/advance",
+    "Move a held waybill one tracking step now; its signed event follows (sandbox only)",
+    advance,
     responses={
         404: {"description": "no such waybill"},
         409: {"description": "the waybill is not held, or has no step to take now"},
     },
+    done=lambda no, answer: log.info("held_waybill_advanced", waybill_no=no, status=answer.body["status"]),
 )
-async def post_advance(waybill_no: str, sandbox: Sandbox) -> Response:
-    try:
-        answer = await advance(sandbox, waybill_no)
-    except PartnerError as exc:
-        answer = exc.answer()
-    if answer.status == 200:
-        log.info("held_waybill_advanced", waybill_no=waybill_no, status=answer.body["status"])
-    return Response(content=answer.encoded(), status_code=answer.status, media_type="application/json")

@@ -8,12 +8,12 @@ import random
 from decimal import Decimal
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.identifiers import USCC_ALPHABET, uscc_check_char
 from infra.logging import get_logger
-from partner_sandbox.calls import Answer, PartnerError, Sandbox, effect_call, not_found, read_call
+from partner_sandbox.calls import PartnerError
+from partner_sandbox.filing import serve_filings
 from partner_sandbox.localities import registration_authority
 from partner_sandbox.state import SandboxState, iso, now
 from partner_sandbox.validation import (
@@ -26,12 +26,9 @@ from partner_sandbox.validation import (
     Text,
     Uscc,
     invalid,
-    parse,
-    request_body,
 )
 
 log = get_logger("partner_sandbox.registration")
-router = APIRouter(prefix="/registration/v1", tags=["registration system"])
 
 EnterpriseKind = Literal["limited_company", "sole_proprietorship", "partnership", "individual_business"]
 
@@ -156,13 +153,10 @@ def fresh_uscc(sandbox: SandboxState, kind: str, district_code: str) -> str:
         first17 = prefix + body8 + _org_code_check(body8)
         return first17 + uscc_check_char(first17)
 
-    uscc = sandbox.unique(make)
-    sandbox.usccs.add(uscc)
-    return uscc
+    return sandbox.unique(make)
 
 
-def file_company(sandbox: SandboxState, body: Any) -> Answer:
-    filing = parse(FilingRequest, body)
+def file_company(sandbox: SandboxState, filing: FilingRequest) -> tuple[str, dict[str, Any]]:
     problems = filing_problems(filing)
     if problems:
         raise invalid(problems)
@@ -183,8 +177,8 @@ def file_company(sandbox: SandboxState, body: Any) -> Answer:
         )
     uscc = fresh_uscc(sandbox, e.kind, e.district_code)
     filing_id = sandbox.new_id("REG")
-    answer = {
-        "filing_id": filing_id,
+    log.info("licence_issued", application_id=filing.application_id, filing_id=filing_id, uscc=uscc)
+    return filing_id, {
         "status": "registered",
         "application_id": filing.application_id,
         "licence": {
@@ -200,27 +194,14 @@ def file_company(sandbox: SandboxState, body: Any) -> Answer:
             "authority": registration_authority(e.district_code),
         },
     }
-    sandbox.filings[filing_id] = answer
-    sandbox.counters["registration"].effects += 1
-    log.info("licence_issued", application_id=filing.application_id, filing_id=filing_id, uscc=uscc)
-    return Answer(201, answer)
 
 
-@router.post(
-    "/filings",
-    status_code=201,
-    summary="File a company; a licence with a fresh USCC is issued",
-    openapi_extra=request_body(FilingRequest),
+router = serve_filings(
+    "registration",
+    "/registration/v1/filings/{filing_id}",
+    tag="registration system",
+    what="filing",
+    model=FilingRequest,
+    file=file_company,
+    summaries=("File a company; a licence with a fresh USCC is issued", "The filing as registered"),
 )
-async def post_filing(request: Request, sandbox: Sandbox) -> Response:
-    return await effect_call(request, sandbox, "registration", lambda body: file_company(sandbox, body))
-
-
-@router.get("/filings/{filing_id}", summary="The filing as registered")
-async def get_filing(filing_id: str, sandbox: Sandbox) -> Response:
-    def read() -> Answer:
-        if filing_id not in sandbox.filings:
-            raise not_found("filing", filing_id)
-        return Answer(200, sandbox.filings[filing_id])
-
-    return await read_call(sandbox, "registration", read)

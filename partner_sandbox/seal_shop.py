@@ -18,27 +18,18 @@ import asyncio
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.districts import ANYANG_DISTRICTS
 from infra.logging import get_logger
-from partner_sandbox.calls import Answer, PartnerError, Sandbox, effect_call, not_found, read_call
+from partner_sandbox.booking import Bookings
+from partner_sandbox.calls import Answer, PartnerError, Sandbox, read_call
 from partner_sandbox.localities import district_of_uscc, seal_shops
 from partner_sandbox.state import SandboxState, SealOrder, iso, now
-from partner_sandbox.validation import (
-    ApplicationId,
-    CallbackUrl,
-    Name,
-    Uscc,
-    invalid,
-    parse,
-    request_body,
-)
+from partner_sandbox.validation import CallbackUrl, EnterpriseRequest, Name, invalid, parse
 
 log = get_logger("partner_sandbox.seal_shop")
-router = APIRouter(prefix="/seal-shop/v1", tags=["seal shops"])
-control_router = APIRouter(prefix="/_sandbox/seal-shop", tags=["sandbox controls"])
 
 SealKind = Literal["official", "financial", "invoice", "contract", "legal_representative"]
 SEAL_PRICES_CNY: dict[str, str] = {
@@ -52,12 +43,7 @@ SEAL_PRICES_CNY: dict[str, str] = {
 REFUSED_BY_FIRST_SHOP = "拒刻"
 
 
-class SealOrderRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    application_id: ApplicationId
-    uscc: Uscc
-    enterprise_name: Name
+class SealOrderRequest(EnterpriseRequest):
     legal_representative_name: Name | None = None
     seals: list[SealKind] = Field(min_length=1, max_length=5)
     callback_url: CallbackUrl
@@ -125,8 +111,7 @@ def order_document(order: SealOrder) -> dict[str, Any]:
     return doc
 
 
-def take_order(sandbox: SandboxState, body: Any) -> Answer:
-    req = parse(SealOrderRequest, body)
+def take_order(sandbox: SandboxState, req: SealOrderRequest) -> SealOrder:
     problems = order_problems(req)
     if problems:
         raise invalid(problems)
@@ -166,8 +151,6 @@ def take_order(sandbox: SandboxState, body: Any) -> Answer:
         callback_url=req.callback_url,
         accepted_at=now(),
     )
-    sandbox.seal_orders[order.order_id] = order
-    sandbox.counters["seal_shop"].effects += 1
     if sandbox.behaviour.seal_shop.hold:
         order.held = True  # carved when the finish control says so (finish_order)
     else:
@@ -180,7 +163,7 @@ def take_order(sandbox: SandboxState, body: Any) -> Answer:
         seals=order.seals,
         held=order.held,
     )
-    return Answer(201, order_document(order))
+    return order
 
 
 async def carve(sandbox: SandboxState, order: SealOrder) -> None:
@@ -229,12 +212,10 @@ async def report(sandbox: SandboxState, order: SealOrder, event: dict[str, Any])
     await sandbox.callbacks.deliver(order.callback_url, event)
 
 
-def finish_order(sandbox: SandboxState, order_id: str) -> Answer:
+async def finish_order(sandbox: SandboxState, order: SealOrder) -> Answer:
     """Carve a held order now, exactly as carving would have: the order completes at once (200
     with the completed order), the signed callback follows after ``latency_s``."""
-    order = sandbox.seal_orders.get(order_id)
-    if order is None:
-        raise not_found("seal order", order_id)
+    order_id = order.order_id
     if order.status == "cancelled":
         raise PartnerError(409, "cancelled", f"seal order {order_id} was cancelled: nothing to finish")
     if order.status == "completed":
@@ -251,10 +232,8 @@ def finish_order(sandbox: SandboxState, order_id: str) -> Answer:
     return Answer(200, order_document(order))
 
 
-def cancel_order(sandbox: SandboxState, order_id: str, body: Any) -> Answer:
-    order = sandbox.seal_orders.get(order_id)
-    if order is None:
-        raise not_found("seal order", order_id)
+def cancel_order(sandbox: SandboxState, order: SealOrder, body: Any) -> Answer:
+    order_id = order.order_id
     req = parse(CancelRequest, body if body is not None else {})
     if order.status == "completed":
         raise PartnerError(409, "already_completed", f"印章已刻制完成，订单 {order_id} 无法取消")
@@ -274,30 +253,6 @@ def cancel_order(sandbox: SandboxState, order_id: str, body: Any) -> Answer:
     return Answer(200, {"order_id": order_id, "status": "cancelled", "cancelled_at": iso(order.cancelled_at)})
 
 
-@router.post(
-    "/orders",
-    status_code=201,
-    summary="Order the carving of a set of seals; completion follows by callback",
-    openapi_extra=request_body(SealOrderRequest),
-)
-async def post_order(request: Request, sandbox: Sandbox) -> Response:
-    return await effect_call(request, sandbox, "seal_shop", lambda body: take_order(sandbox, body))
-
-
-@router.post(
-    "/orders/{order_id}/cancel",
-    summary="Cancel an order still being carved; no callback follows",
-)
-async def post_cancel(order_id: str, request: Request, sandbox: Sandbox) -> Response:
-    return await effect_call(
-        request,
-        sandbox,
-        "seal_shop",
-        lambda body: cancel_order(sandbox, order_id, body),
-        key_required=False,  # cancelling is idempotent by nature
-    )
-
-
 def shop_listing(district_code: str | None) -> Answer:
     if district_code is None or district_code not in ANYANG_DISTRICTS:
         what = "required" if district_code is None else "not one of Anyang's districts"
@@ -309,8 +264,24 @@ def shop_listing(district_code: str | None) -> Answer:
     return Answer(200, {"shops": shops})
 
 
+SHOPS = Bookings[SealOrder](
+    "seal_shop",
+    "/seal-shop/v1/orders/{order_id}",
+    tag="seal shops",
+    what="seal order",
+    kept=lambda sandbox: sandbox.seal_orders,
+    document=order_document,
+)
+router, control_router = SHOPS.router, SHOPS.controls
+
+SHOPS.book(
+    "Order the carving of a set of seals; completion follows by callback", SealOrderRequest, take_order
+)
+SHOPS.follow_up("cancel", "Cancel an order still being carved; no callback follows", cancel_order)
+
+
 @router.get(
-    "/shops",
+    "/seal-shop/v1/shops",
     summary="The district's licensed seal shops in their fixed order; the first takes orders naming none",
 )
 async def list_shops(
@@ -320,43 +291,15 @@ async def list_shops(
     return await read_call(sandbox, "seal_shop", lambda: shop_listing(district_code))
 
 
-@router.get("/orders", summary="The orders of a case (or all), oldest first")
-async def list_orders(sandbox: Sandbox, application_id: str | None = None) -> Response:
-    def read() -> Answer:
-        orders = [
-            order_document(o)
-            for o in sandbox.seal_orders.values()
-            if application_id is None or o.application_id == application_id
-        ]
-        return Answer(200, {"orders": orders})
-
-    return await read_call(sandbox, "seal_shop", read)
-
-
-@router.get("/orders/{order_id}", summary="An order and its status")
-async def get_order(order_id: str, sandbox: Sandbox) -> Response:
-    def read() -> Answer:
-        order = sandbox.seal_orders.get(order_id)
-        if order is None:
-            raise not_found("seal order", order_id)
-        return Answer(200, order_document(order))
-
-    return await read_call(sandbox, "seal_shop", read)
-
-
-@control_router.post(
-    "/orders/{order_id}/finish",
-    summary="Finish carving a held order now: it completes and its callback follows (sandbox only)",
+SHOPS.list_per_case("The orders of a case (or all), oldest first")
+SHOPS.show("An order and its status")
+SHOPS.control(
+    "/_sandbox/seal-shop/orders/{order_id}/finish",
+    "Finish carving a held order now: it completes and its callback follows (sandbox only)",
+    finish_order,
     responses={
         404: {"description": "no such order"},
         409: {"description": "the order is not held, already completed or cancelled"},
     },
+    done=lambda order_id, _: log.info("held_seal_order_finished", order_id=order_id),
 )
-async def post_finish(order_id: str, sandbox: Sandbox) -> Response:
-    try:
-        answer = finish_order(sandbox, order_id)
-    except PartnerError as exc:
-        answer = exc.answer()
-    if answer.status == 200:
-        log.info("held_seal_order_finished", order_id=order_id)
-    return Response(content=answer.encoded(), status_code=answer.status, media_type="application/json")

@@ -17,29 +17,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from infra.logging import get_logger
-from partner_sandbox.calls import Answer, PartnerError, Sandbox, effect_call, not_found, read_call
-from partner_sandbox.localities import district_of_uscc, social_insurance_bureau
-from partner_sandbox.state import SandboxState, iso, now
-from partner_sandbox.validation import ApplicationId, Name, Uscc, invalid, parse, request_body
+from partner_sandbox.filing import DistrictOffice, serve_filings
+from partner_sandbox.localities import social_insurance_bureau
+from partner_sandbox.state import SandboxState, iso
+from partner_sandbox.validation import EnterpriseRequest
 
-log = get_logger("partner_sandbox.social_insurance")
-router = APIRouter(prefix="/social-insurance/v1", tags=["human resources and social security bureau"])
-
-# The sandbox's test name: the first registration request of such an enterprise is refused.
-RECORD_NOT_READY = "参保异常"
 MAX_EMPLOYEES = 10_000
 
 
-class RegistrationRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    application_id: ApplicationId
-    uscc: Uscc
-    enterprise_name: Name
+class RegistrationRequest(EnterpriseRequest):
     employees: int = Field(ge=1, le=MAX_EMPLOYEES, strict=True, description="employees to insure")
 
 
@@ -48,63 +36,30 @@ def registration_number(sandbox: SandboxState, district: str, at: datetime) -> s
     return sandbox.unique(lambda rng: f"{district}{at.year % 100:02d}{rng.randrange(10**6):06d}")
 
 
-def register(sandbox: SandboxState, body: Any) -> Answer:
-    req = parse(RegistrationRequest, body)
-    district = district_of_uscc(req.uscc)
-    if district is None:
-        raise invalid(
-            [("uscc", f"registered in division {req.uscc[2:8]}, outside Anyang's social insurance bureaus")]
-        )
-    bureau = social_insurance_bureau(district)
-    if RECORD_NOT_READY in req.enterprise_name and req.uscc not in sandbox.si_refused_usccs:
-        sandbox.si_refused_usccs.add(req.uscc)
-        log.info("social_insurance_refused", application_id=req.application_id, uscc=req.uscc)
-        raise PartnerError(
-            422,
-            "social_insurance_record_not_ready",
-            f"用人单位（{req.uscc}）的登记信息尚未由市场监管部门共享至{bureau}，暂不能办理社会保险登记，"
-            "请稍后重新提交 / social insurance record not ready: the employer's registration has not "
-            "reached the bureau from market regulation yet; apply again later (a new request)",
-            ["uscc"],
-        )
-    registered = now()
-    registration_no = registration_number(sandbox, district, registered)
-    answer = {
-        "registration_no": registration_no,
-        "application_id": req.application_id,
-        "uscc": req.uscc,
-        "enterprise_name": req.enterprise_name,
-        "employees": req.employees,
-        "district_code": district,
-        "bureau": bureau,
-        "registered_at": iso(registered),
-    }
-    sandbox.si_registrations[registration_no] = answer
-    sandbox.counters["social_insurance"].effects += 1
-    log.info(
-        "social_insurance_registered",
-        application_id=req.application_id,
-        registration_no=registration_no,
-        employees=req.employees,
-    )
-    return Answer(201, answer)
+def registration(req: RegistrationRequest, district: str, bureau: str, at: datetime) -> dict[str, Any]:
+    return {"employees": req.employees, "district_code": district, "bureau": bureau, "registered_at": iso(at)}
 
 
-@router.post(
-    "/registrations",
-    status_code=201,
-    summary="Register a new employer and its employees for social insurance",
-    openapi_extra=request_body(RegistrationRequest),
+BUREAUS = DistrictOffice[RegistrationRequest](
+    "social_insurance",
+    area="Anyang's social insurance bureaus",
+    office=social_insurance_bureau,
+    test_name="参保异常",
+    not_ready=lambda uscc, bureau: (
+        f"用人单位（{uscc}）的登记信息尚未由市场监管部门共享至{bureau}，暂不能办理社会保险登记，请稍后重新提交"
+        " / social insurance record not ready: the employer's registration has not reached the"
+        " bureau from market regulation yet; apply again later (a new request)"
+    ),
+    number=registration_number,
+    record=registration,
 )
-async def post_registration(request: Request, sandbox: Sandbox) -> Response:
-    return await effect_call(request, sandbox, "social_insurance", lambda body: register(sandbox, body))
 
-
-@router.get("/registrations/{registration_no}", summary="A registration as made")
-async def get_registration(registration_no: str, sandbox: Sandbox) -> Response:
-    def read() -> Answer:
-        if registration_no not in sandbox.si_registrations:
-            raise not_found("social insurance registration", registration_no)
-        return Answer(200, sandbox.si_registrations[registration_no])
-
-    return await read_call(sandbox, "social_insurance", read)
+router = serve_filings(
+    "social_insurance",
+    "/social-insurance/v1/registrations/{registration_no}",
+    tag="human resources and social security bureau",
+    what="social insurance registration",
+    model=RegistrationRequest,
+    file=BUREAUS.file,
+    summaries=("Register a new employer and its employees for social insurance", "A registration as made"),
+)

@@ -131,28 +131,25 @@ class SandboxState:
         self.behaviour = Behaviour()
         self.counters: dict[Partner, Counter] = {p: Counter() for p in PARTNERS}
         self.idempotency: dict[Partner, dict[str, StoredAnswer]] = {p: {} for p in PARTNERS}
-        self.filings: dict[str, dict[str, Any]] = {}
-        self.usccs: set[str] = set()
+        self.records: dict[Partner, dict[str, dict[str, Any]]] = {p: {} for p in PARTNERS}
+        """What the partners that file (and the banks) gave, by its number: filings, invoice
+        allotments, social insurance registrations, housing fund accounts, bank appointments."""
+        self.refused: dict[Partner, set[str]] = {p: set() for p in PARTNERS}
+        """The USCCs whose first request a partner refused because of a test name (税务异常,
+        参保异常, 公积金异常, 拒开户)."""
         self.seal_orders: dict[str, SealOrder] = {}
-        self.allotments: dict[str, dict[str, Any]] = {}
-        self.tax_refused_usccs: set[str] = set()
-        """The USCCs (names with 税务异常) whose first allotment request the tax bureau refused."""
         self.waybills: dict[str, Waybill] = {}
-        self.si_registrations: dict[str, dict[str, Any]] = {}
-        """Social insurance registrations (员工参保登记) by registration number."""
-        self.si_refused_usccs: set[str] = set()
-        """The USCCs (names with 参保异常) whose first registration request the bureau refused."""
-        self.hf_accounts: dict[str, dict[str, Any]] = {}
-        """Housing provident fund unit accounts (住房公积金缴存登记) by account number."""
-        self.hf_refused_usccs: set[str] = set()
-        """The USCCs (names with 公积金异常) whose first account request the centre refused."""
-        self.bank_appointments: dict[str, dict[str, Any]] = {}
-        """Account-opening appointments (银行预约开户) by appointment id."""
         self.bank_slots: dict[tuple[str, str], set[datetime]] = {}
         """The slots taken at each (bank, branch)."""
-        self.bank_refusals: dict[str, str] = {}
-        """USCC (names with 拒开户) -> the bank that refused it: the first bank it asked."""
         self._taken: set[str] = set()
+
+    def refuses_first(self, partner: Partner, uscc: str) -> bool:
+        """True the first time it is asked for ``partner`` and ``uscc``: a partner refuses a test
+        name's enterprise once, and takes its next request (with a new idempotency key)."""
+        if uscc in self.refused[partner]:
+            return False
+        self.refused[partner].add(uscc)
+        return True
 
     # -- randomness -------------------------------------------------------------------------
     def unique(self, make: Callable[[random.Random], str]) -> str:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from domain.districts import ANYANG_DISTRICTS
 from domain.identifiers import APPLICATION_ID_PATTERN, resident_id_problem, uscc_problem
@@ -74,6 +74,16 @@ Uscc = Annotated[str, AfterValidator(_uscc)]
 DistrictCode = Annotated[str, AfterValidator(_district)]
 Phone = Annotated[str, AfterValidator(_phone)]
 CallbackUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_callback_url)]
+
+
+class EnterpriseRequest(BaseModel):
+    """What a request about a registered enterprise begins with."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    application_id: ApplicationId
+    uscc: Uscc
+    enterprise_name: Name
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:

@@ -60,41 +60,40 @@ def filing(
     }
 
 
-def seal_order(
-    callback_url: str,
+def enterprise_request(
+    application_id: str = "AY20261127-0001",
     *,
     company_uscc: str | None = None,
-    seals: tuple[str, ...] = ("official", "financial", "invoice", "legal_representative"),
-    application_id: str = "AY20261127-0001",
     enterprise_name: str = "安阳市文峰区晨曦餐饮有限公司",
-    shop_id: str | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
+    """A request about a registered enterprise: its case, its USCC (one of 文峰区 unless given), its
+    name, then ``fields``."""
+    return {
         "application_id": application_id,
         "uscc": company_uscc or uscc("410502"),
         "enterprise_name": enterprise_name,
-        "legal_representative_name": "张艳鹏",
-        "seals": list(seals),
-        "callback_url": callback_url,
+        **fields,
     }
+
+
+def seal_order(
+    callback_url: str,
+    *,
+    seals: tuple[str, ...] = ("official", "financial", "invoice", "legal_representative"),
+    shop_id: str | None = None,
+    **enterprise: Any,
+) -> dict[str, Any]:
+    body = enterprise_request(
+        legal_representative_name="张艳鹏", seals=list(seals), callback_url=callback_url, **enterprise
+    )
     if shop_id is not None:
         body["shop_id"] = shop_id
     return body
 
 
-def allotment(
-    application_id: str = "AY20261127-0001",
-    *,
-    company_uscc: str | None = None,
-    enterprise_name: str = "安阳市文峰区晨曦餐饮有限公司",
-) -> dict[str, Any]:
-    return {
-        "application_id": application_id,
-        "uscc": company_uscc or uscc("410502"),
-        "enterprise_name": enterprise_name,
-        "kind": "electronic_general",
-        "monthly_quota": 25,
-    }
+def allotment(application_id: str = "AY20261127-0001", **enterprise: Any) -> dict[str, Any]:
+    return enterprise_request(application_id, kind="electronic_general", monthly_quota=25, **enterprise)
 
 
 def waybill(
@@ -121,53 +120,25 @@ def waybill(
 
 
 def si_registration(
-    application_id: str = "AY20261127-0001",
-    *,
-    company_uscc: str | None = None,
-    enterprise_name: str = "安阳市文峰区晨曦餐饮有限公司",
-    employees: int = 3,
+    application_id: str = "AY20261127-0001", *, employees: int = 3, **enterprise: Any
 ) -> dict[str, Any]:
-    """A social insurance registration (员工参保登记) request."""
-    return {
-        "application_id": application_id,
-        "uscc": company_uscc or uscc("410502"),
-        "enterprise_name": enterprise_name,
-        "employees": employees,
-    }
+    """A social insurance registration (员工参保登记) request; a housing provident fund account
+    (住房公积金缴存登记) request has the same fields (``hf_account``)."""
+    return enterprise_request(application_id, employees=employees, **enterprise)
 
 
-def hf_account(
-    application_id: str = "AY20261127-0001",
-    *,
-    company_uscc: str | None = None,
-    enterprise_name: str = "安阳市文峰区晨曦餐饮有限公司",
-    employees: int = 3,
-) -> dict[str, Any]:
-    """A housing provident fund account (住房公积金缴存登记) request."""
-    return {
-        "application_id": application_id,
-        "uscc": company_uscc or uscc("410502"),
-        "enterprise_name": enterprise_name,
-        "employees": employees,
-    }
+hf_account = si_registration
 
 
 def bank_appointment(
     application_id: str = "AY20261127-0001",
     *,
-    company_uscc: str | None = None,
-    enterprise_name: str = "安阳市文峰区晨曦餐饮有限公司",
     bank: str = "中国建设银行",
     branch: str | None = "安阳分行",
+    **enterprise: Any,
 ) -> dict[str, Any]:
     """A bank account appointment (银行预约开户) request; ``branch=None`` leaves the branch out."""
-    body: dict[str, Any] = {
-        "application_id": application_id,
-        "uscc": company_uscc or uscc("410502"),
-        "enterprise_name": enterprise_name,
-        "bank": bank,
-        "legal_representative_name": "张艳鹏",
-    }
+    body = enterprise_request(application_id, bank=bank, legal_representative_name="张艳鹏", **enterprise)
     if branch is not None:
         body["branch"] = branch
     return body

@@ -1,4 +1,4 @@
-"""The sandbox controls of CONTRACT §5: behaviour, effects, reset."""
+"""The sandbox controls (docs/partner-api.md, "Sandbox controls"): behaviour, effects, reset."""
 
 from __future__ import annotations
 

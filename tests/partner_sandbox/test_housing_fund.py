@@ -14,7 +14,6 @@ from tests.partner_sandbox.conftest import effects
 from tests.partner_sandbox.samples import hf_account, idem, uscc
 
 ACCOUNTS = "/housing-fund/v1/accounts"
-NOT_READY_NAME = "安阳市北关区公积金异常商贸有限公司"
 
 
 @pytest.mark.parametrize(
@@ -72,27 +71,3 @@ async def test_an_invalid_request_is_400_naming_the_fields_and_opens_nothing(
     assert error["code"] == "invalid_request"
     assert error["fields"] == fields
     assert await effects(partner, "housing_fund") == {"requests": 1, "effects": 0}
-
-
-async def test_an_employer_named_with_the_test_word_is_refused_its_first_request_and_a_new_key_opens_it(
-    partner: httpx.AsyncClient,
-) -> None:
-    body = hf_account(company_uscc=uscc("410503"), enterprise_name=NOT_READY_NAME)
-    first_key = idem()
-
-    refused = await partner.post(ACCOUNTS, json=body, headers=first_key)
-    replayed = await partner.post(ACCOUNTS, json=body, headers=first_key)
-    after_refusal = await effects(partner, "housing_fund")
-    opened = await partner.post(ACCOUNTS, json=body, headers=idem())
-    opened_again = await partner.post(ACCOUNTS, json=body, headers=idem())
-
-    assert refused.status_code == 422
-    error = refused.json()["error"]
-    assert error["code"] == "housing_fund_record_not_ready"
-    assert error["fields"] == ["uscc"]
-    assert "尚未共享至安阳市住房公积金管理中心北关区管理部" in error["message"]
-    assert "housing fund record not ready" in error["message"]
-    assert replayed.content == refused.content
-    assert after_refusal == {"requests": 2, "effects": 0}
-    assert opened.status_code == opened_again.status_code == 201
-    assert await effects(partner, "housing_fund") == {"requests": 4, "effects": 2}

@@ -1,6 +1,7 @@
 """What the three partners after registration (social insurance bureau, housing fund centre, banks)
 share with the others: an Idempotency-Key on every creating POST with the same semantics, effects
-counted under their own keys, the behaviour controls (error_rate, latency_s), and reset."""
+counted under their own keys, the behaviour controls (error_rate, latency_s), and reset; and the
+test names that make them and the tax bureau refuse an enterprise's first request."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from tests.partner_sandbox.conftest import effects
-from tests.partner_sandbox.samples import bank_appointment, hf_account, idem, si_registration
+from tests.partner_sandbox.samples import allotment, bank_appointment, hf_account, idem, si_registration
 
 
 @dataclass(frozen=True)
@@ -192,3 +193,84 @@ async def test_reset_forgets_what_was_made_the_keys_and_the_counts(
     assert fresh.status_code == 201
     assert "Idempotent-Replayed" not in fresh.headers
     assert await effects(partner, p.key) == {"requests": 2, "effects": 1}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A word in the enterprise's name that makes a partner refuse its first request
+    (docs/partner-api.md, "Test names")."""
+
+    partner: Partner
+    word_in_name: str
+    code: str
+    field: str
+    says: tuple[str, ...]
+    """What the message says (of a 文峰区 enterprise)."""
+
+    def __str__(self) -> str:
+        return self.partner.key
+
+
+REFUSALS = [
+    Refusal(
+        Partner("tax", "/tax/v1/invoice-allotments", "allotment_id", allotment, {}),
+        "安阳市文峰区税务异常餐饮有限公司",
+        "tax_record_not_ready",
+        "uscc",
+        ("税务登记信息尚未同步", "国家税务总局安阳市文峰区税务局", "tax record not ready"),
+    ),
+    Refusal(
+        PARTNERS[0],
+        "安阳市文峰区参保异常餐饮有限公司",
+        "social_insurance_record_not_ready",
+        "uscc",
+        (
+            "的登记信息尚未由市场监管部门共享至安阳市文峰区人力资源和社会保障局",
+            "social insurance record not ready",
+        ),
+    ),
+    Refusal(
+        PARTNERS[1],
+        "安阳市文峰区公积金异常商贸有限公司",
+        "housing_fund_record_not_ready",
+        "uscc",
+        ("尚未共享至安阳市住房公积金管理中心文峰区管理部", "housing fund record not ready"),
+    ),
+    Refusal(
+        PARTNERS[2],
+        "安阳市文峰区拒开户贸易有限公司",
+        "account_opening_refused",
+        "bank",
+        ("经尽职调查，中国建设银行安阳分行暂不受理该企业开户预约", "declines to book an account opening"),
+    ),
+]
+
+
+@pytest.mark.parametrize("r", REFUSALS, ids=str)
+async def test_a_test_named_enterprise_is_refused_its_first_request_the_replay_too_and_new_keys_are_served(
+    partner: httpx.AsyncClient, r: Refusal
+) -> None:
+    p = r.partner
+    body = p.request(enterprise_name=r.word_in_name)
+    first_key = idem(p.key)
+
+    refused = await partner.post(p.path, json=body, headers=first_key)
+    replayed = await partner.post(p.path, json=body, headers=first_key)
+    after_refusal = await effects(partner, p.key)
+    served = await partner.post(p.path, json=body, headers=idem(p.key))
+    served_again = await partner.post(p.path, json=body, headers=idem(p.key))
+    stored = await partner.get(f"{p.path}/{served.json()[p.id_field]}")
+
+    assert refused.status_code == 422
+    error = refused.json()["error"]
+    assert error["code"] == r.code
+    assert error["fields"] == [r.field]
+    assert all(words in error["message"] for words in r.says), error["message"]
+    assert replayed.content == refused.content  # the same key is the same (stored) answer
+    assert replayed.headers.get("Idempotent-Replayed") == "true"
+    assert after_refusal == {"requests": 2, "effects": 0}
+    # A new request (a new key) is a new business action: served, and the next one too.
+    assert served.status_code == served_again.status_code == 201, served.text
+    assert served.json()["uscc"] == body["uscc"]
+    assert stored.json() == served.json()
+    assert await effects(partner, p.key) == {"requests": 5, "effects": 2}  # the read included

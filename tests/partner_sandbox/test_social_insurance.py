@@ -96,31 +96,6 @@ async def test_missing_fields_are_all_named(partner: httpx.AsyncClient) -> None:
     assert answer.json()["error"]["fields"] == ["application_id", "enterprise_name", "employees"]
 
 
-async def test_an_employer_named_with_the_test_word_is_refused_its_first_request_and_a_new_key_registers(
-    partner: httpx.AsyncClient,
-) -> None:
-    body = si_registration(enterprise_name=NOT_READY_NAME)
-    first_key = idem()
-
-    refused = await partner.post(REGISTRATIONS, json=body, headers=first_key)
-    replayed = await partner.post(REGISTRATIONS, json=body, headers=first_key)
-    after_refusal = await effects(partner, "social_insurance")
-    registered = await partner.post(REGISTRATIONS, json=body, headers=idem())
-
-    assert refused.status_code == 422
-    error = refused.json()["error"]
-    assert error["code"] == "social_insurance_record_not_ready"
-    assert error["fields"] == ["uscc"]
-    assert error["message"].startswith(f"用人单位（{body['uscc']}）的登记信息尚未由市场监管部门共享至")
-    assert "安阳市文峰区人力资源和社会保障局" in error["message"]
-    assert "social insurance record not ready" in error["message"]
-    assert replayed.content == refused.content
-    assert replayed.headers.get("Idempotent-Replayed") == "true"
-    assert after_refusal == {"requests": 2, "effects": 0}
-    assert registered.status_code == 201
-    assert await effects(partner, "social_insurance") == {"requests": 3, "effects": 1}
-
-
 async def test_the_refusal_is_per_enterprise_and_a_reset_forgets_it(partner: httpx.AsyncClient) -> None:
     one = si_registration(company_uscc=uscc("410502", org="MA0000001"), enterprise_name=NOT_READY_NAME)
     other = si_registration(

@@ -12,36 +12,6 @@ ALLOTMENTS = "/tax/v1/invoice-allotments"
 NOT_READY_NAME = "安阳市文峰区税务异常餐饮有限公司"
 
 
-async def test_the_first_request_is_refused_its_replay_too_and_a_new_key_is_granted(
-    partner: httpx.AsyncClient,
-) -> None:
-    body = allotment(enterprise_name=NOT_READY_NAME)
-    first_key = idem()
-
-    refused = await partner.post(ALLOTMENTS, json=body, headers=first_key)
-    replayed = await partner.post(ALLOTMENTS, json=body, headers=first_key)
-    after_refusal = await effects(partner, "tax")
-    granted = await partner.post(ALLOTMENTS, json=body, headers=idem())
-
-    assert refused.status_code == 422
-    error = refused.json()["error"]
-    assert error["code"] == "tax_record_not_ready"
-    assert error["fields"] == ["uscc"]
-    assert "税务登记信息尚未同步" in error["message"]
-    assert "国家税务总局安阳市文峰区税务局" in error["message"]
-    assert "tax record not ready" in error["message"]
-    assert replayed.status_code == 422
-    assert replayed.content == refused.content
-    assert replayed.headers.get("Idempotent-Replayed") == "true"
-    assert after_refusal == {"requests": 2, "effects": 0}
-    assert granted.status_code == 201
-    assert granted.json()["uscc"] == body["uscc"]
-    assert granted.json()["tax_authority"] == "国家税务总局安阳市文峰区税务局"
-    stored = await partner.get(f"{ALLOTMENTS}/{granted.json()['allotment_id']}")
-    assert stored.json() == granted.json()
-    assert await effects(partner, "tax") == {"requests": 4, "effects": 1}  # the read included
-
-
 async def test_only_a_request_whose_work_started_is_the_first_and_each_enterprise_has_its_own(
     partner: httpx.AsyncClient,
 ) -> None:
