@@ -29,7 +29,7 @@ from store.alerts import AlertStore
 from store.db import open_database
 
 # Shared fixtures: one throwaway PostgreSQL server for the session, and the service database.
-from tests.databases import database_url, engine  # noqa: F401
+from tests.databases import database_url, engine, ledger  # noqa: F401
 from tests.pg import postgres_database, postgres_server  # noqa: F401
 from worker import running_worker
 
