@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
+from tests.factories import uscc
 from tests.partner_sandbox.conftest import effects
-from tests.partner_sandbox.samples import hf_account, idem, uscc
+from tests.partner_sandbox.samples import ORG, hf_account, idem
 
 ACCOUNTS = "/housing-fund/v1/accounts"
 NOT_READY_NAME = "安阳市北关区公积金异常商贸有限公司"
@@ -28,7 +29,7 @@ NOT_READY_NAME = "安阳市北关区公积金异常商贸有限公司"
 async def test_the_centre_opens_a_unit_account_at_the_districts_managing_department(
     partner: httpx.AsyncClient, district: str, office: str
 ) -> None:
-    body = hf_account(company_uscc=uscc(district), employees=7)
+    body = hf_account(company_uscc=uscc(district, org=ORG), employees=7)
 
     answer = await partner.post(ACCOUNTS, json=body, headers=idem())
 
@@ -56,7 +57,7 @@ async def test_the_centre_opens_a_unit_account_at_the_districts_managing_departm
         ({"employees": 0}, ["employees"]),
         ({"employees": 10_001}, ["employees"]),
         ({"employees": "7"}, ["employees"]),
-        ({"uscc": uscc("320102")}, ["uscc"]),
+        ({"uscc": uscc("320102", org=ORG)}, ["uscc"]),
         ({"uscc": "91410502MA0000001"}, ["uscc"]),
         ({"enterprise_name": ""}, ["enterprise_name"]),
         ({"employees": -1, "uscc": "nope"}, ["uscc", "employees"]),
@@ -77,7 +78,7 @@ async def test_an_invalid_request_is_400_naming_the_fields_and_opens_nothing(
 async def test_an_employer_named_with_the_test_word_is_refused_its_first_request_and_a_new_key_opens_it(
     partner: httpx.AsyncClient,
 ) -> None:
-    body = hf_account(company_uscc=uscc("410503"), enterprise_name=NOT_READY_NAME)
+    body = hf_account(company_uscc=uscc("410503", org=ORG), enterprise_name=NOT_READY_NAME)
     first_key = idem()
 
     refused = await partner.post(ACCOUNTS, json=body, headers=first_key)
