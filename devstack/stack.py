@@ -232,6 +232,20 @@ def documents_worker_metrics_addr(addr: str) -> str:
     return f"{host}:{int(port) + 1}"
 
 
+def _http_part(name: str, title: str, module: str, addr: str, variable: str, ready_path: str) -> Part:
+    """``python -m <module>`` listening on ``addr`` (set by ``variable``), ready once
+    ``ready_path`` answers 200."""
+    host, port = Settings.split_addr(addr)
+    return Part(
+        name=name,
+        title=title,
+        command=[sys.executable, "-m", module],
+        ports=[(host, port, f"{title} ({variable})")],
+        ready_timeout_s=30,
+        probe=_http_ok(addr, ready_path),
+    )
+
+
 def worker_part(settings: Settings, role: str) -> Part:
     """``worker.py --role <role>``: ``worker`` for the cases' role (or all roles), ``documents``."""
     if role == "documents":
@@ -263,9 +277,6 @@ def stack_parts(
 ) -> list[Part]:
     """Every part of the stack, in starting order: a worker part per role of ``worker_roles``;
     without ``web_ui``, the dev server starts headless (no Web UI, no UI port)."""
-    python = sys.executable
-    sandbox_host, sandbox_port = Settings.split_addr(settings.sandbox_addr)
-    gateway_host, gateway_port = Settings.split_addr(settings.gateway_addr)
     temporal = temporal_server_command(settings)
     return [
         Part(
@@ -276,22 +287,15 @@ def stack_parts(
             ready_timeout_s=60,
             probe=_temporal_ready,
         ),
-        Part(
-            name="sandbox",
-            title="partner sandbox",
-            command=[python, "-m", "partner_sandbox"],
-            ports=[(sandbox_host, sandbox_port, "partner sandbox (ODS_SANDBOX_ADDR)")],
-            ready_timeout_s=30,
-            probe=_http_ok(settings.sandbox_addr, "/_sandbox/behaviour"),
+        _http_part(
+            "sandbox",
+            "partner sandbox",
+            "partner_sandbox",
+            settings.sandbox_addr,
+            "ODS_SANDBOX_ADDR",
+            "/_sandbox/behaviour",
         ),
-        Part(
-            name="gateway",
-            title="gateway",
-            command=[python, "-m", "gateway"],
-            ports=[(gateway_host, gateway_port, "gateway (ODS_GATEWAY_ADDR)")],
-            ready_timeout_s=30,
-            probe=_http_ok(settings.gateway_addr, "/healthz"),
-        ),
+        _http_part("gateway", "gateway", "gateway", settings.gateway_addr, "ODS_GATEWAY_ADDR", "/healthz"),
         *(worker_part(settings, role) for role in worker_roles),
     ]
 

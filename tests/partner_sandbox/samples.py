@@ -124,7 +124,8 @@ def si_registration(
     enterprise_name: str = "安阳市文峰区晨曦餐饮有限公司",
     employees: int = 3,
 ) -> dict[str, Any]:
-    """A social insurance registration (员工参保登记) request."""
+    """A social insurance registration (员工参保登记) request; a housing provident fund account
+    (住房公积金缴存登记) is asked for with the same fields (``hf_account``)."""
     return {
         "application_id": application_id,
         "uscc": company_uscc or COMPANY_USCC,
@@ -133,20 +134,7 @@ def si_registration(
     }
 
 
-def hf_account(
-    application_id: str = "AY20261127-0001",
-    *,
-    company_uscc: str | None = None,
-    enterprise_name: str = "安阳市文峰区晨曦餐饮有限公司",
-    employees: int = 3,
-) -> dict[str, Any]:
-    """A housing provident fund account (住房公积金缴存登记) request."""
-    return {
-        "application_id": application_id,
-        "uscc": company_uscc or COMPANY_USCC,
-        "enterprise_name": enterprise_name,
-        "employees": employees,
-    }
+hf_account = si_registration
 
 
 def bank_appointment(
