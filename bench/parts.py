@@ -43,7 +43,8 @@ from bench.load import (
     watch_to_end,
 )
 from bench.shape import BaselinePlan, Shape
-from bench.stack import BenchError, BenchStack, GatewaySpec, free_port
+from bench.stack import BenchError, BenchStack, GatewaySpec
+from devstack.stack import free_port
 from domain.application import Application
 from domain.partners import SetupInput
 from domain.policies import load_policies

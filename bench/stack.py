@@ -13,13 +13,10 @@ processes" means two of each.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import os
 import shutil
-import socket
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +27,15 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
 
 from bench.baseline import baseline_task_queue
-from devstack.stack import Part, Stack, StackError, stack_parts, worker_polling
+from devstack.stack import (
+    Part,
+    Stack,
+    StackError,
+    isolated_settings,
+    settings_with,
+    stack_parts,
+    worker_polling,
+)
 from infra.settings import Settings
 from partner_sandbox.behaviour import Behaviour
 
@@ -39,60 +44,26 @@ BASE_PARTS = ("temporal", "sandbox")
 DATA_DIR_MARK = ".bench-data-dir"
 GATEWAY = "gateway"
 BASELINE = "baseline"
-# Variables that would point the bench elsewhere or change a case's shape: the bench sets its own.
+# Settings that would point the bench elsewhere or change a case's shape: the bench runs with their
+# defaults, whatever the caller's ODS_* variables say.
 _CLEARED = (
-    "ODS_DATABASE_URL",
-    "ODS_SLA_POLICY",
-    "ODS_ALERT_WEBHOOKS",
-    "ODS_PORTAL_WEBHOOKS",
-    "ODS_TEMPORAL_TLS",
-    "ODS_TEMPORAL_API_KEY",
-    "ODS_TEMPORAL_NAMESPACE",
-    "ODS_TASK_QUEUE",
-    "ODS_WORKER_ROLE",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "sla_policy",
+    "alert_webhooks",
+    "portal_webhooks",
+    "temporal_tls",
+    "temporal_api_key",
+    "temporal_namespace",
+    "task_queue",
+    "worker_role",
 )
+# Nor do its processes export traces anywhere.
+_CHILD_ENV: dict[str, str | None] = {"OTEL_EXPORTER_OTLP_ENDPOINT": None}
 # Subsidies for every case of a whole bench: the default annual budget runs out after ~2300 cases.
 SUBSIDY_POLICY = 'annual_budget_cny = "900000000000.00"\n'
 
 
 class BenchError(Exception):
     """The bench cannot go on; the message says why."""
-
-
-def free_port(also_next: bool = False) -> int:
-    """A port nobody listens on now (with ``also_next``: and the one after it too)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if not also_next or port >= 65535:
-            return port
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-
-
-@contextlib.contextmanager
-def patched_environ(changes: Mapping[str, str | None]) -> Iterator[None]:
-    """``os.environ`` with ``changes`` (None: removed) inside the block."""
-    saved = {name: os.environ.get(name) for name in changes}
-    try:
-        for name, value in changes.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def sandbox_behaviour(*, hold_seals: bool) -> dict[str, Any]:
@@ -114,6 +85,7 @@ class GatewaySpec:
     sla_policy: Path | None = None
 
     def env(self) -> dict[str, str | None]:
+        """The gateway's variables (None: the default)."""
         return {
             "ODS_TASK_QUEUE": self.task_queue,
             "ODS_SLA_POLICY": str(self.sla_policy) if self.sla_policy else None,
@@ -138,27 +110,18 @@ class BenchStack:
         self.data_dir = data_dir.expanduser().resolve()
         self._log: IO[str] | None = None
         self.console = Console(quiet=True)
-        gateway, sandbox = free_port(), free_port()
-        self.env: dict[str, str | None] = {
-            **dict.fromkeys(_CLEARED),
-            "ODS_DATA_DIR": str(self.data_dir),
-            "ODS_DATABASE_URL": f"sqlite+aiosqlite:///{self.data_dir}/ods.db",
-            "ODS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-            "ODS_TEMPORAL_UI_PORT": str(free_port()),
-            "ODS_GATEWAY_ADDR": f"127.0.0.1:{gateway}",
-            "ODS_GATEWAY_URL": f"http://127.0.0.1:{gateway}",
-            "ODS_SANDBOX_ADDR": f"127.0.0.1:{sandbox}",
-            "ODS_PARTNER_URL": f"http://127.0.0.1:{sandbox}",
-            "ODS_WORKER_METRICS_ADDR": "0",
-            "ODS_SUBSIDY_POLICY": str(self.data_dir / "bench-subsidy-policy.toml"),
-            "ODS_LOG_FORMAT": "json",
-            "PYTHONUNBUFFERED": "1",
-        }
+        self.settings = isolated_settings(
+            self.data_dir,
+            database_url=f"sqlite+aiosqlite:///{self.data_dir}/ods.db",
+            worker_metrics_addr="0",
+            subsidy_policy=self.data_dir / "bench-subsidy-policy.toml",
+            log_format="json",
+            **{name: Settings.model_fields[name].default for name in _CLEARED},
+        )
         self._base: Stack | None = None
         self._running: dict[str, tuple[Stack, object]] = {}
         self._stop = asyncio.Event()
         self.client: Client
-        self.settings: Settings
         self.sandbox: httpx.AsyncClient
         self.gateway: httpx.AsyncClient
 
@@ -179,12 +142,7 @@ class BenchStack:
         self._log = (self.data_dir / "logs" / "stack.log").open("a", encoding="utf-8")
         self.console = Console(file=self._log, width=160, soft_wrap=True)
         (self.data_dir / "bench-subsidy-policy.toml").write_text(SUBSIDY_POLICY)
-        os.environ.update({k: v for k, v in self.env.items() if v is not None})
-        for name in [k for k, v in self.env.items() if v is None]:
-            os.environ.pop(name, None)
-        self.settings = Settings()
-        base = Stack(self.settings, self.console)
-        base.parts = [p for p in base.parts if p.name in BASE_PARTS]
+        base = self._stack(self.settings, BASE_PARTS)
         self._base = base
         await self._start(base)
         assert base.client is not None
@@ -302,17 +260,20 @@ class BenchStack:
     def _worker_part_names(self) -> list[str]:
         return [p.name for p in stack_parts(self.settings) if _is_worker(p)]
 
+    def _stack(self, settings: Settings, parts: tuple[str, ...]) -> Stack:
+        """A devstack Stack of these parts on the bench's own settings (none of the caller's)."""
+        return Stack(settings, self.console, parts=parts, env=_CHILD_ENV, isolated=True)
+
     def _one(
         self, name: str, env: Mapping[str, str | None], change: Callable[[Part], Part] | None = None
     ) -> Stack:
-        """A one-part Stack of ``stack_parts``'s part ``name``, made under ``env``."""
-        with patched_environ(env):
-            settings = Settings()
-            stack = Stack(settings, self.console)
-        part = next((p for p in stack.parts if p.name == name), None)
-        if part is None:
-            raise BenchError(f"devstack has no part named {name!r}")
-        stack.parts = [change(part) if change else part]
+        """A one-part Stack of ``stack_parts``'s part ``name``, with ``env`` over the settings."""
+        try:
+            stack = self._stack(settings_with(self.settings, env), (name,))
+        except StackError as exc:
+            raise BenchError(str(exc)) from exc
+        if change:
+            stack.parts = [change(stack.parts[0])]
         stack.client = self.client
         return stack
 
@@ -320,7 +281,7 @@ class BenchStack:
         return lambda: self._one(name, env, lambda part: _copy(part, number))
 
     def _baseline(self) -> Stack:
-        stack = Stack(self.settings, self.console)
+        stack = self._stack(self.settings, ())
         stack.parts = [
             Part(
                 name=BASELINE,

@@ -4,6 +4,11 @@ Temporal dev server, partner sandbox, gateway, one worker for the cases and one 
 documents. Each child gets our interpreter and environment (and its own variables), runs from the
 project root, and writes to ``$ODS_DATA_DIR/logs/<part>.log`` so the terminal stays readable.
 A part that dies takes the stack down with a non-zero exit.
+
+The same ``Stack``, with options, is what ``make bench`` (bench/stack.py) and the tests that need
+real processes start: only some parts, one worker of every role, Temporal without its Web UI, a
+stack of its own on free ports (``isolated_settings``) whose children read nothing of the caller's
+``ODS_*`` configuration (``isolated``), parts started, stopped and killed one at a time.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -51,8 +57,73 @@ PROBE_INTERVAL_S = 0.25
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+HOST = "127.0.0.1"
+# One worker of each role (worker.py --role), as ``make up`` runs them; ("all",): one that does both.
+WORKER_ROLES = ("cases", "documents")
+
+
 class StackError(Exception):
     """A part could not start or died; the message says which and why."""
+
+
+def free_port(also_next: bool = False) -> int:
+    """A loopback port nobody listens on now (with ``also_next``: and the one after it too)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port = int(sock.getsockname()[1])
+        if not also_next or port >= 65535:
+            return port
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port + 1))
+            except OSError:
+                continue
+        return port
+
+
+def _free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        if (port := free_port()) not in ports:
+            ports.append(port)
+    return ports
+
+
+def isolated_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a stack of its own: Temporal, its Web UI, the gateway and the sandbox each on a
+    free loopback port (the URLs pointing at them), state in ``data_dir``; ``overrides`` on top."""
+    temporal, ui, gateway, sandbox = _free_ports(4)
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "temporal_address": f"{HOST}:{temporal}",
+        "temporal_ui_port": ui,
+        "gateway_addr": f"{HOST}:{gateway}",
+        "gateway_url": f"http://{HOST}:{gateway}",
+        "sandbox_addr": f"{HOST}:{sandbox}",
+        "partner_url": f"http://{HOST}:{sandbox}",
+    }
+    return Settings(**{**values, **overrides})
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``ODS_*`` variables under which a process reads exactly ``settings``."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            env[f"ODS_{name.upper()}"] = text
+    return env
+
+
+def settings_with(settings: Settings, env: Mapping[str, str | None]) -> Settings:
+    """``settings`` with the ``ODS_*`` variables of ``env`` over them (None: the default)."""
+    values = settings.model_dump()
+    for variable, value in env.items():
+        name = variable.removeprefix("ODS_").lower()
+        if variable.startswith("ODS_") and name in Settings.model_fields:
+            values[name] = Settings.model_fields[name].default if value is None else value
+    return Settings(**values)
 
 
 @dataclass
@@ -78,17 +149,31 @@ class Running:
     process: asyncio.subprocess.Process
     log_path: Path
     log_offset: int
+    number: int = 1  # the how-manieth start of this part in its stack
     started: float = field(default_factory=time.monotonic)
+    # False once it is stopped or killed on purpose: its end is then no death.
+    meant_to_run: bool = True
 
-    def tail(self, lines: int = TAIL_LINES) -> str:
-        """The last lines this run of the part wrote to its log."""
+    @property
+    def title(self) -> str:
+        return self.part.title if self.number == 1 else f"{self.part.title} #{self.number}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def output(self, since: int = 0) -> str:
+        """What this run of the part wrote to its log (from byte ``since`` of the file on, if later)."""
         try:
             with self.log_path.open("rb") as f:
-                f.seek(self.log_offset)
-                text = f.read().decode("utf-8", errors="replace")
+                f.seek(max(self.log_offset, since))
+                return f.read().decode("utf-8", errors="replace")
         except OSError as exc:
             return f"(could not read {self.log_path}: {exc})"
-        last = text.rstrip("\n").splitlines()[-lines:]
+
+    def tail(self, lines: int = TAIL_LINES, since: int = 0) -> str:
+        """The last lines this run of the part wrote to its log."""
+        last = self.output(since).rstrip("\n").splitlines()[-lines:]
         return "\n".join(last) if last else "(no output)"
 
 
@@ -147,48 +232,27 @@ def documents_worker_metrics_addr(addr: str) -> str:
     return f"{host}:{int(port) + 1}"
 
 
-def stack_parts(settings: Settings) -> list[Part]:
-    python = sys.executable
-    sandbox_host, sandbox_port = Settings.split_addr(settings.sandbox_addr)
-    gateway_host, gateway_port = Settings.split_addr(settings.gateway_addr)
-    return [
-        Part(
-            name="temporal",
-            title="Temporal dev server",
-            command=temporal_server_command(settings),
-            ports=temporal_ports(settings),
-            ready_timeout_s=60,
-            probe=_temporal_ready,
-        ),
-        Part(
-            name="sandbox",
-            title="partner sandbox",
-            command=[python, "-m", "partner_sandbox"],
-            ports=[(sandbox_host, sandbox_port, "partner sandbox (ODS_SANDBOX_ADDR)")],
-            ready_timeout_s=30,
-            probe=_http_ok(settings.sandbox_addr, "/_sandbox/behaviour"),
-        ),
-        Part(
-            name="gateway",
-            title="gateway",
-            command=[python, "-m", "gateway"],
-            ports=[(gateway_host, gateway_port, "gateway (ODS_GATEWAY_ADDR)")],
-            ready_timeout_s=30,
-            probe=_http_ok(settings.gateway_addr, "/healthz"),
-        ),
-        Part(
-            name="worker",
-            title="worker",
-            command=[python, "worker.py", "--role", "cases"],
-            ports=[],
-            ready_timeout_s=20,
-            probe=worker_polling(settings.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-            soft_ready=True,
-        ),
-        Part(
+def _http_part(name: str, title: str, module: str, addr: str, variable: str, ready_path: str) -> Part:
+    """``python -m <module>`` listening on ``addr`` (set by ``variable``), ready once
+    ``ready_path`` answers 200."""
+    host, port = Settings.split_addr(addr)
+    return Part(
+        name=name,
+        title=title,
+        command=[sys.executable, "-m", module],
+        ports=[(host, port, f"{title} ({variable})")],
+        ready_timeout_s=30,
+        probe=_http_ok(addr, ready_path),
+    )
+
+
+def worker_part(settings: Settings, role: str) -> Part:
+    """``worker.py --role <role>``: ``worker`` for the cases' role (or all roles), ``documents``."""
+    if role == "documents":
+        return Part(
             name="documents",
             title="documents worker",
-            command=[python, "worker.py", "--role", "documents"],
+            command=[sys.executable, "worker.py", "--role", "documents"],
             ports=[],
             ready_timeout_s=20,
             probe=worker_polling(
@@ -196,25 +260,97 @@ def stack_parts(settings: Settings) -> list[Part]:
             ),
             soft_ready=True,
             env={"ODS_WORKER_METRICS_ADDR": documents_worker_metrics_addr(settings.worker_metrics_addr)},
+        )
+    return Part(
+        name="worker",
+        title="worker",
+        command=[sys.executable, "worker.py", "--role", role],
+        ports=[],
+        ready_timeout_s=20,
+        probe=worker_polling(settings.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+        soft_ready=True,
+    )
+
+
+def stack_parts(
+    settings: Settings, worker_roles: Sequence[str] = WORKER_ROLES, web_ui: bool = True
+) -> list[Part]:
+    """Every part of the stack, in starting order: a worker part per role of ``worker_roles``;
+    without ``web_ui``, the dev server starts headless (no Web UI, no UI port)."""
+    temporal = temporal_server_command(settings)
+    return [
+        Part(
+            name="temporal",
+            title="Temporal dev server",
+            command=temporal if web_ui else [*temporal, "--headless"],
+            ports=temporal_ports(settings) if web_ui else temporal_ports(settings)[:1],
+            ready_timeout_s=60,
+            probe=_temporal_ready,
         ),
+        _http_part(
+            "sandbox",
+            "partner sandbox",
+            "partner_sandbox",
+            settings.sandbox_addr,
+            "ODS_SANDBOX_ADDR",
+            "/_sandbox/behaviour",
+        ),
+        _http_part("gateway", "gateway", "gateway", settings.gateway_addr, "ODS_GATEWAY_ADDR", "/healthz"),
+        *(worker_part(settings, role) for role in worker_roles),
     ]
 
 
 class Stack:
-    """The running stack. ``start`` brings the parts up in order; ``stop`` takes them down."""
+    """The running stack. ``start`` brings the parts up in order; ``stop`` takes them down.
 
-    def __init__(self, settings: Settings, console: Console) -> None:
+    Options: ``parts``, the names of the parts to run (default: all); ``worker_roles`` and
+    ``web_ui`` as for ``stack_parts``; ``env``, variables over every child's (None: removed);
+    ``isolated``, children see none of the caller's ``ODS_*`` variables, only ``settings``'
+    (``settings_env``); ``ready_timeout_s``, every part must be confirmed ready within it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        console: Console | None = None,
+        *,
+        parts: Iterable[str] | None = None,
+        worker_roles: Sequence[str] = WORKER_ROLES,
+        web_ui: bool = True,
+        env: Mapping[str, str | None] | None = None,
+        isolated: bool = False,
+        ready_timeout_s: float | None = None,
+    ) -> None:
         self.settings = settings
-        self.console = console
+        self.console = console or Console(quiet=True)
         self.data_dir = data_dir(settings)
         self.log_dir = self.data_dir / "logs"
-        self.parts = stack_parts(settings)
+        self.parts = stack_parts(settings, worker_roles, web_ui)
+        if parts is not None:
+            wanted = list(parts)
+            unknown = set(wanted) - {p.name for p in self.parts}
+            if unknown:
+                raise StackError(f"devstack has no part named {', '.join(sorted(unknown))}")
+            self.parts = [p for p in self.parts if p.name in wanted]
         self.running: list[Running] = []
+        self.started: list[Running] = []  # every run of every part, in order, stopped ones too
         self.client: Client | None = None
         self.http = http_client(timeout=2.0)
         self.stopping = False
         self.force_stop = asyncio.Event()
-        self._env = {**os.environ, "ODS_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1"}
+        self.ready_timeout_s = ready_timeout_s
+        if isolated:
+            inherited = {k: v for k, v in os.environ.items() if not k.startswith("ODS_")}
+            base = {**inherited, **settings_env(settings)}
+        else:
+            base = dict(os.environ)
+        base |= {"ODS_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1"}
+        for name, value in (env or {}).items():
+            if value is None:
+                base.pop(name, None)
+            else:
+                base[name] = value
+        self._env = base
 
     def check_ports(self) -> None:
         taken = [
@@ -246,8 +382,67 @@ class Stack:
                 return False
         return True
 
+    def part(self, name: str) -> Part:
+        for part in self.parts:
+            if part.name == name:
+                return part
+        raise StackError(f"this stack has no part named {name!r}")
+
+    def latest(self, name: str) -> Running | None:
+        """The last run of the part ``name`` (running or not), if it was ever started."""
+        return next((r for r in reversed(self.started) if r.part.name == name), None)
+
+    def is_running(self, name: str) -> bool:
+        latest = self.latest(name)
+        return latest is not None and latest.meant_to_run and latest.process.returncode is None
+
+    async def start_part(self, name: str) -> Running:
+        """Start the part ``name`` (again, after a stop) and wait until it is ready."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        running = await self._spawn(self.part(name))
+        if not await self._wait_ready(running, asyncio.Event()):
+            raise StackError(f"{running.title} did not start")
+        return running
+
+    async def stop_part(self, name: str, *, kill: bool = False, timeout: float = STOP_TIMEOUT_S) -> int:
+        """SIGTERM, as an operator stops a part (``kill``: SIGKILL, it dies mid-flight, without a
+        word to anyone); its return code. A part that does not end in time is killed: StackError."""
+        running = self.latest(name)
+        if running is None:
+            raise StackError(f"{name} was never started")
+        running.meant_to_run = False
+        if running in self.running:
+            self.running.remove(running)
+        self._signal_group(running.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(running.process.wait(), timeout=timeout)
+        except TimeoutError:
+            self._signal_group(running.pid, signal.SIGKILL)
+            await running.process.wait()
+            raise StackError(
+                f"{running.title} did not stop within {timeout:.0f} s of SIGTERM:\n{running.tail()}"
+            ) from None
+
+    def check_alive(self) -> None:
+        """Raise StackError when a part that should be running has died."""
+        for running in self.running:
+            if running.meant_to_run and running.process.returncode is not None:
+                raise StackError(self.death_report(running, "unexpectedly"))
+
+    async def kill_all(self) -> None:
+        """SIGKILL every process this stack ever started (each with its whole session)."""
+        for running in self.started:
+            if running.process.returncode is None:
+                self._signal_group(running.pid, signal.SIGKILL)
+        for running in self.started:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(running.process.wait(), timeout=10)
+        self.running.clear()
+        await self.http.aclose()
+
     async def _spawn(self, part: Part) -> Running:
         log_path = self.log_dir / f"{part.name}.log"
+        number = 1 + sum(1 for r in self.started if r.part.name == part.name)
         log: IO[bytes]
         with log_path.open("ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S%z")
@@ -264,14 +459,16 @@ class Stack:
                 # Its own process group: Ctrl-C reaches us only, and we stop parts in order.
                 start_new_session=True,
             )
-        running = Running(part, process, log_path, offset)
+        running = Running(part, process, log_path, offset, number)
         self.running.append(running)
+        self.started.append(running)
         return running
 
     async def _wait_ready(self, running: Running, stop_requested: asyncio.Event) -> bool:
         part = running.part
-        self.console.print(f"  starting {part.title} … ", end="")
-        deadline = running.started + part.ready_timeout_s
+        self.console.print(f"  starting {running.title} … ", end="")
+        timeout_s = self.ready_timeout_s or part.ready_timeout_s
+        deadline = running.started + timeout_s
         while True:
             if stop_requested.is_set():
                 self.console.print("[yellow]interrupted[/]")
@@ -287,7 +484,7 @@ class Stack:
                 )
                 return True
             if time.monotonic() > deadline:
-                if part.soft_ready:
+                if part.soft_ready and self.ready_timeout_s is None:
                     self.console.print(
                         f"[yellow]running[/] [dim](pid {running.process.pid}; not yet seen "
                         f"polling {self.settings.task_queue}; log {self._shown(running.log_path)})[/]"
@@ -295,7 +492,7 @@ class Stack:
                     return True
                 self.console.print("[red]not ready[/]")
                 raise StackError(
-                    f"{part.title} is not ready after {part.ready_timeout_s:.0f} s.\n"
+                    f"{running.title} is not ready after {timeout_s:.0f} s.\n"
                     f"Last lines of {running.log_path}:\n{running.tail()}"
                 )
             with contextlib.suppress(TimeoutError):
@@ -304,7 +501,7 @@ class Stack:
     def death_report(self, running: Running, when: str) -> str:
         code = running.process.returncode
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited {code}"
-        return f"{running.part.title} {how} {when}.\nLast lines of {running.log_path}:\n{running.tail()}"
+        return f"{running.title} {how} {when}.\nLast lines of {running.log_path}:\n{running.tail()}"
 
     async def first_death(self) -> Running:
         """Wait until any running part ends (it should not while the stack is up)."""
@@ -327,7 +524,7 @@ class Stack:
         await self.http.aclose()
 
     async def _stop_one(self, running: Running) -> None:
-        process, title = running.process, running.part.title
+        process, title = running.process, running.title
         if process.returncode is not None:
             self.console.print(f"  {title} had already ended ({process.returncode})")
             return

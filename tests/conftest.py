@@ -1,5 +1,9 @@
 """Real parts for tests: the time-skipping test server, the dev server, the partner sandbox and
-the gateway, all in-process or from the pip-installed binaries (nothing is downloaded)."""
+the gateway, all in-process or from the pip-installed binaries (nothing is downloaded).
+
+``ts_stack`` and ``dev_stack`` are ``in_process_stack`` on the time-skipping test server and on the
+dev server; a test that needs real processes starts devstack's ``Stack`` (devstack/stack.py), as
+tests/faults/harness.py and tests/browser/stack.py do (tests/README.md)."""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from store.alerts import AlertStore
 from store.db import open_database
 
 # Shared fixtures: one throwaway PostgreSQL server for the session, and the service database.
-from tests.databases import database_url, engine  # noqa: F401
+from tests.databases import database_url, engine, ledger  # noqa: F401
 from tests.pg import postgres_database, postgres_server  # noqa: F401
 from worker import running_worker
 
@@ -209,46 +213,62 @@ async def dev_env(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
-async def _stack(client: Client, sandbox_url: str, data_dir: Path) -> AsyncIterator[Stack]:
+@asynccontextmanager
+async def in_process_stack(
+    client: Client,
+    sandbox_url: str,
+    data_dir: Path,
+    *,
+    settings: Settings | None = None,
+    gateway_port: int = 0,
+) -> AsyncIterator[Stack]:
+    """The gateway (on ``gateway_port``; 0: any free one), a worker and an alert subscriber in
+    this process, on ``client``'s Temporal and the sandbox at ``sandbox_url``; ``settings``
+    (default: a task queue of their own, state in ``data_dir``) with the URLs they end up on."""
     from gateway.app import create_app as create_gateway
 
-    settings = Settings(partner_url=sandbox_url, task_queue=f"test-{uuid.uuid4()}", data_dir=data_dir)
+    settings = settings or Settings(task_queue=f"test-{uuid.uuid4()}", data_dir=data_dir)
+    settings = settings.model_copy(update={"partner_url": sandbox_url})
     receiver = WebhookReceiver(settings.webhook_secret)
     db_engine = await open_database(settings.resolved_database_url)
     store = AlertStore(db_engine)
-    async with (
-        serve_in_background(receiver.app) as receiver_url,
-        serve_in_background(create_gateway(settings, client=client, alert_store=store)) as gateway_url,
-    ):
-        settings = settings.model_copy(update={"alert_webhooks": f"{receiver_url}/alerts"})
-        settings = settings.model_copy(update={"gateway_url": gateway_url})
+    try:
         async with (
-            running_worker(client, settings),
-            httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway,
-            httpx.AsyncClient(base_url=sandbox_url, timeout=30) as sandbox,
+            serve_in_background(receiver.app) as receiver_url,
+            serve_in_background(
+                create_gateway(settings, client=client, alert_store=store), port=gateway_port
+            ) as gateway_url,
         ):
-            stack = Stack(
-                client=client,
-                settings=settings,
-                gateway=gateway,
-                sandbox=sandbox,
-                alerts=store,
-                webhooks=receiver,
-            )
-            await stack.reset_sandbox()
-            yield stack
-    await db_engine.dispose()
+            settings = settings.model_copy(update={"alert_webhooks": f"{receiver_url}/alerts"})
+            settings = settings.model_copy(update={"gateway_url": gateway_url})
+            async with (
+                running_worker(client, settings),
+                httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway,
+                httpx.AsyncClient(base_url=sandbox_url, timeout=30) as sandbox,
+            ):
+                stack = Stack(
+                    client=client,
+                    settings=settings,
+                    gateway=gateway,
+                    sandbox=sandbox,
+                    alerts=store,
+                    webhooks=receiver,
+                )
+                await stack.reset_sandbox()
+                yield stack
+    finally:
+        await db_engine.dispose()
 
 
 @pytest_asyncio.fixture(scope="session")
 async def ts_stack(
     time_skipping_env: WorkflowEnvironment, sandbox_url: str, data_dir: Path
 ) -> AsyncIterator[Stack]:
-    async for stack in _stack(time_skipping_env.client, sandbox_url, data_dir):
+    async with in_process_stack(time_skipping_env.client, sandbox_url, data_dir) as stack:
         yield stack
 
 
 @pytest_asyncio.fixture(scope="session")
 async def dev_stack(dev_env: WorkflowEnvironment, sandbox_url: str, data_dir: Path) -> AsyncIterator[Stack]:
-    async for stack in _stack(dev_env.client, sandbox_url, data_dir):
+    async with in_process_stack(dev_env.client, sandbox_url, data_dir) as stack:
         yield stack

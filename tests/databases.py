@@ -1,5 +1,6 @@
-"""The service database for tests: every test that takes ``engine`` runs on a fresh SQLite file
-and on a fresh database of a real PostgreSQL (one throwaway server for the whole session)."""
+"""The service database for tests: every test that takes ``engine`` (or ``ledger``, the subsidy
+ledger on it) runs on a fresh SQLite file and on a fresh database of a real PostgreSQL (one
+throwaway server for the whole session)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.db import create_engine, init_schema
+from store.subsidies import SubsidyLedger
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -31,3 +33,8 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def ledger(engine: AsyncEngine) -> SubsidyLedger:
+    return SubsidyLedger(engine)

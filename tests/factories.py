@@ -9,20 +9,48 @@ from typing import Any
 from domain.identifiers import resident_id_check_char, uscc_check_char
 
 _counter = itertools.count(1)
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 
-def resident_id(rng: random.Random | None = None, area: str = "410502") -> str:
+def resident_id(
+    area: str = "410502",
+    *,
+    birth: str | None = None,
+    serial: str | None = None,
+    rng: random.Random | None = None,
+) -> str:
+    """A valid ID number (GB 11643-1999) of someone born in ``area``: ``birth`` (YYYYMMDD) and
+    ``serial`` (three digits) as given, or drawn from ``rng``."""
     r = rng or random.Random()
-    birth = f"{r.randint(1960, 2000)}{r.randint(1, 12):02d}{r.randint(1, 28):02d}"
-    body = f"{area}{birth}{r.randint(0, 999):03d}"
+    birth = birth or f"{r.randint(1960, 2000)}{r.randint(1, 12):02d}{r.randint(1, 28):02d}"
+    serial = serial or f"{r.randint(0, 999):03d}"
+    body = f"{area}{birth}{serial}"
     return body + resident_id_check_char(body)
 
 
-def uscc(district: str = "410502", rng: random.Random | None = None) -> str:
+def uscc(
+    district: str = "410502",
+    *,
+    org: str | None = None,
+    kind: str = "91",
+    rng: random.Random | None = None,
+) -> str:
+    """A valid USCC (GB 32100-2015): ``kind`` (an enterprise registered by the market regulator,
+    by default), the ``district`` and ``org``, the nine characters of the organisation code, as
+    given or drawn from ``rng``."""
     r = rng or random.Random()
-    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    body = "91" + district + "".join(r.choice(alphabet) for _ in range(9))
+    org = org or "".join(r.choice(USCC_ALPHABET) for _ in range(9))
+    body = kind + district + org
     return body + uscc_check_char(body)
+
+
+def resident_id_ending_in_x() -> str:
+    """A valid ID number whose check character is X (one body in eleven has one)."""
+    for serial in range(1000):
+        number = resident_id("410506", birth="19900101", serial=f"{serial:03d}")
+        if number.endswith("X"):
+            return number
+    raise AssertionError("no serial gives X")  # pragma: no cover
 
 
 def new_application_id(prefix: str = "T") -> str:
@@ -40,7 +68,7 @@ def application(
 ) -> dict[str, Any]:
     """A limited company with a natural-person and a corporate shareholder."""
     rng = random.Random()
-    person_id = resident_id(rng)
+    person_id = resident_id(rng=rng)
     body: dict[str, Any] = {
         "application_id": application_id or new_application_id(),
         "enterprise": {
@@ -56,7 +84,7 @@ def application(
             {"name": "张艳鹏", "id_number": person_id, "contribution_cny": "300000.00"},
             {
                 "name": "安阳市某某投资有限公司",
-                "uscc": uscc(district, rng),
+                "uscc": uscc(district, rng=rng),
                 "contribution_cny": "200000.00",
             },
         ],
@@ -89,7 +117,7 @@ def whole_scope(body: dict[str, Any], *, employees: int = 6, bank: str = "中国
 
 def individual_business(application_id: str | None = None, district: str = "410506") -> dict[str, Any]:
     """个体工商户: no shareholders, no capital, no invoice, pickup."""
-    person_id = resident_id(area="410506")
+    person_id = resident_id("410506")
     return {
         "application_id": application_id or new_application_id("IB"),
         "enterprise": {

@@ -86,29 +86,47 @@ async def until(
 
 @overload
 async def eventually(
-    probe: Callable[[], Awaitable[T]], *, what: str, timeout: float = 30, interval: float = 0.05
+    probe: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    timeout: float = 30,
+    interval: float = 0.05,
+    alive: Callable[[], None] | None = None,
 ) -> T: ...
 
 
 @overload
 async def eventually(
-    probe: Callable[[], T], *, what: str, timeout: float = 30, interval: float = 0.05
+    probe: Callable[[], T],
+    *,
+    what: str,
+    timeout: float = 30,
+    interval: float = 0.05,
+    alive: Callable[[], None] | None = None,
 ) -> T: ...
 
 
 async def eventually(
-    probe: Callable[[], Any], *, what: str, timeout: float = 30, interval: float = 0.05
+    probe: Callable[[], Any],
+    *,
+    what: str,
+    timeout: float = 30,
+    interval: float = 0.05,
+    alive: Callable[[], None] | None = None,
 ) -> Any:
-    """Call ``probe`` (plain or async) until it answers something true; that answer."""
+    """Call ``probe`` (plain or async) until it answers something true; that answer. ``alive``, if
+    given, is called on every round (it raises when a process the probe needs has died)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
+        if alive is not None:
+            alive()
         value = probe()
         if inspect.isawaitable(value):
             value = await value
         if value:
             return value
-        assert loop.time() < deadline, f"timed out waiting for {what}; last: {value!r}"
+        assert loop.time() < deadline, f"timed out after {timeout:.0f} s waiting for {what}; last: {value!r}"
         await asyncio.sleep(interval)
 
 

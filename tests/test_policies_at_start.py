@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -20,6 +19,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.stack import free_port
 from domain.partners import SetupInput
 from tests import factories
 
@@ -32,12 +32,6 @@ BROKEN = {
     "ODS_SUBSIDY_POLICY": ("subsidy.toml", 'cap_per_enterprise_cny = "lots"\n', "cap_per_enterprise_cny"),
 }
 START_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def environment(tmp_path: Path, **ods: str) -> dict[str, str]:

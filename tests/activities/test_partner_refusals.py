@@ -14,14 +14,15 @@ from activities.invoices import InvoiceActivities
 from activities.partners import PARTNER_REFUSED, PARTNER_REJECTED_REQUEST, PartnerClient, PartnerRefusal
 from activities.seals import SealActivities
 from domain.partners import InvoiceAllotmentRequest, SealOrderRequest, SealShop
+from tests.factories import uscc
 from tests.partner_sandbox.conftest import CallbackReceiver, effects
-from tests.partner_sandbox.samples import uscc
+from tests.partner_sandbox.samples import ORG
 
 
 def seal_request(key: str, *, name: str, shop_id: str | None = None) -> SealOrderRequest:
     return SealOrderRequest(
         application_id="AY20261127-0042",
-        uscc=uscc("410505"),
+        uscc=uscc("410505", org=ORG),
         enterprise_name=name,
         legal_representative_name="张艳鹏",
         seals=["official", "financial"],
@@ -33,7 +34,7 @@ def seal_request(key: str, *, name: str, shop_id: str | None = None) -> SealOrde
 def allotment_request(key: str, *, name: str) -> InvoiceAllotmentRequest:
     return InvoiceAllotmentRequest(
         application_id="AY20261127-0042",
-        uscc=uscc("410505"),
+        uscc=uscc("410505", org=ORG),
         enterprise_name=name,
         kind="electronic_general",
         monthly_quota=25,
@@ -132,6 +133,6 @@ async def test_the_tax_bureaus_first_refusal_is_a_partner_refusal_and_a_new_key_
         assert refusal.code == "tax_record_not_ready"
         assert "税务登记信息尚未同步" in refusal.message
         assert refusal.fields == ["uscc"]
-    assert allotment.uscc == uscc("410505")
+    assert allotment.uscc == uscc("410505", org=ORG)
     assert allotment.tax_authority == "国家税务总局安阳市殷都区税务局"
     assert await effects(partner, "tax") == {"requests": 3, "effects": 1}

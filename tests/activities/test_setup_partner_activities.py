@@ -31,11 +31,12 @@ from domain.partners import (
     SocialInsuranceRegistration,
     SocialInsuranceRequest,
 )
+from tests.factories import uscc
 from tests.partner_sandbox.conftest import effects
-from tests.partner_sandbox.samples import uscc
+from tests.partner_sandbox.samples import ORG
 
 APPLICATION_ID = "AY20261127-0042"
-COMPANY = uscc("410505")
+COMPANY = uscc("410505", org=ORG)
 
 
 def si_request(key: str, *, name: str = "安阳市殷都区晨光五金有限公司") -> SocialInsuranceRequest:

@@ -18,13 +18,8 @@ import httpx
 import pytest
 
 from devstack import PROJECT_ROOT
+from devstack.stack import free_port
 from devstack.temporal_server import port_problem
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Up:

@@ -18,17 +18,12 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from devstack import PROJECT_ROOT
+from devstack.stack import free_port
 from devstack.temporal_server import port_problem
 from infra.temporal import SA_DISTRICT_CODE, SA_SETUP_STAGE, SEARCH_ATTRIBUTES
 
 NAMESPACE = "ods-devstack-test"
 PROBE_WORKFLOW_ID = "setup-AY-DEVSTACK-PROBE"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class DevServer:

@@ -26,12 +26,13 @@ from domain.application import parse_application
 from domain.identifiers import s10_check_digit
 from domain.partners import Licence
 from domain.sla_policy import SlaPolicy
-from tests.domain import SAMPLE, uscc
+from tests.domain import SAMPLE
+from tests.factories import uscc
 
 CST = timezone(timedelta(hours=8))
 APPLICATION_ID = "AY20261127-0001"
 ENTERPRISE = "安阳市文峰区晨曦餐饮有限公司"
-USCC = uscc("91410502MA12345H7")
+USCC = uscc("410502", org="MA12345H7")
 WAYBILL_NO = f"EA12345678{s10_check_digit('12345678')}CN"
 ACCEPTED = datetime(2026, 11, 27, 9, 30, tzinfo=CST)
 GENERATED = datetime(2026, 11, 27, 16, 5, 12, tzinfo=CST)
@@ -184,7 +185,7 @@ def notice() -> CompletionNoticeData:
 
 
 def statement() -> SubsidyStatementData:
-    second = uscc("92410502MA20000K3")
+    second = uscc("410502", org="MA20000K3", kind="92")
     return SubsidyStatementData(
         month="2026-11",
         shop_id="SHOP-410502-01",

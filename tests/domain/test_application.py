@@ -20,7 +20,8 @@ from domain.application import (
     parse_delivery,
 )
 from domain.validation import ApplicationInvalid, FieldError
-from tests.domain import INVESTOR_USCC, LI_ID, SAMPLE, ZHANG_ID, resident_id, sample_application, uscc
+from tests.domain import INVESTOR_USCC, LI_ID, SAMPLE, ZHANG_ID, sample_application
+from tests.factories import resident_id, uscc
 
 
 def refusals(body: object) -> dict[str, str]:
@@ -177,7 +178,7 @@ def test_a_wrong_id_check_digit_is_refused_at_its_path() -> None:
 
 def test_an_id_with_an_impossible_birth_date_is_refused() -> None:
     body = sample_application()
-    body["legal_representative"]["id_number"] = resident_id("41050219850230001")
+    body["legal_representative"]["id_number"] = resident_id("410502", birth="19850230", serial="001")
     assert "19850230" in refused_at(body, "legal_representative.id_number")
 
 
@@ -572,5 +573,5 @@ def test_a_supplement_gives_only_and_at_least_one_known_part(body: object, field
 
 def test_valid_identifiers_in_samples_are_really_valid() -> None:
     # The helpers compute check characters; make sure the fixtures are not accidentally wrong.
-    assert uscc("91350100M000100Y4") == "91350100M000100Y43"
-    assert resident_id("11010519491231002") == "11010519491231002X"
+    assert uscc("350100", org="M000100Y4") == "91350100M000100Y43"
+    assert resident_id("110105", birth="19491231", serial="002") == "11010519491231002X"

@@ -21,13 +21,14 @@ from domain.identifiers import (
     s10_problem,
     uscc_problem,
 )
-from tests.domain import resident_id, resident_id_ending_in_x, sample_application, uscc
+from tests.domain import sample_application
+from tests.factories import resident_id, resident_id_ending_in_x, uscc
 
 # Every character a mistyped identifier could plausibly contain.
 TYPABLE = string.ascii_letters + string.digits + " -xX"
 
 uscc_bodies = st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17)
-valid_usccs = uscc_bodies.map(uscc)
+valid_usccs = uscc_bodies.map(lambda body: uscc(body[2:8], org=body[8:], kind=body[:2]))
 
 
 @st.composite
@@ -35,7 +36,7 @@ def valid_resident_ids(draw: st.DrawFn) -> str:
     region = draw(st.text(alphabet=string.digits, min_size=6, max_size=6))
     born = draw(st.dates(min_value=date(1900, 1, 1), max_value=date(2025, 12, 31)))
     serial = draw(st.integers(min_value=0, max_value=999))
-    return resident_id(f"{region}{born:%Y%m%d}{serial:03d}")
+    return resident_id(region, birth=f"{born:%Y%m%d}", serial=f"{serial:03d}")
 
 
 @st.composite
@@ -84,7 +85,7 @@ def test_every_single_substitution_in_a_uscc_is_refused(value: str, index: int, 
 
 
 def test_every_substitution_of_one_uscc_is_refused_exhaustively() -> None:
-    value = uscc("91410502MA0000001")
+    value = uscc("410502", org="MA0000001")
     for index in range(18):
         for char in USCC_ALPHABET:
             if char != value[index]:
@@ -117,14 +118,14 @@ def test_every_single_substitution_in_a_resident_id_is_refused(value: str, index
     ["19490230", "19000229", "20230229", "19491301", "19490000", "19490100", "19490431"],
 )
 def test_an_id_whose_birth_date_does_not_exist_is_refused(birth: str) -> None:
-    number = resident_id(f"410502{birth}001")  # a correct check digit: only the date is wrong
+    number = resident_id("410502", birth=birth, serial="001")  # a correct check digit: only the date is wrong
     problem = resident_id_problem(number)
     assert problem is not None
     assert birth in problem
 
 
 def test_an_id_born_on_a_leap_day_is_accepted() -> None:
-    assert resident_id_problem(resident_id("41050220000229001")) is None
+    assert resident_id_problem(resident_id("410502", birth="20000229", serial="001")) is None
 
 
 def test_the_check_character_x_is_upper_case_in_the_identifier_module() -> None:

@@ -25,7 +25,7 @@ from infra.serving import serve_in_background
 from infra.settings import Settings
 from infra.temporal import workflow_id_for
 from tests import factories
-from tests.test_worker_metrics import worker_process
+from tests.test_worker import worker_process
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +26,7 @@ from domain.sla_policy import SlaPolicy, load_sla_policy
 from infra.temporal import SA_BREACHED_STAGES, SA_SLA_STATUS
 from tests import factories
 from tests.conftest import Stack
-from tests.helpers import start
+from tests.helpers import eventually, start
 
 pytestmark = pytest.mark.e2e
 
@@ -130,14 +130,6 @@ async def completed(stack: Stack, application_id: str, timeout: float = 20) -> d
         await asyncio.sleep(0.1)
 
 
-async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, what
-        await asyncio.sleep(0.1)
-
-
 async def start_case(stack: Stack, policy: SlaPolicy) -> tuple[str, str]:
     """A case started through the intake with ``policy`` (the gateway's policy file is fixed):
     its application id and workflow id."""
@@ -178,13 +170,16 @@ async def test_a_slow_seal_shop_is_alerted_once_per_level_everywhere_on_time(
             # The shop holds the order past the promise; it finishes once the breach was heard.
             await eventually(
                 lambda: "breached" in [h.alert["level"] for h in mine_heard()],
-                30,
-                f"the breached alert on the stream: {mine_heard()}",
+                timeout=30,
+                interval=0.1,
+                what="the breached alert on the stream",
             )
             await dev_stack.finish_seal_orders(application_id)
             doc = await completed(dev_stack, application_id)
-            await eventually(lambda: len(mine_heard()) >= 3, 5, f"stream: {mine_heard()}")
-            await eventually(lambda: len(mine_posted()) >= 3, 5, f"webhooks: {mine_posted()}")
+            await eventually(
+                lambda: len(mine_heard()) >= 3, timeout=5, interval=0.1, what="the stream's three"
+            )
+            await eventually(lambda: len(mine_posted()) >= 3, timeout=5, interval=0.1, what="three webhooks")
             await asyncio.sleep(1.0)  # anything repeated would show up by now
             streamed, posted = mine_heard(), mine_posted()
     finally:

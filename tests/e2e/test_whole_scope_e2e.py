@@ -18,7 +18,7 @@ from intake import cases
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import eventually, start, until
-from tests.portal.conftest import PortalHarness, PortalReceiver
+from tests.workflows.portal_push_harness import PortalHarness, PortalReceiver
 from workflows.portal_push import portal_push_workflow_id
 
 pytestmark = pytest.mark.e2e

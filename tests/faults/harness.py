@@ -1,11 +1,10 @@
 """The whole stack as real processes, for the fault tests.
 
-The Temporal dev server (the pip-installed ``temporal`` CLI, the command line of
-``devstack.temporal_server``), the partner sandbox (``python -m partner_sandbox``), the gateway
-(``python -m gateway``) and workers (``python worker.py``) run as child processes, each in a
-session of its own, on free loopback ports, sharing one temporary ``ODS_DATA_DIR`` and configured
-only through ``ODS_*`` variables, as an operator runs them. A test injects a fault (a killed
-worker, a stopped server, a locked database, flaky partners), then proves with
+devstack's ``Stack`` (devstack/stack.py) runs the Temporal dev server (headless), the partner
+sandbox, the gateway and a worker of every role (``worker.py --role all``) as child processes,
+each in a session of its own, on free loopback ports, sharing one temporary ``ODS_DATA_DIR`` and
+configured only through ``ODS_*`` variables, as an operator runs them. A test injects a fault (a
+killed worker, a stopped server, a locked database, flaky partners), then proves with
 ``check_exactly_once`` that every case still completes with every effect exactly once.
 
 Every wait polls for an event with a generous timeout and fails at once, with the log's tail, when
@@ -16,41 +15,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
-import os
-import signal
-import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from temporalio.api.enums.v1 import PendingActivityState, TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
-from devstack import PROJECT_ROOT
-from devstack.temporal_server import temporal_server_command
-from infra.settings import Settings
-from infra.temporal import ensure_search_attributes, workflow_id_for
-
-T = TypeVar("T")
+from devstack.stack import Running, Stack, isolated_settings
+from infra.temporal import workflow_id_for
+from tests.helpers import eventually
 
 PYTHON = sys.executable
-HOST = "127.0.0.1"
 CITY_ZONE = ZoneInfo("Asia/Shanghai")
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0  # a worker takes up to 10 s to finish the tasks in hand
 CASE_TIMEOUT_S = 120.0
-POLL_S = 0.1
 
 # Wall clock, so a promise is seconds: the seal shop's is tight (6 s by default, at risk at 4.5 s:
 # alerts fire while the shop holds an order), the others generous (nothing else fires, however
@@ -68,90 +55,17 @@ delivery = "30m"
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-class StackFailure(AssertionError):
-    """A part died, would not start or would not stop; the message has its log's tail."""
-
-
-async def eventually(
-    probe: Callable[[], Any],
-    *,
-    what: str,
-    timeout: float = 60,
-    interval: float = POLL_S,
-    alive: Callable[[], None] | None = None,
-) -> Any:
-    """Call ``probe`` (plain or async) until it answers something true; that answer. ``alive`` is
-    called on every round (it raises when a part of the stack has died)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        if alive is not None:
-            alive()
-        value = probe()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        assert loop.time() < deadline, f"timed out after {timeout:.0f} s waiting for {what}; last: {value!r}"
-        await asyncio.sleep(interval)
-
-
-@dataclass
-class Child:
-    """One process of the stack, as started."""
-
-    name: str
-    title: str
-    process: asyncio.subprocess.Process
-    log_path: Path
-    log_offset: int
-    meant_to_run: bool = True  # False once a test stops or kills it on purpose
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def output(self, since: int = 0) -> str:
-        """What this run wrote to its log (from byte ``since`` of the file on, if later)."""
-        try:
-            with self.log_path.open("rb") as f:
-                f.seek(max(self.log_offset, since))
-                return f.read().decode("utf-8", errors="replace")
-        except OSError as exc:
-            return f"(could not read {self.log_path}: {exc})"
-
-    def tail(self, lines: int = 40, since: int = 0) -> str:
-        last = self.output(since).rstrip("\n").splitlines()[-lines:]
-        return "\n".join(last) if last else "(no output)"
-
-    def log_events(self, event: str, since: int = 0) -> list[dict[str, Any]]:
-        """The JSON log lines (``ODS_LOG_FORMAT=json``) of this run whose ``event`` is ``event``."""
-        found = []
-        for line in self.output(since).splitlines():
-            if f'"{event}"' not in line:
-                continue
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if isinstance(record, dict) and record.get("event") == event:
-                    found.append(record)
-        return found
-
-    def death(self) -> str:
-        code = self.process.returncode
-        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited {code}"
-        return f"{self.title} (pid {self.pid}) {how}; last lines of {self.log_path}:\n{self.tail()}"
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    # Each child leads its own session (start_new_session): anything it spawned goes too.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
+def log_events(running: Running, event: str, since: int = 0) -> list[dict[str, Any]]:
+    """The JSON log lines (``ODS_LOG_FORMAT=json``) of this run whose ``event`` is ``event``."""
+    found = []
+    for line in running.output(since).splitlines():
+        if f'"{event}"' not in line:
+            continue
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("event") == event:
+                found.append(record)
+    return found
 
 
 class FaultStack:
@@ -166,66 +80,41 @@ class FaultStack:
     ) -> None:
         self.root = root
         self.data_dir = root / "data"
-        self.log_dir = root / "logs"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         policy = root / "sla-policy.toml"
         policy.write_text(POLICY_TOML.format(seal_carving=seal_carving_promise), encoding="utf-8")
-        temporal, ui, gateway, sandbox = (free_port() for _ in range(4))
-        self.gateway_url = f"http://{HOST}:{gateway}"
-        self.sandbox_url = f"http://{HOST}:{sandbox}"
-        self.settings = Settings(
-            data_dir=self.data_dir,
-            temporal_address=f"{HOST}:{temporal}",
-            temporal_ui_port=ui,
-            gateway_addr=f"{HOST}:{gateway}",
-            gateway_url=self.gateway_url,
-            sandbox_addr=f"{HOST}:{sandbox}",
-            partner_url=self.sandbox_url,
-            sla_policy=policy,
-            database_url=database_url,
+        self.settings = isolated_settings(
+            self.data_dir, sla_policy=policy, database_url=database_url, log_format="json", env="test"
         )
-        s = self.settings
-        variables = {
-            "ODS_DATA_DIR": str(s.data_dir),
-            "ODS_TEMPORAL_ADDRESS": s.temporal_address,
-            "ODS_TEMPORAL_NAMESPACE": s.temporal_namespace,
-            "ODS_TEMPORAL_UI_PORT": str(s.temporal_ui_port),
-            "ODS_TASK_QUEUE": s.task_queue,
-            "ODS_GATEWAY_ADDR": s.gateway_addr,
-            "ODS_GATEWAY_URL": s.gateway_url,
-            "ODS_SANDBOX_ADDR": s.sandbox_addr,
-            "ODS_PARTNER_URL": s.partner_url,
-            "ODS_SLA_POLICY": str(policy),
-            "ODS_PORTAL_TOKEN": s.portal_token,
-            "ODS_OPS_TOKEN": s.ops_token,
-            "ODS_ALERTS_TOKEN": s.alerts_token,
-            "ODS_CALLBACK_SECRET": s.callback_secret,
-            "ODS_LOG_FORMAT": "json",
-            "ODS_ENV": "test",
-        }
-        if database_url:
-            variables["ODS_DATABASE_URL"] = database_url
+        self.gateway_url = self.settings.gateway_url
+        self.sandbox_url = self.settings.partner_url
         # Nothing of the caller's ODS_* configuration leaks in: the children see only ours.
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("ODS_")}
-        self.env = {**inherited, **variables, "PYTHONUNBUFFERED": "1"}
-        self.children: dict[str, Child] = {}
-        self.started: list[Child] = []
-        self.client: Client | None = None
+        self.processes = Stack(
+            self.settings,
+            parts=("temporal", "sandbox", "gateway", "worker"),
+            worker_roles=("all",),
+            web_ui=False,
+            isolated=True,
+            ready_timeout_s=READY_TIMEOUT_S,
+        )
         self.http = httpx.AsyncClient(timeout=15, trust_env=False)
-        self._runs: Counter[str] = Counter()
         self._t0 = time.monotonic()
         self.timeline: list[str] = []
         self._since: dict[Path, int] = {}  # log sizes when the current test began
+
+    @property
+    def started(self) -> list[Running]:
+        """Every run of every part, in order, stopped and killed ones too."""
+        return self.processes.started
 
     def begin(self) -> None:
         """A new test on this stack: a timeline of its own, and log reads from here on."""
         self._t0 = time.monotonic()
         self.timeline = []
-        self._since = {c.log_path: c.log_path.stat().st_size for c in self.started}
+        self._since = {r.log_path: r.log_path.stat().st_size for r in self.started}
 
-    def _log_start(self, child: Child) -> int:
-        return self._since.get(child.log_path, 0)
+    def _log_start(self, running: Running) -> int:
+        return self._since.get(running.log_path, 0)
 
     def mark(self, what: str) -> None:
         """Note a step and when it happened (shown for a failed test, and with ``-s``)."""
@@ -234,179 +123,79 @@ class FaultStack:
         print(line)
 
     # ------------------------------------------------------------------ processes
-    async def _spawn(self, name: str, argv: list[str]) -> Child:
-        self._runs[name] += 1
-        title = f"{name} #{self._runs[name]}"
-        log_path = self.log_dir / f"{name}.log"
-        with log_path.open("ab") as log:
-            log.write(f"\n===== {title} starting at {time.strftime('%H:%M:%S')} =====\n".encode())
-            log.flush()
-            offset = log.tell()
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=PROJECT_ROOT,
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
-        child = Child(name, title, process, log_path, offset)
-        self.children[name] = child
-        self.started.append(child)
-        return child
+    async def _start(self, name: str) -> Running:
+        running = await self.processes.start_part(name)
+        self.mark(f"{running.title} ready (pid {running.pid})")
+        return running
 
-    async def _ready(self, child: Child, probe: Callable[[], Awaitable[bool]]) -> Child:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if child.process.returncode is not None:
-                raise StackFailure(f"while starting: {child.death()}")
-            if await probe():
-                self.mark(f"{child.title} ready (pid {child.pid})")
-                return child
-            if time.monotonic() > deadline:
-                raise StackFailure(
-                    f"{child.title} not ready after {READY_TIMEOUT_S:.0f} s; log:\n{child.tail()}"
-                )
-            await asyncio.sleep(POLL_S)
+    async def start_temporal(self) -> Running:
+        """The dev server on its database file (kept across restarts), without its Web UI; the
+        search attributes registered through the operator API at every start, as ``make up`` does."""
+        return await self._start("temporal")
 
-    def _http_ok(self, url: str) -> Callable[[], Awaitable[bool]]:
-        async def probe() -> bool:
-            try:
-                return (await self.http.get(url, timeout=2)).status_code == 200
-            except httpx.HTTPError:
-                return False
+    async def start_sandbox(self) -> Running:
+        return await self._start("sandbox")
 
-        return probe
+    async def start_gateway(self) -> Running:
+        return await self._start("gateway")
 
-    async def _temporal_answers(self) -> bool:
-        s = self.settings
-        try:
-            if self.client is None:
-                self.client = await asyncio.wait_for(
-                    Client.connect(s.temporal_address, namespace=s.temporal_namespace), timeout=5
-                )
-            await self.client.workflow_service.describe_namespace(
-                DescribeNamespaceRequest(namespace=s.temporal_namespace), timeout=timedelta(seconds=3)
-            )
-        except Exception:
-            return False
-        return True
-
-    async def _register_search_attributes(self) -> None:
-        """Through the operator API, at every start, as the devstack does."""
-        await ensure_search_attributes(self.temporal_client, self.settings.temporal_namespace)
-
-    async def start_temporal(self) -> Child:
-        """The dev server on its database file (kept across restarts), without its Web UI."""
-        child = await self._spawn("temporal", [*temporal_server_command(self.settings), "--headless"])
-        self.client = None  # a fresh connection to the fresh server
-        await self._ready(child, self._temporal_answers)
-        await self._register_search_attributes()
-        return child
-
-    async def start_sandbox(self) -> Child:
-        child = await self._spawn("sandbox", [PYTHON, "-m", "partner_sandbox"])
-        return await self._ready(child, self._http_ok(f"{self.sandbox_url}/_sandbox/behaviour"))
-
-    async def start_gateway(self) -> Child:
-        child = await self._spawn("gateway", [PYTHON, "-m", "gateway"])
-        return await self._ready(child, self._http_ok(f"{self.gateway_url}/healthz"))
-
-    async def start_worker(self) -> Child:
+    async def start_worker(self) -> Running:
         """A worker, ready once this very process (identity ``<pid>@host``) polls the task queue."""
-        child = await self._spawn("worker", [PYTHON, "worker.py"])
-
-        async def polling() -> bool:
-            try:
-                answer = await self.temporal_client.workflow_service.describe_task_queue(
-                    DescribeTaskQueueRequest(
-                        namespace=self.settings.temporal_namespace,
-                        task_queue=TaskQueue(name=self.settings.task_queue),
-                        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-                    ),
-                    timeout=timedelta(seconds=3),
-                )
-            except Exception:
-                return False
-            return any(p.identity.startswith(f"{child.pid}@") for p in answer.pollers)
-
-        return await self._ready(child, polling)
-
-    def running(self, name: str) -> bool:
-        child = self.children.get(name)
-        return child is not None and child.meant_to_run and child.process.returncode is None
+        return await self._start("worker")
 
     async def up(self) -> None:
         """Start every part that is not running: Temporal first (the others connect to it), then
         the rest side by side. On a stack that is up, nothing."""
-        if not self.running("temporal"):
+        if not self.processes.is_running("temporal"):
             await self.start_temporal()
-        parts = {"sandbox": self.start_sandbox, "gateway": self.start_gateway, "worker": self.start_worker}
-        await asyncio.gather(*(start() for name, start in parts.items() if not self.running(name)))
+        rest = [p.name for p in self.processes.parts if p.name != "temporal"]
+        await asyncio.gather(*(self._start(name) for name in rest if not self.processes.is_running(name)))
 
     async def kill(self, name: str) -> int:
         """SIGKILL: the part dies mid-flight, without a word to anyone. Its return code."""
-        child = self.children[name]
-        child.meant_to_run = False
-        _signal_group(child.pid, signal.SIGKILL)
-        code = await child.process.wait()
-        self.mark(f"{child.title} killed ({code})")
+        code = await self.processes.stop_part(name, kill=True)
+        self.mark(f"{self.processes.latest(name).title} killed ({code})")  # type: ignore[union-attr]
         return code
 
     async def stop(self, name: str) -> int:
         """SIGTERM, as an operator stops a part; it must end by itself in time. Its return code."""
-        child = self.children[name]
-        child.meant_to_run = False
-        _signal_group(child.pid, signal.SIGTERM)
-        try:
-            code = await asyncio.wait_for(child.process.wait(), timeout=STOP_TIMEOUT_S)
-        except TimeoutError:
-            _signal_group(child.pid, signal.SIGKILL)
-            await child.process.wait()
-            raise StackFailure(
-                f"{child.title} did not stop within {STOP_TIMEOUT_S:.0f} s of SIGTERM:\n{child.tail()}"
-            ) from None
-        self.mark(f"{child.title} stopped ({code})")
+        code = await self.processes.stop_part(name, timeout=STOP_TIMEOUT_S)
+        self.mark(f"{self.processes.latest(name).title} stopped ({code})")  # type: ignore[union-attr]
         return code
 
     def check_alive(self) -> None:
         """Raise if a part that should be running has died."""
-        for child in self.children.values():
-            if child.meant_to_run and child.process.returncode is not None:
-                raise StackFailure(f"unexpectedly: {child.death()}")
+        self.processes.check_alive()
 
     async def close(self) -> None:
         """Kill every process this stack started (each with its whole session); idempotent."""
-        for child in self.started:
-            if child.process.returncode is None:
-                _signal_group(child.pid, signal.SIGKILL)
-        for child in self.started:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(child.process.wait(), timeout=10)
+        await self.processes.kill_all()
         await self.http.aclose()
 
     def report(self) -> str:
         """The test's steps and the tail of what every part logged meanwhile, for a failed test."""
         tails = [
-            f"--- {c.title} (pid {c.pid}, rc {c.process.returncode}):\n{c.tail(since=self._log_start(c))}"
-            for c in self.started
+            f"--- {r.title} (pid {r.pid}, rc {r.process.returncode}):\n{r.tail(40, since=self._log_start(r))}"
+            for r in self.started
         ]
         return "\n".join(self.timeline) + "\n\n" + "\n\n".join(tails)
 
     @property
     def temporal_client(self) -> Client:
-        assert self.client is not None, "Temporal was never started"
-        return self.client
+        assert self.processes.client is not None, "Temporal was never started"
+        return self.processes.client
 
     def sandbox_log_events(self, event: str) -> list[dict[str, Any]]:
         """What the sandbox logged as ``event`` since the current test began."""
         return [
-            e for c in self.started if c.name == "sandbox" for e in c.log_events(event, self._log_start(c))
+            e
+            for r in self.started
+            if r.part.name == "sandbox"
+            for e in log_events(r, event, self._log_start(r))
         ]
 
     async def until(self, probe: Callable[[], Any], *, what: str, timeout: float = 60) -> Any:
-        value = await eventually(probe, what=what, timeout=timeout, alive=self.check_alive)
+        value = await eventually(probe, what=what, timeout=timeout, interval=0.1, alive=self.check_alive)
         self.mark(what)
         return value
 
@@ -667,9 +456,9 @@ def check_no_personal_data_in_logs(stack: FaultStack, bodies: list[dict[str, Any
     """Nothing the worker or the gateway logged, in all their runs, shows an ID number or a phone
     of these applications (the logs carry none; infra/privacy.py masks any that slip in)."""
     secrets = set().union(*(personal_data(b) for b in bodies))
-    for child in stack.started:
-        if child.name not in ("worker", "gateway"):
+    for running in stack.started:
+        if running.part.name not in ("worker", "gateway"):
             continue
-        text = child.log_path.read_text(encoding="utf-8", errors="replace")
+        text = running.log_path.read_text(encoding="utf-8", errors="replace")
         leaked = sorted(s for s in secrets if s in text)
-        assert not leaked, f"{child.log_path} shows personal data: {leaked}"
+        assert not leaked, f"{running.log_path} shows personal data: {leaked}"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.stack import free_port
 from domain.calendar_coverage import CalendarCoverage, calendar_coverage
 from domain.policies import Policies
 from domain.sla_policy import SlaPolicy
@@ -200,12 +200,6 @@ async def test_a_business_collector_is_part_of_every_scrape(gateway: httpx.Async
 
 
 # --- the gateway as a real process ------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_gateway_logs_the_calendar_coverage_at_start(tmp_path: Path) -> None:

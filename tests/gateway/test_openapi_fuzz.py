@@ -26,9 +26,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import signal
-import sys
 import threading
 import time
 import uuid
@@ -50,6 +47,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.stack import Stack as ProcessStack
 from domain.application import parse_application
 from domain.validation import ApplicationInvalid
 from gateway.app import create_app
@@ -60,8 +58,6 @@ from store.alerts import AlertIn, AlertStore
 from store.db import open_database
 from tests import factories
 from tests.gateway.strategies import applications
-
-ROOT = Path(__file__).resolve().parents[2]
 
 FUZZ_EXAMPLES = 5
 """Examples per operation and phase: the whole run stays around a minute on two cores."""
@@ -103,7 +99,7 @@ async def fuzz_stack(
         async with serve_in_background(create_app(settings, client=dev_env.client, alert_store=store)) as url:
             settings = settings.model_copy(update={"gateway_url": url})
             async with (
-                worker_process(dev_env.client, settings, data_dir / "worker.log"),
+                worker_process(dev_env.client, settings),
                 httpx.AsyncClient(base_url=url, timeout=30) as http,
                 httpx.AsyncClient(base_url=sandbox_url, timeout=30) as sandbox,
             ):
@@ -115,36 +111,24 @@ async def fuzz_stack(
 
 
 @asynccontextmanager
-async def worker_process(client: Client, settings: Settings, log: Path) -> AsyncIterator[None]:
-    """``worker.py`` polling the settings' task queue, until the block ends (SIGTERM: it finishes)."""
-    env = {
-        **os.environ,
-        "ODS_TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "ODS_TEMPORAL_NAMESPACE": client.namespace,
-        "ODS_TASK_QUEUE": settings.task_queue,
-        "ODS_DATA_DIR": str(settings.data_dir),
-        "ODS_PARTNER_URL": settings.partner_url,
-        "ODS_GATEWAY_URL": settings.gateway_url,
-    }
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "worker.py", cwd=ROOT, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
-        )
+async def worker_process(client: Client, settings: Settings) -> AsyncIterator[None]:
+    """devstack's worker (``worker.py``, every role) polling the settings' task queue on ``client``'s
+    Temporal, until the block ends (SIGTERM: it finishes)."""
+    settings = settings.model_copy(
+        update={
+            "temporal_address": client.service_client.config.target_host,
+            "temporal_namespace": client.namespace,
+        }
+    )
+    worker = ProcessStack(
+        settings, parts=("worker",), worker_roles=("all",), isolated=True, ready_timeout_s=60
+    )
+    worker.client = client
     try:
-        deadline = time.monotonic() + 60
-        while b"worker started" not in await asyncio.to_thread(log.read_bytes):
-            assert process.returncode is None, await asyncio.to_thread(log.read_text, errors="replace")
-            assert time.monotonic() < deadline, "the worker did not start"
-            await asyncio.sleep(0.1)
+        assert await worker.start(asyncio.Event())
         yield
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await worker.stop()
 
 
 async def _cases_on(client: Client, task_queue: str) -> set[str]:

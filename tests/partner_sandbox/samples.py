@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from domain.identifiers import resident_id_check_char, uscc_check_char
+from tests.factories import resident_id, uscc
 
 _keys = itertools.count(1)
 
@@ -15,14 +15,11 @@ def idem(prefix: str = "key") -> dict[str, str]:
     return {"Idempotency-Key": f"{prefix}-{next(_keys)}"}
 
 
-def resident_id(birth: str = "19850312", seq: str = "123", region: str = "410502") -> str:
-    body = region + birth + seq
-    return body + resident_id_check_char(body)
-
-
-def uscc(district: str = "410503", kind: str = "1", org: str = "MA0000001") -> str:
-    first17 = "9" + kind + district + org
-    return first17 + uscc_check_char(first17)
+# The samples' identifiers are the same on every call, so that a test may compare them.
+ORG = "MA0000001"
+ZHANG_ID = resident_id("410502", birth="19850312", serial="123")
+INVESTOR_USCC = uscc("410503", org=ORG)
+COMPANY_USCC = uscc("410502", org=ORG)
 
 
 def filing(
@@ -33,8 +30,8 @@ def filing(
     application_id: str = "AY20261127-0001",
 ) -> dict[str, Any]:
     shareholders: list[dict[str, Any]] = [
-        {"name": "张艳鹏", "id_number": resident_id(), "contribution_cny": "300000.00"},
-        {"name": "安阳市某某投资有限公司", "uscc": uscc(), "contribution_cny": "200000.00"},
+        {"name": "张艳鹏", "id_number": ZHANG_ID, "contribution_cny": "300000.00"},
+        {"name": "安阳市某某投资有限公司", "uscc": INVESTOR_USCC, "contribution_cny": "200000.00"},
     ]
     capital = "500000.00"
     if kind == "individual_business":
@@ -53,7 +50,7 @@ def filing(
         },
         "legal_representative": {
             "name": "张艳鹏",
-            "id_number": resident_id(),
+            "id_number": ZHANG_ID,
             "phone": "13803720000",
         },
         "shareholders": shareholders,
@@ -71,7 +68,7 @@ def enterprise_request(
     name, then ``fields``."""
     return {
         "application_id": application_id,
-        "uscc": company_uscc or uscc("410502"),
+        "uscc": company_uscc or COMPANY_USCC,
         "enterprise_name": enterprise_name,
         **fields,
     }

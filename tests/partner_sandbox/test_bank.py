@@ -15,8 +15,9 @@ import pytest
 from domain.banks import ANYANG_BANKS, Branch, branch_of, is_known_bank, main_branch
 from domain.districts import ANYANG_DISTRICTS
 from partner_sandbox.bank import first_free_slot
+from tests.factories import uscc
 from tests.partner_sandbox.conftest import effects
-from tests.partner_sandbox.samples import bank_appointment, idem, uscc
+from tests.partner_sandbox.samples import ORG, bank_appointment, idem
 
 BANKS = "/bank/v1/banks"
 APPOINTMENTS = "/bank/v1/appointments"
@@ -135,7 +136,7 @@ async def test_an_appointment_naming_no_branch_goes_to_the_banks_main_branch(
 
 
 async def test_an_appointment_at_a_named_branch_is_booked_there(partner: httpx.AsyncClient) -> None:
-    body = bank_appointment(bank="中原银行", branch="滑县支行", company_uscc=uscc("410526"))
+    body = bank_appointment(bank="中原银行", branch="滑县支行", company_uscc=uscc("410526", org=ORG))
 
     answer = await partner.post(APPOINTMENTS, json=body, headers=idem())
 

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
+from tests.factories import uscc
 from tests.partner_sandbox.conftest import effects
-from tests.partner_sandbox.samples import hf_account, idem, uscc
+from tests.partner_sandbox.samples import ORG, hf_account, idem
 
 ACCOUNTS = "/housing-fund/v1/accounts"
 
@@ -27,7 +28,7 @@ ACCOUNTS = "/housing-fund/v1/accounts"
 async def test_the_centre_opens_a_unit_account_at_the_districts_managing_department(
     partner: httpx.AsyncClient, district: str, office: str
 ) -> None:
-    body = hf_account(company_uscc=uscc(district), employees=7)
+    body = hf_account(company_uscc=uscc(district, org=ORG), employees=7)
 
     answer = await partner.post(ACCOUNTS, json=body, headers=idem())
 
@@ -55,7 +56,7 @@ async def test_the_centre_opens_a_unit_account_at_the_districts_managing_departm
         ({"employees": 0}, ["employees"]),
         ({"employees": 10_001}, ["employees"]),
         ({"employees": "7"}, ["employees"]),
-        ({"uscc": uscc("320102")}, ["uscc"]),
+        ({"uscc": uscc("320102", org=ORG)}, ["uscc"]),
         ({"uscc": "91410502MA0000001"}, ["uscc"]),
         ({"enterprise_name": ""}, ["enterprise_name"]),
         ({"employees": -1, "uscc": "nope"}, ["uscc", "employees"]),

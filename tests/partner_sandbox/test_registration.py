@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 
 from domain.identifiers import uscc_problem
+from tests.factories import resident_id_ending_in_x
 from tests.partner_sandbox.conftest import effects
-from tests.partner_sandbox.samples import filing, idem, resident_id, uscc
+from tests.partner_sandbox.samples import INVESTOR_USCC, ZHANG_ID, filing, idem
 
 FILINGS = "/registration/v1/filings"
 
@@ -65,9 +66,9 @@ async def test_a_conflicting_name_asks_for_another_and_a_forbidden_one_is_refuse
 async def test_invalid_filings_are_400_naming_every_bad_field(partner: httpx.AsyncClient) -> None:
     body = filing()
     body["enterprise"]["district_code"] = "410101"  # Zhengzhou, not Anyang
-    good = resident_id()
+    good = ZHANG_ID
     body["legal_representative"]["id_number"] = good[:17] + ("1" if good[17] == "0" else "0")
-    body["shareholders"][1]["uscc"] = uscc()[:17] + "Z"
+    body["shareholders"][1]["uscc"] = INVESTOR_USCC[:17] + "Z"
     body["shareholders"][0]["contribution_cny"] = "300000.005"
 
     answer = await partner.post(FILINGS, json=body, headers=idem())
@@ -93,8 +94,7 @@ async def test_the_kind_of_enterprise_is_checked_against_name_capital_and_shareh
     lonely_partner = filing("安阳市晨曦咨询中心（普通合伙）", kind="partnership")
     lonely_partner["shareholders"] = lonely_partner["shareholders"][:1]
     lower_x = filing()
-    ending_in_x = next(i for i in (resident_id(seq=f"{n:03d}") for n in range(1000)) if i.endswith("X"))
-    lower_x["shareholders"][0]["id_number"] = ending_in_x.lower()
+    lower_x["shareholders"][0]["id_number"] = resident_id_ending_in_x().lower()
 
     answers = [
         await partner.post(FILINGS, json=b, headers=idem())

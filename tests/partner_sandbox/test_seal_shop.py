@@ -6,8 +6,9 @@ import asyncio
 
 import httpx
 
+from tests.factories import uscc
 from tests.partner_sandbox.conftest import CallbackReceiver, effects
-from tests.partner_sandbox.samples import idem, seal_order, uscc
+from tests.partner_sandbox.samples import ORG, idem, seal_order
 
 ORDERS = "/seal-shop/v1/orders"
 
@@ -15,7 +16,7 @@ ORDERS = "/seal-shop/v1/orders"
 async def test_the_districts_shop_takes_the_order_and_reports_completion_signed(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    body = seal_order(receiver.callback_url("seal_shop"), company_uscc=uscc("410506"))
+    body = seal_order(receiver.callback_url("seal_shop"), company_uscc=uscc("410506", org=ORG))
 
     taken = await partner.post(ORDERS, json=body, headers=idem())
     await receiver.wait_until(lambda r: len(r.accepted) == 1)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import httpx
 
 from domain.districts import ANYANG_DISTRICTS
+from tests.factories import uscc
 from tests.partner_sandbox.conftest import CallbackReceiver, effects
-from tests.partner_sandbox.samples import idem, seal_order, uscc
+from tests.partner_sandbox.samples import ORG, idem, seal_order
 
 SHOPS = "/seal-shop/v1/shops"
 ORDERS = "/seal-shop/v1/orders"
@@ -64,7 +65,7 @@ async def test_an_order_at_a_named_shop_is_taken_carved_and_reported_by_that_sho
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
     body = seal_order(
-        receiver.callback_url("seal_shop"), company_uscc=uscc("410506"), shop_id="SHOP-410506-03"
+        receiver.callback_url("seal_shop"), company_uscc=uscc("410506", org=ORG), shop_id="SHOP-410506-03"
     )
 
     taken = await partner.post(ORDERS, json=body, headers=idem())

@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
+from tests.factories import uscc
 from tests.partner_sandbox.conftest import effects
-from tests.partner_sandbox.samples import idem, si_registration, uscc
+from tests.partner_sandbox.samples import ORG, idem, si_registration
 
 REGISTRATIONS = "/social-insurance/v1/registrations"
 NOT_READY_NAME = "安阳市文峰区参保异常餐饮有限公司"
-_GOOD = uscc("410502")
+_GOOD = uscc("410502", org=ORG)
 BAD_CHECK_DIGIT = _GOOD[:-1] + ("1" if _GOOD[-1] != "1" else "2")
 
 
@@ -31,7 +32,7 @@ BAD_CHECK_DIGIT = _GOOD[:-1] + ("1" if _GOOD[-1] != "1" else "2")
 async def test_the_bureau_of_the_enterprises_district_registers_it_with_a_unit_number(
     partner: httpx.AsyncClient, district: str, bureau: str
 ) -> None:
-    body = si_registration(company_uscc=uscc(district), employees=12)
+    body = si_registration(company_uscc=uscc(district, org=ORG), employees=12)
 
     answer = await partner.post(REGISTRATIONS, json=body, headers=idem())
 
@@ -71,7 +72,7 @@ async def test_registration_numbers_are_never_issued_twice(partner: httpx.AsyncC
         ({"employees": 2.5}, ["employees"]),
         ({"employees": None}, ["employees"]),
         ({"uscc": BAD_CHECK_DIGIT}, ["uscc"]),
-        ({"uscc": uscc("110101")}, ["uscc"]),
+        ({"uscc": uscc("110101", org=ORG)}, ["uscc"]),
         ({"enterprise_name": "  "}, ["enterprise_name"]),
         ({"application_id": "AY 1"}, ["application_id"]),
     ],
@@ -90,7 +91,7 @@ async def test_an_invalid_registration_is_400_naming_the_field_and_registers_not
 
 
 async def test_missing_fields_are_all_named(partner: httpx.AsyncClient) -> None:
-    answer = await partner.post(REGISTRATIONS, json={"uscc": uscc("410502")}, headers=idem())
+    answer = await partner.post(REGISTRATIONS, json={"uscc": uscc("410502", org=ORG)}, headers=idem())
 
     assert answer.status_code == 400
     assert answer.json()["error"]["fields"] == ["application_id", "enterprise_name", "employees"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import httpx
 
+from tests.factories import uscc
 from tests.partner_sandbox.conftest import effects
-from tests.partner_sandbox.samples import allotment, idem, uscc
+from tests.partner_sandbox.samples import allotment, idem
 
 ALLOTMENTS = "/tax/v1/invoice-allotments"
 NOT_READY_NAME = "安阳市文峰区税务异常餐饮有限公司"

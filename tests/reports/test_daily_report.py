@@ -32,7 +32,7 @@ from domain.status import StatusDocument
 from infra.temporal import workflow_id_for
 from intake import cases
 from tests import factories
-from tests.conftest import Stack, _stack
+from tests.conftest import Stack, in_process_stack
 from tests.documents import pdf_text
 from tests.helpers import breach_the_seal_promise, closed, start, until
 
@@ -45,7 +45,7 @@ ZONE = WALL.zone
 async def own_stack(
     time_skipping_env: WorkflowEnvironment, sandbox_url: str, tmp_path: Path
 ) -> AsyncIterator[Stack]:
-    async for stack in _stack(time_skipping_env.client, sandbox_url, tmp_path / "data"):
+    async with in_process_stack(time_skipping_env.client, sandbox_url, tmp_path / "data") as stack:
         yield stack
 
 

@@ -1,6 +1,6 @@
 """The portal push on the session's time-skipping Temporal, with a worker of its own, a stand-in
-for the case (``tests/portal/workflows.py``) and real receivers over HTTP on 127.0.0.1 that verify
-every request as a portal would, with the ``standardwebhooks`` package."""
+for the case (``tests/workflows/portal_push_stand_ins.py``) and real receivers over HTTP on
+127.0.0.1 that verify every request as a portal would, with the ``standardwebhooks`` package."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from infra.binaries import temporal_test_server
 from infra.serving import serve_in_background
 from infra.settings import Settings
 from infra.temporal import data_converter
-from tests.portal.workflows import CasePlan, Change, PortalCaseStandIn
+from tests.workflows.portal_push_stand_ins import CasePlan, Change, PortalCaseStandIn
 from workflows.portal_push import PortalPush
 
 DEV_SECRET = Settings().webhook_secret

@@ -24,7 +24,7 @@ from infra.serving import serve_in_background
 from infra.settings import Settings
 from infra.signing import SIGNATURE_HEADER, standard_webhook_headers, verify, webhook_key
 from tests.helpers import closed
-from tests.portal.conftest import DEV_SECRET, WHSEC_SECRET, receiver_webhook
+from tests.workflows.portal_push_harness import DEV_SECRET, WHSEC_SECRET, receiver_webhook
 from workflows.alert_webhooks import AlertWebhookDelivery
 
 BODY = json.dumps({"id": "setup-AY1/1", "stage": "受理", "sequence": 1}, ensure_ascii=False).encode()

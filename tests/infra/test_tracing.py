@@ -14,7 +14,6 @@ import gzip
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.stack import free_port
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,12 +119,6 @@ class Span:
     span_id: str
     parent_id: str
     attributes: dict[str, Any]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def base_env(**extra: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.portal import PortalPushOutcome
 from tests.helpers import closed, eventually
-from tests.portal.conftest import STORY_EVENTS, PortalHarness, case_story, open_portal
+from tests.workflows.portal_push_harness import STORY_EVENTS, PortalHarness, case_story, open_portal
 
 N = len(STORY_EVENTS)
 

@@ -21,7 +21,7 @@ from temporalio.workflow import Info
 from domain.portal import PortalEvent, PortalPushInput, PortalPushOutcome, portal_push_workflow_id
 from infra.temporal import data_converter
 from tests.helpers import closed, eventually
-from tests.portal.conftest import (
+from tests.workflows.portal_push_harness import (
     DEV_SECRET,
     STORY_EVENTS,
     WHSEC_SECRET,
@@ -29,7 +29,7 @@ from tests.portal.conftest import (
     PortalReceiver,
     case_story,
 )
-from tests.portal.workflows import Change
+from tests.workflows.portal_push_stand_ins import Change
 from workflows.portal_push import PortalPush
 
 N = len(STORY_EVENTS)

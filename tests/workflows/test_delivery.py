@@ -26,9 +26,9 @@ from domain.delivery import (
 )
 from domain.identifiers import s10_problem
 from infra.temporal import data_converter
-from tests.delivery.conftest import PostalHarness, postal
-from tests.delivery.workflows import DeliveryProgressListener, InboundLabelCase
 from tests.helpers import eventually
+from tests.workflows.delivery_harness import PostalHarness, postal
+from tests.workflows.delivery_stand_ins import DeliveryProgressListener, InboundLabelCase
 from workflows.delivery import PostalDelivery
 
 HAPPY = ["delivery.booked", "delivery.collected", "delivery.in_transit", "delivery.out_for_delivery"]

@@ -24,6 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.stack import free_port
 from domain.calendar_coverage import calendar_coverage
 from infra.settings import Settings
 from infra.temporal import connect
@@ -31,12 +32,6 @@ from worker import MetricsAddressInvalid, check_metrics_addr, metrics_runtime, r
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def until(what: str, probe: Callable[[], Any], timeout: float = START_TIMEOUT_S) -> Any:

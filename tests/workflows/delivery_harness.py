@@ -28,7 +28,7 @@ from infra.serving import serve_in_background
 from infra.signing import SIGNATURE_HEADER, verify
 from tests import factories
 from tests.conftest import Stack
-from tests.delivery.workflows import DeliveryProgressListener, InboundLabelCase
+from tests.workflows.delivery_stand_ins import DeliveryProgressListener, InboundLabelCase
 from workflows.delivery import PostalDelivery
 
 WAYBILLS = "/postal/v1/waybills"

@@ -21,7 +21,7 @@ from gateway.routers import subsidies as subsidies_router
 from infra.settings import Settings
 from store.alerts import AlertStore
 from store.subsidies import ShopStatement, SubsidyLedger
-from tests.subsidy.test_ledger import a_reservation
+from tests.store.test_subsidies import a_reservation
 
 SETTINGS = Settings(
     temporal_address="127.0.0.1:1",

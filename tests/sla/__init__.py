@@ -1,1 +1,0 @@
-"""The SLA policy file and the working-time clock (domain/sla_policy.py, domain/working_time.py)."""
