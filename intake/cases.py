@@ -316,8 +316,15 @@ async def change_delivery(client: Client, application_id: str, body: Any) -> Sta
 
 async def deliver_partner_event(client: Client, event: PartnerEvent) -> None:
     """Hand a partner's callback to its case (a durable signal: once accepted, the case has it)."""
-    handle = await _describe_open(client, event.application_id)
+    handle = _handle(client, event.application_id)
+    with case_errors(event.application_id, unknown=True):
+        description = await handle.describe()
     with case_errors(event.application_id):
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            # A repeat of a callback the case took before it closed (its first answer was lost).
+            if await handle.query(EnterpriseSetup.has_partner_event, event.event_id):
+                return
+            raise CaseStateConflict(f"case {event.application_id} is closed")
         await handle.signal(EnterpriseSetup.partner_event, event)
 
 

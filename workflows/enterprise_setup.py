@@ -190,6 +190,12 @@ class EnterpriseSetup:
     def application(self) -> Application:
         return self._record.app
 
+    @workflow.query
+    def has_partner_event(self, event_id: str) -> bool:
+        """Whether the case took this callback: a partner repeating one whose answer it never
+        received (the gateway died after signalling) is told it arrived, even once the case closed."""
+        return event_id in self._seen_events
+
     # ------------------------------------------------------------------ updates
     @workflow.update
     async def supplement(self, corrected: Application) -> StatusDocument:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from domain.identifiers import is_valid_s10, is_valid_uscc
+from domain.partners import PartnerEvent
 from domain.status import StatusDocument
 from infra.temporal import SA_SETUP_STAGE, SA_USCC
 from intake import cases
@@ -152,3 +155,34 @@ async def test_withdrawal_while_the_shop_carves_cancels_the_seal_order(
         pass
     else:
         raise AssertionError("a withdrawn case accepted another withdrawal")
+
+
+async def test_a_callback_repeated_after_the_case_closed_is_taken_and_a_new_one_is_a_conflict(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
+    # A partner whose first delivery reached the case but whose answer was lost (the gateway died
+    # after signalling) sends it again after the case closed: the case has it, so it is taken.
+    await ts_stack.reset_sandbox()
+    body = factories.application(invoice=False)
+    app_id = body["application_id"]
+
+    def event(event_id: str) -> PartnerEvent:
+        return PartnerEvent(
+            partner="seal_shop",
+            event_id=event_id,
+            event="seal_order.progress",
+            application_id=app_id,
+            occurred_at=datetime.now(UTC),
+        )
+
+    async with ts_stack.seal_orders_held():
+        handle = await start(ts_stack, body)
+        await until(ts_stack, app_id, lambda s: "subsidy_voucher" in (s.documents or []), timeout=20)
+        await cases.deliver_partner_event(ts_stack.client, event("evt-taken"))
+        await until(ts_stack, app_id, lambda s: "partner.event_ignored" in [h.event for h in s.history])
+        await cases.withdraw(ts_stack.client, app_id, "changed our plans")
+        await closed(time_skipping_env, handle)
+
+    await cases.deliver_partner_event(ts_stack.client, event("evt-taken"))
+    with pytest.raises(cases.CaseStateConflict):
+        await cases.deliver_partner_event(ts_stack.client, event("evt-never-seen"))
