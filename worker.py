@@ -128,6 +128,34 @@ def _sla_policy(settings: Settings) -> SlaPolicy:
         return SlaPolicy()
 
 
+# Modules the workflow sandbox takes from the host instead of importing them again for every case
+# (each cached case had its own copy: README, Performance). Workflow code (workflows/) is not among
+# them, so the sandbox's determinism guard holds for it: a clock, random number or I/O call there
+# fails the workflow task. domain/ is passed through for its pydantic models, the bulk of the
+# memory; what of it workflows call is kept deterministic by tests/workflows/test_structure.py.
+PASSED_THROUGH_MODULES = (
+    "activities",
+    "documents",
+    "domain",
+    "infra",
+    "store",
+    "annotated_types",
+    "chinese_calendar",
+    "httpx",
+    "opentelemetry",
+    "pydantic",
+    "pydantic_core",
+    "structlog",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker of the service (and the replay test) runs workflows in."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH_MODULES)
+    )
+
+
 def worker_options(settings: Settings) -> dict[str, Any]:
     """The settings every worker of the service runs with (and the benchmark's baseline worker,
     ``bench/baseline.py``, so that the two are compared like for like)."""
@@ -137,13 +165,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         # Every line an activity logs names its case (infra/log_context.py). The tracing
         # interceptor, when on, comes from the client (infra.temporal.connect).
         "interceptors": [CaseLogInterceptor()],
-        # The sandbox still refuses non-deterministic calls at run time, but no longer re-imports
-        # the workflows' modules for every case: every workflow instance in the cache had its own
-        # copy of them (~0.8 MB an open case) and each new case paid the import (README, Performance).
-        # Our modules do nothing at import but define things, and keep no state between cases.
-        "workflow_runner": SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
-        ),
+        "workflow_runner": workflow_runner(),
     }
 
 
