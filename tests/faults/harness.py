@@ -39,8 +39,9 @@ from temporalio.client import Client
 
 from devstack import PROJECT_ROOT
 from devstack.temporal_server import temporal_server_command
+from domain.case_ids import workflow_id_for
 from infra.settings import Settings
-from infra.temporal import ensure_search_attributes, workflow_id_for
+from infra.temporal import ensure_search_attributes
 
 T = TypeVar("T")
 

@@ -51,11 +51,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from domain.application import parse_application
+from domain.case_ids import WORKFLOW_TYPE, workflow_id_for
 from domain.validation import ApplicationInvalid
 from gateway.app import create_app
 from infra.serving import serve_in_background
 from infra.settings import Settings
-from infra.temporal import WORKFLOW_TYPE, workflow_id_for
 from store.alerts import AlertIn, AlertStore
 from store.db import open_database
 from tests import factories

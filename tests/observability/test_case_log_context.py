@@ -24,13 +24,13 @@ from activities.registry import WorkerResources, all_activities
 from activities.sla import SlaActivities
 from activities.subsidy import SubsidyActivities
 from domain.alerts import CalendarRequest
+from domain.case_ids import DELIVERY_WORKFLOW_TYPE, delivery_workflow_id, workflow_id_for
 from domain.sla_policy import SlaPolicy
 from domain.subsidy import SubsidyReservation
 from domain.working_time import official_data_years
 from gateway.app import create_app
 from infra.log_context import ACTIVITY_STAGES, case_fields, case_of_path
 from infra.settings import Settings
-from infra.temporal import DELIVERY_WORKFLOW_TYPE, delivery_workflow_id, workflow_id_for
 from store.db import create_engine
 from store.documents import CaseDocuments
 from store.subsidies import SubsidyLedger
