@@ -27,6 +27,7 @@ from infra.signing import SIGNATURE_HEADER, verify
 from infra.temporal import SEARCH_ATTRIBUTES, data_converter
 from store.alerts import AlertStore
 from store.db import open_database
+from store.service import ServiceDatabase
 
 # Shared fixtures: one throwaway PostgreSQL server for the session, and the service database.
 from tests.databases import database_url, engine  # noqa: F401
@@ -218,7 +219,9 @@ async def _stack(client: Client, sandbox_url: str, data_dir: Path) -> AsyncItera
     store = AlertStore(db_engine)
     async with (
         serve_in_background(receiver.app) as receiver_url,
-        serve_in_background(create_gateway(settings, client=client, alert_store=store)) as gateway_url,
+        serve_in_background(
+            create_gateway(settings, client=client, database=ServiceDatabase.on(store.engine))
+        ) as gateway_url,
     ):
         settings = settings.model_copy(update={"alert_webhooks": f"{receiver_url}/alerts"})
         settings = settings.model_copy(update={"gateway_url": gateway_url})

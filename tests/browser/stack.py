@@ -24,6 +24,7 @@ from infra.settings import Settings
 from infra.temporal import connect
 from store.alerts import AlertStore
 from store.db import open_database
+from store.service import ServiceDatabase
 from tests.conftest import Stack, WebhookReceiver
 from worker import running_worker
 
@@ -121,7 +122,8 @@ async def web_ui_stack(sandbox_url: str, data_dir: Path) -> AsyncIterator[WebUiS
         try:
             async with (
                 serve_in_background(
-                    create_gateway(settings, client=client, alert_store=store), port=gateway_port
+                    create_gateway(settings, client=client, database=ServiceDatabase.on(store.engine)),
+                    port=gateway_port,
                 ) as gateway_url,
                 running_worker(client, settings),
                 httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway,

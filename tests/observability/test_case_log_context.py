@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.documents import DocumentActivities
+from activities.facts import CaseFactActivities
 from activities.partners import PartnerClient
 from activities.registry import WorkerResources, all_activities
 from activities.sla import SlaActivities
@@ -170,6 +171,7 @@ def test_the_stage_map_names_only_activities_a_worker_registers(tmp_path: Path) 
         sla=SlaActivities(settings, None, None),
         subsidy=SubsidyActivities(SubsidyLedger(create_engine(f"sqlite+aiosqlite:///{tmp_path}/ods.db"))),
         documents=DocumentActivities(CaseDocuments(create_engine(f"sqlite+aiosqlite:///{tmp_path}/ods.db"))),
+        facts=CaseFactActivities(None),
     )
     registered = {fn.__temporal_activity_definition.name for fn in all_activities(resources)}  # type: ignore[attr-defined]
     assert set(ACTIVITY_STAGES) <= registered
