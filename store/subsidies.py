@@ -10,6 +10,9 @@ duplicate case or a race between worker processes gets the first decision back a
 A grant is ``reserved`` when the seal order is placed, ``settled`` (money moved reserved → settled,
 owed to the shop) when carving completes, ``released`` (money back in the budget) when the case is
 withdrawn before that. A settled grant stays settled.
+
+What to decide (a grant in force, a kind not covered, the cap, the budget) is ``domain/subsidy.py``'s,
+without a database; this module reads what those decisions need and records what they decide.
 """
 
 from __future__ import annotations
@@ -23,22 +26,25 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.application import Money, SealKind
+from domain.application import Money
 from domain.districts import CITY_ZONE
 from domain.subsidy import (
-    BUDGET_EXHAUSTED,
     NOT_RESERVED,
     GrantState,
+    GrantTerms,
     SubsidyDecision,
+    SubsidyEntry,
     SubsidyReservation,
-    granted_reason,
-    no_standard_seal_reason,
-    not_covered_reason,
+    budget_exhausted,
+    decide_reservation,
+    decision_of,
+    month_of,
+    within_budget,
 )
 from infra.logging import get_logger
 from store.db import init_schema, insert_ignoring_duplicates, serialize_writers, transaction
@@ -82,36 +88,6 @@ def parse_month(text: str) -> tuple[int, int]:
     if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
         raise ValueError(f"{str(text)[:20]!r} is not a month; write YYYY-MM, e.g. 2026-11")
     return int(match[1]), int(match[2])
-
-
-def month_of(at: datetime) -> str:
-    return at.astimezone(CITY_ZONE).strftime("%Y-%m")
-
-
-class SubsidyEntry(BaseModel):
-    """One enterprise's grant as the ledger and the statements show it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    grant_id: str
-    uscc: str
-    application_id: str
-    workflow_id: str
-    enterprise_name: str
-    district_code: str
-    shop_id: str
-    shop_name: str
-    covered_seals: list[SealKind]
-    extra_seals: list[SealKind]
-    prices_cny: dict[str, Money]
-    amount_cny: Money
-    enterprise_pays_cny: Money
-    state: GrantState
-    budget_year: int
-    month: str
-    reserved_at: AwareDatetime
-    settled_at: AwareDatetime | None
-    released_at: AwareDatetime | None
 
 
 class ShopTotal(BaseModel):
@@ -189,23 +165,6 @@ def _to_entry(row: Row[Any]) -> SubsidyEntry:
     )
 
 
-def decision_of(entry: SubsidyEntry) -> SubsidyDecision:
-    """What a grant means to the enterprise: the same answer every time it is asked."""
-    granted = entry.state != "released"
-    return SubsidyDecision(
-        eligible=True,
-        granted=granted,
-        amount_cny=entry.amount_cny if granted else _ZERO,
-        enterprise_pays_cny=entry.enterprise_pays_cny if granted else _ZERO,
-        covered_seals=entry.covered_seals,
-        extra_seals=entry.extra_seals,
-        prices_cny=entry.prices_cny,
-        reason=granted_reason(entry.state, entry.amount_cny, entry.enterprise_pays_cny, entry.extra_seals),
-        state=entry.state,
-        grant_id=entry.grant_id,
-    )
-
-
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=isinstance(value, Mapping))
 
@@ -249,76 +208,84 @@ class SubsidyLedger:
         raise RuntimeError(f"the subsidy of {request.uscc} could not be reserved: writers kept racing")
 
     async def _reserve(self, conn: AsyncConnection, request: SubsidyReservation) -> SubsidyDecision:
+        """Record what ``domain.subsidy`` decides: the decision alone, or the grant and its money."""
         await serialize_writers(conn, _LOCK)
-        existing = await self._entry(conn, request.uscc)
-        if existing is not None and existing.state != "released":
-            return decision_of(existing)
-
-        policy = request.policy
-        quote = policy.quote(request.enterprise_kind, request.seals, request.prices_cny)
-        if not quote.eligible:
-            return SubsidyDecision(
-                eligible=False,
-                granted=False,
-                enterprise_pays_cny=quote.enterprise_pays_cny,
-                extra_seals=quote.extra_seals,
-                prices_cny=quote.prices_cny,
-                reason=not_covered_reason(request.enterprise_kind),
-            )
-        if quote.amount_cny <= 0:
-            return SubsidyDecision(
-                eligible=True,
-                granted=False,
-                enterprise_pays_cny=quote.enterprise_pays_cny,
-                extra_seals=quote.extra_seals,
-                prices_cny=quote.prices_cny,
-                reason=no_standard_seal_reason(),
-            )
-
-        at = request.at.astimezone(UTC)
-        year = request.at.astimezone(CITY_ZONE).year
-        amount = quote.amount_cny
-        await conn.execute(
-            insert_ignoring_duplicates(conn, _budget, "year").values(
-                year=year,
-                annual_budget_cny=policy.annual_budget_cny,
-                reserved_cny=_ZERO,
-                settled_cny=_ZERO,
-                updated_at=at,
-            )
-        )
-        # The budget check and the reservation are one statement: it cannot overspend, however many
-        # writers there are. The year's budget follows the policy of the latest reservation.
-        reserved = await conn.execute(
-            update(_budget)
-            .where(
-                _budget.c.year == year,
-                _budget.c.reserved_cny + _budget.c.settled_cny + amount <= policy.annual_budget_cny,
-            )
-            .values(
-                reserved_cny=_budget.c.reserved_cny + amount,
-                annual_budget_cny=policy.annual_budget_cny,
-                updated_at=at,
-            )
-            .returning(_budget.c.year)
-        )
-        if reserved.one_or_none() is None:
+        standing = await self._entry(conn, request.uscc)
+        terms = decide_reservation(request, standing)
+        if isinstance(terms, SubsidyDecision):
+            return terms
+        reserved, settled = await self._budget_spent(conn, terms)
+        if not within_budget(terms, reserved, settled):
             log.warning(
                 "subsidy budget exhausted",
                 application_id=request.application_id,
-                year=year,
-                amount_cny=str(amount),
+                year=terms.budget_year,
+                amount_cny=str(terms.amount_cny),
             )
-            return SubsidyDecision(
-                eligible=True,
-                granted=False,
-                enterprise_pays_cny=sum(quote.prices_cny.values(), _ZERO),
-                extra_seals=list(quote.covered_seals) + list(quote.extra_seals),
-                prices_cny=quote.prices_cny,
-                reason=BUDGET_EXHAUSTED,
-                budget_exhausted=True,
-            )
+            return budget_exhausted(terms)
+        await self._take_from_budget(conn, terms)
+        grant_id = await self._record_grant(conn, request, terms, standing)
+        entry = await self._entry(conn, request.uscc)
+        assert entry is not None and entry.grant_id == grant_id
+        log.info(
+            "subsidy reserved",
+            application_id=request.application_id,
+            grant_id=grant_id,
+            amount_cny=str(terms.amount_cny),
+            year=terms.budget_year,
+        )
+        return decision_of(entry)
 
+    @staticmethod
+    async def _budget_spent(conn: AsyncConnection, terms: GrantTerms) -> tuple[Decimal, Decimal]:
+        """What the year's budget has reserved and settled; a year's first reservation opens its
+        budget (at the policy's amount)."""
+        await conn.execute(
+            insert_ignoring_duplicates(conn, _budget, "year").values(
+                year=terms.budget_year,
+                annual_budget_cny=terms.annual_budget_cny,
+                reserved_cny=_ZERO,
+                settled_cny=_ZERO,
+                updated_at=terms.reserved_at,
+            )
+        )
+        row = (
+            await conn.execute(
+                select(_budget.c.reserved_cny, _budget.c.settled_cny).where(
+                    _budget.c.year == terms.budget_year
+                )
+            )
+        ).one()
+        return row.reserved_cny, row.settled_cny
+
+    @staticmethod
+    async def _take_from_budget(conn: AsyncConnection, terms: GrantTerms) -> None:
+        """Move the grant's amount into the year's reserved money. The budget's check is made again in
+        the same statement: whatever a writer outside the lock did, the budget is never overspent.
+        The year's budget follows the policy of the latest reservation."""
+        amount = terms.amount_cny
+        taken = await conn.execute(
+            update(_budget)
+            .where(
+                _budget.c.year == terms.budget_year,
+                _budget.c.reserved_cny + _budget.c.settled_cny + amount <= terms.annual_budget_cny,
+            )
+            .values(
+                reserved_cny=_budget.c.reserved_cny + amount,
+                annual_budget_cny=terms.annual_budget_cny,
+                updated_at=terms.reserved_at,
+            )
+            .returning(_budget.c.year)
+        )
+        if taken.one_or_none() is None:  # pragma: no cover - the writers' lock prevents it
+            raise _Raced()
+
+    @staticmethod
+    async def _record_grant(
+        conn: AsyncConnection, request: SubsidyReservation, terms: GrantTerms, standing: SubsidyEntry | None
+    ) -> str:
+        """Write the reserved grant: a new row, or the enterprise's released one granted again."""
+        quote = terms.quote
         values = {
             "application_id": request.application_id,
             "workflow_id": request.workflow_id,
@@ -330,16 +297,16 @@ class SubsidyLedger:
             "covered_seals": _json(quote.covered_seals),
             "extra_seals": _json(quote.extra_seals),
             "prices_cny": _json({seal: f"{price:.2f}" for seal, price in quote.prices_cny.items()}),
-            "amount_cny": amount,
+            "amount_cny": quote.amount_cny,
             "enterprise_pays_cny": quote.enterprise_pays_cny,
-            "budget_year": year,
+            "budget_year": terms.budget_year,
             "state": "reserved",
-            "reserved_at": at,
+            "reserved_at": terms.reserved_at,
             "settled_at": None,
             "released_at": None,
-            "month": month_of(at),
+            "month": terms.month,
         }
-        if existing is not None:
+        if standing is not None:
             # A released grant (its case was withdrawn) is the same enterprise's one grant, again.
             changed = await conn.execute(
                 update(_grants)
@@ -348,29 +315,19 @@ class SubsidyLedger:
             )
             if changed.rowcount != 1:
                 raise _Raced()
-            grant_id = existing.grant_id
-        else:
-            grant_id = f"FS{year}-{uuid.uuid4().hex[:12].upper()}"
-            try:
-                inserted = await conn.execute(
-                    insert_ignoring_duplicates(conn, _grants, "uscc")
-                    .values(id=grant_id, uscc=request.uscc, **values)
-                    .returning(_grants.c.id)
-                )
-            except IntegrityError as err:  # pragma: no cover - the writers' lock prevents it
-                raise _Raced() from err
-            if inserted.one_or_none() is None:  # pragma: no cover - likewise
-                raise _Raced()
-        entry = await self._entry(conn, request.uscc)
-        assert entry is not None and entry.grant_id == grant_id
-        log.info(
-            "subsidy reserved",
-            application_id=request.application_id,
-            grant_id=grant_id,
-            amount_cny=str(amount),
-            year=year,
-        )
-        return decision_of(entry)
+            return standing.grant_id
+        grant_id = f"FS{terms.budget_year}-{uuid.uuid4().hex[:12].upper()}"
+        try:
+            inserted = await conn.execute(
+                insert_ignoring_duplicates(conn, _grants, "uscc")
+                .values(id=grant_id, uscc=request.uscc, **values)
+                .returning(_grants.c.id)
+            )
+        except IntegrityError as err:  # pragma: no cover - the writers' lock prevents it
+            raise _Raced() from err
+        if inserted.one_or_none() is None:  # pragma: no cover - likewise
+            raise _Raced()
+        return grant_id
 
     async def settle(self, uscc: str, at: datetime | None = None) -> SubsidyDecision:
         """Carving is done: the reservation becomes money owed to the shop (reserved → settled).
