@@ -16,10 +16,12 @@ DELIVERY_SUFFIX = "-delivery"
 
 
 def workflow_id_for(application_id: str) -> str:
+    """The case's workflow id: ``setup-<application_id>``."""
     return f"{WORKFLOW_ID_PREFIX}{application_id}"
 
 
 def application_id_of(workflow_id: str) -> str:
+    """The application id in a case's workflow id (``workflow_id_for`` backwards)."""
     return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
 
 

@@ -198,23 +198,17 @@ def decide_reservation(
     if standing is not None and standing.state != "released":
         return decision_of(standing)
     quote = request.policy.quote(request.enterprise_kind, request.seals, request.prices_cny)
-    if not quote.eligible:
+    if not quote.eligible or quote.amount_cny <= 0:
+        # Nothing the policy pays for: the enterprise pays the whole bill, and no grant is made.
         return SubsidyDecision(
-            eligible=False,
+            eligible=quote.eligible,
             granted=False,
             enterprise_pays_cny=quote.enterprise_pays_cny,
             extra_seals=quote.extra_seals,
             prices_cny=quote.prices_cny,
-            reason=not_covered_reason(request.enterprise_kind),
-        )
-    if quote.amount_cny <= 0:
-        return SubsidyDecision(
-            eligible=True,
-            granted=False,
-            enterprise_pays_cny=quote.enterprise_pays_cny,
-            extra_seals=quote.extra_seals,
-            prices_cny=quote.prices_cny,
-            reason=no_standard_seal_reason(),
+            reason=no_standard_seal_reason()
+            if quote.eligible
+            else not_covered_reason(request.enterprise_kind),
         )
     at = request.at.astimezone(UTC)
     return GrantTerms(

@@ -21,7 +21,8 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -140,29 +141,16 @@ class _Raced(Exception):
     """Another writer got in between (should not happen under the writers' lock): run it again."""
 
 
+# The grant's columns that hold JSON text (lists of seals, prices by seal).
+_JSON_COLUMNS = ("covered_seals", "extra_seals", "prices_cny")
+
+
 def _to_entry(row: Row[Any]) -> SubsidyEntry:
     values = row._asdict()
-    return SubsidyEntry(
-        grant_id=values["id"],
-        uscc=values["uscc"],
-        application_id=values["application_id"],
-        workflow_id=values["workflow_id"],
-        enterprise_name=values["enterprise_name"],
-        district_code=values["district_code"],
-        shop_id=values["shop_id"],
-        shop_name=values["shop_name"],
-        covered_seals=json.loads(values["covered_seals"]),
-        extra_seals=json.loads(values["extra_seals"]),
-        prices_cny=json.loads(values["prices_cny"]),
-        amount_cny=values["amount_cny"],
-        enterprise_pays_cny=values["enterprise_pays_cny"],
-        state=values["state"],
-        budget_year=values["budget_year"],
-        month=values["month"],
-        reserved_at=values["reserved_at"],
-        settled_at=values["settled_at"],
-        released_at=values["released_at"],
-    )
+    values["grant_id"] = values.pop("id")
+    for name in _JSON_COLUMNS:
+        values[name] = json.loads(values[name])
+    return SubsidyEntry.model_validate({name: values[name] for name in SubsidyEntry.model_fields})
 
 
 def _json(value: Any) -> str:
@@ -198,10 +186,9 @@ class SubsidyLedger:
         A repeat (retry, replay, duplicate case, concurrent attempt) gets the existing grant's
         decision. A kind the policy does not cover, an order with no standard seal, or a budget that
         cannot cover the amount gets a decision without a grant (and no row)."""
-        await self.ensure_schema()
         for _ in range(_RACE_RETRIES):
             try:
-                async with transaction(self._engine, write=True) as conn:
+                async with self._writing() as conn:
                     return await self._reserve(conn, request)
             except _Raced:
                 continue
@@ -209,7 +196,6 @@ class SubsidyLedger:
 
     async def _reserve(self, conn: AsyncConnection, request: SubsidyReservation) -> SubsidyDecision:
         """Record what ``domain.subsidy`` decides: the decision alone, or the grant and its money."""
-        await serialize_writers(conn, _LOCK)
         standing = await self._entry(conn, request.uscc)
         terms = decide_reservation(request, standing)
         if isinstance(terms, SubsidyDecision):
@@ -333,10 +319,8 @@ class SubsidyLedger:
         """Carving is done: the reservation becomes money owed to the shop (reserved → settled).
         Settling a settled grant changes nothing. SubsidyGrantNotFound when nothing was reserved,
         SubsidyStateConflict when the grant was released."""
-        await self.ensure_schema()
         at = (at or datetime.now(UTC)).astimezone(UTC)
-        async with transaction(self._engine, write=True) as conn:
-            await serialize_writers(conn, _LOCK)
+        async with self._writing() as conn:
             entry = await self._entry(conn, uscc)
             if entry is None:
                 raise SubsidyGrantNotFound(f"no first-seal subsidy was reserved for USCC {uscc}")
@@ -346,32 +330,24 @@ class SubsidyLedger:
                     "it cannot be settled"
                 )
             if entry.state == "reserved":
-                await self._move_budget(
-                    conn, entry, reserved=-entry.amount_cny, settled=entry.amount_cny, at=at
+                entry = await self._close_reservation(
+                    conn, entry, "settled", at, settled=entry.amount_cny, settled_at=at, month=month_of(at)
                 )
-                await self._set_state(conn, entry, "settled", settled_at=at, month=month_of(at))
-                entry = await self._entry(conn, uscc)
-                assert entry is not None
-                log.info("subsidy settled", grant_id=entry.grant_id, amount_cny=str(entry.amount_cny))
         return decision_of(entry)
 
     async def release(self, uscc: str, at: datetime | None = None) -> SubsidyDecision:
         """The case was withdrawn before carving completed: the reserved money goes back to the
         budget (reserved → released). Releasing again changes nothing; a settled grant stays settled
         (its decision is returned unchanged); with nothing reserved, a decision that says so."""
-        await self.ensure_schema()
         at = (at or datetime.now(UTC)).astimezone(UTC)
-        async with transaction(self._engine, write=True) as conn:
-            await serialize_writers(conn, _LOCK)
+        async with self._writing() as conn:
             entry = await self._entry(conn, uscc)
             if entry is None:
                 return SubsidyDecision(eligible=False, granted=False, reason=NOT_RESERVED)
             if entry.state == "reserved":
-                await self._move_budget(conn, entry, reserved=-entry.amount_cny, settled=_ZERO, at=at)
-                await self._set_state(conn, entry, "released", released_at=at)
-                entry = await self._entry(conn, uscc)
-                assert entry is not None
-                log.info("subsidy released", grant_id=entry.grant_id, amount_cny=str(entry.amount_cny))
+                entry = await self._close_reservation(
+                    conn, entry, "released", at, settled=_ZERO, released_at=at
+                )
             elif entry.state == "settled":
                 log.info("subsidy already settled; not released", grant_id=entry.grant_id)
         return decision_of(entry)
@@ -482,6 +458,33 @@ class SubsidyLedger:
         )
 
     # --- inside a transaction -------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction of the ledger, after every other ledger writer's (``serialize_writers``)."""
+        await self.ensure_schema()
+        async with transaction(self._engine, write=True) as conn:
+            await serialize_writers(conn, _LOCK)
+            yield conn
+
+    async def _close_reservation(
+        self,
+        conn: AsyncConnection,
+        entry: SubsidyEntry,
+        state: GrantState,
+        at: datetime,
+        *,
+        settled: Decimal,
+        **values: Any,
+    ) -> SubsidyEntry:
+        """The reserved grant ``entry`` leaves the budget's reserved money (``settled`` of it owed to
+        the shop, the rest back in the budget) and goes to ``state``; the grant as it now is."""
+        await self._move_budget(conn, entry, reserved=-entry.amount_cny, settled=settled, at=at)
+        await self._set_state(conn, entry, state, **values)
+        closed = await self._entry(conn, entry.uscc)
+        assert closed is not None
+        log.info(f"subsidy {state}", grant_id=closed.grant_id, amount_cny=str(closed.amount_cny))
+        return closed
 
     @staticmethod
     async def _entry(conn: AsyncConnection, uscc: str) -> SubsidyEntry | None:

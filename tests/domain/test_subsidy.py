@@ -4,9 +4,8 @@ what the city pays, and a budget that cannot cover the whole grant grants nothin
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
@@ -23,54 +22,22 @@ from domain.subsidy import (
     within_budget,
 )
 from domain.subsidy_policy import SubsidyPolicy
-from tests import factories
-
-BEIJING = timezone(timedelta(hours=8))
-AT = datetime(2026, 11, 27, 10, 30, tzinfo=BEIJING)
-STANDARD = ["official", "financial", "invoice", "legal_representative"]
-PRICES = {"official": "200.00", "financial": "160.00", "invoice": "160.00", "legal_representative": "120.00"}
-
-
-def a_reservation(**changes: Any) -> SubsidyReservation:
-    seals = changes.pop("seals", STANDARD)
-    fields: dict[str, Any] = {
-        "application_id": "AY20261127-0001",
-        "workflow_id": "setup-AY20261127-0001",
-        "uscc": factories.uscc(),
-        "enterprise_name": "安阳市文峰区晨曦餐饮有限公司",
-        "enterprise_kind": "limited_company",
-        "district_code": "410502",
-        "shop_id": "KZ410502",
-        "shop_name": "文峰区公安备案刻章店",
-        "seals": seals,
-        "prices_cny": {seal: PRICES.get(seal, "160.00") for seal in seals},
-        "policy": SubsidyPolicy(),
-        "at": AT,
-    }
-    return SubsidyReservation.model_validate(fields | changes)
+from tests.subsidy.test_ledger import AT, STANDARD, a_reservation
 
 
 def a_grant(request: SubsidyReservation, state: GrantState) -> SubsidyEntry:
-    return SubsidyEntry(
-        grant_id="FS2026-0123456789AB",
-        uscc=request.uscc,
-        application_id=request.application_id,
-        workflow_id=request.workflow_id,
-        enterprise_name=request.enterprise_name,
-        district_code=request.district_code,
-        shop_id=request.shop_id,
-        shop_name=request.shop_name,
-        covered_seals=STANDARD,
-        extra_seals=[],
-        prices_cny={seal: Decimal(price) for seal, price in PRICES.items()},
-        amount_cny=Decimal("640.00"),
-        enterprise_pays_cny=Decimal("0.00"),
-        state=state,
-        budget_year=2026,
-        month="2026-11",
-        reserved_at=AT,
-        settled_at=AT + timedelta(hours=2) if state == "settled" else None,
-        released_at=AT + timedelta(hours=1) if state == "released" else None,
+    """The enterprise's grant on the ledger as reserving ``request`` recorded it, now in ``state``."""
+    terms = terms_of(request)
+    return SubsidyEntry.model_validate(
+        request.model_dump(include=set(SubsidyEntry.model_fields))
+        | terms.quote.model_dump(include=set(SubsidyEntry.model_fields))
+        | terms.model_dump(include={"budget_year", "month", "reserved_at"})
+        | {
+            "grant_id": "FS2026-0123456789AB",
+            "state": state,
+            "settled_at": AT + timedelta(hours=2) if state == "settled" else None,
+            "released_at": AT + timedelta(hours=1) if state == "released" else None,
+        }
     )
 
 

@@ -17,24 +17,21 @@ from domain.alerts import AlertLevel, AlertStage
 from store.alerts import AlertAlreadyAcknowledged, AlertIn, AlertNotFound, AlertStore, UnknownAlertId
 from store.db import create_engine
 from store.schema import alert_events_table
+from tests.store import test_alerts
 
 SHANGHAI = timezone(timedelta(hours=8))
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=SHANGHAI)
 
 
 def an_alert(case: int = 1, **changes: Any) -> AlertIn:
-    fields: dict[str, Any] = {
-        "application_id": f"AY20261127-{case:04d}",
-        "workflow_id": f"setup-AY20261127-{case:04d}",
+    """A seal shop's refusal waiting for an operator: no deadline, an episode and its reason."""
+    needs_attention: dict[str, Any] = {
         "stage": "seal_carving",
         "level": "needs_attention",
-        "raised_at": datetime(2026, 11, 27, 13, 45, tzinfo=SHANGHAI),
-        "district_code": "410502",
-        "enterprise_name": "安阳市文峰区晨曦餐饮有限公司",
-        "episode": 1,
+        "deadline": None,
         "reason": "the seal shop takes no orders",
     }
-    return AlertIn(**(fields | changes))
+    return test_alerts.an_alert(case, **(needs_attention | changes))
 
 
 async def test_each_episode_of_needs_attention_is_alerted_once(alert_store: AlertStore) -> None:

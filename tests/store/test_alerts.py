@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import store.alerts
@@ -41,9 +41,9 @@ def an_alert(case: int = 1, **changes: Any) -> AlertIn:
     return AlertIn(**(fields | changes))
 
 
-async def count_rows(engine: AsyncEngine) -> int:
+async def count_rows(engine: AsyncEngine, table: Table = alerts_table) -> int:
     async with engine.connect() as conn:
-        return int(await conn.scalar(select(func.count()).select_from(alerts_table)) or 0)
+        return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
 
 
 async def test_an_alert_is_recorded_once_and_a_repeat_gets_the_first_back(

@@ -4,28 +4,14 @@ error that names the database without its password, and opened as soon as it can
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.alerts import AlertIn
 from store.service import ServiceDatabase, ServiceDatabaseUnavailable
-
-
-def an_alert() -> AlertIn:
-    return AlertIn(
-        application_id="AY20261127-0001",
-        workflow_id="setup-AY20261127-0001",
-        stage="registration",
-        level="at_risk",
-        deadline=datetime(2026, 11, 27, 6, 30, tzinfo=UTC),
-        raised_at=datetime(2026, 11, 27, 5, 45, tzinfo=UTC),
-        district_code="410502",
-        enterprise_name="安阳市文峰区晨曦餐饮有限公司",
-    )
+from tests.store.test_alerts import an_alert
 
 
 async def test_one_database_opens_on_first_use_and_every_store_shares_its_engine(database_url: str) -> None:

@@ -27,6 +27,7 @@ from store.subsidies import (
 )
 from store.subsidy_schema import subsidy_budget_table, subsidy_grants_table
 from tests import factories
+from tests.store.test_alerts import count_rows
 
 SHANGHAI = timezone(timedelta(hours=8))
 AT = datetime(2026, 11, 27, 10, 30, tzinfo=SHANGHAI)
@@ -61,8 +62,7 @@ def a_reservation(uscc: str | None = None, case: int = 1, **changes: Any) -> Sub
 
 
 async def grant_rows(engine: AsyncEngine) -> int:
-    async with engine.connect() as conn:
-        return int(await conn.scalar(select(func.count()).select_from(subsidy_grants_table)) or 0)
+    return await count_rows(engine, subsidy_grants_table)
 
 
 async def test_a_grant_is_reserved_once_and_a_repeat_gets_the_same_decision(
