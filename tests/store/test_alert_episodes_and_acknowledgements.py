@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.alerts import AlertLevel, AlertStage
 from store.alerts import AlertAlreadyAcknowledged, AlertIn, AlertNotFound, AlertStore, UnknownAlertId
-from store.db import create_engine
 from store.schema import alert_events_table
+from tests.databases import another_process
 from tests.store import test_alerts
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -121,15 +121,12 @@ async def test_of_simultaneous_acknowledgements_from_two_processes_exactly_one_w
     alert_store: AlertStore, engine: AsyncEngine, database_url: str
 ) -> None:
     alert, _ = await alert_store.record(an_alert())
-    other_engine = create_engine(database_url)  # another gateway process, with its own connections
-    try:
-        stores = [alert_store, AlertStore(other_engine)] * 6
+    async with another_process(database_url) as other_gateway:
+        stores = [alert_store, AlertStore(other_gateway)] * 6
         results = await asyncio.gather(
             *(store.acknowledge(alert.id, f"operator-{n}", None, NOW) for n, store in enumerate(stores)),
             return_exceptions=True,
         )
-    finally:
-        await other_engine.dispose()
 
     winners = [r for r in results if not isinstance(r, BaseException)]
     losers = [r for r in results if isinstance(r, AlertAlreadyAcknowledged)]
