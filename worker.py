@@ -36,6 +36,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.documents import DocumentActivities
+from activities.facts import CaseFactActivities
 from activities.partners import PartnerClient
 from activities.registry import WorkerResources, all_activities, document_activities
 from activities.sla import SlaActivities
@@ -48,10 +49,7 @@ from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
 from infra.temporal import connect, ensure_search_attributes
 from infra.tracing import WORKER_SERVICE, start_tracing, stop_tracing
-from store.alerts import AlertStore
-from store.db import open_database
-from store.documents import CaseDocuments
-from store.subsidies import SubsidyLedger
+from store.service import ServiceDatabase
 from workflows.registry import ALL_WORKFLOWS
 
 log = get_logger("worker")
@@ -187,12 +185,14 @@ async def running_worker(
     queue = task_queue or settings.task_queue
     settings = settings.model_copy(update={"task_queue": queue})
     partners = PartnerClient(settings)
-    engine = await open_database(settings.resolved_database_url)
+    # The process's one service database, opened here: a worker that cannot reach it does not start.
+    database = ServiceDatabase(settings.resolved_database_url)
     resources = WorkerResources(
         partners=partners,
-        sla=SlaActivities(settings, AlertStore(engine), client),
-        subsidy=SubsidyActivities(SubsidyLedger(engine)),
-        documents=DocumentActivities(CaseDocuments(engine)),
+        sla=SlaActivities(settings, await database.alerts(), client),
+        subsidy=SubsidyActivities(await database.subsidies()),
+        documents=DocumentActivities(await database.documents()),
+        facts=CaseFactActivities(await database.facts()),
     )
     common = worker_options(settings)
     workers: list[Worker] = []
@@ -223,7 +223,7 @@ async def running_worker(
             yield workers
     finally:
         await partners.aclose()
-        await engine.dispose()
+        await database.close()
 
 
 def parse_role(argv: list[str], default: str) -> str:

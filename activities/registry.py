@@ -20,7 +20,6 @@ from activities.seals import SealActivities
 from activities.sla import SlaActivities
 from activities.social_insurance import SocialInsuranceActivities
 from activities.subsidy import SubsidyActivities
-from store.facts import CaseFactStore
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,7 @@ class WorkerResources:
     sla: SlaActivities
     subsidy: SubsidyActivities
     documents: DocumentActivities
+    facts: CaseFactActivities
 
 
 def document_activities(documents: DocumentActivities) -> list[Callable[..., Any]]:
@@ -48,7 +48,6 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     bank = BankActivities(r.partners)
     webhooks = AlertWebhookActivities(r.sla.settings)
     portal = PortalPushActivities(r.sla.settings)
-    facts = CaseFactActivities(CaseFactStore(r.sla.store.engine) if r.sla.store is not None else None)
     return [
         registration.file_registration,
         seals.list_seal_shops,
@@ -64,7 +63,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         delivery.return_to_centre,
         r.sla.load_working_calendar,
         r.sla.raise_alert,
-        facts.record_case_fact,
+        r.facts.record_case_fact,
         webhooks.post_alert_webhook,
         portal.post_portal_event,
         r.subsidy.reserve_first_seal_subsidy,

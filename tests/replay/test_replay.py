@@ -20,8 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from domain.actions import OperatorAction
+from domain.case_ids import delivery_workflow_id
 from domain.sla_policy import SlaPolicy
-from infra.temporal import data_converter, delivery_workflow_id
+from infra.temporal import data_converter
 from intake import cases
 from tests import factories
 from tests.conftest import Stack
