@@ -8,25 +8,31 @@ patched change with ``ODS_RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/re
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from domain.actions import OperatorAction
 from domain.case_ids import delivery_workflow_id
+from domain.portal import portal_push_workflow_id
 from domain.sla_policy import SlaPolicy
+from infra.serving import serve_in_background
 from infra.temporal import data_converter
 from intake import cases
 from tests import factories
 from tests.conftest import Stack
-from tests.helpers import breach_the_seal_promise, closed, start, until
+from tests.helpers import breach_the_seal_promise, closed, eventually, start, until
+from tests.workflows.portal_push_harness import PortalReceiver
 from worker import workflow_runner
 from workflows.registry import ALL_WORKFLOWS
 
@@ -38,8 +44,12 @@ HISTORIES = Path(__file__).parent / "histories"
 # with the ``PostalDelivery`` child's history beside the case's where an operator acted on it;
 # ``cf_`` ones record their facts for the daily report (``case-facts-v1``); ``ws_`` ones run the
 # whole 企业开办 scope (``whole-scope-v1``); ``da_`` ones draw their documents on the documents'
-# own task queue (``documents-apart-v1``).
+# own task queue (``documents-apart-v1``); ``rel_`` ones (``test_record_release_histories``) hold
+# the portal's push and a delivery returned when its case was withdrawn. A test below fails when
+# a patch id in workflows/ or a workflow type has no history here.
 PREFIX = os.environ.get("ODS_RECORD_PREFIX", "da_")
+# The alert webhooks' histories, replayed by the test beside them.
+OTHER_HISTORIES = HISTORIES.parents[1] / "gateway" / "histories"
 # Where new recordings go: another (existing) directory tries the recorder without touching the
 # committed ones.
 RECORD_TO = Path(os.environ.get("ODS_RECORD_DIR") or HISTORIES)
@@ -176,3 +186,92 @@ async def test_record_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvi
     await run("whole_scope", factories.whole_scope(factories.application(district="410581")), SlaPolicy())
     declined = factories.whole_scope(factories.application(name="安阳市文峰区拒开户餐饮有限公司"))
     await run("bank_retried", declined, patient, acting("retry_stage", "bank_account", stage="bank_account"))
+
+
+async def _closed(handle: WorkflowHandle[Any, Any]) -> bool:
+    return (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
+
+
+def _patch_ids_in_code() -> set[str]:
+    """Every id a workflow passes to ``workflow.patched`` (each one a module-level constant)."""
+    found: set[str] = set()
+    for path in (HISTORIES.parents[2] / "workflows").glob("*.py"):
+        source = path.read_text()
+        constants = dict(re.findall(r'^([A-Z_]+) = "([^"]+)"$', source, flags=re.M))
+        for name in re.findall(r"workflow\.patched\(([A-Z_]+)\)", source):
+            found.add(constants.get(name) or _constant_elsewhere(name))
+    return found
+
+
+def _constant_elsewhere(name: str) -> str:
+    for path in (HISTORIES.parents[2] / "workflows").glob("*.py"):
+        match = re.search(rf'^{name} = "([^"]+)"$', path.read_text(), flags=re.M)
+        if match:
+            return match.group(1)
+    raise AssertionError(f"patch constant {name} not found in workflows/")
+
+
+def _recorded() -> tuple[set[str], set[str]]:
+    """The patch ids and the workflow types the committed histories hold."""
+    patches: set[str] = set()
+    types: set[str] = set()
+    for path in [*HISTORIES.glob("*.json"), *OTHER_HISTORIES.glob("*.json")]:
+        for event in json.loads(path.read_text())["events"]:
+            started = event.get("workflowExecutionStartedEventAttributes")
+            if started:
+                types.add(started["workflowType"]["name"])
+            marker = event.get("markerRecordedEventAttributes")
+            if marker and marker.get("markerName") == "core_patch":
+                for payload in marker["details"]["patch-data"]["payloads"]:
+                    patches.add(json.loads(base64.b64decode(payload["data"]))["id"])
+    return patches, types
+
+
+def test_every_patch_id_and_workflow_type_has_a_committed_history() -> None:
+    patches, types = _recorded()
+    in_code = _patch_ids_in_code()
+    assert len(in_code) >= 10
+    assert sorted(in_code - patches) == [], "patch ids without a committed history"
+    assert sorted({w.__temporal_workflow_definition.name for w in ALL_WORKFLOWS} - types) == [], (  # type: ignore[attr-defined]
+        "workflow types without a committed history"
+    )
+
+
+@pytest.mark.skipif(not os.environ.get("ODS_RECORD_HISTORIES"), reason="records histories on demand")
+async def test_record_release_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvironment) -> None:
+    """``rel_`` histories: a case pushing its changes to the portal (``portal-push-v1``) and its
+    ``PortalPush`` (``portal-push-idle-end-v1``); a case withdrawn while EMS holds its parcel, and
+    its ``PostalDelivery`` returning it (``delivery-return-on-cancel-v1``)."""
+    await ts_stack.reset_sandbox()
+
+    async def keep(handle: WorkflowHandle[Any, Any], name: str) -> None:
+        # Polled (see ``run`` above); a cancelled child has no result to wait for.
+        await eventually(lambda: _closed(handle), what=f"{handle.id} closed", timeout=60)
+        history = await handle.fetch_history()
+        (RECORD_TO / f"rel_{name}__{handle.id}.json").write_text(history.to_json())
+
+    receiver = PortalReceiver(ts_stack.settings.webhook_secret)
+    async with serve_in_background(receiver.app()) as portal_url:
+        body = factories.application()
+        case = await start(ts_stack, body, portal_webhooks=[f"{portal_url}/portal"])
+        await keep(case, "portal_pushed")
+        await keep(ts_stack.client.get_workflow_handle(portal_push_workflow_id(case.id)), "portal_pushed")
+
+    async with ts_stack.parcels_held():
+        body = factories.application()
+        app_id = body["application_id"]
+        case = await start(ts_stack, body)
+        await until(
+            ts_stack,
+            app_id,
+            lambda s: (
+                s.delivery is not None
+                and s.delivery.state == "booked"
+                and "waybill_label" in (s.documents or [])
+            ),
+        )
+        await cases.withdraw(ts_stack.client, app_id, "changed plans")
+        await keep(case, "withdrawn_in_delivery")
+        await keep(
+            ts_stack.client.get_workflow_handle(delivery_workflow_id(case.id)), "withdrawn_in_delivery"
+        )
