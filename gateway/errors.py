@@ -23,7 +23,7 @@ from temporalio.service import RPCError
 from domain.validation import ApplicationInvalid, FieldError, dotted_path
 from gateway.dependencies import AlertDatabaseUnavailable, BodyTooLarge, TemporalUnavailable
 from infra.logging import get_logger
-from intake.cases import ActionNotOffered, ApplicationConflict, CaseNotFound, CaseStateConflict, InvalidQuery
+from service.cases import ActionNotOffered, ApplicationConflict, CaseNotFound, CaseStateConflict, InvalidQuery
 from store.alerts import UnknownAlertId
 
 log = get_logger("gateway")

@@ -57,14 +57,14 @@ def _cursor_mac(settings: Settings, token: str) -> str:
 
 
 def seal_cursor(settings: Settings, token: str | None) -> str | None:
-    """The ``next_cursor`` the caller sees for intake's page token (None on the last page)."""
+    """The ``next_cursor`` the caller sees for the service's page token (None on the last page)."""
     if token is None:
         return None
     return f"{token}.{_cursor_mac(settings, token)}"
 
 
 def open_cursor(settings: Settings, cursor: str | None) -> str | None:
-    """Intake's page token inside a cursor this service sealed; ``ValueError`` for any other."""
+    """The service's page token inside a cursor this service sealed; ``ValueError`` for any other."""
     if cursor is None:
         return None
     if len(cursor) > CASE_CURSOR_MAX_LENGTH or not _CASE_CURSOR.fullmatch(cursor):

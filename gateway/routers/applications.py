@@ -32,7 +32,7 @@ from gateway.errors import ParameterInvalid
 from gateway.models import CaseList, CaseListItem, Detail, FieldErrors, SubmitAnswer, WithdrawBody
 from gateway.openapi import json_body
 from gateway.parameters import CaseCursor, CasePageSize, open_cursor, seal_cursor
-from intake import cases
+from service import cases
 from store.documents import CaseDocuments
 
 PREFIX = "/v1/applications"

@@ -18,7 +18,7 @@ from gateway.dependencies import RawBody, SettingsDep, TemporalDep
 from gateway.models import CallbackAccepted, CallbackEnvelope, Detail, FieldErrors
 from gateway.openapi import json_body
 from infra.signing import DEFAULT_TOLERANCE_S, SIGNATURE_HEADER, SIGNATURE_PATTERN, verify
-from intake import cases
+from service import cases
 
 PARTNERS = ("seal_shop", "postal")
 

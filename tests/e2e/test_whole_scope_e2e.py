@@ -14,7 +14,7 @@ import pytest_asyncio
 from domain.actions import OperatorAction
 from domain.portal import PortalPushOutcome
 from infra.temporal import workflow_id_for
-from intake import cases
+from service import cases
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import eventually, start, until

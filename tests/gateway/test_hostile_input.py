@@ -34,7 +34,7 @@ from infra import signing
 from infra.serving import serve_in_background
 from infra.settings import Settings
 from infra.signing import SIGNATURE_HEADER, sign, verify
-from intake import cases
+from service import cases
 from tests import factories
 
 SETTINGS = Settings(
@@ -239,7 +239,7 @@ def test_cursors_are_sealed_and_only_ours_open() -> None:
 
 
 @pytest.mark.parametrize("cursor", ["%%%%", "", "AAA", "AA=A", "é"])
-def test_intake_decodes_only_strict_base64url(cursor: str) -> None:
+def test_the_service_decodes_only_strict_base64url(cursor: str) -> None:
     with pytest.raises(cases.InvalidQuery):
         cases._decode_cursor(cursor)
 

@@ -22,7 +22,7 @@ from temporalio.worker import Replayer
 from domain.actions import OperatorAction
 from domain.sla_policy import SlaPolicy
 from infra.temporal import data_converter, delivery_workflow_id
-from intake import cases
+from service import cases
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import breach_the_seal_promise, closed, start, until

@@ -30,7 +30,7 @@ from domain.actions import OperatorAction
 from domain.sla_policy import SlaPolicy
 from domain.status import StatusDocument
 from infra.temporal import workflow_id_for
-from intake import cases
+from service import cases
 from tests import factories
 from tests.conftest import Stack, _stack
 from tests.documents import pdf_text

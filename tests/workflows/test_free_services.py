@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from domain.delivery import ALREADY_COLLECTED
 from domain.identifiers import is_valid_s10
 from domain.subsidy_policy import SubsidyPolicy
-from intake import cases
+from service import cases
 from store.subsidies import SubsidyLedger
 from tests import factories
 from tests.conftest import Stack
