@@ -55,8 +55,8 @@ from domain.validation import ApplicationInvalid
 from domain.working_time import deadline_command, official_data_years
 from infra.settings import Settings, get_settings
 from infra.temporal import connect
-from service import cases
 from reports.daily import DailyReport, daily_report
+from service import cases
 from store.db import open_database
 
 EXIT_OK = 0

@@ -48,6 +48,7 @@ from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
 from infra.temporal import connect, ensure_search_attributes
 from infra.tracing import WORKER_SERVICE, start_tracing, stop_tracing
+from service.alerts import AlertWebhooks
 from store.alerts import AlertStore
 from store.db import open_database
 from store.documents import CaseDocuments
@@ -168,7 +169,7 @@ async def running_worker(
     engine = await open_database(settings.resolved_database_url)
     resources = WorkerResources(
         partners=partners,
-        sla=SlaActivities(settings, AlertStore(engine), client),
+        sla=SlaActivities(settings, AlertStore(engine), AlertWebhooks(client, settings)),
         subsidy=SubsidyActivities(SubsidyLedger(engine)),
         documents=DocumentActivities(CaseDocuments(engine)),
     )

@@ -89,8 +89,9 @@ CaseCursor = Annotated[
             "type": "string",
             "pattern": CASE_CURSOR_PATTERN,
             "maxLength": CASE_CURSOR_MAX_LENGTH,
-            "description": "the `next_cursor` of the previous page, as it was returned; any other "
-            "value is a 422 (the cursor is sealed by the gateway)",
+            "description": "the `next_cursor` of the previous page, as it was returned. The cursor is "
+            "sealed by the gateway: a value of this form that it did not seal (or sealed under another "
+            "ops token) names no page, and gets an empty last page; any other value is a 422",
         }
     ),
 ]
@@ -104,8 +105,7 @@ ALERT_ID_SCHEMA: dict[str, Any] = {
     "pattern": ALERT_ID_PATTERN,
     "maxLength": 28,
     "description": "an alert id as the feed and the stream give it (such as `000000000042-9f3a61c2`), or "
-    "on the stream an acknowledgement's event id (the same form); an id of that form that names no "
-    "alert (no event, on the stream) is a 422 too",
+    "on the stream an acknowledgement's event id (the same form); any other value is a 422",
 }
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 from domain.calendar_coverage import CalendarCoverage, calendar_coverage
 from domain.policies import Policies
+from gateway.bodies import BodyRoute
 from gateway.business_metrics import BUSINESS
 from gateway.dependencies import AlertDatabaseDep, AlertDatabaseUnavailable, TemporalDep
 from gateway.models import CalendarHealth, Health
@@ -15,7 +16,7 @@ from gateway.observability import METRICS_CONTENT_TYPE, observe_calendar_coverag
 from infra.logging import get_logger
 
 log = get_logger("gateway.metrics")
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=BodyRoute, tags=["operations"])
 
 
 def _coverage(request: Request) -> CalendarCoverage:
