@@ -10,7 +10,7 @@
     python starter.py act AY20261127-0001 reassign_seal_shop --operator 王敏 --note "…"
     python starter.py calendar --year 2027 [--policy FILE]   # holidays, make-up days (no Temporal)
 
-It uses ``intake.cases``, the same code behind the gateway, with ``ODS_*`` settings.
+It uses ``service.cases``, the same code behind the gateway, with ``ODS_*`` settings.
 Exit status: 0 done, 1 refused (invalid, unknown case, conflict), 2 Temporal unreachable
 (or the configuration is invalid: the settings, or for ``submit`` a policy file).
 """
@@ -55,8 +55,8 @@ from domain.validation import ApplicationInvalid
 from domain.working_time import deadline_command, official_data_years
 from infra.settings import Settings, get_settings
 from infra.temporal import connect
-from intake import cases
 from reports.daily import DailyReport, daily_report
+from service import cases
 from store.service import ServiceDatabase
 
 EXIT_OK = 0

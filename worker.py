@@ -49,6 +49,7 @@ from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
 from infra.temporal import connect, ensure_search_attributes
 from infra.tracing import WORKER_SERVICE, start_tracing, stop_tracing
+from service.alerts import AlertWebhooks
 from store.service import ServiceDatabase
 from workflows.registry import ALL_WORKFLOWS
 
@@ -189,7 +190,7 @@ async def running_worker(
     database = ServiceDatabase(settings.resolved_database_url)
     resources = WorkerResources(
         partners=partners,
-        sla=SlaActivities(settings, await database.alerts(), client),
+        sla=SlaActivities(settings, await database.alerts(), AlertWebhooks(client, settings)),
         subsidy=SubsidyActivities(await database.subsidies()),
         documents=DocumentActivities(await database.documents()),
         facts=CaseFactActivities(await database.facts()),

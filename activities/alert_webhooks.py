@@ -1,5 +1,5 @@
 """Alert webhooks: one stream event (an alert raised, or acknowledged) POSTed to one subscriber,
-signed (``AlertWebhookDelivery`` runs these), and how a delivery is started.
+signed (``AlertWebhookDelivery`` runs these; ``service.alerts.AlertWebhooks`` starts a delivery).
 
 The body is the alert as the event shows it (``AlertRecord``). Headers tell the events apart:
 ``X-ODS-Event`` (``alert.raised`` or ``alert.acknowledged``), ``X-ODS-Event-Id`` (the stream's event
@@ -16,11 +16,8 @@ import json
 import time
 
 from temporalio import activity
-from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from domain.alerts import ALERT_RAISED, AlertEvent, WebhookDeliveryInput, WebhookPost
+from domain.alerts import WebhookPost
 from infra.http import http_client
 from infra.settings import Settings
 from infra.signing import SIGNATURE_HEADER, sign, standard_webhook_headers, webhook_key
@@ -35,32 +32,6 @@ DELIVERY_WORKFLOW = "AlertWebhookDelivery"
 def delivery_workflow_id(event_id: str) -> str:
     """``alert-webhooks-<event id>``: for an alert raised, its id; for an acknowledgement, its own."""
     return f"alert-webhooks-{event_id}"
-
-
-async def start_alert_webhooks(client: Client, settings: Settings, event: AlertEvent) -> bool:
-    """Start the delivery of ``event`` to every ``ODS_ALERT_WEBHOOKS`` subscriber, once per event
-    (the workflow id says which): True if this call started it, False if there is nothing to send
-    or it was started before."""
-    urls = settings.alert_webhook_urls
-    if not urls:
-        return False
-    alert = event.alert
-    if event.kind == ALERT_RAISED:
-        summary = f"webhooks of alert {alert.id}: {alert.stage} {alert.level}"
-    else:
-        summary = f"webhooks of the acknowledgement {event.id} of alert {alert.id} ({alert.acknowledged_by})"
-    try:
-        await client.start_workflow(
-            DELIVERY_WORKFLOW,
-            WebhookDeliveryInput(alert=alert, urls=urls, event=event.kind, event_id=event.id),
-            id=delivery_workflow_id(event.id),
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=summary,
-        )
-    except WorkflowAlreadyStartedError:
-        return False
-    return True
 
 
 class AlertWebhookActivities:

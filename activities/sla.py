@@ -3,11 +3,11 @@ delivered by ``AlertWebhookDelivery``, activities in ``activities/alert_webhooks
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from temporalio import activity
-from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.alert_webhooks import start_alert_webhooks
 from domain.alerts import ALERT_RAISED, AlertEvent, AlertIn, AlertRecord, CalendarRequest
 from domain.working_time import CalendarSlice, calendar_slice
 from infra.logging import get_logger
@@ -17,11 +17,20 @@ from store.alerts import AlertStore
 log = get_logger("sla")
 
 
+class AlertWebhookStarter(Protocol):
+    """Starts the delivery of an alert event to the webhooks (``service.alerts.AlertWebhooks``, given
+    by the worker): once per event, whoever asks again."""
+
+    async def start(self, event: AlertEvent) -> object: ...
+
+
 class SlaActivities:
-    def __init__(self, settings: Settings, store: AlertStore | None, client: Client | None) -> None:
+    def __init__(
+        self, settings: Settings, store: AlertStore | None, webhooks: AlertWebhookStarter | None
+    ) -> None:
         self.settings = settings
         self.store = store
-        self.client = client
+        self.webhooks = webhooks
 
     @activity.defn
     async def load_working_calendar(self, req: CalendarRequest) -> CalendarSlice:
@@ -52,12 +61,10 @@ class SlaActivities:
             level=record.level,
             episode=record.episode,
         )
-        if self.client is not None:
+        if self.webhooks is not None:
             # The alert as raised (a retry after an acknowledgement still sends the raised event).
             raised = record.model_copy(
                 update={"acknowledged_by": None, "acknowledged_at": None, "note": None}
             )
-            await start_alert_webhooks(
-                self.client, self.settings, AlertEvent(id=record.id, kind=ALERT_RAISED, alert=raised)
-            )
+            await self.webhooks.start(AlertEvent(id=record.id, kind=ALERT_RAISED, alert=raised))
         return record

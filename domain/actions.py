@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from domain.application import TEXT_PATTERN
 from domain.status import ActionName, StageName
-from domain.validation import ApplicationInvalid, FieldError, operator_required_in_the_document, validated
+from domain.validation import operator_required_in_the_document, validated
 
 ACTION_NOT_OFFERED = "ActionNotOffered"
 # An operator's name and note, wherever they are kept (actions, acknowledgements, the alerts table).
@@ -88,25 +88,10 @@ class ActionRequest(
         }
 
 
-_TAGS = ("retry_stage", "reassign_seal_shop", "switch_to_pickup", "reject")
-
-
 def parse_action(data: object) -> ActionRequest:
     """The body of an action; ``ApplicationInvalid`` naming each field as the body has it
     (``reason``, not the union's ``reject.reason``; ``action`` for a missing or unknown one)."""
-    try:
-        return validated(ActionRequest, data)
-    except ApplicationInvalid as invalid:
-        errors = []
-        for error in invalid.errors:
-            head, _, rest = error.field.partition(".")
-            if head in _TAGS:
-                errors.append(FieldError(field=rest or head, message=error.message))
-            elif error.field == "body" and ("tag" in error.message or "discriminator" in error.message):
-                errors.append(FieldError(field="action", message=f"must be one of {', '.join(_TAGS)}"))
-            else:
-                errors.append(error)
-        raise ApplicationInvalid(errors) from None
+    return validated(ActionRequest, data)
 
 
 class OperatorAction(BaseModel):

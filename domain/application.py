@@ -81,7 +81,17 @@ _CONTROL = r"\x00-\x1f\x7f-\x9f"
 _SPACE = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 TEXT_PATTERN = f"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"
 """One line of text: no control characters (line breaks included), not only spaces."""
-RESIDENT_ID_PATTERN = r"^[0-9]{17}[0-9Xx]$"
+# An ID number's birth date (YYYYMMDD) exists and is from 1900 on, as far as a pattern can say it:
+# thirty days hath September…, and 29 February in leap years only. The check digit is beyond it.
+_YEAR = "(?:19|[2-9][0-9])[0-9]{2}"
+_LEAP_YEAR = "(?:(?:19|[2-9][0-9])(?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[3579][26])00)"
+_MONTH_DAY = (
+    "(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])"
+    "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)"
+    "|02(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+BIRTH_DATE_PATTERN = f"(?:{_YEAR}{_MONTH_DAY}|{_LEAP_YEAR}0229)"
+RESIDENT_ID_PATTERN = f"^[0-9]{{6}}{BIRTH_DATE_PATTERN}[0-9]{{3}}[0-9Xx]$"
 USCC_PATTERN = r"^[0-9A-HJ-NP-RTUWXYa-hj-np-rtuwxy]{18}$"
 MOBILE_PATTERN = r"^(\+86)?1[3-9][0-9]{9}$"
 MONEY_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"
@@ -818,9 +828,14 @@ def parse_delivery(data: object) -> Delivery:
     return validated(Delivery, _decoded(data))
 
 
+def parse_supplement(data: object) -> Supplement:
+    """Validate corrected parts (``POST /v1/applications/{id}/supplement``)."""
+    return validated(Supplement, _decoded(data))
+
+
 def apply_supplement(app: Application, body: object) -> Application:
     """Replace the supplied parts of ``app`` and validate the result like a new application."""
-    supplement = validated(Supplement, _decoded(body))
+    supplement = parse_supplement(body)
     data = app.model_dump(mode="json")
     data.update(supplement.parts())
     return parse_application(data)

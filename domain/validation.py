@@ -21,9 +21,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-# Tags of the shareholder union (domain.application). Pydantic puts a tagged union's tag into
-# the error location (``shareholders.0.person.id_number``); the portal should not see it.
+# Tags of the shareholder union (domain.application) and of the action union (domain.actions).
+# Pydantic puts a tagged union's tag into the error location (``shareholders.0.person.id_number``,
+# ``reject.reason``); the portal should not see it.
 SHAREHOLDER_TAGS: frozenset[str] = frozenset({"person", "enterprise"})
+ACTION_TAGS: tuple[str, ...] = ("retry_stage", "reassign_seal_shop", "switch_to_pickup", "reject")
+_UNION_TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
 
 # The field name used for problems with the body as a whole (not a JSON object, …).
 BODY_FIELD = "body"
@@ -79,9 +82,11 @@ def dotted_path(loc: Sequence[str | int]) -> str:
     """``("shareholders", 0, "person", "id_number")`` -> ``"shareholders.0.id_number"``."""
     parts: list[str] = []
     previous: str | int | None = None
-    for part in loc:
+    for index, part in enumerate(loc):
         if isinstance(part, str) and (
-            (part in SHAREHOLDER_TAGS and isinstance(previous, int)) or _SCHEMA_STEP.match(part)
+            (part in SHAREHOLDER_TAGS and isinstance(previous, int))
+            or (index == 0 and part in ACTION_TAGS and len(loc) > 1)
+            or _SCHEMA_STEP.match(part)
         ):
             previous = part
             continue
@@ -104,12 +109,25 @@ def _message(error: Any) -> str:
     return message
 
 
-def field_errors(exc: ValidationError) -> list[FieldError]:
-    """The problems of a pydantic ``ValidationError`` as the portal sees them, without repeats."""
+def _union_tag_problem(error: Any) -> tuple[str, str] | None:
+    """A tagged union's tag missing or unknown: the problem is the tag's field (``action``)."""
+    if error.get("type") not in _UNION_TAG_ERRORS:
+        return None
+    context = error.get("ctx") or {}
+    field = dotted_path([*error["loc"], str(context.get("discriminator", "")).strip("'")])
+    expected = str(context.get("expected_tags", "")).replace("'", "")
+    if not expected and field == "action":
+        expected = ", ".join(ACTION_TAGS)  # an action left out: the choices, not just "required"
+    return field, f"must be one of {expected}" if expected else _PLAIN_MESSAGES["missing"]
+
+
+def field_errors(exc: ValidationError | Iterable[Any]) -> list[FieldError]:
+    """The problems of a pydantic ``ValidationError`` (or its ``errors()``, as FastAPI reports a
+    request's, their locations relative to the body) as the portal sees them, without repeats."""
     seen: set[tuple[str, str]] = set()
     result: list[FieldError] = []
-    for error in exc.errors(include_url=False):
-        item = (dotted_path(error["loc"]), _message(error))
+    for error in exc.errors(include_url=False) if isinstance(exc, ValidationError) else exc:
+        item = _union_tag_problem(error) or (dotted_path(error["loc"]), _message(error))
         if item not in seen:
             seen.add(item)
             result.append(FieldError(field=item[0], message=item[1]))
@@ -151,9 +169,9 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return members
 
 
-def _string_problem(text: str) -> str | None:
-    if len(text) > MAX_JSON_STRING:
-        return f"a string has at most {MAX_JSON_STRING} characters"
+def _string_problem(text: str, max_string: int) -> str | None:
+    if len(text) > max_string:
+        return f"a string has at most {max_string} characters"
     if "\x00" in text:
         return "a string must not contain NUL (U+0000)"
     try:
@@ -163,21 +181,21 @@ def _string_problem(text: str) -> str | None:
     return None
 
 
-def _shape_problem(value: object) -> FieldError | None:
+def _shape_problem(value: object, max_string: int) -> FieldError | None:
     """The first part of a decoded JSON value that no request may carry, without recursion."""
     stack: list[tuple[object, tuple[str | int, ...], int]] = [(value, (), 0)]
     while stack:
         item, path, depth = stack.pop()
         children: list[tuple[str | int, object]]
         if isinstance(item, str):
-            problem = _string_problem(item)
+            problem = _string_problem(item, max_string)
             if problem is not None:
                 return FieldError(field=dotted_path(path), message=problem)
             continue
         if isinstance(item, dict):
             children = list(item.items())
             for key, _ in children:
-                problem = _string_problem(str(key))
+                problem = _string_problem(str(key), max_string)
                 if problem is not None:
                     return FieldError(field=dotted_path(path), message=f"a key: {problem}")
         elif isinstance(item, list):
@@ -196,9 +214,10 @@ def _shape_problem(value: object) -> FieldError | None:
     return None
 
 
-def decode_json_body(body: bytes | bytearray) -> object:
+def decode_json_body(body: bytes | bytearray, *, max_string: int = MAX_JSON_STRING) -> object:
     """The JSON value of a request body; ``ApplicationInvalid`` at ``body`` when it is not JSON, and
-    at the offending path when its shape is hostile (see the module's docstring)."""
+    at the offending path when its shape is hostile (see the module's docstring). ``max_string``:
+    characters in one string, for a body whose strings may be longer (the codec's payloads)."""
     try:
         value = json.loads(body, parse_constant=_reject_constant, object_pairs_hook=_unique_members)
     except _JsonShapeError as err:
@@ -209,7 +228,7 @@ def decode_json_body(body: bytes | bytearray) -> object:
         raise ApplicationInvalid([FieldError(field=BODY_FIELD, message=message)]) from None
     except ValueError:  # UnicodeDecodeError included
         raise ApplicationInvalid([FieldError(field=BODY_FIELD, message=_NOT_JSON)]) from None
-    problem = _shape_problem(value)
+    problem = _shape_problem(value, max_string)
     if problem is not None:
         raise ApplicationInvalid([problem])
     return value

@@ -12,13 +12,13 @@ from temporalio.client import Client
 from domain.calendar_coverage import calendar_coverage, log_calendar_coverage
 from domain.policies import Policies, load_policies
 from gateway.business_metrics import BUSINESS
+from gateway.codec import CodecCors
 from gateway.dependencies import CONNECT_TIMEOUT_S, TemporalConnection, TemporalUnavailable
 from gateway.errors import install_error_handlers
 from gateway.methods import AllowedMethods
 from gateway.observability import RequestLogMiddleware, observe_calendar_coverage, register_business_collector
 from gateway.openapi import install_openapi
 from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, reports, subsidies
-from gateway.routers.codec import CodecCors
 from infra.log_context import CaseLogContext
 from infra.logging import get_logger
 from infra.settings import Settings, get_settings

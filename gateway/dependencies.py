@@ -1,5 +1,5 @@
-"""What the routes depend on: the settings, the policies, the Temporal client, the service database,
-the raw body."""
+"""What the routes depend on: the settings, the policies, the Temporal client, the service database
+(a request's body is read by ``gateway/bodies.py``)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ from store.service import ServiceDatabase
 log = get_logger("gateway")
 
 CONNECT_TIMEOUT_S = 10.0
-# Every body this API takes is a few kilobytes; a megabyte is a mistake or an attack.
-MAX_BODY_BYTES = 1 << 20
 
 
 class TemporalUnavailable(Exception):
@@ -114,27 +112,3 @@ def case_id(
 
 
 CaseId = Annotated[str, Depends(case_id)]
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def raw_body(request: Request) -> bytes:
-    """The request body exactly as sent (signatures are over these bytes), at most 1 MiB: a larger
-    Content-Length is refused unread, and a body that grows past the limit (chunked, or longer than
-    it said) as soon as it does; either is a 413 (``BodyTooLarge``) before anything parses it."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BodyTooLarge()
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge()
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-RawBody = Annotated[bytes, Depends(raw_body)]

@@ -20,10 +20,11 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
-from domain.validation import ApplicationInvalid, FieldError, dotted_path
-from gateway.dependencies import BodyTooLarge, TemporalUnavailable
+from domain.validation import ApplicationInvalid, FieldError, field_errors
+from gateway.bodies import TOO_LARGE, BodyTooLarge
+from gateway.dependencies import TemporalUnavailable
 from infra.logging import get_logger
-from intake.cases import ActionNotOffered, ApplicationConflict, CaseNotFound, CaseStateConflict, InvalidQuery
+from service.cases import ActionNotOffered, ApplicationConflict, CaseNotFound, CaseStateConflict, InvalidQuery
 from store.alerts import UnknownAlertId
 from store.service import ServiceDatabaseUnavailable
 
@@ -52,15 +53,15 @@ def field_error_response(errors: Sequence[FieldError]) -> JSONResponse:
     return JSONResponse({"errors": [e.model_dump() for e in errors]}, status_code=422)
 
 
+def _without_source(error: Any) -> Any:
+    loc = tuple(error.get("loc", ()))
+    return {**error, "loc": loc[1:] if loc and loc[0] in _SOURCES else loc}
+
+
 def request_field_errors(errors: Sequence[Any]) -> list[FieldError]:
-    """FastAPI's parameter errors in our shape: ``limit``, not ``["query", "limit"]``."""
-    result: list[FieldError] = []
-    for error in errors:
-        loc = list(error.get("loc", ()))
-        if loc and loc[0] in _SOURCES:
-            loc = loc[1:]
-        result.append(FieldError(field=dotted_path(loc), message=str(error.get("msg", "invalid"))))
-    return result
+    """FastAPI's errors in our shape: ``limit``, not ``["query", "limit"]``; a body's fields at their
+    dotted paths (``shareholders.0.id_number``), in the same words as any refused application."""
+    return field_errors(map(_without_source, errors))
 
 
 def invalid_query_error(err: InvalidQuery) -> FieldError:
@@ -116,7 +117,7 @@ async def _application_conflict(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _body_too_large(_: Request, exc: Exception) -> JSONResponse:
-    return detail(413, "the body is larger than 1 MiB")
+    return detail(413, TOO_LARGE)
 
 
 async def _temporal_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -7,10 +7,11 @@ parts are ``domain.application``'s models; an alert is ``domain.alerts.AlertReco
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
 from typing_extensions import TypeAliasType
 
 from domain.actions import NOTE_MAX_LENGTH, OPERATOR_MAX_LENGTH
@@ -70,6 +71,17 @@ class CaseList(BaseModel):
 
     applications: list[CaseListItem]
     next_cursor: str | None = Field(description="null on the last page")
+
+    @classmethod
+    def of(cls, found: Sequence[object], *, next_cursor: str | None) -> CaseList:
+        """The page of the service's case summaries (``service.cases.CaseSummary``)."""
+        return cls(
+            applications=_CASE_LIST_ITEMS.validate_python(found, from_attributes=True),
+            next_cursor=next_cursor,
+        )
+
+
+_CASE_LIST_ITEMS: TypeAdapter[list[CaseListItem]] = TypeAdapter(list[CaseListItem])
 
 
 class CallbackEnvelope(BaseModel):

@@ -1,12 +1,9 @@
-"""Request bodies the gateway parses itself, documented from their pydantic models anyway.
+"""What the generated document needs besides the routes and their models.
 
-Routes read raw bytes (so that invalid JSON is a 422 in our shape, and callbacks can be
-verified byte for byte), which leaves FastAPI nothing to document. ``json_body`` names the
-model in the route's ``openapi_extra``; ``install_openapi`` adds the models' JSON schemas to
-the document's components.
-
-``install_openapi`` also states what holds for every request: the body limits (``LIMITS``), and
-parameters as they travel (a query parameter or header is never ``null``: it is there or not).
+Request and answer bodies come from the routes' pydantic models (``gateway/bodies.py`` reads a body
+as its model says). ``install_openapi`` states what holds for every request: the body limits
+(``LIMITS``), the one shape of every 422 (``FieldErrors``), parameters as they travel (a query
+parameter or header is never ``null``: it is there or not), and keys that hold no NUL.
 """
 
 from __future__ import annotations
@@ -15,34 +12,21 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel
 
 from domain.validation import MAX_JSON_DEPTH, MAX_JSON_ITEMS, MAX_JSON_STRING
-from gateway.dependencies import MAX_BODY_BYTES
+from gateway.bodies import MAX_BODY_BYTES
 from gateway.models import NO_NUL_PATTERN, FieldErrors
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
 LIMITS = f"""
 Limits: a body is at most {MAX_BODY_BYTES // (1 << 20)} MiB (413 before it is read, whether
 Content-Length says so or a chunked body grows past it); JSON nests at most {MAX_JSON_DEPTH} levels,
-a string has at most {MAX_JSON_STRING} characters, an array or object at most {MAX_JSON_ITEMS} entries,
-keys are unique, numbers finite, and no string holds NUL (U+0000) or an unpaired surrogate: a 422
-at the offending field otherwise. The schemas' own lengths and patterns are tighter still. Every
-path answers `OPTIONS` with its `Allow` header, and a method it does not take with 405 and `Allow`.
+a string has at most {MAX_JSON_STRING} characters (a codec payload's as many as the body holds), an
+array or object at most {MAX_JSON_ITEMS} entries, keys are unique, numbers finite, and no string holds
+NUL (U+0000) or an unpaired surrogate: a 422 at the offending field otherwise. A body is read as JSON
+whatever its Content-Type says. The schemas' own lengths and patterns are tighter still. Every path
+answers `OPTIONS` with its `Allow` header, and a method it does not take with 405 and `Allow`.
 """
-_documented: dict[str, type[BaseModel]] = {}
-
-
-def json_body(model: type[BaseModel], description: str, *, required: bool = True) -> dict[str, Any]:
-    """``openapi_extra`` for a route whose JSON body is validated by ``model``."""
-    _documented[model.__name__] = model
-    return {
-        "requestBody": {
-            "required": required,
-            "description": description,
-            "content": {"application/json": {"schema": {"$ref": _REF_TEMPLATE.format(model=model.__name__)}}},
-        }
-    }
 
 
 def _use_our_422(schema: dict[str, Any], components: dict[str, Any]) -> None:
@@ -82,6 +66,24 @@ def _parameters_as_sent(schema: dict[str, Any]) -> None:
                     parameter["schema"] = _without_null(parameter["schema"])
 
 
+def _body_descriptions_on_the_body(schema: dict[str, Any]) -> None:
+    """FastAPI writes a body's ``Body(description=…)`` beside the model's ``$ref`` (or in the ``anyOf``
+    of an optional body); it describes the request body, so say it there (``requestBody.description``)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            body = operation.get("requestBody") if isinstance(operation, dict) else None
+            if not isinstance(body, dict):
+                continue
+            for content in body.get("content", {}).values():
+                body_schema = content.get("schema", {})
+                if ("$ref" in body_schema or "anyOf" in body_schema) and "description" in body_schema:
+                    body.setdefault("description", body_schema.pop("description"))
+
+
+_FREE_JSON = ("/JsonValue", "/CodecJson")
+"""Free-form JSON (``gateway.models.JsonValue``, ``gateway.codec.CodecJson``): its keys hold no NUL."""
+
+
 def _keys_without_nul(node: Any) -> None:
     """Pydantic writes ``dict[NoNulText, X]`` as ``patternProperties`` (which leaves other keys free);
     the gateway refuses any key with NUL, so say it with ``propertyNames`` and ``additionalProperties``."""
@@ -94,8 +96,9 @@ def _keys_without_nul(node: Any) -> None:
     pattern_properties = node.get("patternProperties")
     if isinstance(pattern_properties, dict) and list(pattern_properties) == [NO_NUL_PATTERN]:
         node["additionalProperties"] = node.pop("patternProperties")[NO_NUL_PATTERN]
+        node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": NO_NUL_PATTERN}
     extra = node.get("additionalProperties")
-    if isinstance(extra, dict) and str(extra.get("$ref", "")).endswith("/JsonValue"):
+    if isinstance(extra, dict) and str(extra.get("$ref", "")).endswith(_FREE_JSON):
         node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": NO_NUL_PATTERN}
     for value in node.values():
         _keys_without_nul(value)
@@ -115,11 +118,7 @@ def install_openapi(app: FastAPI) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         _use_our_422(schema, components)
         _parameters_as_sent(schema)
-        for name, model in sorted(_documented.items()):
-            model_schema = model.model_json_schema(ref_template=_REF_TEMPLATE)
-            for def_name, definition in model_schema.pop("$defs", {}).items():
-                components.setdefault(def_name, definition)
-            components.setdefault(name, model_schema)
+        _body_descriptions_on_the_body(schema)
         _keys_without_nul(components)
         app.openapi_schema = schema
         return schema

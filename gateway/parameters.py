@@ -57,14 +57,14 @@ def _cursor_mac(settings: Settings, token: str) -> str:
 
 
 def seal_cursor(settings: Settings, token: str | None) -> str | None:
-    """The ``next_cursor`` the caller sees for intake's page token (None on the last page)."""
+    """The ``next_cursor`` the caller sees for the service's page token (None on the last page)."""
     if token is None:
         return None
     return f"{token}.{_cursor_mac(settings, token)}"
 
 
 def open_cursor(settings: Settings, cursor: str | None) -> str | None:
-    """Intake's page token inside a cursor this service sealed; ``ValueError`` for any other."""
+    """The service's page token inside a cursor this service sealed; ``ValueError`` for any other."""
     if cursor is None:
         return None
     if len(cursor) > CASE_CURSOR_MAX_LENGTH or not _CASE_CURSOR.fullmatch(cursor):
@@ -89,8 +89,9 @@ CaseCursor = Annotated[
             "type": "string",
             "pattern": CASE_CURSOR_PATTERN,
             "maxLength": CASE_CURSOR_MAX_LENGTH,
-            "description": "the `next_cursor` of the previous page, as it was returned; any other "
-            "value is a 422 (the cursor is sealed by the gateway)",
+            "description": "the `next_cursor` of the previous page, as it was returned. The cursor is "
+            "sealed by the gateway: a value of this form that it did not seal (or sealed under another "
+            "ops token) names no page, and gets an empty last page; any other value is a 422",
         }
     ),
 ]
@@ -104,8 +105,7 @@ ALERT_ID_SCHEMA: dict[str, Any] = {
     "pattern": ALERT_ID_PATTERN,
     "maxLength": 28,
     "description": "an alert id as the feed and the stream give it (such as `000000000042-9f3a61c2`), or "
-    "on the stream an acknowledgement's event id (the same form); an id of that form that names no "
-    "alert (no event, on the stream) is a 422 too",
+    "on the stream an acknowledgement's event id (the same form); any other value is a 422",
 }
 
 

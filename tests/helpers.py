@@ -23,7 +23,7 @@ from domain.case_ids import workflow_id_for
 from domain.sla_policy import SlaPolicy
 from domain.status import StatusDocument
 from domain.subsidy_policy import SubsidyPolicy
-from intake import cases
+from service import cases
 from tests.conftest import Stack
 
 T = TypeVar("T")

@@ -9,34 +9,25 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from documents.models import DOCUMENT_NAMES
 from documents.storage import DocumentNotFound, InvalidDocumentRef, LegacyDocumentFolder
-from domain.actions import ActionRequest, IdempotencyKey, OperatorAction, parse_action
-from domain.application import (
-    Application,
-    Delivery,
-    DistrictCode,
-    Supplement,
-    parse_application,
-    parse_delivery,
-)
-from domain.partners import WithdrawRequest
+from domain.actions import ActionRequest, IdempotencyKey, OperatorAction
+from domain.application import Application, Delivery, DistrictCode, Supplement
 from domain.status import CaseStage, SlaState, StatusDocument
-from domain.validation import decode_json_body, json_object, validated
 from gateway.auth import OpsCallerDep, portal_access
-from gateway.dependencies import CaseId, PoliciesDep, RawBody, ServiceDatabaseDep, SettingsDep, TemporalDep
-from gateway.errors import ParameterInvalid
-from gateway.models import CaseList, CaseListItem, Detail, FieldErrors, SubmitAnswer, WithdrawBody
-from gateway.openapi import json_body
+from gateway.bodies import BodyRoute, readable_body
+from gateway.dependencies import CaseId, PoliciesDep, ServiceDatabaseDep, SettingsDep, TemporalDep
+from gateway.models import CaseList, Detail, FieldErrors, SubmitAnswer, WithdrawBody
 from gateway.parameters import CaseCursor, CasePageSize, open_cursor, seal_cursor
-from intake import cases
+from service import cases
 
 PREFIX = "/v1/applications"
 
 router = APIRouter(
+    route_class=BodyRoute,
     prefix=PREFIX,
     tags=["applications"],
     dependencies=[Depends(portal_access)],
@@ -55,9 +46,6 @@ _INVALID: dict[int | str, dict[str, Any]] = {
 _CLOSED: dict[int | str, dict[str, Any]] = {
     409: {"model": Detail, "description": "the case's state does not allow this"}
 }
-_TOO_LARGE: dict[int | str, dict[str, Any]] = {
-    413: {"model": Detail, "description": "the body is larger than 1 MiB; it was not read"}
-}
 
 
 def status_url(application_id: str) -> str:
@@ -68,20 +56,22 @@ def status_url(application_id: str) -> str:
     "",
     status_code=202,
     summary="Submit an application (start its case)",
-    openapi_extra=json_body(Application, "the application for setting up an enterprise (企业开办申请)"),
     responses={
         200: {"model": SubmitAnswer, "description": "the same application again: nothing started"},
         409: {"model": Detail, "description": "the id is taken by a different application"},
-        **_TOO_LARGE,
-        **_INVALID,
     },
 )
 async def submit_application(
-    body: RawBody, settings: SettingsDep, policies: PoliciesDep, temporal: TemporalDep, response: Response
+    application: Annotated[
+        Application, Body(description="the application for setting up an enterprise (企业开办申请)")
+    ],
+    settings: SettingsDep,
+    policies: PoliciesDep,
+    temporal: TemporalDep,
+    response: Response,
 ) -> SubmitAnswer:
     """202 when the case starts; 200 when this very application (equal after validation and
     normalisation) was submitted before; 409 when the id is taken by a different one."""
-    application = parse_application(body)  # ApplicationInvalid: 422, nothing started
     client = await temporal.client()
     outcome = await cases.submit_application(
         client,
@@ -121,14 +111,14 @@ async def list_applications(
 ) -> CaseList:
     """Newest first, one page at a time; ``next_cursor`` is null on the last page. Leave a filter
     out for all cases; an empty value is a 422 like any other that breaks its rule."""
-    # Filters and the cursor are checked before Temporal is asked (InvalidQuery: 422).
+    # Filters are checked before Temporal is asked (InvalidQuery: 422), and so is the cursor.
     cases.visibility_query(
         stage=stage, sla_status=sla_status, district=district, needs_attention=needs_attention
     )
     try:
         token = open_cursor(settings, after)
-    except ValueError as err:
-        raise ParameterInvalid("after", str(err)) from None
+    except ValueError:
+        return CaseList(applications=[], next_cursor=None)  # not a page of ours: nothing follows it
     client = await temporal.client()
     found, next_token = await cases.list_cases(
         client,
@@ -139,22 +129,7 @@ async def list_applications(
         limit=limit or 50,
         after=token,
     )
-    return CaseList(
-        applications=[
-            CaseListItem(
-                application_id=c.application_id,
-                workflow_id=c.workflow_id,
-                enterprise_name=c.enterprise_name,
-                district_code=c.district_code,
-                stage=c.stage,
-                sla_status=c.sla_status,
-                accepted_at=c.accepted_at,
-                needs_attention=c.needs_attention,
-            )
-            for c in found
-        ],
-        next_cursor=seal_cursor(settings, next_token),
-    )
+    return CaseList.of(found, next_cursor=seal_cursor(settings, next_token))
 
 
 @router.get("/{application_id}", summary="The case's status document", responses={**_NOT_FOUND})
@@ -163,54 +138,52 @@ async def get_application(application_id: CaseId, temporal: TemporalDep) -> Stat
     return await cases.get_status(client, application_id)
 
 
+async def awaiting_supplement(
+    application_id: CaseId, temporal: TemporalDep, _: Annotated[None, Depends(readable_body)]
+) -> str:
+    """The case's state, checked once the body is JSON and before the corrected parts are."""
+    await cases.require_awaiting_supplement(await temporal.client(), application_id)
+    return application_id
+
+
 @router.post(
     "/{application_id}/supplement",
     status_code=202,
     summary="Corrected materials (补正) for a case awaiting a supplement",
-    openapi_extra=json_body(Supplement, "the corrected parts; they replace those of the application"),
-    responses={**_NOT_FOUND, **_CLOSED, **_TOO_LARGE, **_INVALID},
+    responses={**_NOT_FOUND, **_CLOSED},
 )
 async def supplement_application(
-    application_id: CaseId, body: RawBody, temporal: TemporalDep
+    application_id: Annotated[str, Depends(awaiting_supplement)],
+    supplement: Annotated[
+        Supplement, Body(description="the corrected parts; they replace those of the application")
+    ],
+    temporal: TemporalDep,
 ) -> StatusDocument:
     """A body that is not JSON, or not JSON any request may carry, is a 422 at once; then the case's
-    state is checked (409), then the corrected application (422)."""
-    data = decode_json_body(body)
-    client = await temporal.client()
-    return await cases.supplement(client, application_id, data)
-
-
-def parse_withdraw_request(body: bytes) -> WithdrawRequest:
-    """``{"reason": "…"}``, or nothing at all."""
-    if not body.strip():
-        return WithdrawRequest()
-    data = decode_json_body(body)
-    if data is None:
-        return WithdrawRequest()
-    return WithdrawRequest(reason=validated(WithdrawBody, json_object(data)).reason)
+    state is checked (409), then the corrected parts and the corrected application (422)."""
+    return await cases.correct(await temporal.client(), application_id, supplement)
 
 
 @router.post(
     "/{application_id}/withdraw",
     status_code=202,
     summary="Withdraw an open case",
-    openapi_extra=json_body(WithdrawBody, "why (optional); an empty body is fine", required=False),
-    responses={**_NOT_FOUND, **_CLOSED, **_TOO_LARGE, **_INVALID},
+    responses={**_NOT_FOUND, **_CLOSED},
 )
 async def withdraw_application(
-    application_id: CaseId, body: RawBody, temporal: TemporalDep
+    application_id: CaseId,
+    temporal: TemporalDep,
+    body: Annotated[WithdrawBody | None, Body(description="why (optional); an empty body is fine")] = None,
 ) -> StatusDocument:
     """202 while the case is open; 409 once it is completed, rejected or withdrawn."""
-    request = parse_withdraw_request(body)
     client = await temporal.client()
-    return await cases.withdraw(client, application_id, request.reason)
+    return await cases.withdraw(client, application_id, body.reason if body else None)
 
 
 @router.post(
     "/{application_id}/actions",
     status_code=202,
     summary="An operator's action on a case (ops or personal ops token)",
-    openapi_extra=json_body(ActionRequest, "the action, who takes it and why (docs/operations.md)"),
     responses={
         403: {"model": Detail, "description": "a personal ops token with another operator's name"},
         422: {
@@ -220,12 +193,13 @@ async def withdraw_application(
         },
         **_NOT_FOUND,
         **_CLOSED,
-        **_TOO_LARGE,
     },
 )
 async def act_on_application(
     application_id: CaseId,
-    body: RawBody,
+    request: Annotated[
+        ActionRequest, Body(description="the action, who takes it and why (docs/operations.md)")
+    ],
     caller: OpsCallerDep,
     temporal: TemporalDep,
     idempotency_key: Annotated[
@@ -238,7 +212,6 @@ async def act_on_application(
 ) -> StatusDocument:
     """202 with the status document once the case has recorded the action (its effect follows);
     409 for a closed case (checked first); 422 for an action the case does not offer now."""
-    request = parse_action(json_object(decode_json_body(body)))
     action = OperatorAction(
         action=request.root.action,
         operator=caller.operator(request.root.operator),
@@ -253,13 +226,15 @@ async def act_on_application(
 @router.put(
     "/{application_id}/delivery",
     summary="Change the delivery (address or method) until EMS collects the parcel",
-    openapi_extra=json_body(Delivery, "a delivery object as in the application"),
-    responses={**_NOT_FOUND, **_CLOSED, **_TOO_LARGE, **_INVALID},
+    responses={**_NOT_FOUND, **_CLOSED},
 )
-async def change_delivery(application_id: CaseId, body: RawBody, temporal: TemporalDep) -> StatusDocument:
+async def change_delivery(
+    application_id: CaseId,
+    delivery: Annotated[Delivery, Body(description="a delivery object as in the application")],
+    temporal: TemporalDep,
+) -> StatusDocument:
     """200; 422 invalid (before the case is asked); 409 once the parcel is collected or the case is
     closed."""
-    delivery = parse_delivery(body)
     client = await temporal.client()
     return await cases.change_delivery(client, application_id, delivery)
 

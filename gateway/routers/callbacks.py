@@ -9,43 +9,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Path
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Request
 
 from domain.identifiers import is_application_id
 from domain.partners import PartnerEvent
-from domain.validation import decode_json_body, json_object, validated
-from gateway.dependencies import RawBody, SettingsDep, TemporalDep
-from gateway.models import CallbackAccepted, CallbackEnvelope, Detail, FieldErrors
-from gateway.openapi import json_body
+from gateway.bodies import BodyRoute, read_body
+from gateway.dependencies import SettingsDep, TemporalDep
+from gateway.models import CallbackAccepted, CallbackEnvelope, Detail
 from infra.signing import DEFAULT_TOLERANCE_S, SIGNATURE_HEADER, SIGNATURE_PATTERN, verify
-from intake import cases
+from service import cases
 
 PARTNERS = ("seal_shop", "postal")
 
-router = APIRouter(prefix="/v1/callbacks", tags=["partner callbacks"])
+router = APIRouter(route_class=BodyRoute, prefix="/v1/callbacks", tags=["partner callbacks"])
 
 
-def parse_partner_event(partner: str, body: bytes) -> PartnerEvent:
-    """The common envelope of docs/partner-api.md; ``partner`` comes from the path."""
-    envelope = validated(CallbackEnvelope, json_object(decode_json_body(body)))
-    return PartnerEvent(partner=partner, **envelope.model_dump())
-
-
-@router.post(
-    "/{partner}",
-    status_code=202,
-    summary="A partner's signed callback",
-    openapi_extra=json_body(CallbackEnvelope, "the event envelope, signed byte for byte"),
-    responses={
-        401: {"model": Detail, "description": "bad, missing or stale signature"},
-        404: {"model": Detail, "description": "unknown partner or unknown case"},
-        409: {"model": Detail, "description": "the case is closed"},
-        413: {"model": Detail, "description": "the body is larger than 1 MiB; it was not read"},
-        422: {"model": FieldErrors, "description": "malformed envelope"},
-        503: {"model": Detail, "description": "Temporal is unreachable; retry"},
-    },
-)
-async def partner_callback(
+async def signed_by_partner(
     partner: Annotated[
         str,
         Path(
@@ -53,9 +32,8 @@ async def partner_callback(
             json_schema_extra={"enum": list(PARTNERS)},
         ),
     ],
-    body: RawBody,
+    request: Request,
     settings: SettingsDep,
-    temporal: TemporalDep,
     signature: Annotated[
         str | None,
         Header(
@@ -66,15 +44,36 @@ async def partner_callback(
             json_schema_extra={"pattern": SIGNATURE_PATTERN},
         ),
     ] = None,
-) -> CallbackAccepted:
+) -> str:
+    """The partner of the path, once the signature holds for the body exactly as sent: an unknown
+    partner is a 404 and a bad signature a 401, before the envelope is looked at."""
     if partner not in PARTNERS:
         raise HTTPException(404, f"no partner {partner[:40]!r}; callbacks come from {PARTNERS}")
-    problem = verify(settings.callback_secret, body, signature)
+    problem = verify(settings.callback_secret, await read_body(request), signature)
     if problem is not None:
         raise HTTPException(401, problem, headers={"WWW-Authenticate": SIGNATURE_HEADER})
-    event = parse_partner_event(partner, body)
-    if not is_application_id(event.application_id):
-        raise cases.CaseNotFound(event.application_id)
+    return partner
+
+
+@router.post(
+    "/{partner}",
+    status_code=202,
+    summary="A partner's signed callback",
+    responses={
+        401: {"model": Detail, "description": "bad, missing or stale signature"},
+        404: {"model": Detail, "description": "unknown partner or unknown case"},
+        409: {"model": Detail, "description": "the case is closed"},
+        503: {"model": Detail, "description": "Temporal is unreachable; retry"},
+    },
+)
+async def partner_callback(
+    partner: Annotated[str, Depends(signed_by_partner)],
+    envelope: Annotated[CallbackEnvelope, Body(description="the event envelope, signed byte for byte")],
+    temporal: TemporalDep,
+) -> CallbackAccepted:
+    """The common envelope of docs/partner-api.md; which partner sent it comes from the path."""
+    if not is_application_id(envelope.application_id):
+        raise cases.CaseNotFound(envelope.application_id)
     client = await temporal.client()
-    await cases.deliver_partner_event(client, event)
+    await cases.deliver_partner_event(client, PartnerEvent(partner=partner, **envelope.model_dump()))
     return CallbackAccepted()

@@ -8,6 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 from domain.calendar_coverage import CalendarCoverage, calendar_coverage
 from domain.policies import Policies
+from gateway.bodies import BodyRoute
 from gateway.business_metrics import BUSINESS
 from gateway.dependencies import ServiceDatabaseDep, TemporalDep
 from gateway.models import CalendarHealth, Health
@@ -16,7 +17,7 @@ from infra.logging import get_logger
 from store.service import ServiceDatabaseUnavailable
 
 log = get_logger("gateway.metrics")
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=BodyRoute, tags=["operations"])
 
 
 def _coverage(request: Request) -> CalendarCoverage:

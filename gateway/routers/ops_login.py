@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime
+from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from domain.districts import CITY_ZONE
 from gateway.auth import (
@@ -24,9 +26,26 @@ from gateway.auth import (
     ops_session_expiry,
     roles_of,
 )
-from gateway.dependencies import RawBody, SettingsDep
+from gateway.bodies import BodyRoute, form_body, read_body
+from gateway.dependencies import SettingsDep
 
-router = APIRouter(prefix="/ops", tags=["operations"])
+router = APIRouter(route_class=BodyRoute, prefix="/ops", tags=["operations"])
+
+
+class LoginForm(BaseModel):
+    """The sign-in form, ``application/x-www-form-urlencoded``."""
+
+    token: str = Field(
+        description="the ops token (ODS_OPS_TOKEN) or a personal ops token; any other, or none, gets the "
+        "page again with 401"
+    )
+
+
+async def login_form(request: Request) -> LoginForm:
+    """The form as a browser sends it; a token that is missing is an empty one (401, like a wrong one)."""
+    form = parse_qs((await read_body(request)).decode("utf-8", errors="replace"), keep_blank_values=True)
+    return LoginForm(token=(form.get("token") or [""])[0].strip())
+
 
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -128,24 +147,12 @@ async def login_page(request: Request, settings: SettingsDep) -> HTMLResponse:
             "content": {"text/html": {}},
         },
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"token": {"type": "string", "description": "ODS_OPS_TOKEN"}},
-                        "required": ["token"],
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=form_body(LoginForm),
 )
-async def login(request: Request, settings: SettingsDep, body: RawBody) -> Response:
-    form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-    token = (form.get("token") or [""])[0].strip()
+async def login(
+    request: Request, settings: SettingsDep, form: Annotated[LoginForm, Depends(login_form)]
+) -> Response:
+    token = form.token
     if not token or Role.OPS not in roles_of(settings, token):
         return HTMLResponse(
             _page(

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from pydantic import WithJsonSchema
 
 from gateway.auth import ops_access
+from gateway.bodies import BodyRoute
 from gateway.dependencies import PoliciesDep, ServiceDatabaseDep
 from gateway.errors import ParameterInvalid
 from gateway.models import Detail, FieldErrors
@@ -35,6 +36,7 @@ DATE_SCHEMA = {
 }
 
 router = APIRouter(
+    route_class=BodyRoute,
     prefix="/v1/reports",
     tags=["reports"],
     dependencies=[Depends(ops_access)],

@@ -6,9 +6,7 @@ Both read the service database only: no Temporal.
 
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import Callable
 from typing import Annotated
 
 import anyio.to_thread
@@ -17,22 +15,22 @@ from fastapi.responses import Response
 from pydantic import WithJsonSchema
 
 from gateway.auth import ops_access
+from gateway.bodies import BodyRoute
 from gateway.dependencies import ServiceDatabaseDep
 from gateway.errors import ParameterInvalid
 from gateway.models import Detail, FieldErrors
 from gateway.parameters import MONTH_SCHEMA, SHOP_SCHEMA, month_problem, shop_problem
 from infra.logging import get_logger
+from service import subsidies as subsidy_service
 from store.subsidies import MonthReport, ShopStatement, parse_month
 
 log = get_logger("gateway.subsidies")
 
 PDF = "application/pdf"
-# The statement renderer: documents.render.subsidy_statement(documents.models.SubsidyStatementData) -> bytes.
-RENDERER_MODULE = "documents.render"
-RENDERER_FUNCTION = "subsidy_statement"
 
 
 router = APIRouter(
+    route_class=BodyRoute,
     prefix="/v1/subsidies",
     tags=["subsidies"],
     dependencies=[Depends(ops_access)],
@@ -69,42 +67,6 @@ async def month_ledger(database: ServiceDatabaseDep, month: MonthParam) -> Month
     return await ledger.month_report(month)
 
 
-def _renderer() -> Callable[[ShopStatement], bytes] | None:
-    """The PDF renderer of the ``documents`` package, fed the statement in its own model; None when
-    that package (or its function) is not installed."""
-    try:
-        render = importlib.import_module(RENDERER_MODULE)
-        models = importlib.import_module("documents.models")
-    except ImportError:
-        return None
-    function = getattr(render, RENDERER_FUNCTION, None)
-    if function is None:
-        return None
-
-    def rendered(statement: ShopStatement) -> bytes:
-        data = models.SubsidyStatementData(
-            month=statement.month,
-            shop_id=statement.shop_id,
-            shop_name=statement.shop_name,
-            entries=[
-                models.StatementEntry(
-                    grant_id=e.grant_id,
-                    enterprise_name=e.enterprise_name,
-                    uscc=e.uscc,
-                    seals=e.covered_seals,
-                    amount_cny=e.amount_cny,
-                    settled_at=e.settled_at,
-                )
-                for e in statement.entries
-            ],
-            total_cny=statement.total_cny,
-            generated_at=statement.generated_at,
-        )
-        return bytes(function(data))
-
-    return rendered
-
-
 def _filename(statement: ShopStatement) -> str:
     shop = re.sub(r"[^A-Za-z0-9-]+", "_", statement.shop_id).strip("_") or "shop"
     return f"subsidy-statement-{shop}-{statement.month}.pdf"
@@ -137,9 +99,13 @@ async def shop_statement(
     statement = await ledger.shop_statement(month, shop.strip())
     if statement is None:
         raise HTTPException(404, f"seal shop {shop[:64]!r} has no settled subsidy in {month}")
-    render = _renderer()
+    render = subsidy_service.statement_renderer()
     if render is None:
-        log.error("subsidy_statement_renderer_missing", module=RENDERER_MODULE, function=RENDERER_FUNCTION)
+        log.error(
+            "subsidy_statement_renderer_missing",
+            module=subsidy_service.RENDERER_MODULE,
+            function=subsidy_service.RENDERER_FUNCTION,
+        )
         raise HTTPException(503, "the statement renderer is not installed; try again later")
     pdf = await anyio.to_thread.run_sync(render, statement)  # reportlab: CPU-bound
     filename = _filename(statement)

@@ -14,7 +14,7 @@ import pytest_asyncio
 from domain.actions import OperatorAction
 from domain.case_ids import workflow_id_for
 from domain.portal import PortalPushOutcome
-from intake import cases
+from service import cases
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import eventually, start, until

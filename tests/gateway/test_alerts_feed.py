@@ -22,9 +22,9 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from gateway.app import create_app
-from gateway.routers import alerts as alerts_router
 from infra.serving import serve_in_background
 from infra.settings import Settings
+from service import alerts as alert_service
 from store.alerts import AlertIn, AlertRecord, AlertStore
 from store.db import create_engine, init_schema
 from store.service import ServiceDatabase
@@ -252,7 +252,6 @@ async def test_the_feed_filters_by_district_stage_and_level_and_pages_within_the
 
 
 BAD_PARAMETERS = [
-    ({"after": "000000000999-deadbeef"}, "after"),
     ({"after": "not-an-id"}, "after"),
     ({"stage": "lunch"}, "stage"),
     ({"level": "panic"}, "level"),
@@ -274,13 +273,33 @@ async def test_a_bad_cursor_or_filter_is_a_422_naming_the_parameter(
             assert fields_of(resp) == {field}
 
 
-async def test_a_stream_resumed_from_an_unknown_event_id_is_a_422_naming_the_header(
+UNKNOWN_ID = "000000000999-deadbeef"
+"""An id of the documented form that names no alert or event here (another database's, say)."""
+
+
+async def test_the_feed_after_an_id_that_names_no_alert_is_an_empty_last_page(
     store: AlertStore, gateway: httpx.AsyncClient
 ) -> None:
-    known = await raise_alert(store)
-    headers = SUBSCRIBER | {"Last-Event-ID": "000000000999-deadbeef"}
-    resp = await gateway.get("/v1/alerts/stream", params={"after": known.id}, headers=headers)
-    assert fields_of(resp) == {"Last-Event-ID"}
+    await raise_alert(store)
+    resp = await gateway.get("/v1/alerts", params={"after": UNKNOWN_ID}, headers=SUBSCRIBER)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"alerts": [], "next_cursor": None}
+
+
+@pytest.mark.usefixtures("fast_polling")
+@pytest.mark.parametrize("resume", ["after", "Last-Event-ID"])
+async def test_a_stream_resumed_from_an_id_that_names_no_event_starts_from_now_on(
+    store: AlertStore, served: str, resume: str
+) -> None:
+    await raise_alert(store)
+    params, headers = ({"after": UNKNOWN_ID}, SUBSCRIBER)
+    if resume == "Last-Event-ID":
+        # The header wins over a known ``after``: nothing before now comes, not even what follows it.
+        known = await raise_alert(store)
+        params, headers = {"after": known.id}, SUBSCRIBER | {"Last-Event-ID": UNKNOWN_ID}
+    async with subscribed(served, params=params, headers=headers) as stream:
+        new = await raise_alert(store)
+        assert (await stream.next_alert())[0] == new.id
 
 
 # --- who may read them ---------------------------------------------------------------------------
@@ -325,13 +344,13 @@ QUIET_S = 4 * FAST_POLL_S
 @pytest.fixture
 def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
     """Polls every 0.1 s, to keep these tests short; delivery time is tested at the real rate."""
-    monkeypatch.setattr(alerts_router, "POLL_INTERVAL_S", FAST_POLL_S)
+    monkeypatch.setattr(alert_service, "POLL_INTERVAL_S", FAST_POLL_S)
 
 
 async def test_an_alert_raised_while_subscribed_arrives_within_two_seconds(
     store: AlertStore, served: str
 ) -> None:
-    assert alerts_router.POLL_INTERVAL_S == 0.5
+    assert alert_service.POLL_INTERVAL_S == 0.5
     await raise_alert(store)  # before subscribing: a stream starts from now on
     async with subscribed(served) as stream:
         for _ in range(2):
@@ -341,7 +360,7 @@ async def test_an_alert_raised_while_subscribed_arrives_within_two_seconds(
             assert time.monotonic() - recorded_at < DELIVERY_LIMIT_S
             assert event_id == raised.id
             assert data == json.loads(raised.model_dump_json())
-        await stream.expect_no_alert(within=alerts_router.POLL_INTERVAL_S + 0.3)
+        await stream.expect_no_alert(within=alert_service.POLL_INTERVAL_S + 0.3)
 
 
 @pytest.mark.usefixtures("fast_polling")
@@ -395,7 +414,7 @@ async def test_the_stream_sends_only_the_alerts_its_filters_ask_for(store: Alert
 
 @pytest.mark.usefixtures("fast_polling")
 async def test_a_quiet_stream_sends_keep_alive_comments(served: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(alerts_router, "HEARTBEAT_INTERVAL_S", 0.3)
+    monkeypatch.setattr(alert_service, "HEARTBEAT_INTERVAL_S", 0.3)
     async with subscribed(served) as stream:
         assert await stream.next_block(timeout=2) == {"": "keep-alive"}
 

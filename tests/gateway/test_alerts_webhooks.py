@@ -29,6 +29,7 @@ from infra.serving import serve_in_background
 from infra.settings import Settings
 from infra.signing import SIGNATURE_HEADER, verify
 from infra.temporal import data_converter
+from service.alerts import AlertWebhooks
 from store.alerts import AlertStore
 from store.db import open_database
 from store.service import ServiceDatabase
@@ -105,7 +106,7 @@ async def deliveries(time_skipping_env: WorkflowEnvironment, tmp_path: Path) -> 
                     store=store,
                     subscriber=subscriber,
                     gateway=gateway,
-                    sla=SlaActivities(settings, store, client),
+                    sla=SlaActivities(settings, store, AlertWebhooks(client, settings)),
                 )
     finally:
         await engine.dispose()

@@ -151,11 +151,18 @@ async def test_an_encrypted_payload_too_short_to_hold_a_nonce_and_tag_is_a_422(
         assert resp.json()["errors"][0]["field"] == "payloads"
 
 
-async def test_a_body_that_is_not_payloads_json_is_a_422(gateway: httpx.AsyncClient) -> None:
-    for body in (b"not json", b'{"payloads": [{"metadata": "x"}]}', b'{"payloads": 3}'):
+async def test_a_body_that_is_not_payloads_json_is_a_422_at_its_field(gateway: httpx.AsyncClient) -> None:
+    # Read as every body of the gateway is (gateway/bodies.py): the field at its dotted path.
+    for body, field in (
+        (b"not json", "body"),
+        (b"", "body"),
+        (b'{"payloads": [{"metadata": "x"}]}', "payloads.0.metadata"),
+        (b'{"payloads": [{"data": "not base64!"}]}', "payloads.0.data"),
+        (b'{"payloads": 3}', "payloads"),
+    ):
         resp = await gateway.post("/codec/decode", content=body, headers=OPS)
         assert resp.status_code == 422, (body, resp.text)
-        assert resp.json()["errors"][0]["field"] == "payloads"
+        assert resp.json()["errors"][0]["field"] == field, (body, resp.text)
 
 
 # --- who may ----------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.app import create_app
-from gateway.routers import subsidies as subsidies_router
 from infra.settings import Settings
+from service import subsidies as subsidy_service
 from store.service import ServiceDatabase
 from store.subsidies import ShopStatement, SubsidyLedger
 from tests.store.test_subsidies import a_reservation
@@ -168,7 +168,7 @@ async def test_the_statement_is_the_shops_settled_month_rendered_as_a_pdf(
         rendered.append(statement)
         return b"%PDF-1.4 statement"
 
-    monkeypatch.setattr(subsidies_router, "_renderer", lambda: render)
+    monkeypatch.setattr(subsidy_service, "statement_renderer", lambda: render)
     resp = await gateway.get(
         "/v1/subsidies/statement.pdf", params={"month": "2026-11", "shop": "KZ410502"}, headers=OPS
     )
@@ -185,7 +185,7 @@ async def test_the_statement_is_the_shops_settled_month_rendered_as_a_pdf(
 async def test_without_the_renderer_the_statement_is_a_503(
     gateway: httpx.AsyncClient, november: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(subsidies_router, "_renderer", lambda: None)
+    monkeypatch.setattr(subsidy_service, "statement_renderer", lambda: None)
     resp = await gateway.get(
         "/v1/subsidies/statement.pdf", params={"month": "2026-11", "shop": "KZ410502"}, headers=OPS
     )
@@ -194,10 +194,10 @@ async def test_without_the_renderer_the_statement_is_a_503(
 
 def _has_renderer() -> bool:
     try:
-        module = importlib.import_module(subsidies_router.RENDERER_MODULE)
+        module = importlib.import_module(subsidy_service.RENDERER_MODULE)
     except ImportError:
         return False
-    return hasattr(module, subsidies_router.RENDERER_FUNCTION)
+    return hasattr(module, subsidy_service.RENDERER_FUNCTION)
 
 
 @pytest.mark.skipif(not _has_renderer(), reason="documents.render.subsidy_statement is not there yet")

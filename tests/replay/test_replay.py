@@ -28,7 +28,7 @@ from domain.portal import portal_push_workflow_id
 from domain.sla_policy import SlaPolicy
 from infra.serving import serve_in_background
 from infra.temporal import data_converter
-from intake import cases
+from service import cases
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import breach_the_seal_promise, closed, eventually, start, until

@@ -30,7 +30,7 @@ from domain.actions import OperatorAction
 from domain.case_ids import workflow_id_for
 from domain.sla_policy import SlaPolicy
 from domain.status import StatusDocument
-from intake import cases
+from service import cases
 from tests import factories
 from tests.conftest import Stack, in_process_stack
 from tests.documents import pdf_text

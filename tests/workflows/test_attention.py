@@ -1,6 +1,6 @@
 """Every refused or stuck case has an owner: a partner's refusal after registration, or a partner
 silent past the policy's patience, waits for an operator with ``attention`` set, and the
-operator's action (``intake.cases.act``, behind ``POST /v1/applications/{id}/actions`` and
+operator's action (``service.cases.act``, behind ``POST /v1/applications/{id}/actions`` and
 ``starter.py act``) carries the case on, or ends it without holding anything.
 
 On the time-skipping server: the patience is skipped with ``env.sleep`` while the partner is held
@@ -19,7 +19,7 @@ from domain.actions import OperatorAction
 from domain.sla_policy import SlaPolicy
 from domain.status import StatusDocument
 from infra.temporal import SA_NEEDS_ATTENTION
-from intake import cases
+from service import cases
 from store.subsidies import SubsidyLedger
 from tests import factories
 from tests.conftest import Stack

@@ -12,7 +12,7 @@ from domain.identifiers import is_valid_s10, is_valid_uscc
 from domain.partners import PartnerEvent
 from domain.status import StatusDocument
 from infra.temporal import SA_SETUP_STAGE, SA_USCC
-from intake import cases
+from service import cases
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import closed, start, until

@@ -18,7 +18,7 @@ from domain.case_ids import delivery_workflow_id
 from domain.delivery import ALREADY_COLLECTED
 from domain.identifiers import is_valid_s10
 from domain.subsidy_policy import SubsidyPolicy
-from intake import cases
+from service import cases
 from store.subsidies import SubsidyLedger
 from tests import factories
 from tests.conftest import Stack

@@ -10,7 +10,7 @@ from domain.sla_policy import SlaLimits, SlaPolicy
 from domain.status import StatusDocument
 from domain.working_time import DayCalendar, add_working_time, official_data_years
 from infra.temporal import SA_BREACHED_STAGES, SA_SLA_STATUS
-from intake import cases
+from service import cases
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import breach_the_seal_promise, closed, eventually, start, until

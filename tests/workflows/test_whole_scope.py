@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.actions import OperatorAction
 from domain.sla_policy import SlaPolicy
-from intake import cases
+from service import cases
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import eventually, start, until

@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
 from domain.case_ids import workflow_id_for
-from intake import cases
+from service import cases
 from store.subsidies import SubsidyLedger
 from tests import factories
 from tests.conftest import Stack

@@ -1,4 +1,5 @@
-"""Starting a case and acting on one: the single implementation behind the gateway and starter.py."""
+"""Starting a case, reading, listing, correcting, withdrawing and acting on one: the single
+implementation behind the gateway and starter.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, get_args
+from typing import TypeVar, get_args
 
 from temporalio.client import (
     Client,
@@ -29,7 +30,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.actions import ACTION_NOT_OFFERED, OperatorAction
-from domain.application import Application, apply_supplement, parse_delivery
+from domain.application import Application, Supplement, apply_supplement, parse_delivery, parse_supplement
 from domain.case_ids import WORKFLOW_TYPE, application_id_of, delivery_workflow_id, workflow_id_for
 from domain.delivery import AddressChange
 from domain.districts import ANYANG_DISTRICTS
@@ -277,21 +278,35 @@ async def act(client: Client, application_id: str, action: OperatorAction) -> St
         return await _update(lambda: handle.execute_update(EnterpriseSetup.act, action, id=update_id))
 
 
-async def supplement(client: Client, application_id: str, body: Any) -> StatusDocument:
-    """Corrected materials. The state is checked first (409), then the corrected application (422)."""
-    handle = await _describe_open(client, application_id)
+async def require_awaiting_supplement(client: Client, application_id: str) -> None:
+    """``CaseNotFound``, or ``CaseStateConflict`` unless the case awaits a supplement now."""
+    await _describe_open(client, application_id)
     status = await get_status(client, application_id)
     if status.stage != "awaiting_supplement":
         raise CaseStateConflict(f"case {application_id} is {status.stage}, not awaiting a supplement")
+
+
+async def correct(client: Client, application_id: str, parts: Supplement) -> StatusDocument:
+    """The corrected parts given to a case that awaits them (``require_awaiting_supplement``): they
+    replace those of its application, which is then checked as a whole (``ApplicationInvalid``)."""
+    handle = _handle(client, application_id)
     with case_errors(application_id):
         current = await handle.query(EnterpriseSetup.application)
-    corrected = apply_supplement(current, body)
+    corrected = apply_supplement(current, parts)
     with case_errors(application_id):
         return await _update(lambda: handle.execute_update(EnterpriseSetup.supplement, corrected))
 
 
-async def change_delivery(client: Client, application_id: str, body: Any) -> StatusDocument:
-    """A new delivery address or method (422 invalid; 409 once EMS has collected the parcel).
+async def supplement(client: Client, application_id: str, body: object) -> StatusDocument:
+    """Corrected materials: a ``Supplement``, or its JSON (``starter.py supplement`` reads a file's
+    bytes). The state is checked first (409), then the corrected parts and application (422)."""
+    await require_awaiting_supplement(client, application_id)
+    return await correct(client, application_id, parse_supplement(body))
+
+
+async def change_delivery(client: Client, application_id: str, body: object) -> StatusDocument:
+    """A new delivery address or method: a ``Delivery``, or its JSON (422 invalid; 409 once EMS has
+    collected the parcel).
 
     Before dispatch the case itself takes it; once the delivery child workflow owns the parcel,
     the child does (amending the waybill), and refuses after collection.
