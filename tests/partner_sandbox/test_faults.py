@@ -15,7 +15,9 @@ from tests.partner_sandbox.samples import allotment, filing, idem
 FILINGS = "/registration/v1/filings"
 
 
-async def test_a_fault_answers_every_call_with_its_status_and_does_nothing(partner: httpx.AsyncClient) -> None:
+async def test_a_fault_answers_every_call_with_its_status_and_does_nothing(
+    partner: httpx.AsyncClient,
+) -> None:
     await partner.put("/_sandbox/behaviour", json={"registration": {"faults": {"status": 401, "for_s": 600}}})
     key = idem()
 
@@ -29,7 +31,8 @@ async def test_a_fault_answers_every_call_with_its_status_and_does_nothing(partn
         assert "Retry-After" not in answer.headers
     assert await effects(partner, "registration") == {"requests": 3, "effects": 0}
     # The other partners are not touched.
-    assert (await partner.post("/tax/v1/invoice-allotments", json=allotment(), headers=idem())).status_code == 201
+    other = await partner.post("/tax/v1/invoice-allotments", json=allotment(), headers=idem())
+    assert other.status_code == 201
 
     # Nothing was stored under the key: once the fault ends, the same key does the work.
     ended = await partner.put("/_sandbox/behaviour", json={"registration": {"faults": None}})
