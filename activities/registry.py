@@ -13,6 +13,7 @@ from activities.documents import DocumentActivities
 from activities.facts import CaseFactActivities
 from activities.housing_fund import HousingFundActivities
 from activities.invoices import InvoiceActivities
+from activities.partner_trouble import PartnerTroubleActivities
 from activities.partners import PartnerClient
 from activities.portal_push import PortalPushActivities
 from activities.registration import RegistrationActivities
@@ -48,6 +49,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     bank = BankActivities(r.partners)
     webhooks = AlertWebhookActivities(r.sla.settings)
     portal = PortalPushActivities(r.sla.settings)
+    trouble = PartnerTroubleActivities(r.sla.client)
     facts = CaseFactActivities(CaseFactStore(r.sla.store.engine) if r.sla.store is not None else None)
     return [
         registration.file_registration,
@@ -62,6 +64,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         delivery.amend_waybill,
         delivery.request_redelivery,
         delivery.return_to_centre,
+        trouble.partner_trouble,
         r.sla.load_working_calendar,
         r.sla.raise_alert,
         facts.record_case_fact,
