@@ -160,7 +160,8 @@ async def test_a_partner_down_past_the_patience_asks_and_clears_by_itself(
         await time_skipping_env.sleep(PAST_THE_PATIENCE)
         status = await until(ts_stack, app_id, waiting_on("invoice"))
         assert status.attention is not None
-        assert status.attention.reason.startswith("the tax bureau is failing (503); no successful answer since")
+        reason = status.attention.reason
+        assert reason.startswith("the tax bureau is failing (503); no successful answer since"), reason
         assert status.attention.actions == ["retry_stage", "reject"]
         assert await needs_attention_attribute(ts_stack, handle.id) is True
     finally:
@@ -237,6 +238,8 @@ async def test_ems_silent_past_the_patience_switches_to_pickup(
         status = await until(ts_stack, app_id, waiting_on("delivery"))
         assert status.attention is not None
         assert status.attention.actions == ["retry_stage", "switch_to_pickup", "reject"]
+        # Read from the delivery child's pending booking.
+        assert status.attention.reason.startswith("EMS (no waybill booked) is failing (503);")
         await act(ts_stack, app_id, "switch_to_pickup", note="EMS down; the applicant collects")
         final = await until(ts_stack, app_id, lambda s: s.is_final)
     finally:
