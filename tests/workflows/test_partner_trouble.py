@@ -1,6 +1,6 @@
 """A partner's bad day never rejects a case (../shared/CONTRACT.md section 10): a 401 for a while
-delays it, one past the policy's ``partner_patience`` asks an operator naming the partner and
-what it answers, and a ``Retry-After`` spaces the attempts.
+delays it, and a ``Retry-After`` spaces the attempts. (One past the policy's ``partner_patience``
+asks an operator naming the partner and what it answers: tests/workflows/test_attention.py.)
 
 On the time-skipping server with the sandbox's faults (docs/partner-api.md, "Sandbox controls"),
 which last until the test ends them: time is skipped with ``env.sleep``, never waited for, and
@@ -14,14 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests import factories
 from tests.conftest import Stack
-from tests.helpers import eventually, start, until
-from tests.workflows.test_attention import (
-    PAST_THE_PATIENCE,
-    WALL,
-    attention_alerts,
-    needs_attention_attribute,
-    waiting_on,
-)
+from tests.helpers import start, until
+from tests.workflows.test_attention import WALL
 
 # Longer than any test: the test ends the fault itself.
 FOR_THE_TEST = 3600
@@ -58,47 +52,6 @@ async def test_a_401_for_a_while_delays_the_case_and_rejects_none(
     assert final.uscc is not None
     assert (await ts_stack.effects())["registration"]["effects"] == 1
     assert not [h for h in final.history if h.event.endswith("needs_attention")]
-
-
-async def test_a_401_past_the_patience_asks_an_operator_naming_the_partner_and_status(
-    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
-) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application()
-    app_id = body["application_id"]
-    handle = await start(ts_stack, body, policy=WALL)
-    try:
-        await ts_stack.behave(tax={"faults": {"status": 401, "for_s": FOR_THE_TEST}})
-        await until(ts_stack, app_id, lambda s: s.stages.invoice.state == "running")
-        await time_skipping_env.sleep(PAST_THE_PATIENCE)
-        status = await until(ts_stack, app_id, waiting_on("invoice"))
-        attention = status.attention
-        assert attention is not None
-        assert attention.reason.startswith(
-            "the tax bureau refuses our credentials (401); no successful answer since"
-        ), attention.reason
-        assert attention.reason.endswith("still being retried")
-        assert attention.actions == ["retry_stage", "reject"]
-        assert not status.is_final
-        assert await needs_attention_attribute(ts_stack, handle.id) is True
-        [alert] = await eventually(
-            lambda: attention_alerts(ts_stack, handle.id, "invoice"), what="the needs_attention alert"
-        )
-        assert alert.reason == attention.reason
-        assert (await ts_stack.effects())["tax"]["effects"] == 0
-    finally:
-        await ts_stack.behave(tax={"faults": None})
-
-    # The fault ends: the call retried underneath gets through and the attention clears by itself.
-    await time_skipping_env.sleep(NEXT_ATTEMPT)
-    final = await until(ts_stack, app_id, lambda s: s.is_final, timeout=60)
-    assert final.stage == "completed", final.model_dump_json(indent=1)
-    assert final.attention is None
-    cleared = next(h for h in final.history if h.event == "invoice.attention_cleared")
-    assert cleared.detail == "the tax bureau answered again"
-    assert not [h for h in final.history if h.event.startswith("action.")]
-    assert (await ts_stack.effects())["tax"]["effects"] == 1
-    assert await needs_attention_attribute(ts_stack, handle.id) is False
 
 
 async def test_a_429s_retry_after_spaces_the_attempts(
