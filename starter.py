@@ -57,7 +57,7 @@ from infra.settings import Settings, get_settings
 from infra.temporal import connect
 from intake import cases
 from reports.daily import DailyReport, daily_report
-from store.db import open_database
+from store.service import ServiceDatabase
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -422,11 +422,11 @@ async def report(args: argparse.Namespace, session: Session) -> int:
     except (ValueError, PolicyFileError) as exc:
         err.print(f"[red]cannot make the report[/]: {escape(str(exc))}")
         return EXIT_REFUSED
-    engine = await open_database(session.settings.resolved_database_url)
+    database = ServiceDatabase(session.settings.resolved_database_url)
     try:
-        found = await daily_report(engine, day, policy.zone)
+        found = await daily_report(database, day, policy.zone)
     finally:
-        await engine.dispose()
+        await database.close()
     if args.json:
         print(found.model_dump_json(indent=2))
         return EXIT_OK

@@ -36,6 +36,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.documents import DocumentActivities
+from activities.facts import CaseFactActivities
 from activities.partners import PartnerClient
 from activities.registry import WorkerResources, all_activities, document_activities
 from activities.sla import SlaActivities
@@ -48,10 +49,7 @@ from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
 from infra.temporal import connect, ensure_search_attributes
 from infra.tracing import WORKER_SERVICE, start_tracing, stop_tracing
-from store.alerts import AlertStore
-from store.db import open_database
-from store.documents import CaseDocuments
-from store.subsidies import SubsidyLedger
+from store.service import ServiceDatabase
 from workflows.registry import ALL_WORKFLOWS
 
 log = get_logger("worker")
@@ -128,6 +126,34 @@ def _sla_policy(settings: Settings) -> SlaPolicy:
         return SlaPolicy()
 
 
+# Modules the workflow sandbox takes from the host instead of importing them again for every case
+# (each cached case had its own copy: README, Performance). Workflow code (workflows/) is not among
+# them, so the sandbox's determinism guard holds for it: a clock, random number or I/O call there
+# fails the workflow task. domain/ is passed through for its pydantic models, the bulk of the
+# memory; what of it workflows call is kept deterministic by tests/workflows/test_structure.py.
+PASSED_THROUGH_MODULES = (
+    "activities",
+    "documents",
+    "domain",
+    "infra",
+    "store",
+    "annotated_types",
+    "chinese_calendar",
+    "httpx",
+    "opentelemetry",
+    "pydantic",
+    "pydantic_core",
+    "structlog",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker of the service (and the replay test) runs workflows in."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH_MODULES)
+    )
+
+
 def worker_options(settings: Settings) -> dict[str, Any]:
     """The settings every worker of the service runs with (and the benchmark's baseline worker,
     ``bench/baseline.py``, so that the two are compared like for like)."""
@@ -137,13 +163,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         # Every line an activity logs names its case (infra/log_context.py). The tracing
         # interceptor, when on, comes from the client (infra.temporal.connect).
         "interceptors": [CaseLogInterceptor()],
-        # The sandbox still refuses non-deterministic calls at run time, but no longer re-imports
-        # the workflows' modules for every case: every workflow instance in the cache had its own
-        # copy of them (~0.8 MB an open case) and each new case paid the import (README, Performance).
-        # Our modules do nothing at import but define things, and keep no state between cases.
-        "workflow_runner": SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
-        ),
+        "workflow_runner": workflow_runner(),
     }
 
 
@@ -165,12 +185,14 @@ async def running_worker(
     queue = task_queue or settings.task_queue
     settings = settings.model_copy(update={"task_queue": queue})
     partners = PartnerClient(settings)
-    engine = await open_database(settings.resolved_database_url)
+    # The process's one service database, opened here: a worker that cannot reach it does not start.
+    database = ServiceDatabase(settings.resolved_database_url)
     resources = WorkerResources(
         partners=partners,
-        sla=SlaActivities(settings, AlertStore(engine), client),
-        subsidy=SubsidyActivities(SubsidyLedger(engine)),
-        documents=DocumentActivities(CaseDocuments(engine)),
+        sla=SlaActivities(settings, await database.alerts(), client),
+        subsidy=SubsidyActivities(await database.subsidies()),
+        documents=DocumentActivities(await database.documents()),
+        facts=CaseFactActivities(await database.facts()),
     )
     common = worker_options(settings)
     workers: list[Worker] = []
@@ -201,7 +223,7 @@ async def running_worker(
             yield workers
     finally:
         await partners.aclose()
-        await engine.dispose()
+        await database.close()
 
 
 def parse_role(argv: list[str], default: str) -> str:

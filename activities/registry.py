@@ -21,7 +21,6 @@ from activities.seals import SealActivities
 from activities.sla import SlaActivities
 from activities.social_insurance import SocialInsuranceActivities
 from activities.subsidy import SubsidyActivities
-from store.facts import CaseFactStore
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,7 @@ class WorkerResources:
     sla: SlaActivities
     subsidy: SubsidyActivities
     documents: DocumentActivities
+    facts: CaseFactActivities
 
 
 def document_activities(documents: DocumentActivities) -> list[Callable[..., Any]]:
@@ -50,7 +50,6 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     webhooks = AlertWebhookActivities(r.sla.settings)
     portal = PortalPushActivities(r.sla.settings)
     trouble = PartnerTroubleActivities(r.sla.client)
-    facts = CaseFactActivities(CaseFactStore(r.sla.store.engine) if r.sla.store is not None else None)
     return [
         registration.file_registration,
         seals.list_seal_shops,
@@ -67,7 +66,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         trouble.partner_trouble,
         r.sla.load_working_calendar,
         r.sla.raise_alert,
-        facts.record_case_fact,
+        r.facts.record_case_fact,
         webhooks.post_alert_webhook,
         portal.post_portal_event,
         r.subsidy.reserve_first_seal_subsidy,

@@ -18,7 +18,8 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from bench.stack import BenchError, BenchStack
 from devstack import SAMPLES_DIR
-from infra.temporal import SA_SETUP_STAGE, WORKFLOW_TYPE, workflow_id_for
+from domain.case_ids import WORKFLOW_TYPE, workflow_id_for
+from infra.temporal import SA_SETUP_STAGE
 
 T = TypeVar("T")
 

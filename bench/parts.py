@@ -46,9 +46,9 @@ from bench.shape import BaselinePlan, Shape
 from bench.stack import BenchError, BenchStack, GatewaySpec
 from devstack.stack import free_port
 from domain.application import Application
+from domain.case_ids import WORKFLOW_TYPE, workflow_id_for
 from domain.partners import SetupInput
 from domain.policies import load_policies
-from infra.temporal import WORKFLOW_TYPE, workflow_id_for
 
 WORKER = "worker"  # devstack's part that runs the cases' workflows
 SERVER = "temporal"

@@ -16,18 +16,21 @@ class PolicyFileError(ValueError):
 
 
 def load_policy_file(
-    path: Path,
+    path: Path | None,
     model: type[M],
     error: type[PolicyFileError],
     *,
     what: str,
     sections: dict[str, type[BaseModel]] | None = None,
 ) -> M:
-    """``model`` from the TOML at ``path``; ``error`` with one line per problem otherwise.
+    """``model`` from the TOML at ``path`` (None: no file, the model's defaults); ``error`` with one
+    line per problem, naming the file and the key path of each, otherwise.
 
     ``sections`` names the model of each table (``{"limits": SlaLimits}``) so that an unknown
     key there lists the keys that table knows.
     """
+    if path is None:
+        return model()
     try:
         with path.open("rb") as handle:
             raw = tomllib.load(handle)

@@ -199,12 +199,7 @@ class SlaPolicy(BaseModel):
 
 
 def load_sla_policy(path: Path | None) -> SlaPolicy:
-    """Read the policy TOML at ``path`` (None → the defaults).
-
-    Raises SlaPolicyError whose message names the file and the key path of every problem.
-    """
-    if path is None:
-        return SlaPolicy()
+    """The SLA policy file at ``path`` (None → the defaults); SlaPolicyError otherwise."""
     return load_policy_file(
         path, SlaPolicy, SlaPolicyError, what="SLA policy", sections={"limits": SlaLimits}
     )

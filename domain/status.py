@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -32,16 +32,7 @@ StageName = Literal[
     "delivery",
     "overall",
 ]
-STAGE_NAMES: tuple[StageName, ...] = (
-    "registration",
-    "seal_carving",
-    "invoice",
-    "social_insurance",
-    "housing_fund",
-    "bank_account",
-    "delivery",
-    "overall",
-)
+STAGE_NAMES: tuple[StageName, ...] = get_args(StageName)
 # The items after registration that run beside seal carving (the whole 企业开办 scope).
 EXTRA_ITEMS: tuple[StageName, ...] = ("social_insurance", "housing_fund", "bank_account")
 SLA_ORDER: dict[str, int] = {"on_track": 0, "at_risk": 1, "breached": 2}

@@ -3,18 +3,26 @@ decision it gets back (the status document's ``subsidy``, ``SubsidyStatus`` in `
 
 A grant goes ``reserved`` when the seal order is placed, ``settled`` (paid to the shop) when carving
 completes, or ``released`` (the money back in the budget) when the case is withdrawn first.
+
+The ledger's decisions are made here, without a database: a grant already in force answers again
+(``decide_reservation``), a kind the policy leaves out or an order without a standard seal gets
+nothing, the city pays the covered seals up to the cap (``SubsidyPolicy.quote``), and a budget that
+cannot cover the amount grants nothing (``within_budget``, ``budget_exhausted``). The ledger
+(``store/subsidies.py``) reads what they need and records what they decide.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.application import EnterpriseKind, Money, SealKind
+from domain.districts import CITY_ZONE
 from domain.status import SubsidyStatus
-from domain.subsidy_policy import SubsidyPolicy
+from domain.subsidy_policy import SubsidyPolicy, SubsidyQuote
 
 GrantState = Literal["reserved", "settled", "released"]
 
@@ -108,3 +116,125 @@ class SubsidyDecision(BaseModel):
         return SubsidyStatus(
             eligible=self.eligible, granted=self.granted, amount_cny=self.amount_cny, reason=self.reason
         )
+
+
+def month_of(at: datetime) -> str:
+    """The ledger's month of a moment (Beijing time), ``YYYY-MM``."""
+    return at.astimezone(CITY_ZONE).strftime("%Y-%m")
+
+
+class SubsidyEntry(BaseModel):
+    """One enterprise's grant as the ledger and the statements show it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    grant_id: str
+    uscc: str
+    application_id: str
+    workflow_id: str
+    enterprise_name: str
+    district_code: str
+    shop_id: str
+    shop_name: str
+    covered_seals: list[SealKind]
+    extra_seals: list[SealKind]
+    prices_cny: dict[str, Money]
+    amount_cny: Money
+    enterprise_pays_cny: Money
+    state: GrantState
+    budget_year: int
+    month: str
+    reserved_at: AwareDatetime
+    settled_at: AwareDatetime | None
+    released_at: AwareDatetime | None
+
+
+_ZERO = Decimal("0.00")
+
+
+def decision_of(entry: SubsidyEntry) -> SubsidyDecision:
+    """What a grant means to the enterprise: the same answer every time it is asked."""
+    granted = entry.state != "released"
+    return SubsidyDecision(
+        eligible=True,
+        granted=granted,
+        amount_cny=entry.amount_cny if granted else _ZERO,
+        enterprise_pays_cny=entry.enterprise_pays_cny if granted else _ZERO,
+        covered_seals=entry.covered_seals,
+        extra_seals=entry.extra_seals,
+        prices_cny=entry.prices_cny,
+        reason=granted_reason(entry.state, entry.amount_cny, entry.enterprise_pays_cny, entry.extra_seals),
+        state=entry.state,
+        grant_id=entry.grant_id,
+    )
+
+
+class GrantTerms(BaseModel):
+    """A reservation the budget is asked for (``decide_reservation``): the policy's quote, and the
+    year whose budget pays it. Recorded as the enterprise's grant when the budget covers it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    quote: SubsidyQuote
+    budget_year: int
+    # The policy's annual budget: the year's budget follows the policy of the latest reservation.
+    annual_budget_cny: Money
+    reserved_at: AwareDatetime
+    month: str
+
+    @property
+    def amount_cny(self) -> Decimal:
+        return self.quote.amount_cny
+
+
+def decide_reservation(
+    request: SubsidyReservation, standing: SubsidyEntry | None
+) -> SubsidyDecision | GrantTerms:
+    """The answer to a reservation, given the enterprise's grant on the ledger (``standing``, if any):
+    a grant in force (reserved or settled) is answered again, unchanged (a retry, a replay, a duplicate
+    case); a kind the policy does not cover, or an order with no seal of the standard set, gets a
+    decision without a grant. Otherwise the terms of a grant (the covered seals at their prices, at
+    most the cap) that the budget of the year is then asked for; a released grant is granted anew."""
+    if standing is not None and standing.state != "released":
+        return decision_of(standing)
+    quote = request.policy.quote(request.enterprise_kind, request.seals, request.prices_cny)
+    if not quote.eligible or quote.amount_cny <= 0:
+        # Nothing the policy pays for: the enterprise pays the whole bill, and no grant is made.
+        return SubsidyDecision(
+            eligible=quote.eligible,
+            granted=False,
+            enterprise_pays_cny=quote.enterprise_pays_cny,
+            extra_seals=quote.extra_seals,
+            prices_cny=quote.prices_cny,
+            reason=no_standard_seal_reason()
+            if quote.eligible
+            else not_covered_reason(request.enterprise_kind),
+        )
+    at = request.at.astimezone(UTC)
+    return GrantTerms(
+        quote=quote,
+        budget_year=request.at.astimezone(CITY_ZONE).year,
+        annual_budget_cny=request.policy.annual_budget_cny,
+        reserved_at=at,
+        month=month_of(at),
+    )
+
+
+def within_budget(terms: GrantTerms, reserved: Decimal, settled: Decimal) -> bool:
+    """Whether the year's budget, with ``reserved`` and ``settled`` spoken for, covers the whole grant
+    (never a part of one)."""
+    return reserved + settled + terms.amount_cny <= terms.annual_budget_cny
+
+
+def budget_exhausted(terms: GrantTerms) -> SubsidyDecision:
+    """The answer when the budget cannot cover the grant: no subsidy, the enterprise pays every seal."""
+    quote = terms.quote
+    return SubsidyDecision(
+        eligible=True,
+        granted=False,
+        enterprise_pays_cny=sum(quote.prices_cny.values(), _ZERO),
+        extra_seals=list(quote.covered_seals) + list(quote.extra_seals),
+        prices_cny=quote.prices_cny,
+        reason=BUDGET_EXHAUSTED,
+        budget_exhausted=True,
+    )

@@ -146,12 +146,7 @@ class SubsidyPolicy(BaseModel):
 
 
 def load_subsidy_policy(path: Path | None) -> SubsidyPolicy:
-    """Read the policy TOML at ``path`` (None → the defaults).
-
-    Raises SubsidyPolicyError whose message names the file and the key path of every problem.
-    """
-    if path is None:
-        return SubsidyPolicy()
+    """The subsidy policy file at ``path`` (None → the defaults); SubsidyPolicyError otherwise."""
     return load_policy_file(
         path, SubsidyPolicy, SubsidyPolicyError, what="subsidy policy", sections={"prices_cny": SealPrices}
     )

@@ -12,25 +12,18 @@ from temporalio.client import Client
 from domain.calendar_coverage import calendar_coverage, log_calendar_coverage
 from domain.policies import Policies, load_policies
 from gateway.business_metrics import BUSINESS
-from gateway.dependencies import (
-    AlertDatabase,
-    AlertDatabaseUnavailable,
-    TemporalConnection,
-    TemporalUnavailable,
-)
+from gateway.dependencies import CONNECT_TIMEOUT_S, TemporalConnection, TemporalUnavailable
 from gateway.errors import install_error_handlers
 from gateway.methods import AllowedMethods
 from gateway.observability import RequestLogMiddleware, observe_calendar_coverage, register_business_collector
 from gateway.openapi import install_openapi
 from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, reports, subsidies
 from gateway.routers.codec import CodecCors
-from gateway.routers.subsidies import SubsidyLedgerAccess
 from infra.log_context import CaseLogContext
 from infra.logging import get_logger
 from infra.settings import Settings, get_settings
 from infra.tracing import flush_tracing, instrument_gateway
-from store.alerts import AlertStore
-from store.subsidies import SubsidyLedger
+from store.service import ServiceDatabase, ServiceDatabaseUnavailable
 
 log = get_logger("gateway")
 
@@ -48,13 +41,12 @@ Every refusal is JSON: `{"detail": "…"}`, or `{"errors": [{"field", "message"}
 def create_app(
     settings: Settings | None = None,
     client: Client | None = None,
-    alert_store: AlertStore | None = None,
-    subsidy_ledger: SubsidyLedger | None = None,
+    database: ServiceDatabase | None = None,
     policies: Policies | None = None,
 ) -> FastAPI:
-    """The gateway on ``client``, or on a client it connects itself at startup (lifespan); its
-    alerts in ``alert_store``, or in the service database it opens itself at startup; its subsidy
-    ledger ``subsidy_ledger``, or one on the alert store's engine (the same service database).
+    """The gateway on ``client``, or on a client it connects itself at startup (lifespan); on the
+    service database ``database`` (alerts, subsidy ledger, facts, documents), or on the one of
+    ``settings`` that it opens itself at startup and closes when it stops.
 
     New cases start with ``policies``, or with the policy files of ``settings`` read here, once:
     a broken file raises ``PolicyFileError`` (naming the file and the key) and no app is made.
@@ -66,8 +58,12 @@ def create_app(
     if policies is None:
         policies = load_policies(settings.sla_policy, settings.subsidy_policy)
     temporal = TemporalConnection(settings, client)
-    alert_database = AlertDatabase(settings, alert_store)
-    subsidy_ledger_access = SubsidyLedgerAccess(alert_database, subsidy_ledger)
+    # A database handed in belongs to whoever made it: only one made here is closed here.
+    own_database = database is None
+    if database is None:
+        database = ServiceDatabase(
+            settings.resolved_database_url, connect_timeout_s=CONNECT_TIMEOUT_S, log=log
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,14 +77,15 @@ def create_app(
         except TemporalUnavailable:
             log.warning("gateway_started_without_temporal", address=settings.temporal_address)
         try:
-            await alert_database.store()
-        except AlertDatabaseUnavailable:
-            log.warning("gateway_started_without_alert_database")
+            await database.engine()
+        except ServiceDatabaseUnavailable:
+            log.warning("gateway_started_without_service_database")
         try:
             yield
         finally:
             app.state.stopping.set()
-            await alert_database.close()
+            if own_database:
+                await database.close()
             flush_tracing()  # python -m gateway ends with os._exit: no atexit hook exports them
 
     app = FastAPI(
@@ -101,8 +98,7 @@ def create_app(
     app.state.settings = settings
     app.state.policies = policies
     app.state.temporal = temporal
-    app.state.alert_database = alert_database
-    app.state.subsidy_ledger = subsidy_ledger_access
+    app.state.database = database
     # Set when the gateway stops (here, or earlier by a server that announces its shutdown), so
     # that open alert streams end rather than hold the server up.
     app.state.stopping = asyncio.Event()

@@ -24,12 +24,10 @@ from decimal import Decimal
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from store.alerts import AlertStore
 from store.db import transaction
 from store.facts import case_facts_table
-from store.subsidies import SubsidyLedger
+from store.service import ServiceDatabase
 
 # Working time: a minute to the fourteen hours of the delivery promise.
 DURATION_BUCKETS: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400, 25200, 50400)
@@ -47,10 +45,10 @@ class Snapshot:
     subsidy_cny: Decimal = Decimal("0.00")
 
 
-async def read_snapshot(engine: AsyncEngine) -> Snapshot:
+async def read_snapshot(database: ServiceDatabase) -> Snapshot:
     t = case_facts_table
     snap = Snapshot()
-    async with transaction(engine) as conn:
+    async with transaction(await database.engine()) as conn:
         kinds = (
             await conn.execute(select(t.c.kind, t.c.outcome, func.count()).group_by(t.c.kind, t.c.outcome))
         ).all()
@@ -81,8 +79,8 @@ async def read_snapshot(engine: AsyncEngine) -> Snapshot:
     snap.attention_open = max(
         int(raised.get("attention_raised", 0)) - int(raised.get("attention_resolved", 0)), 0
     )
-    snap.alerts = await AlertStore(engine).counts()
-    snap.subsidy_count, snap.subsidy_cny = await SubsidyLedger(engine).settled_total()
+    snap.alerts = await (await database.alerts()).counts()
+    snap.subsidy_count, snap.subsidy_cny = await (await database.subsidies()).settled_total()
     return snap
 
 
@@ -92,8 +90,8 @@ class BusinessMetrics(Collector):
     def __init__(self) -> None:
         self.snapshot = Snapshot()
 
-    async def refresh(self, engine: AsyncEngine) -> None:
-        self.snapshot = await read_snapshot(engine)
+    async def refresh(self, database: ServiceDatabase) -> None:
+        self.snapshot = await read_snapshot(database)
 
     def collect(self) -> Iterator[Metric]:
         s = self.snapshot

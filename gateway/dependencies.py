@@ -1,5 +1,5 @@
-"""What the routes depend on: the settings, the policies, the Temporal client, the alert store, the
-raw body."""
+"""What the routes depend on: the settings, the policies, the Temporal client, the service database,
+the raw body."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ import asyncio
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -18,8 +15,7 @@ from domain.policies import Policies
 from infra.logging import get_logger
 from infra.settings import Settings
 from infra.temporal import connect
-from store.alerts import AlertStore
-from store.db import open_database
+from store.service import ServiceDatabase
 
 log = get_logger("gateway")
 
@@ -64,54 +60,6 @@ class TemporalConnection:
         return self._client
 
 
-class AlertDatabaseUnavailable(Exception):
-    """The service database cannot be reached; the alert routes answer 503 and try again next time."""
-
-
-class AlertDatabase:
-    """The gateway's alert store: the one it was given, or one it opens on ``ODS_DATABASE_URL``.
-
-    Opened at startup and, when that failed (PostgreSQL still starting, or down), again on the next
-    request that needs it, like the Temporal client. Only an engine the gateway opened itself is
-    disposed at shutdown; a store that was handed in belongs to whoever made it.
-    """
-
-    def __init__(self, settings: Settings, store: AlertStore | None = None) -> None:
-        self._url = settings.resolved_database_url
-        self._store = store
-        self._engine: AsyncEngine | None = None
-        self._lock = asyncio.Lock()
-
-    @property
-    def holds_engine(self) -> bool:
-        """Whether the gateway has an engine of its own open (one it must dispose of)."""
-        return self._engine is not None
-
-    async def store(self) -> AlertStore:
-        if self._store is not None:
-            return self._store
-        async with self._lock:
-            if self._store is None:
-                # Never log a password that the URL may carry.
-                where = make_url(self._url).render_as_string(hide_password=True)
-                try:
-                    async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                        engine = await open_database(self._url)
-                except (SQLAlchemyError, OSError, TimeoutError) as err:
-                    log.warning("alert_database_unreachable", database=where, error=str(err))
-                    raise AlertDatabaseUnavailable(f"the service database {where} is unreachable") from err
-                log.info("alert_database_opened", database=where)
-                self._engine, self._store = engine, AlertStore(engine)
-        return self._store
-
-    async def close(self) -> None:
-        """Dispose of the engine the gateway opened (a store handed in is left alone)."""
-        engine, self._engine = self._engine, None
-        if engine is not None:
-            self._store = None
-            await engine.dispose()
-
-
 def app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -134,8 +82,9 @@ def gateway_stopping(request: Request) -> asyncio.Event:
     return stopping
 
 
-def alert_database(request: Request) -> AlertDatabase:
-    database: AlertDatabase = request.app.state.alert_database
+def service_database(request: Request) -> ServiceDatabase:
+    """The process's one service database (``store/service.py``), made in ``create_app``."""
+    database: ServiceDatabase = request.app.state.database
     return database
 
 
@@ -143,8 +92,8 @@ SettingsDep = Annotated[Settings, Depends(app_settings)]
 PoliciesDep = Annotated[Policies, Depends(app_policies)]
 # Routes ask for the client only after everything that needs no Temporal has been checked.
 TemporalDep = Annotated[TemporalConnection, Depends(temporal_connection)]
-# Likewise the alert store: parameters are checked (422) before the database is reached (503).
-AlertDatabaseDep = Annotated[AlertDatabase, Depends(alert_database)]
+# Likewise the service database: parameters are checked (422) before it is reached (503).
+ServiceDatabaseDep = Annotated[ServiceDatabase, Depends(service_database)]
 StoppingDep = Annotated[asyncio.Event, Depends(gateway_stopping)]
 
 

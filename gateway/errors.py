@@ -21,10 +21,11 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from domain.validation import ApplicationInvalid, FieldError, dotted_path
-from gateway.dependencies import AlertDatabaseUnavailable, BodyTooLarge, TemporalUnavailable
+from gateway.dependencies import BodyTooLarge, TemporalUnavailable
 from infra.logging import get_logger
 from intake.cases import ActionNotOffered, ApplicationConflict, CaseNotFound, CaseStateConflict, InvalidQuery
 from store.alerts import UnknownAlertId
+from store.service import ServiceDatabaseUnavailable
 
 log = get_logger("gateway")
 
@@ -167,7 +168,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TemporalUnavailable, _temporal_unavailable)
     app.add_exception_handler(RPCError, _temporal_rpc_failed)
     app.add_exception_handler(RPCTimeoutOrCancelledError, _temporal_rpc_failed)
-    app.add_exception_handler(AlertDatabaseUnavailable, _database_unavailable)
+    app.add_exception_handler(ServiceDatabaseUnavailable, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_unavailable)
     app.add_exception_handler(OSError, _connection_failed)
     app.add_exception_handler(WorkflowQueryFailedError, _case_did_not_answer)

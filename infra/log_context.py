@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from domain.case_ids import case_application_id, workflow_id_for
 from domain.identifiers import is_application_id
 
 if TYPE_CHECKING:
@@ -57,9 +58,6 @@ def case_fields(
 ) -> dict[str, str]:
     """The log fields naming a workflow's case (and the stage of ``activity_type``): ``workflow_id``
     always, ``application_id`` for a case or its delivery child, ``stage`` for an activity of a stage."""
-    # infra.temporal imports the SDK: not at the top, so that logging stays light (the partner sandbox).
-    from infra.temporal import case_application_id
-
     fields: dict[str, str] = {}
     if not workflow_id:
         return fields
@@ -119,8 +117,6 @@ class CaseLogContext:
         if application_id is None:
             await self.app(scope, receive, send)
             return
-        from infra.temporal import workflow_id_for  # the gateway has imported it long since
-
         with structlog.contextvars.bound_contextvars(
             application_id=application_id, workflow_id=workflow_id_for(application_id)
         ):

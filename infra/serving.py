@@ -74,6 +74,21 @@ class _ForegroundServer(_StoppingServer):
             self.should_exit = True
 
 
+def _config(
+    app: ASGIApp, host: str, port: int, lifespan: Lifespan, graceful_s: int, **options: Any
+) -> uvicorn.Config:
+    # log_config=None: uvicorn's loggers keep infra.logging's handler.
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan=lifespan,
+        log_config=None,
+        timeout_graceful_shutdown=graceful_s,
+        **options,
+    )
+
+
 def _base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -101,16 +116,7 @@ async def serve_in_background(
     server: it stops accepting, lets open requests finish (up to ``graceful_timeout_s``) and
     runs the app's lifespan shutdown.
     """
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        lifespan=lifespan,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=graceful_timeout_s,
-    )
-    server = _EmbeddedServer(config)
+    server = _EmbeddedServer(_config(app, host, port, lifespan, graceful_timeout_s, access_log=False))
     where = f"{host}:{port}"
     task = asyncio.create_task(_serve_until_stopped(server, where), name=f"uvicorn {where}")
     try:
@@ -134,12 +140,4 @@ async def serve_in_background(
 def run_foreground(app: ASGIApp, addr: str, *, lifespan: Lifespan = "on") -> None:
     """Serve ``app`` at ``addr`` (``host:port``) until SIGTERM or Ctrl-C, then stop gracefully."""
     host, port = Settings.split_addr(addr)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        lifespan=lifespan,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
-    asyncio.run(_ForegroundServer(config).serve())
+    asyncio.run(_ForegroundServer(_config(app, host, port, lifespan, 10)).serve())

@@ -14,12 +14,6 @@ from temporalio.runtime import Runtime
 from infra.settings import Settings, get_settings
 from infra.tracing import temporal_interceptors
 
-WORKFLOW_TYPE = "EnterpriseSetup"
-WORKFLOW_ID_PREFIX = "setup-"
-# A case's delivery child (workflows/delivery.py), its workflow id the case's plus DELIVERY_SUFFIX.
-DELIVERY_WORKFLOW_TYPE = "PostalDelivery"
-DELIVERY_SUFFIX = "-delivery"
-
 # Kept current by the workflow (workflows/case_record.py); never personal data.
 SA_SETUP_STAGE = SearchAttributeKey.for_keyword("SetupStage")
 SA_SLA_STATUS = SearchAttributeKey.for_keyword("SlaStatus")
@@ -76,30 +70,6 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
     return sorted(missing)
-
-
-def workflow_id_for(application_id: str) -> str:
-    return f"{WORKFLOW_ID_PREFIX}{application_id}"
-
-
-def application_id_of(workflow_id: str) -> str:
-    return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
-
-
-def delivery_workflow_id(case_workflow_id: str) -> str:
-    """The ``PostalDelivery`` child of a case: ``setup-<application_id>-delivery``."""
-    return f"{case_workflow_id}{DELIVERY_SUFFIX}"
-
-
-def case_application_id(workflow_id: str, workflow_type: str | None = None) -> str | None:
-    """The application id of a case's workflow, or of its delivery child when ``workflow_type`` says
-    it is one (an application id may itself end in ``-delivery``); None for a workflow of no case."""
-    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
-        return None
-    application_id = application_id_of(workflow_id)
-    if workflow_type == DELIVERY_WORKFLOW_TYPE:
-        application_id = application_id.removesuffix(DELIVERY_SUFFIX)
-    return application_id or None
 
 
 def data_converter(settings: Settings | None = None) -> DataConverter:

@@ -28,6 +28,9 @@ import os
 from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+# structlog itself, not infra.logging: the logging chain uses add_trace_ids from here.
+import structlog
+
 if TYPE_CHECKING:
     import httpx
     from fastapi import FastAPI
@@ -67,9 +70,7 @@ def start_tracing(default_service: str) -> TracerProvider | None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    from infra.logging import get_logger
-
-    log = get_logger("tracing")
+    log = structlog.stdlib.get_logger("tracing")
     _spans_in_logs = True
     if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         log.info("tracing through the tracer provider already installed")

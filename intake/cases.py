@@ -30,6 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.actions import ACTION_NOT_OFFERED, OperatorAction
 from domain.application import Application, apply_supplement, parse_delivery
+from domain.case_ids import WORKFLOW_TYPE, application_id_of, delivery_workflow_id, workflow_id_for
 from domain.delivery import AddressChange
 from domain.districts import ANYANG_DISTRICTS
 from domain.partners import PartnerEvent, SetupInput, WithdrawRequest
@@ -42,10 +43,6 @@ from infra.temporal import (
     SA_NEEDS_ATTENTION,
     SA_SETUP_STAGE,
     SA_SLA_STATUS,
-    WORKFLOW_TYPE,
-    application_id_of,
-    delivery_workflow_id,
-    workflow_id_for,
 )
 from workflows.delivery import PostalDelivery
 from workflows.delivery_handoff import DELIVERY_IN_PROGRESS

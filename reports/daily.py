@@ -15,14 +15,11 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.alerts import AlertRecord
 from domain.facts import CaseFact
 from domain.status import EXTRA_ITEMS, STAGE_NAMES
-from store.alerts import AlertStore
-from store.facts import CaseFactStore
-from store.subsidies import SubsidyLedger
+from store.service import ServiceDatabase
 
 # The stages of the promise, in the order the report lists them; the six-item ones when they ran.
 REPORT_STAGES = STAGE_NAMES
@@ -174,15 +171,15 @@ def compile_report(
     return report
 
 
-async def daily_report(engine: AsyncEngine, day: date, zone: ZoneInfo) -> DailyReport:
+async def daily_report(database: ServiceDatabase, day: date, zone: ZoneInfo) -> DailyReport:
     """The report of ``day`` (a calendar day in ``zone``) from the service database."""
     start, end = day_bounds(day, zone)
-    facts = CaseFactStore(engine)
+    facts = await database.facts()
     of_the_day = await facts.between(start, end)
     # Attention still open at the end of the day may have been raised on any day before it.
     attention = await facts.between(
         datetime(1970, 1, 1, tzinfo=UTC), end, "attention_raised", "attention_resolved"
     )
-    alerts = await AlertStore(engine).raised_between(start, end, level="breached")
-    settled = await SubsidyLedger(engine).settled_between(start, end)
+    alerts = await (await database.alerts()).raised_between(start, end, level="breached")
+    settled = await (await database.subsidies()).settled_between(start, end)
     return compile_report(day, zone, of_the_day, attention, alerts, [(g.uscc, g.amount_cny) for g in settled])

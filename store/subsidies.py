@@ -10,6 +10,9 @@ duplicate case or a race between worker processes gets the first decision back a
 A grant is ``reserved`` when the seal order is placed, ``settled`` (money moved reserved → settled,
 owed to the shop) when carving completes, ``released`` (money back in the budget) when the case is
 withdrawn before that. A settled grant stays settled.
+
+What to decide (a grant in force, a kind not covered, the cap, the budget) is ``domain/subsidy.py``'s,
+without a database; this module reads what those decisions need and records what they decide.
 """
 
 from __future__ import annotations
@@ -18,27 +21,31 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.application import Money, SealKind
+from domain.application import Money
 from domain.districts import CITY_ZONE
 from domain.subsidy import (
-    BUDGET_EXHAUSTED,
     NOT_RESERVED,
     GrantState,
+    GrantTerms,
     SubsidyDecision,
+    SubsidyEntry,
     SubsidyReservation,
-    granted_reason,
-    no_standard_seal_reason,
-    not_covered_reason,
+    budget_exhausted,
+    decide_reservation,
+    decision_of,
+    month_of,
+    within_budget,
 )
 from infra.logging import get_logger
 from store.db import init_schema, insert_ignoring_duplicates, serialize_writers, transaction
@@ -82,36 +89,6 @@ def parse_month(text: str) -> tuple[int, int]:
     if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
         raise ValueError(f"{str(text)[:20]!r} is not a month; write YYYY-MM, e.g. 2026-11")
     return int(match[1]), int(match[2])
-
-
-def month_of(at: datetime) -> str:
-    return at.astimezone(CITY_ZONE).strftime("%Y-%m")
-
-
-class SubsidyEntry(BaseModel):
-    """One enterprise's grant as the ledger and the statements show it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    grant_id: str
-    uscc: str
-    application_id: str
-    workflow_id: str
-    enterprise_name: str
-    district_code: str
-    shop_id: str
-    shop_name: str
-    covered_seals: list[SealKind]
-    extra_seals: list[SealKind]
-    prices_cny: dict[str, Money]
-    amount_cny: Money
-    enterprise_pays_cny: Money
-    state: GrantState
-    budget_year: int
-    month: str
-    reserved_at: AwareDatetime
-    settled_at: AwareDatetime | None
-    released_at: AwareDatetime | None
 
 
 class ShopTotal(BaseModel):
@@ -164,46 +141,16 @@ class _Raced(Exception):
     """Another writer got in between (should not happen under the writers' lock): run it again."""
 
 
+# The grant's columns that hold JSON text (lists of seals, prices by seal).
+_JSON_COLUMNS = ("covered_seals", "extra_seals", "prices_cny")
+
+
 def _to_entry(row: Row[Any]) -> SubsidyEntry:
     values = row._asdict()
-    return SubsidyEntry(
-        grant_id=values["id"],
-        uscc=values["uscc"],
-        application_id=values["application_id"],
-        workflow_id=values["workflow_id"],
-        enterprise_name=values["enterprise_name"],
-        district_code=values["district_code"],
-        shop_id=values["shop_id"],
-        shop_name=values["shop_name"],
-        covered_seals=json.loads(values["covered_seals"]),
-        extra_seals=json.loads(values["extra_seals"]),
-        prices_cny=json.loads(values["prices_cny"]),
-        amount_cny=values["amount_cny"],
-        enterprise_pays_cny=values["enterprise_pays_cny"],
-        state=values["state"],
-        budget_year=values["budget_year"],
-        month=values["month"],
-        reserved_at=values["reserved_at"],
-        settled_at=values["settled_at"],
-        released_at=values["released_at"],
-    )
-
-
-def decision_of(entry: SubsidyEntry) -> SubsidyDecision:
-    """What a grant means to the enterprise: the same answer every time it is asked."""
-    granted = entry.state != "released"
-    return SubsidyDecision(
-        eligible=True,
-        granted=granted,
-        amount_cny=entry.amount_cny if granted else _ZERO,
-        enterprise_pays_cny=entry.enterprise_pays_cny if granted else _ZERO,
-        covered_seals=entry.covered_seals,
-        extra_seals=entry.extra_seals,
-        prices_cny=entry.prices_cny,
-        reason=granted_reason(entry.state, entry.amount_cny, entry.enterprise_pays_cny, entry.extra_seals),
-        state=entry.state,
-        grant_id=entry.grant_id,
-    )
+    values["grant_id"] = values.pop("id")
+    for name in _JSON_COLUMNS:
+        values[name] = json.loads(values[name])
+    return SubsidyEntry.model_validate({name: values[name] for name in SubsidyEntry.model_fields})
 
 
 def _json(value: Any) -> str:
@@ -239,86 +186,92 @@ class SubsidyLedger:
         A repeat (retry, replay, duplicate case, concurrent attempt) gets the existing grant's
         decision. A kind the policy does not cover, an order with no standard seal, or a budget that
         cannot cover the amount gets a decision without a grant (and no row)."""
-        await self.ensure_schema()
         for _ in range(_RACE_RETRIES):
             try:
-                async with transaction(self._engine, write=True) as conn:
+                async with self._writing() as conn:
                     return await self._reserve(conn, request)
             except _Raced:
                 continue
         raise RuntimeError(f"the subsidy of {request.uscc} could not be reserved: writers kept racing")
 
     async def _reserve(self, conn: AsyncConnection, request: SubsidyReservation) -> SubsidyDecision:
-        await serialize_writers(conn, _LOCK)
-        existing = await self._entry(conn, request.uscc)
-        if existing is not None and existing.state != "released":
-            return decision_of(existing)
-
-        policy = request.policy
-        quote = policy.quote(request.enterprise_kind, request.seals, request.prices_cny)
-        if not quote.eligible:
-            return SubsidyDecision(
-                eligible=False,
-                granted=False,
-                enterprise_pays_cny=quote.enterprise_pays_cny,
-                extra_seals=quote.extra_seals,
-                prices_cny=quote.prices_cny,
-                reason=not_covered_reason(request.enterprise_kind),
-            )
-        if quote.amount_cny <= 0:
-            return SubsidyDecision(
-                eligible=True,
-                granted=False,
-                enterprise_pays_cny=quote.enterprise_pays_cny,
-                extra_seals=quote.extra_seals,
-                prices_cny=quote.prices_cny,
-                reason=no_standard_seal_reason(),
-            )
-
-        at = request.at.astimezone(UTC)
-        year = request.at.astimezone(CITY_ZONE).year
-        amount = quote.amount_cny
-        await conn.execute(
-            insert_ignoring_duplicates(conn, _budget, "year").values(
-                year=year,
-                annual_budget_cny=policy.annual_budget_cny,
-                reserved_cny=_ZERO,
-                settled_cny=_ZERO,
-                updated_at=at,
-            )
-        )
-        # The budget check and the reservation are one statement: it cannot overspend, however many
-        # writers there are. The year's budget follows the policy of the latest reservation.
-        reserved = await conn.execute(
-            update(_budget)
-            .where(
-                _budget.c.year == year,
-                _budget.c.reserved_cny + _budget.c.settled_cny + amount <= policy.annual_budget_cny,
-            )
-            .values(
-                reserved_cny=_budget.c.reserved_cny + amount,
-                annual_budget_cny=policy.annual_budget_cny,
-                updated_at=at,
-            )
-            .returning(_budget.c.year)
-        )
-        if reserved.one_or_none() is None:
+        """Record what ``domain.subsidy`` decides: the decision alone, or the grant and its money."""
+        standing = await self._entry(conn, request.uscc)
+        terms = decide_reservation(request, standing)
+        if isinstance(terms, SubsidyDecision):
+            return terms
+        reserved, settled = await self._budget_spent(conn, terms)
+        if not within_budget(terms, reserved, settled):
             log.warning(
                 "subsidy budget exhausted",
                 application_id=request.application_id,
-                year=year,
-                amount_cny=str(amount),
+                year=terms.budget_year,
+                amount_cny=str(terms.amount_cny),
             )
-            return SubsidyDecision(
-                eligible=True,
-                granted=False,
-                enterprise_pays_cny=sum(quote.prices_cny.values(), _ZERO),
-                extra_seals=list(quote.covered_seals) + list(quote.extra_seals),
-                prices_cny=quote.prices_cny,
-                reason=BUDGET_EXHAUSTED,
-                budget_exhausted=True,
-            )
+            return budget_exhausted(terms)
+        await self._take_from_budget(conn, terms)
+        grant_id = await self._record_grant(conn, request, terms, standing)
+        entry = await self._entry(conn, request.uscc)
+        assert entry is not None and entry.grant_id == grant_id
+        log.info(
+            "subsidy reserved",
+            application_id=request.application_id,
+            grant_id=grant_id,
+            amount_cny=str(terms.amount_cny),
+            year=terms.budget_year,
+        )
+        return decision_of(entry)
 
+    @staticmethod
+    async def _budget_spent(conn: AsyncConnection, terms: GrantTerms) -> tuple[Decimal, Decimal]:
+        """What the year's budget has reserved and settled; a year's first reservation opens its
+        budget (at the policy's amount)."""
+        await conn.execute(
+            insert_ignoring_duplicates(conn, _budget, "year").values(
+                year=terms.budget_year,
+                annual_budget_cny=terms.annual_budget_cny,
+                reserved_cny=_ZERO,
+                settled_cny=_ZERO,
+                updated_at=terms.reserved_at,
+            )
+        )
+        row = (
+            await conn.execute(
+                select(_budget.c.reserved_cny, _budget.c.settled_cny).where(
+                    _budget.c.year == terms.budget_year
+                )
+            )
+        ).one()
+        return row.reserved_cny, row.settled_cny
+
+    @staticmethod
+    async def _take_from_budget(conn: AsyncConnection, terms: GrantTerms) -> None:
+        """Move the grant's amount into the year's reserved money. The budget's check is made again in
+        the same statement: whatever a writer outside the lock did, the budget is never overspent.
+        The year's budget follows the policy of the latest reservation."""
+        amount = terms.amount_cny
+        taken = await conn.execute(
+            update(_budget)
+            .where(
+                _budget.c.year == terms.budget_year,
+                _budget.c.reserved_cny + _budget.c.settled_cny + amount <= terms.annual_budget_cny,
+            )
+            .values(
+                reserved_cny=_budget.c.reserved_cny + amount,
+                annual_budget_cny=terms.annual_budget_cny,
+                updated_at=terms.reserved_at,
+            )
+            .returning(_budget.c.year)
+        )
+        if taken.one_or_none() is None:  # pragma: no cover - the writers' lock prevents it
+            raise _Raced()
+
+    @staticmethod
+    async def _record_grant(
+        conn: AsyncConnection, request: SubsidyReservation, terms: GrantTerms, standing: SubsidyEntry | None
+    ) -> str:
+        """Write the reserved grant: a new row, or the enterprise's released one granted again."""
+        quote = terms.quote
         values = {
             "application_id": request.application_id,
             "workflow_id": request.workflow_id,
@@ -330,16 +283,16 @@ class SubsidyLedger:
             "covered_seals": _json(quote.covered_seals),
             "extra_seals": _json(quote.extra_seals),
             "prices_cny": _json({seal: f"{price:.2f}" for seal, price in quote.prices_cny.items()}),
-            "amount_cny": amount,
+            "amount_cny": quote.amount_cny,
             "enterprise_pays_cny": quote.enterprise_pays_cny,
-            "budget_year": year,
+            "budget_year": terms.budget_year,
             "state": "reserved",
-            "reserved_at": at,
+            "reserved_at": terms.reserved_at,
             "settled_at": None,
             "released_at": None,
-            "month": month_of(at),
+            "month": terms.month,
         }
-        if existing is not None:
+        if standing is not None:
             # A released grant (its case was withdrawn) is the same enterprise's one grant, again.
             changed = await conn.execute(
                 update(_grants)
@@ -348,38 +301,26 @@ class SubsidyLedger:
             )
             if changed.rowcount != 1:
                 raise _Raced()
-            grant_id = existing.grant_id
-        else:
-            grant_id = f"FS{year}-{uuid.uuid4().hex[:12].upper()}"
-            try:
-                inserted = await conn.execute(
-                    insert_ignoring_duplicates(conn, _grants, "uscc")
-                    .values(id=grant_id, uscc=request.uscc, **values)
-                    .returning(_grants.c.id)
-                )
-            except IntegrityError as err:  # pragma: no cover - the writers' lock prevents it
-                raise _Raced() from err
-            if inserted.one_or_none() is None:  # pragma: no cover - likewise
-                raise _Raced()
-        entry = await self._entry(conn, request.uscc)
-        assert entry is not None and entry.grant_id == grant_id
-        log.info(
-            "subsidy reserved",
-            application_id=request.application_id,
-            grant_id=grant_id,
-            amount_cny=str(amount),
-            year=year,
-        )
-        return decision_of(entry)
+            return standing.grant_id
+        grant_id = f"FS{terms.budget_year}-{uuid.uuid4().hex[:12].upper()}"
+        try:
+            inserted = await conn.execute(
+                insert_ignoring_duplicates(conn, _grants, "uscc")
+                .values(id=grant_id, uscc=request.uscc, **values)
+                .returning(_grants.c.id)
+            )
+        except IntegrityError as err:  # pragma: no cover - the writers' lock prevents it
+            raise _Raced() from err
+        if inserted.one_or_none() is None:  # pragma: no cover - likewise
+            raise _Raced()
+        return grant_id
 
     async def settle(self, uscc: str, at: datetime | None = None) -> SubsidyDecision:
         """Carving is done: the reservation becomes money owed to the shop (reserved → settled).
         Settling a settled grant changes nothing. SubsidyGrantNotFound when nothing was reserved,
         SubsidyStateConflict when the grant was released."""
-        await self.ensure_schema()
         at = (at or datetime.now(UTC)).astimezone(UTC)
-        async with transaction(self._engine, write=True) as conn:
-            await serialize_writers(conn, _LOCK)
+        async with self._writing() as conn:
             entry = await self._entry(conn, uscc)
             if entry is None:
                 raise SubsidyGrantNotFound(f"no first-seal subsidy was reserved for USCC {uscc}")
@@ -389,32 +330,24 @@ class SubsidyLedger:
                     "it cannot be settled"
                 )
             if entry.state == "reserved":
-                await self._move_budget(
-                    conn, entry, reserved=-entry.amount_cny, settled=entry.amount_cny, at=at
+                entry = await self._close_reservation(
+                    conn, entry, "settled", at, settled=entry.amount_cny, settled_at=at, month=month_of(at)
                 )
-                await self._set_state(conn, entry, "settled", settled_at=at, month=month_of(at))
-                entry = await self._entry(conn, uscc)
-                assert entry is not None
-                log.info("subsidy settled", grant_id=entry.grant_id, amount_cny=str(entry.amount_cny))
         return decision_of(entry)
 
     async def release(self, uscc: str, at: datetime | None = None) -> SubsidyDecision:
         """The case was withdrawn before carving completed: the reserved money goes back to the
         budget (reserved → released). Releasing again changes nothing; a settled grant stays settled
         (its decision is returned unchanged); with nothing reserved, a decision that says so."""
-        await self.ensure_schema()
         at = (at or datetime.now(UTC)).astimezone(UTC)
-        async with transaction(self._engine, write=True) as conn:
-            await serialize_writers(conn, _LOCK)
+        async with self._writing() as conn:
             entry = await self._entry(conn, uscc)
             if entry is None:
                 return SubsidyDecision(eligible=False, granted=False, reason=NOT_RESERVED)
             if entry.state == "reserved":
-                await self._move_budget(conn, entry, reserved=-entry.amount_cny, settled=_ZERO, at=at)
-                await self._set_state(conn, entry, "released", released_at=at)
-                entry = await self._entry(conn, uscc)
-                assert entry is not None
-                log.info("subsidy released", grant_id=entry.grant_id, amount_cny=str(entry.amount_cny))
+                entry = await self._close_reservation(
+                    conn, entry, "released", at, settled=_ZERO, released_at=at
+                )
             elif entry.state == "settled":
                 log.info("subsidy already settled; not released", grant_id=entry.grant_id)
         return decision_of(entry)
@@ -525,6 +458,33 @@ class SubsidyLedger:
         )
 
     # --- inside a transaction -------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction of the ledger, after every other ledger writer's (``serialize_writers``)."""
+        await self.ensure_schema()
+        async with transaction(self._engine, write=True) as conn:
+            await serialize_writers(conn, _LOCK)
+            yield conn
+
+    async def _close_reservation(
+        self,
+        conn: AsyncConnection,
+        entry: SubsidyEntry,
+        state: GrantState,
+        at: datetime,
+        *,
+        settled: Decimal,
+        **values: Any,
+    ) -> SubsidyEntry:
+        """The reserved grant ``entry`` leaves the budget's reserved money (``settled`` of it owed to
+        the shop, the rest back in the budget) and goes to ``state``; the grant as it now is."""
+        await self._move_budget(conn, entry, reserved=-entry.amount_cny, settled=settled, at=at)
+        await self._set_state(conn, entry, state, **values)
+        closed = await self._entry(conn, entry.uscc)
+        assert closed is not None
+        log.info(f"subsidy {state}", grant_id=closed.grant_id, amount_cny=str(closed.amount_cny))
+        return closed
 
     @staticmethod
     async def _entry(conn: AsyncConnection, uscc: str) -> SubsidyEntry | None:

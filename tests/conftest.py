@@ -31,6 +31,7 @@ from infra.signing import SIGNATURE_HEADER, verify
 from infra.temporal import SEARCH_ATTRIBUTES, data_converter
 from store.alerts import AlertStore
 from store.db import open_database
+from store.service import ServiceDatabase
 
 # Shared fixtures: one throwaway PostgreSQL server for the session, and the service database.
 from tests.databases import database_url, engine, ledger  # noqa: F401
@@ -236,7 +237,8 @@ async def in_process_stack(
         async with (
             serve_in_background(receiver.app) as receiver_url,
             serve_in_background(
-                create_gateway(settings, client=client, alert_store=store), port=gateway_port
+                create_gateway(settings, client=client, database=ServiceDatabase.on(store.engine)),
+                port=gateway_port,
             ) as gateway_url,
         ):
             settings = settings.model_copy(update={"alert_webhooks": f"{receiver_url}/alerts"})

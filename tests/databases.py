@@ -5,6 +5,7 @@ throwaway server for the whole session)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path}/data/ods.db"
     url: str = request.getfixturevalue("postgres_database")
     return url
+
+
+@asynccontextmanager
+async def another_process(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine of its own on the database at ``database_url``, with its own connections, as another
+    worker or gateway process would have; disposed on the way out."""
+    engine = create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @pytest_asyncio.fixture

@@ -19,10 +19,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.application import parse_application
+from domain.case_ids import workflow_id_for
 from domain.sla_policy import SlaPolicy
 from domain.status import StatusDocument
 from domain.subsidy_policy import SubsidyPolicy
-from infra.temporal import workflow_id_for
 from intake import cases
 from tests.conftest import Stack
 

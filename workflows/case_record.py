@@ -20,6 +20,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.application import Application, Delivery
+    from domain.case_ids import application_id_of
     from domain.districts import ANYANG_DISTRICTS
     from domain.status import (
         SLA_ORDER,
@@ -42,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         SA_SLA_STATUS,
         SA_SUBSIDY_GRANTED,
         SA_USCC,
-        application_id_of,
     )
 
 OPEN_STATES = ("pending", "running", "waiting")

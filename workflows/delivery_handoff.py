@@ -17,10 +17,10 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from documents.models import WaybillLabelData
     from domain.application import Delivery, DeliveryMethod
+    from domain.case_ids import delivery_workflow_id
     from domain.delivery import DEFAULT_CONTENTS, DeliveryInput, DeliveryOutcome, DeliveryProgress, Recipient
     from domain.partners import PartnerEvent
     from domain.status import ActionName, DeliveryStatus
-    from infra.temporal import delivery_workflow_id
 
 from workflows.attention import OperatorDesk
 from workflows.calls import honour_cancellation, is_cancellation

@@ -18,10 +18,10 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain.actions import OperatorAction
     from domain.application import Application, Delivery
+    from domain.case_ids import application_id_of
     from domain.delivery import DeliveryProgress
     from domain.partners import PartnerEvent, SetupInput, WithdrawRequest
     from domain.status import CaseStage, StatusDocument
-    from infra.temporal import application_id_of
 
 from workflows.attention import ATTENTION_PATCH, OperatorDesk
 from workflows.calls import is_cancellation

@@ -31,7 +31,7 @@ from activities.alert_webhooks import start_alert_webhooks
 from domain.alerts import ALERT_RAISED, AlertEvent, AlertLevel, AlertRecord, AlertStage
 from domain.validation import decode_json_body, json_object, validated
 from gateway.auth import OpsCallerDep, alerts_access
-from gateway.dependencies import AlertDatabaseDep, RawBody, SettingsDep, StoppingDep, TemporalDep
+from gateway.dependencies import RawBody, ServiceDatabaseDep, SettingsDep, StoppingDep, TemporalDep
 from gateway.errors import ParameterInvalid
 from gateway.models import AcknowledgeBody, AlertFeed, Detail, FieldErrors
 from gateway.openapi import json_body
@@ -146,7 +146,7 @@ async def _reading(call: Callable[[], Awaitable[T]]) -> T:
     responses=_READ_RESPONSES,
 )
 async def list_alerts(
-    database: AlertDatabaseDep,
+    database: ServiceDatabaseDep,
     after: After = None,
     limit: Annotated[
         AlertPageSize | None,
@@ -160,7 +160,7 @@ async def list_alerts(
     """Pass each page's ``next_cursor`` as ``after`` to get the next; it is null on the last page.
     Every alert appears exactly once, in the order the store took them, with its acknowledgement
     if it has one. ``?acknowledged=false``: the alerts nobody has taken yet."""
-    store = await database.store()
+    store = await database.alerts()
     alerts, next_cursor = await _reading(
         lambda: store.list(
             after=after,
@@ -196,7 +196,7 @@ async def list_alerts(
 )
 async def stream_alerts(
     request: Request,
-    database: AlertDatabaseDep,
+    database: ServiceDatabaseDep,
     stopping: StoppingDep,
     after: StreamAfter = None,
     district: DistrictFilter = None,
@@ -221,7 +221,7 @@ async def stream_alerts(
     for `alert`, with its acknowledgement for `alert.acknowledged`."""
     # A reconnecting EventSource keeps its URL (and so its ``after``) and adds Last-Event-ID.
     cursor_field, cursor = ("Last-Event-ID", last_event_id) if last_event_id is not None else ("after", after)
-    store = await database.store()
+    store = await database.alerts()
     if cursor is None:
         cursor = await store.latest_event_id()
     elif not await store.has_event(cursor):
@@ -371,7 +371,7 @@ async def acknowledge_alert(
     caller: OpsCallerDep,
     alert_id: Annotated[str, Depends(alert_id_of_path)],
     body: RawBody,
-    database: AlertDatabaseDep,
+    database: ServiceDatabaseDep,
     settings: SettingsDep,
     temporal: TemporalDep,
 ) -> AlertRecord:
@@ -381,7 +381,7 @@ async def acknowledge_alert(
     the alert webhooks get it too (`X-ODS-Event: alert.acknowledged`)."""
     request = validated(AcknowledgeBody, json_object(decode_json_body(body)))
     operator = caller.operator(request.operator)
-    store = await database.store()
+    store = await database.alerts()
     # Temporal first (when there are webhooks to start): unreachable is a 503 with nothing recorded.
     client = await temporal.client() if settings.alert_webhook_urls else None
     try:

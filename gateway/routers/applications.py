@@ -27,13 +27,12 @@ from domain.partners import WithdrawRequest
 from domain.status import CaseStage, SlaState, StatusDocument
 from domain.validation import decode_json_body, json_object, validated
 from gateway.auth import OpsCallerDep, portal_access
-from gateway.dependencies import AlertDatabaseDep, CaseId, PoliciesDep, RawBody, SettingsDep, TemporalDep
+from gateway.dependencies import CaseId, PoliciesDep, RawBody, ServiceDatabaseDep, SettingsDep, TemporalDep
 from gateway.errors import ParameterInvalid
 from gateway.models import CaseList, CaseListItem, Detail, FieldErrors, SubmitAnswer, WithdrawBody
 from gateway.openapi import json_body
 from gateway.parameters import CaseCursor, CasePageSize, open_cursor, seal_cursor
 from intake import cases
-from store.documents import CaseDocuments
 
 PREFIX = "/v1/applications"
 
@@ -281,13 +280,13 @@ async def get_document(
         ),
     ],
     settings: SettingsDep,
-    database: AlertDatabaseDep,
+    database: ServiceDatabaseDep,
 ) -> Response:
     """From the service database, whichever worker made it; a case begun before documents were
     kept there is served from the ``$ODS_DATA_DIR/documents`` folder of the gateway that has it."""
     missing = JSONResponse({"detail": f"no document {name!r} for case {application_id}"}, status_code=404)
     try:
-        pdf = await CaseDocuments((await database.store()).engine).read(application_id, name)
+        pdf = await (await database.documents()).read(application_id, name)
     except InvalidDocumentRef:
         return missing
     except DocumentNotFound:

@@ -9,10 +9,11 @@ from sqlalchemy.exc import DBAPIError
 from domain.calendar_coverage import CalendarCoverage, calendar_coverage
 from domain.policies import Policies
 from gateway.business_metrics import BUSINESS
-from gateway.dependencies import AlertDatabaseDep, AlertDatabaseUnavailable, TemporalDep
+from gateway.dependencies import ServiceDatabaseDep, TemporalDep
 from gateway.models import CalendarHealth, Health
 from gateway.observability import METRICS_CONTENT_TYPE, observe_calendar_coverage, render_metrics
 from infra.logging import get_logger
+from store.service import ServiceDatabaseUnavailable
 
 log = get_logger("gateway.metrics")
 router = APIRouter(tags=["operations"])
@@ -43,15 +44,14 @@ async def healthz(request: Request, temporal: TemporalDep) -> Health:
     response_class=PlainTextResponse,
     responses={200: {"content": {METRICS_CONTENT_TYPE: {}}}},
 )
-async def metrics(request: Request, database: AlertDatabaseDep) -> Response:
+async def metrics(request: Request, database: ServiceDatabaseDep) -> Response:
     """The Prometheus text format: the business series from the service database
     (``gateway/business_metrics.py``), request counts and durations by route template, the calendar
     gauge ``ods_calendar_covered_days``, process and platform collectors. While the database cannot
     be read the business series keep their last values and the failure is logged."""
     observe_calendar_coverage(_coverage(request))
     try:
-        store = await database.store()
-        await BUSINESS.refresh(store.engine)
-    except (AlertDatabaseUnavailable, DBAPIError, OSError) as err:
+        await BUSINESS.refresh(database)
+    except (ServiceDatabaseUnavailable, DBAPIError, OSError) as err:
         log.warning("business_metrics_not_read", error_type=type(err).__name__, error=str(err)[:200])
     return Response(render_metrics(), media_type=METRICS_CONTENT_TYPE)

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import WithJsonSchema
 
 from gateway.auth import ops_access
-from gateway.dependencies import AlertDatabaseDep, PoliciesDep
+from gateway.dependencies import PoliciesDep, ServiceDatabaseDep
 from gateway.errors import ParameterInvalid
 from gateway.models import Detail, FieldErrors
 from reports.daily import DailyReport, daily_report
@@ -57,14 +57,13 @@ def _day(text: str) -> date:
         raise ParameterInvalid("date", f"{text}: {err}") from None
 
 
-async def _report(database: AlertDatabaseDep, policies: PoliciesDep, text: str) -> DailyReport:
+async def _report(database: ServiceDatabaseDep, policies: PoliciesDep, text: str) -> DailyReport:
     day = _day(text)
-    store = await database.store()  # AlertDatabaseUnavailable → 503
-    return await daily_report(store.engine, day, policies.sla.zone)
+    return await daily_report(database, day, policies.sla.zone)  # ServiceDatabaseUnavailable → 503
 
 
 @router.get("/daily", summary="The day's SLA figures")
-async def daily(database: AlertDatabaseDep, policies: PoliciesDep, date: DateParam) -> DailyReport:
+async def daily(database: ServiceDatabaseDep, policies: PoliciesDep, date: DateParam) -> DailyReport:
     """Cases accepted and closed that day; each stage done that day, how many within their promise,
     median and p90 durations (working and wall time, seconds); breaches by stage and district;
     attention raised, resolved and still open at the end of the day; free seals settled with the
@@ -78,7 +77,7 @@ async def daily(database: AlertDatabaseDep, policies: PoliciesDep, date: DatePar
     response_class=Response,
     responses={200: {"content": {PDF: {"schema": {"type": "string", "format": "binary"}}}}},
 )
-async def daily_pdf(database: AlertDatabaseDep, policies: PoliciesDep, date: DateParam) -> Response:
+async def daily_pdf(database: ServiceDatabaseDep, policies: PoliciesDep, date: DateParam) -> Response:
     report = await _report(database, policies, date)
     pdf = await anyio.to_thread.run_sync(daily_report_pdf, report, policies.sla)  # reportlab: CPU-bound
     return Response(

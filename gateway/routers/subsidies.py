@@ -1,29 +1,28 @@
 """``/v1/subsidies``: the first-seal subsidy ledger (免费刻制首套印章), for operations and finance.
 
 The month's ledger as JSON, and one seal shop's monthly statement as a PDF for the finance office.
-Both read the service database only (the ledger shares the alert store's engine): no Temporal.
+Both read the service database only: no Temporal.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import re
 from collections.abc import Callable
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import WithJsonSchema
 
 from gateway.auth import ops_access
-from gateway.dependencies import AlertDatabase
+from gateway.dependencies import ServiceDatabaseDep
 from gateway.errors import ParameterInvalid
 from gateway.models import Detail, FieldErrors
 from gateway.parameters import MONTH_SCHEMA, SHOP_SCHEMA, month_problem, shop_problem
 from infra.logging import get_logger
-from store.subsidies import MonthReport, ShopStatement, SubsidyLedger, parse_month
+from store.subsidies import MonthReport, ShopStatement, parse_month
 
 log = get_logger("gateway.subsidies")
 
@@ -32,35 +31,6 @@ PDF = "application/pdf"
 RENDERER_MODULE = "documents.render"
 RENDERER_FUNCTION = "subsidy_statement"
 
-
-class SubsidyLedgerAccess:
-    """The gateway's subsidy ledger: the one it was given, or one on the alert store's engine (the
-    service database the gateway already opens, and reopens when it was down)."""
-
-    def __init__(self, alert_database: AlertDatabase, ledger: SubsidyLedger | None = None) -> None:
-        self._alert_database = alert_database
-        self._given = ledger
-        self._ledger: SubsidyLedger | None = None
-        self._lock = asyncio.Lock()
-
-    async def ledger(self) -> SubsidyLedger:
-        if self._given is not None:
-            return self._given
-        store = await self._alert_database.store()  # AlertDatabaseUnavailable → 503
-        engine = store.engine
-        async with self._lock:
-            # A reopened database is a new engine: follow it.
-            if self._ledger is None or self._ledger.engine is not engine:
-                self._ledger = SubsidyLedger(engine)
-        return self._ledger
-
-
-def subsidy_ledger_access(request: Request) -> SubsidyLedgerAccess:
-    access: SubsidyLedgerAccess = request.app.state.subsidy_ledger
-    return access
-
-
-LedgerDep = Annotated[SubsidyLedgerAccess, Depends(subsidy_ledger_access)]
 
 router = APIRouter(
     prefix="/v1/subsidies",
@@ -90,12 +60,12 @@ def _month(month: str) -> str:
 
 
 @router.get("", summary="The month's subsidy ledger: entries and totals per seal shop")
-async def month_ledger(access: LedgerDep, month: MonthParam) -> MonthReport:
+async def month_ledger(database: ServiceDatabaseDep, month: MonthParam) -> MonthReport:
     """``entries`` are the grants settled to the shops that month (carving completed); they add up,
     to the cent, to each shop's ``amount_cny`` in ``totals_by_shop`` and to ``total_cny``.
     ``reserved`` lists the grants reserved that month whose seals are still being carved."""
     month = _month(month)
-    ledger = await access.ledger()
+    ledger = await database.subsidies()
     return await ledger.month_report(month)
 
 
@@ -150,7 +120,7 @@ def _filename(statement: ShopStatement) -> str:
     },
 )
 async def shop_statement(
-    access: LedgerDep,
+    database: ServiceDatabaseDep,
     month: MonthParam,
     shop: Annotated[
         str,
@@ -163,7 +133,7 @@ async def shop_statement(
     problem = shop_problem(shop)
     if problem is not None:
         raise ParameterInvalid("shop", problem)
-    ledger = await access.ledger()
+    ledger = await database.subsidies()
     statement = await ledger.shop_statement(month, shop.strip())
     if statement is None:
         raise HTTPException(404, f"seal shop {shop[:64]!r} has no settled subsidy in {month}")

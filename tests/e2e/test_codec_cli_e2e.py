@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from domain.case_ids import delivery_workflow_id
 from infra.binaries import temporal_cli
-from infra.temporal import delivery_workflow_id
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import start, until

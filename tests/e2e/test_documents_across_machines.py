@@ -20,10 +20,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from domain.case_ids import workflow_id_for
 from domain.task_queues import documents_task_queue
 from infra.serving import serve_in_background
 from infra.settings import Settings
-from infra.temporal import workflow_id_for
 from tests import factories
 from tests.test_worker import worker_process
 

@@ -12,8 +12,8 @@ import pytest
 import pytest_asyncio
 
 from domain.actions import OperatorAction
+from domain.case_ids import workflow_id_for
 from domain.portal import PortalPushOutcome
-from infra.temporal import workflow_id_for
 from intake import cases
 from tests import factories
 from tests.conftest import Stack

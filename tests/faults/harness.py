@@ -30,7 +30,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
 from devstack.stack import Running, Stack, isolated_settings
-from infra.temporal import workflow_id_for
+from domain.case_ids import workflow_id_for
 from tests.helpers import eventually
 
 PYTHON = sys.executable

@@ -22,6 +22,7 @@ from infra.serving import serve_in_background
 from infra.settings import Settings
 from store.alerts import AlertRecord, AlertStore
 from store.db import create_engine, init_schema
+from store.service import ServiceDatabase
 from tests.gateway.test_alerts_feed import EventStream, fields_of, raise_alert, subscribed
 
 ZHANG_TOKEN = "zhang-wei-personal-token-0001"
@@ -55,7 +56,7 @@ async def store(database_url: str) -> AsyncIterator[AlertStore]:
 @pytest.fixture
 def app(store: AlertStore) -> FastAPI:
     # No Temporal and no webhooks here (tests/gateway/test_alerts_webhooks.py has them).
-    return create_app(SETTINGS, client=None, alert_store=store)
+    return create_app(SETTINGS, client=None, database=ServiceDatabase.on(store.engine))
 
 
 @pytest_asyncio.fixture

@@ -27,6 +27,7 @@ from infra.serving import serve_in_background
 from infra.settings import Settings
 from store.alerts import AlertIn, AlertRecord, AlertStore
 from store.db import create_engine, init_schema
+from store.service import ServiceDatabase
 
 SETTINGS = Settings(
     temporal_address="127.0.0.1:1",
@@ -59,7 +60,7 @@ async def store(database_url: str) -> AsyncIterator[AlertStore]:
 
 @pytest.fixture
 def app(store: AlertStore) -> FastAPI:
-    return create_app(SETTINGS, client=None, alert_store=store)
+    return create_app(SETTINGS, client=None, database=ServiceDatabase.on(store.engine))
 
 
 @pytest_asyncio.fixture
@@ -434,9 +435,9 @@ async def test_without_a_store_the_gateway_opens_the_service_database_and_closes
         resp = await client.get("/v1/alerts", headers=SUBSCRIBER)
         assert resp.json() == {"alerts": [], "next_cursor": None}
         assert (tmp_path / "data" / "ods.db").exists()  # ODS_DATABASE_URL's default, under ODS_DATA_DIR
-        assert app.state.alert_database.holds_engine
+        assert app.state.database.holds_engine
     assert app.state.stopping.is_set()
-    assert not app.state.alert_database.holds_engine  # disposed
+    assert not app.state.database.holds_engine  # disposed
 
 
 async def test_an_unreachable_service_database_is_a_503_not_a_gateway_that_will_not_start(

@@ -31,6 +31,7 @@ from infra.signing import SIGNATURE_HEADER, verify
 from infra.temporal import data_converter
 from store.alerts import AlertStore
 from store.db import open_database
+from store.service import ServiceDatabase
 from tests.helpers import eventually
 from workflows.alert_webhooks import AlertWebhookDelivery
 
@@ -87,7 +88,7 @@ async def deliveries(time_skipping_env: WorkflowEnvironment, tmp_path: Path) -> 
     try:
         async with serve_in_background(subscriber.app()) as hook_url:
             settings = Settings(**(base.model_dump() | {"alert_webhooks": f"{hook_url}/hook"}))
-            app = create_app(settings, client=client, alert_store=store)
+            app = create_app(settings, client=client, database=ServiceDatabase.on(store.engine))
             async with (
                 Worker(
                     client,

@@ -49,13 +49,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack.stack import Stack as ProcessStack
 from domain.application import parse_application
+from domain.case_ids import WORKFLOW_TYPE, workflow_id_for
 from domain.validation import ApplicationInvalid
 from gateway.app import create_app
 from infra.serving import serve_in_background
 from infra.settings import Settings
-from infra.temporal import WORKFLOW_TYPE, workflow_id_for
 from store.alerts import AlertIn, AlertStore
 from store.db import open_database
+from store.service import ServiceDatabase
 from tests import factories
 from tests.gateway.strategies import applications
 
@@ -96,7 +97,9 @@ async def fuzz_stack(
         settings = Settings(partner_url=sandbox_url, task_queue=f"fuzz-{uuid.uuid4()}", data_dir=data_dir)
         engine = await open_database(settings.resolved_database_url)
         store = AlertStore(engine)
-        async with serve_in_background(create_app(settings, client=dev_env.client, alert_store=store)) as url:
+        async with serve_in_background(
+            create_app(settings, client=dev_env.client, database=ServiceDatabase.on(store.engine))
+        ) as url:
             settings = settings.model_copy(update={"gateway_url": url})
             async with (
                 worker_process(dev_env.client, settings),

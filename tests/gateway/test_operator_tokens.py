@@ -27,6 +27,7 @@ from gateway.auth import OpsCaller
 from infra.settings import Settings, parse_operator_tokens
 from store.alerts import AlertIn, AlertStore
 from store.db import create_engine, init_schema
+from store.service import ServiceDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
 ZHANG_TOKEN = "Zh4ng-Wei.personal~token+0001/="
@@ -156,7 +157,7 @@ async def store(tmp_path: Path) -> AsyncIterator[AlertStore]:
 
 @pytest.fixture
 def app(store: AlertStore) -> FastAPI:
-    return create_app(SETTINGS, client=None, alert_store=store)
+    return create_app(SETTINGS, client=None, database=ServiceDatabase.on(store.engine))
 
 
 @pytest_asyncio.fixture

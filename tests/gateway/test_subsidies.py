@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.app import create_app
 from gateway.routers import subsidies as subsidies_router
 from infra.settings import Settings
-from store.alerts import AlertStore
+from store.service import ServiceDatabase
 from store.subsidies import ShopStatement, SubsidyLedger
 from tests.store.test_subsidies import a_reservation
 
@@ -38,7 +38,7 @@ SETTLED = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 @pytest.fixture
 def app(engine: AsyncEngine) -> FastAPI:
     # As the stack does it: the gateway gets the alert store, and its ledger shares that engine.
-    return create_app(SETTINGS, client=None, alert_store=AlertStore(engine))
+    return create_app(SETTINGS, client=None, database=ServiceDatabase.on(engine))
 
 
 @pytest_asyncio.fixture
@@ -226,4 +226,4 @@ async def test_a_gateway_that_opens_the_service_database_itself_serves_the_ledge
         assert resp.status_code == 200, resp.text
         assert resp.json()["entries"] == [] and resp.json()["total_cny"] == "0.00"
     finally:
-        await app.state.alert_database.close()
+        await app.state.database.close()

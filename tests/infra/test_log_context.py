@@ -19,11 +19,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.documents import DocumentActivities
+from activities.facts import CaseFactActivities
 from activities.partners import PartnerClient
 from activities.registry import WorkerResources, all_activities
 from activities.sla import SlaActivities
 from activities.subsidy import SubsidyActivities
 from domain.alerts import CalendarRequest
+from domain.case_ids import DELIVERY_WORKFLOW_TYPE, delivery_workflow_id, workflow_id_for
 from domain.partner_trouble import PARTNER_CALLS
 from domain.sla_policy import SlaPolicy
 from domain.subsidy import SubsidyReservation
@@ -31,7 +33,6 @@ from domain.working_time import official_data_years
 from gateway.app import create_app
 from infra.log_context import ACTIVITY_STAGES, case_fields, case_of_path
 from infra.settings import Settings
-from infra.temporal import DELIVERY_WORKFLOW_TYPE, delivery_workflow_id, workflow_id_for
 from store.db import create_engine
 from store.documents import CaseDocuments
 from store.subsidies import SubsidyLedger
@@ -171,6 +172,7 @@ def test_the_stage_map_names_only_activities_a_worker_registers(tmp_path: Path) 
         sla=SlaActivities(settings, None, None),
         subsidy=SubsidyActivities(SubsidyLedger(create_engine(f"sqlite+aiosqlite:///{tmp_path}/ods.db"))),
         documents=DocumentActivities(CaseDocuments(create_engine(f"sqlite+aiosqlite:///{tmp_path}/ods.db"))),
+        facts=CaseFactActivities(None),
     )
     registered = {fn.__temporal_activity_definition.name for fn in all_activities(resources)}  # type: ignore[attr-defined]
     assert set(ACTIVITY_STAGES) <= registered

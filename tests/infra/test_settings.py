@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from infra.settings import DEV_DEFAULTS, Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {f"ODS_{name.upper()}" for name in DEV_DEFAULTS}
 
 

@@ -20,12 +20,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from domain.actions import OperatorAction
+from domain.case_ids import delivery_workflow_id
 from domain.sla_policy import SlaPolicy
-from infra.temporal import data_converter, delivery_workflow_id
+from infra.temporal import data_converter
 from intake import cases
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import breach_the_seal_promise, closed, start, until
+from worker import workflow_runner
 from workflows.registry import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -47,7 +49,9 @@ RECORD_TO = Path(os.environ.get("ODS_RECORD_DIR") or HISTORIES)
 async def test_committed_histories_replay_on_the_current_workflow_code() -> None:
     files = sorted(HISTORIES.glob("*.json"))
     assert files, "no committed histories"
-    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=data_converter())
+    replayer = Replayer(
+        workflows=ALL_WORKFLOWS, data_converter=data_converter(), workflow_runner=workflow_runner()
+    )
     for path in files:
         # ``<scenario>__<workflow id>.json``: replay under the recorded id (child ids derive from it).
         scenario, _, workflow_id = path.stem.partition("__")

@@ -27,9 +27,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
 from domain.actions import OperatorAction
+from domain.case_ids import workflow_id_for
 from domain.sla_policy import SlaPolicy
 from domain.status import StatusDocument
-from infra.temporal import workflow_id_for
 from intake import cases
 from tests import factories
 from tests.conftest import Stack, in_process_stack

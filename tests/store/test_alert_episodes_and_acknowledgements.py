@@ -15,26 +15,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.alerts import AlertLevel, AlertStage
 from store.alerts import AlertAlreadyAcknowledged, AlertIn, AlertNotFound, AlertStore, UnknownAlertId
-from store.db import create_engine
 from store.schema import alert_events_table
+from tests.databases import another_process
+from tests.store import test_alerts
 
 SHANGHAI = timezone(timedelta(hours=8))
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=SHANGHAI)
 
 
 def an_alert(case: int = 1, **changes: Any) -> AlertIn:
-    fields: dict[str, Any] = {
-        "application_id": f"AY20261127-{case:04d}",
-        "workflow_id": f"setup-AY20261127-{case:04d}",
+    """A seal shop's refusal waiting for an operator: no deadline, an episode and its reason."""
+    needs_attention: dict[str, Any] = {
         "stage": "seal_carving",
         "level": "needs_attention",
-        "raised_at": datetime(2026, 11, 27, 13, 45, tzinfo=SHANGHAI),
-        "district_code": "410502",
-        "enterprise_name": "安阳市文峰区晨曦餐饮有限公司",
-        "episode": 1,
+        "deadline": None,
         "reason": "the seal shop takes no orders",
     }
-    return AlertIn(**(fields | changes))
+    return test_alerts.an_alert(case, **(needs_attention | changes))
 
 
 async def test_each_episode_of_needs_attention_is_alerted_once(alert_store: AlertStore) -> None:
@@ -124,15 +121,12 @@ async def test_of_simultaneous_acknowledgements_from_two_processes_exactly_one_w
     alert_store: AlertStore, engine: AsyncEngine, database_url: str
 ) -> None:
     alert, _ = await alert_store.record(an_alert())
-    other_engine = create_engine(database_url)  # another gateway process, with its own connections
-    try:
-        stores = [alert_store, AlertStore(other_engine)] * 6
+    async with another_process(database_url) as other_gateway:
+        stores = [alert_store, AlertStore(other_gateway)] * 6
         results = await asyncio.gather(
             *(store.acknowledge(alert.id, f"operator-{n}", None, NOW) for n, store in enumerate(stores)),
             return_exceptions=True,
         )
-    finally:
-        await other_engine.dispose()
 
     winners = [r for r in results if not isinstance(r, BaseException)]
     losers = [r for r in results if isinstance(r, AlertAlreadyAcknowledged)]

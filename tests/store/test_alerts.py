@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import store.alerts
 from store.alerts import AlertIn, AlertRecord, AlertStore, UnknownAlertId
 from store.db import create_engine
 from store.schema import alerts_table
+from tests.databases import another_process
 
 SHANGHAI = timezone(timedelta(hours=8))
 REPO = Path(__file__).resolve().parents[2]
@@ -41,9 +42,9 @@ def an_alert(case: int = 1, **changes: Any) -> AlertIn:
     return AlertIn(**(fields | changes))
 
 
-async def count_rows(engine: AsyncEngine) -> int:
+async def count_rows(engine: AsyncEngine, table: Table = alerts_table) -> int:
     async with engine.connect() as conn:
-        return int(await conn.scalar(select(func.count()).select_from(alerts_table)) or 0)
+        return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
 
 
 async def test_an_alert_is_recorded_once_and_a_repeat_gets_the_first_back(
@@ -70,14 +71,10 @@ async def test_an_alert_is_recorded_once_and_a_repeat_gets_the_first_back(
 async def test_twenty_simultaneous_repeats_from_two_processes_store_one_alert(
     alert_store: AlertStore, engine: AsyncEngine, database_url: str
 ) -> None:
-    # A second engine has its own connections, as another worker process would.
-    other_engine = create_engine(database_url)
-    try:
-        other_store = AlertStore(other_engine)
+    async with another_process(database_url) as other_worker:
+        other_store = AlertStore(other_worker)
         stores = [alert_store, other_store] * 10
         results = await asyncio.gather(*(store.record(an_alert()) for store in stores))
-    finally:
-        await other_engine.dispose()
 
     assert sum(created for _, created in results) == 1
     assert len({record.id for record, _ in results}) == 1

@@ -27,6 +27,8 @@ from store.subsidies import (
 )
 from store.subsidy_schema import subsidy_budget_table, subsidy_grants_table
 from tests import factories
+from tests.databases import another_process
+from tests.store.test_alerts import count_rows
 
 SHANGHAI = timezone(timedelta(hours=8))
 AT = datetime(2026, 11, 27, 10, 30, tzinfo=SHANGHAI)
@@ -61,8 +63,7 @@ def a_reservation(uscc: str | None = None, case: int = 1, **changes: Any) -> Sub
 
 
 async def grant_rows(engine: AsyncEngine) -> int:
-    async with engine.connect() as conn:
-        return int(await conn.scalar(select(func.count()).select_from(subsidy_grants_table)) or 0)
+    return await count_rows(engine, subsidy_grants_table)
 
 
 async def test_a_grant_is_reserved_once_and_a_repeat_gets_the_same_decision(
@@ -98,17 +99,13 @@ async def test_a_grant_is_reserved_once_and_a_repeat_gets_the_same_decision(
 async def test_twenty_simultaneous_attempts_from_two_processes_make_one_grant(
     ledger: SubsidyLedger, engine: AsyncEngine, database_url: str
 ) -> None:
-    # A second engine has its own connections, as another worker process would.
-    other_engine = create_engine(database_url)
-    try:
-        other = SubsidyLedger(other_engine)
+    async with another_process(database_url) as other_worker:
+        other = SubsidyLedger(other_worker)
         uscc = factories.uscc()
         ledgers = [ledger, other] * 10
         decisions = await asyncio.gather(
             *(lg.reserve(a_reservation(uscc, case=n)) for n, lg in enumerate(ledgers, start=1))
         )
-    finally:
-        await other_engine.dispose()
 
     assert len({d.grant_id for d in decisions}) == 1
     assert all(d.granted and d.amount_cny == Decimal("640.00") for d in decisions)
@@ -122,17 +119,14 @@ async def test_fifty_enterprises_racing_for_a_budget_of_seventeen_get_exactly_se
 ) -> None:
     fits = 17
     policy = SubsidyPolicy(annual_budget_cny=Decimal("640.00") * fits)
-    other_engine = create_engine(database_url)
-    try:
-        other = SubsidyLedger(other_engine)
+    async with another_process(database_url) as other_worker:
+        other = SubsidyLedger(other_worker)
         decisions = await asyncio.gather(
             *(
                 (ledger if n % 2 else other).reserve(a_reservation(case=n, policy=policy))
                 for n in range(1, 51)
             )
         )
-    finally:
-        await other_engine.dispose()
 
     granted = [d for d in decisions if d.granted]
     refused = [d for d in decisions if not d.granted]

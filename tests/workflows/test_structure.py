@@ -7,6 +7,7 @@ or looping over a partner's refusal and an operator's action, fails here before 
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
@@ -94,3 +95,73 @@ def test_only_the_partner_step_decides_between_a_refusal_and_an_operator() -> No
             ):
                 offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+# --- domain/ code that workflows run ---------------------------------------------------------------
+# domain/ is passed through the workflow sandbox (worker.PASSED_THROUGH_MODULES), so the sandbox
+# does not stop a clock, random number or I/O call there: this test does, for every domain module
+# a workflow imports (directly or through another domain module).
+DOMAIN = WORKFLOWS.parent / "domain"
+NOT_DETERMINISTIC = {
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("date", "today"),
+    ("time", "time"),
+    ("time", "monotonic"),
+    ("uuid", "uuid1"),
+    ("uuid", "uuid4"),
+    ("os", "getenv"),
+    ("os", "environ"),
+    ("random", "*"),
+    ("secrets", "*"),
+}
+# Functions that are not deterministic by design and that no workflow calls (each says who does).
+NOT_FOR_WORKFLOWS = {
+    ("calendar_coverage", "calendar_coverage"),  # the gateway's health and metrics
+    ("policy_files", "load_policy_file"),  # reading a policy file when a case is submitted
+}
+
+
+def _domain_imports(tree: ast.AST) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("domain."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("domain.")}
+    return found
+
+
+def _domain_used_by_workflows() -> set[str]:
+    todo = set().union(*(_domain_imports(ast.parse(p.read_text())) for p in WORKFLOWS.glob("*.py")))
+    seen: set[str] = set()
+    while todo:
+        module = todo.pop()
+        seen.add(module)
+        todo |= _domain_imports(ast.parse((DOMAIN / f"{module}.py").read_text())) - seen
+    return seen
+
+
+def _undeterministic_calls(module: str) -> list[str]:
+    found: list[str] = []
+    tree = ast.parse((DOMAIN / f"{module}.py").read_text())
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if (module, function.name) in NOT_FOR_WORKFLOWS:
+            continue
+        for node in ast.walk(function):
+            chain = _chain(node) if isinstance(node, ast.Attribute | ast.Call) else []
+            pairs = set(itertools.pairwise(chain))
+            if (chain and (chain[0], "*") in NOT_DETERMINISTIC) or pairs & NOT_DETERMINISTIC:
+                found.append(f"domain/{module}.py:{node.lineno} {'.'.join(chain)}")
+            if isinstance(node, ast.Call) and chain[-1:] == ["open"]:
+                found.append(f"domain/{module}.py:{node.lineno} {'.'.join(chain)}")
+    return sorted(set(found))
+
+
+def test_the_domain_code_workflows_run_reads_no_clock_randomness_or_files() -> None:
+    used = _domain_used_by_workflows()
+    assert {"status", "working_time", "application"} <= used
+    found = [call for module in sorted(used) for call in _undeterministic_calls(module)]
+    assert not found, f"not deterministic, in domain code a workflow imports: {found}"

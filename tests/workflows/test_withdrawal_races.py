@@ -17,7 +17,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-from infra.temporal import workflow_id_for
+from domain.case_ids import workflow_id_for
 from intake import cases
 from store.subsidies import SubsidyLedger
 from tests import factories

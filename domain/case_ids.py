@@ -1,0 +1,41 @@
+"""The workflow ids of a case, and the case a workflow id names: pure string rules, no SDK.
+
+A case runs as the ``EnterpriseSetup`` workflow ``setup-<application_id>``; its postal delivery as the
+``PostalDelivery`` child ``setup-<application_id>-delivery`` (``workflows/delivery.py``). Kept apart
+from ``infra/temporal.py`` (the SDK's connection and converter) so that logging, the gateway and the
+workflows can name a case without importing the Temporal client.
+"""
+
+from __future__ import annotations
+
+WORKFLOW_TYPE = "EnterpriseSetup"
+WORKFLOW_ID_PREFIX = "setup-"
+# A case's delivery child (workflows/delivery.py), its workflow id the case's plus DELIVERY_SUFFIX.
+DELIVERY_WORKFLOW_TYPE = "PostalDelivery"
+DELIVERY_SUFFIX = "-delivery"
+
+
+def workflow_id_for(application_id: str) -> str:
+    """The case's workflow id: ``setup-<application_id>``."""
+    return f"{WORKFLOW_ID_PREFIX}{application_id}"
+
+
+def application_id_of(workflow_id: str) -> str:
+    """The application id in a case's workflow id (``workflow_id_for`` backwards)."""
+    return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+
+
+def delivery_workflow_id(case_workflow_id: str) -> str:
+    """The ``PostalDelivery`` child of a case: ``setup-<application_id>-delivery``."""
+    return f"{case_workflow_id}{DELIVERY_SUFFIX}"
+
+
+def case_application_id(workflow_id: str, workflow_type: str | None = None) -> str | None:
+    """The application id of a case's workflow, or of its delivery child when ``workflow_type`` says
+    it is one (an application id may itself end in ``-delivery``); None for a workflow of no case."""
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return None
+    application_id = application_id_of(workflow_id)
+    if workflow_type == DELIVERY_WORKFLOW_TYPE:
+        application_id = application_id.removesuffix(DELIVERY_SUFFIX)
+    return application_id or None
