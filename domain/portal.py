@@ -113,6 +113,8 @@ class PortalPushOutcome(BaseModel):
 
     taken: dict[str, int]
     gone: list[str] = Field(default_factory=list)
+    idle: bool = False
+    """Ended because the case went quiet (``PortalPush``'s idle limit), not by its ``finish``."""
 
 
 class PortalPost(BaseModel):

@@ -49,6 +49,9 @@ from workflows.partner_step import Candidates, PartnerStep, Refusal
 
 T = TypeVar("T")
 
+# A delivery cancelled with its case (a withdrawal) returns the parcel EMS has booked.
+RETURN_ON_CANCEL_PATCH = "delivery-return-on-cancel-v1"
+
 # The case's signal that takes the delivery's progress (``EnterpriseSetup.delivery_progress``).
 PROGRESS_SIGNAL = "delivery_progress"
 
@@ -83,11 +86,19 @@ class PostalDelivery:
     @workflow.run
     async def run(self, input: DeliveryInput) -> DeliveryOutcome:
         notifier = asyncio.create_task(self._notify_parent()) if input.parent_workflow_id else None
-        # Changes that arrived with the start are applied by now (handlers run first).
-        if self._delivery.method == "pickup":
-            self._ready_for_pickup("delivery.pickup", "pickup chosen (自取): the package waits at the window")
-        elif await self._book():
-            await self._follow_parcel()
+        try:
+            # Changes that arrived with the start are applied by now (handlers run first).
+            if self._delivery.method == "pickup":
+                self._ready_for_pickup(
+                    "delivery.pickup", "pickup chosen (自取): the package waits at the window"
+                )
+            elif await self._book():
+                await self._follow_parcel()
+        except asyncio.CancelledError:
+            # The case was withdrawn: the parcel booked for it goes back to the centre.
+            if workflow.patched(RETURN_ON_CANCEL_PATCH) and self._parcel_out():
+                await self._return("the case was withdrawn")
+            raise
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._outbox)
         if notifier is not None:
             notifier.cancel()
@@ -246,6 +257,10 @@ class PostalDelivery:
             # Delivered after all: the delivered event follows.
             self._returning = False
             self._record("delivery.return_not_needed", f"waybill {no}: {_error_message(err)}")
+
+    def _parcel_out(self) -> bool:
+        """A waybill is booked and the parcel neither delivered nor on its way back."""
+        return self._waybill is not None and not self._returning and not self._outcome.is_final
 
     def _ready_for_pickup(self, event: str, detail: str) -> None:
         self._outcome.method = "pickup"

@@ -13,6 +13,7 @@ import asyncio
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from documents.models import WaybillLabelData
@@ -121,6 +122,8 @@ class DeliveryHandoff:
                 operator_actions=self._desk.enabled,
             ),
             id=delivery_workflow_id(record.workflow_id),
+            # A case that ends while its parcel is out (terminated, say) has the delivery return it.
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
             static_summary=f"寄递 delivery of {record.application_id}",
         )
         self._child = child

@@ -18,6 +18,7 @@ same id twice, as the contract allows).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +44,11 @@ with workflow.unsafe.imports_passed_through():
     )
 
 PORTAL_POST_TIMEOUT = timedelta(seconds=30)
+# A push ends by itself once its case has been quiet this long with nothing left to post: longer
+# than any case waits for an applicant or an operator, short enough that a terminated or reset
+# case does not leave its push open for ever.
+PORTAL_IDLE = timedelta(days=30)
+IDLE_END_PATCH = "portal-push-idle-end-v1"
 # Until the receiver takes it, however long: a down portal gets one try a minute per case and URL.
 PORTAL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -64,6 +70,8 @@ class PortalPush:
         for queued in input.queued:
             self._queue.setdefault(queued.sequence, queued)
         self._last = input.last_sequence
+        self._stirred_at = workflow.now()
+        self._idle = False
 
     # ------------------------------------------------------------------ run
     @workflow.run
@@ -76,9 +84,17 @@ class PortalPush:
         def failed() -> bool:
             return any(p.done() and not p.cancelled() and p.exception() is not None for p in pushers)
 
-        await workflow.wait_condition(
-            lambda: finished() or failed() or workflow.info().is_continue_as_new_suggested()
-        )
+        def over() -> bool:
+            return finished() or failed() or workflow.info().is_continue_as_new_suggested()
+
+        if workflow.patched(IDLE_END_PATCH):
+            if await self._idled_out(over):
+                for pusher in pushers:
+                    pusher.cancel()
+                await asyncio.gather(*pushers, return_exceptions=True)
+                return self.progress()
+        else:
+            await workflow.wait_condition(over)
         if not finished() and not failed():
             # A long push: a new run takes the queue and every URL's position.
             for pusher in pushers:
@@ -88,6 +104,23 @@ class PortalPush:
             workflow.continue_as_new(self._carried(input))
         await asyncio.gather(*pushers)  # a pusher's failure fails the push
         return self.progress()
+
+    async def _idled_out(self, over: Callable[[], bool]) -> bool:
+        """Wait until ``over``; True instead when the case has gone quiet for ``PORTAL_IDLE`` with
+        nothing left to post (a case terminated or reset never says ``finish``)."""
+        wait = PORTAL_IDLE
+        while True:
+            try:
+                await workflow.wait_condition(over, timeout=wait)
+                return False
+            except TimeoutError:
+                quiet = workflow.now() - self._stirred_at
+                if quiet >= PORTAL_IDLE and all(self._next(url) is None for url in self._live()):
+                    self._idle = True
+                    workflow.logger.warning("portal push of %s: no news of the case, ended", self._case)
+                    self._show()
+                    return True
+                wait = max(PORTAL_IDLE - quiet, timedelta(hours=1))
 
     async def _push(self, url: str) -> None:
         """Post every event to ``url`` in sequence order, each once it has arrived, until the last."""
@@ -113,6 +146,7 @@ class PortalPush:
                     return
                 raise
             self._taken[url] = event.sequence
+            self._stirred_at = workflow.now()
             self._prune()
             self._show()
 
@@ -126,6 +160,7 @@ class PortalPush:
         if event.sequence in self._queue or event.sequence <= self._taken_everywhere():
             return
         self._queue[event.sequence] = event
+        self._stirred_at = workflow.now()
 
     @workflow.signal
     def finish(self, last_sequence: int) -> None:
@@ -134,7 +169,7 @@ class PortalPush:
 
     @workflow.query
     def progress(self) -> PortalPushOutcome:
-        return PortalPushOutcome(taken=dict(self._taken), gone=list(self._gone))
+        return PortalPushOutcome(taken=dict(self._taken), gone=list(self._gone), idle=self._idle)
 
     # ------------------------------------------------------------------ state
     def _live(self) -> list[str]:
@@ -164,6 +199,8 @@ class PortalPush:
             else f"{url}: took #{self._taken[url]} of #{latest}"
             for url in self._urls
         ]
+        if self._idle:
+            lines.append(f"ended: no news of the case for {PORTAL_IDLE.days} days")
         workflow.set_current_details("\n".join(lines))
 
     def _carried(self, input: PortalPushInput) -> PortalPushInput:

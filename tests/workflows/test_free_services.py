@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from domain.case_ids import delivery_workflow_id
 from domain.delivery import ALREADY_COLLECTED
 from domain.identifiers import is_valid_s10
 from domain.subsidy_policy import SubsidyPolicy
@@ -22,6 +23,7 @@ from store.subsidies import SubsidyLedger
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import eventually, start, until
+from tests.workflows.delivery_harness import WAYBILLS
 from worker import running_worker
 
 
@@ -251,3 +253,39 @@ async def test_a_worker_restart_mid_case_still_pays_the_subsidy_exactly_once(dev
     assert len(mine) == 1 and mine[0].amount_cny == Decimal("640.00")
     effects = await dev_stack.effects()
     assert effects["seal_shop"]["effects"] == 1 and effects["registration"]["effects"] == 1
+
+
+async def test_a_withdrawal_during_delivery_has_ems_return_the_parcel(ts_stack: Stack) -> None:
+    await ts_stack.reset_sandbox()
+    # EMS holds the parcel: booked, never collected, when the case is withdrawn.
+    async with ts_stack.parcels_held():
+        body = factories.application()
+        app_id = body["application_id"]
+        handle = await start(ts_stack, body)
+        # Nothing in flight when withdrawing (the label drawn; see the subsidy's withdrawal above).
+        booked = await until(
+            ts_stack,
+            app_id,
+            lambda s: (
+                s.delivery is not None
+                and s.delivery.state == "booked"
+                and "waybill_label" in (s.documents or [])
+            ),
+        )
+        assert booked.delivery is not None and booked.delivery.waybill_no
+        no = booked.delivery.waybill_no
+        await cases.withdraw(ts_stack.client, app_id, "changed plans")
+        status = await until(ts_stack, app_id, lambda s: s.is_final)
+        waybill = (await ts_stack.sandbox.get(f"{WAYBILLS}/{no}")).json()
+    assert status.stage == "withdrawn"
+    # The compensation: EMS was asked, once, to bring the parcel back to the service centre.
+    assert waybill["status"] in ("returning", "returned"), waybill
+    child = ts_stack.client.get_workflow_handle(delivery_workflow_id(handle.id))
+    asked = [
+        e
+        for e in (await child.fetch_history()).events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "return_to_centre"
+    ]
+    assert len(asked) == 1
+    assert (await child.describe()).status == WorkflowExecutionStatus.CANCELED

@@ -30,7 +30,7 @@ from tests.workflows.portal_push_harness import (
     case_story,
 )
 from tests.workflows.portal_push_stand_ins import Change
-from workflows.portal_push import PortalPush
+from workflows.portal_push import PORTAL_IDLE, PortalPush
 
 N = len(STORY_EVENTS)
 CONTRACT_FIELDS = {"id", "type", "application_id", "workflow_id", "stage", "sequence", "at"}
@@ -275,3 +275,37 @@ async def test_a_push_terminated_by_hand_never_fails_its_case(portal: PortalHarn
     # ``env.sleep`` once outlived the test server's RPC timeout on a loaded machine.
     assert await case.result() == 2
     assert receiver.sequences == [1]
+
+
+async def test_a_push_whose_case_goes_quiet_for_good_ends_by_itself(portal: PortalHarness) -> None:
+    # A case terminated or reset never says ``finish``: its push ends once the case has been quiet
+    # for the idle limit with nothing left to post (the time-skipping server jumps the month).
+    receiver = await portal.receiver()
+    case_id = "setup-PPQUIET0001"
+    push = await portal.env.client.start_workflow(
+        PortalPush.run,
+        PortalPushInput(case_workflow_id=case_id, application_id="PPQUIET0001", urls=[receiver.url]),
+        id=portal_push_workflow_id(case_id) + f"-{portal.settings.task_queue}",
+        task_queue=portal.settings.task_queue,
+    )
+    await push.signal(
+        PortalPush.event,
+        PortalEvent.change(
+            type="case.stage_changed",
+            application_id="PPQUIET0001",
+            workflow_id=case_id,
+            stage="accepted",
+            sequence=1,
+            at=datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
+        ),
+    )
+    await eventually(lambda: receiver.has(1), what="event 1 at the portal")
+    assert await running(push)
+
+    await portal.env.sleep(PORTAL_IDLE + timedelta(hours=2))
+    outcome = await closed(portal.env, push)
+    assert outcome == PortalPushOutcome(taken={receiver.url: 1}, idle=True)
+    described = await push.describe()
+    assert described.status == WorkflowExecutionStatus.COMPLETED
+    assert described.close_time is not None
+    assert described.close_time - described.start_time >= PORTAL_IDLE
