@@ -194,6 +194,7 @@ async def running_worker(
         subsidy=SubsidyActivities(await database.subsidies()),
         documents=DocumentActivities(await database.documents()),
         facts=CaseFactActivities(await database.facts()),
+        client=client,
     )
     common = worker_options(settings)
     workers: list[Worker] = []

@@ -1,13 +1,19 @@
 """HTTP to the partner systems, and how their answers become retryable or business errors.
 
-5xx, 429, timeouts and connection errors raise ordinary errors that Temporal retries with the
-same idempotency key. Business refusals (422) and requests the partner calls invalid (400)
-become non-retryable ``ApplicationError``s whose ``type`` the workflow branches on.
+Only what the partners document as final is final (docs/partner-api.md, "Conventions"): a
+business refusal (422, or 409 with a documented conflict code) and a request the partner calls
+invalid (400 ``invalid_request``, ``idempotency_key_required``) become non-retryable
+``ApplicationError``s whose ``type`` the workflow branches on. Everything else — 5xx, 429, 401,
+403, 404, 408, other 409s and 4xx, timeouts, refused connections — is the partner unable to
+answer now: a retryable :class:`PartnerUnavailable` that Temporal retries with the same
+idempotency key, after the partner's ``Retry-After`` when it sends one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -24,11 +30,24 @@ PARTNER_REJECTED_REQUEST = "PartnerRejectedRequest"
 PARTNER_REFUSED = "PartnerRefused"
 ALREADY_COMPLETED = "AlreadyCompleted"
 
+PARTNER_UNAVAILABLE = "PartnerUnavailable"
+
 _BUSINESS_CODES = {
     "name_conflict": NAME_CONFLICT,
     "registration_refused": REGISTRATION_REFUSED,
     "already_completed": ALREADY_COMPLETED,
 }
+# The partners' documented 409 codes (the seal shop's and EMS's; activities/delivery.py types
+# EMS's): final answers about the thing called on. Any other 409 may pass.
+DOCUMENTED_CONFLICTS = frozenset(
+    {"already_completed", "already_collected", "returned", "no_failed_attempt", "already_delivered"}
+)
+# A 400 with one of these codes is the partner's own verdict on our request: sending it again
+# cannot help. A 400 without one (a gateway's, a proxy's) may pass.
+INVALID_REQUEST_CODES = frozenset({"invalid_request", "idempotency_key_required"})
+# A partner's Retry-After is honoured up to this: a partner asking for hours is asked again
+# sooner, well inside the policy's partner_patience.
+RETRY_AFTER_CAP = timedelta(minutes=10)
 # Retrying these cannot help: the workflow decides what happens next.
 NON_RETRYABLE_TYPES = [
     NAME_CONFLICT,
@@ -56,10 +75,11 @@ class PartnerRefusal:
     @classmethod
     def of(cls, err: BaseException) -> PartnerRefusal | None:
         """The refusal behind an ``ApplicationError`` (or an activity or child failing with one);
-        None for anything else (a timeout, a cancellation, a bug)."""
+        None for anything else (a timeout, a cancellation, a bug, a partner unable to answer:
+        that one is never a refusal, however long it lasts)."""
         if isinstance(err, (ActivityError, ChildWorkflowError)):
             err = err.cause  # type: ignore[assignment]
-        if not isinstance(err, ApplicationError):
+        if not isinstance(err, ApplicationError) or err.type == PARTNER_UNAVAILABLE:
             return None
         details = err.details[0] if err.details else None
         if not isinstance(details, dict):
@@ -74,8 +94,52 @@ class PartnerRefusal:
         )
 
 
-class PartnerUnavailable(Exception):
-    """The partner did not answer usefully this time; Temporal retries."""
+class PartnerUnavailable(ApplicationError):
+    """The partner did not answer usefully this time; Temporal retries (after ``retry_after``,
+    the partner's ``Retry-After``, when given). The details say what happened: ``status`` (the
+    HTTP status, None without an answer) and ``kind`` (``http``, ``timeout``, ``unreachable``,
+    ``transport``), never the partner's words."""
+
+    def __init__(
+        self, message: str, *, status: int | None, kind: str, retry_after: timedelta | None = None
+    ) -> None:
+        super().__init__(
+            message,
+            {"status": status, "kind": kind},
+            type=PARTNER_UNAVAILABLE,
+            next_retry_delay=retry_after,
+        )
+        self.status = status
+        self.kind = kind
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
+    """A ``Retry-After`` header (seconds, or an HTTP-date) as a delay, capped at
+    ``RETRY_AFTER_CAP``; None when absent, unreadable or already past."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        delay = timedelta(seconds=int(value))
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        delay = when - (now or datetime.now(UTC))
+    if delay <= timedelta(0):
+        return None
+    return min(delay, RETRY_AFTER_CAP)
+
+
+def _transport_kind(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "unreachable"
+    return "transport"
 
 
 class PartnerClient:
@@ -105,27 +169,37 @@ class PartnerClient:
         try:
             resp = await self._client.request(method, path, json=json, headers=headers, params=params)
         except httpx.TransportError as exc:
-            raise PartnerUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
-        if resp.status_code >= 500 or resp.status_code == 429:
-            raise PartnerUnavailable(f"{method} {path}: HTTP {resp.status_code}")
-        body: dict[str, Any]
-        try:
-            body = resp.json()
-        except ValueError:
-            body = {}
+            raise PartnerUnavailable(
+                f"{method} {path}: {type(exc).__name__}: {exc}", status=None, kind=_transport_kind(exc)
+            ) from exc
+        status = resp.status_code
+        body: dict[str, Any] = {}
+        if status < 500:
+            try:
+                parsed = resp.json()
+            except ValueError:
+                parsed = None
+            body = parsed if isinstance(parsed, dict) else {}
         if resp.is_success:
             return body
         raw_error = body.get("error")
         error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
-        code = str(error.get("code", f"http_{resp.status_code}"))
+        code = str(error.get("code", f"http_{status}"))
+        if status == 422:
+            kind = _BUSINESS_CODES.get(code, PARTNER_REFUSED)
+        elif status == 409 and code in DOCUMENTED_CONFLICTS:
+            kind = _BUSINESS_CODES.get(code, PARTNER_REJECTED_REQUEST)
+        elif status == 400 and code in INVALID_REQUEST_CODES:
+            kind = PARTNER_REJECTED_REQUEST
+        else:
+            raise PartnerUnavailable(
+                f"{method} {path}: HTTP {status}",
+                status=status,
+                kind="http",
+                retry_after=retry_after(resp.headers.get("Retry-After")),
+            )
         message = str(error.get("message", resp.text[:300]))
         fields = error.get("fields") or []
-        if resp.status_code == 422:
-            kind = _BUSINESS_CODES.get(code, PARTNER_REFUSED)
-        elif resp.status_code == 409 and code in _BUSINESS_CODES:
-            kind = _BUSINESS_CODES[code]
-        else:
-            kind = PARTNER_REJECTED_REQUEST
         raise ApplicationError(
             f"{method} {path}: {resp.status_code} {code}: {message}",
             {"code": code, "message": message, "fields": fields},

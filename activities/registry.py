@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from temporalio.client import Client
+
 from activities.alert_webhooks import AlertWebhookActivities
 from activities.bank import BankActivities
 from activities.delivery import DeliveryActivities
@@ -13,6 +15,7 @@ from activities.documents import DocumentActivities
 from activities.facts import CaseFactActivities
 from activities.housing_fund import HousingFundActivities
 from activities.invoices import InvoiceActivities
+from activities.partner_trouble import PartnerTroubleActivities
 from activities.partners import PartnerClient
 from activities.portal_push import PortalPushActivities
 from activities.registration import RegistrationActivities
@@ -29,6 +32,8 @@ class WorkerResources:
     subsidy: SubsidyActivities
     documents: DocumentActivities
     facts: CaseFactActivities
+    client: Client | None = None
+    """Temporal, for the activities that read a workflow's own state (``partner_trouble``)."""
 
 
 def document_activities(documents: DocumentActivities) -> list[Callable[..., Any]]:
@@ -48,6 +53,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     bank = BankActivities(r.partners)
     webhooks = AlertWebhookActivities(r.sla.settings)
     portal = PortalPushActivities(r.sla.settings)
+    trouble = PartnerTroubleActivities(r.client)
     return [
         registration.file_registration,
         seals.list_seal_shops,
@@ -61,6 +67,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         delivery.amend_waybill,
         delivery.request_redelivery,
         delivery.return_to_centre,
+        trouble.partner_trouble,
         r.sla.load_working_calendar,
         r.sla.raise_alert,
         r.facts.record_case_fact,

@@ -43,6 +43,7 @@ async def _json_or_none(request: Request) -> Any:
 
 @controls.get("/behaviour", summary="The behaviour of every partner")
 async def get_behaviour(sandbox: Sandbox) -> Behaviour:
+    sandbox.expire_faults()
     return sandbox.behaviour
 
 
@@ -60,12 +61,15 @@ async def get_behaviour(sandbox: Sandbox) -> Behaviour:
 async def put_behaviour(request: Request, sandbox: Sandbox) -> JSONResponse:
     try:
         change = await _json_or_none(request)
-        sandbox.behaviour = merge_behaviour(sandbox.behaviour, change)
+        behaviour = merge_behaviour(sandbox.behaviour, change)
     except json.JSONDecodeError as exc:
         return JSONResponse(error_body("invalid_behaviour", f"the body is not JSON: {exc}"), 422)
     except BehaviourProblem as exc:
         fields = [f for f, _ in exc.problems if f]
         return JSONResponse(error_body("invalid_behaviour", str(exc), fields), 422)
+    # A fault named in this change starts now (or ends, when null); the others run on.
+    sandbox.set_behaviour(behaviour, {p for p in PARTNERS if "faults" in change.get(p, {})})
+    sandbox.expire_faults()
     log.info("behaviour_changed", behaviour=sandbox.behaviour.model_dump())
     return JSONResponse(sandbox.behaviour.model_dump())
 

@@ -1,4 +1,4 @@
-"""How the sandbox's partners behave: their latency, their outages, how long work takes.
+"""How the sandbox's partners behave: their latency, their outages, their faults, how long work takes.
 
 Set through ``PUT /_sandbox/behaviour`` (docs/partner-api.md, "Sandbox controls") with any part
 of the whole; the rest keeps its value.
@@ -16,6 +16,18 @@ PARTNERS: tuple[Partner, ...] = get_args(Partner)
 _DAY_S = 86_400.0
 
 
+class Fault(BaseModel):
+    """Every call to the partner answered with ``status`` (no work done) for ``for_s`` seconds
+    from when it was set (docs/partner-api.md, "Sandbox controls")."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    status: int = Field(ge=400, le=599, strict=True)
+    for_s: float = Field(gt=0, le=_DAY_S, strict=True)
+    retry_after_s: int = Field(default=0, ge=0, le=_DAY_S, strict=True)
+    """Sent as a ``Retry-After`` header (whole seconds) when above 0."""
+
+
 class PartnerBehaviour(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -23,6 +35,11 @@ class PartnerBehaviour(BaseModel):
     """Delay of each answer (seal shop: of the completion callback; postal: of each event)."""
     error_rate: float = Field(default=0.0, ge=0, le=1, strict=True)
     """Share of calls answered 503; half of those after the work was done."""
+    faults: Fault | None = None
+    """A fault in force (or ended: ``SandboxState.fault`` says which); null: none."""
+    hang_s: float = Field(default=0.0, ge=0, le=120, strict=True)
+    """How long each answer of the partner's API is held before it is sent (every partner, the
+    seal shop and EMS included; besides ``latency_s``)."""
 
 
 class SealShopBehaviour(PartnerBehaviour):

@@ -1,5 +1,6 @@
-"""How every partner call is answered: counted, maybe failed (``error_rate``), maybe slowed
-(``latency_s``), and for calls that change something, made idempotent by ``Idempotency-Key``.
+"""How every partner call is answered: counted, maybe failed (``faults``, ``error_rate``), maybe
+slowed (``latency_s``, ``hang_s``), and for calls that change something, made idempotent by
+``Idempotency-Key``.
 
 The work of a call is a plain function (no ``await``): it runs to its end without interleaving
 with other requests, so checking the key store, doing the work and storing the answer is atomic.
@@ -12,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request, Response
@@ -137,11 +139,26 @@ def _unavailable(partner: Partner) -> Answer:
     return Answer(503, error_body("unavailable", f"{_DOWN_MESSAGES[partner]} (sandbox error_rate)"))
 
 
+def _faulted(sandbox: SandboxState, partner: Partner) -> Response | None:
+    """The answer of a partner under a fault (``faults``), before anything else is looked at."""
+    fault = sandbox.fault(partner)
+    if fault is None:
+        return None
+    try:
+        code = HTTPStatus(fault.status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        code = f"http_{fault.status}"
+    log.info("fault", partner=partner, status=fault.status)
+    body = error_body(code, f"{_DOWN_MESSAGES[partner]} (sandbox fault {fault.status})")
+    headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s > 0 else None
+    return json_response(fault.status, json_bytes(body), headers)
+
+
 async def _delay(sandbox: SandboxState, partner: Partner) -> None:
-    if _ANSWERS_LATE[partner]:
-        latency = sandbox.behaviour.of(partner).latency_s
-        if latency > 0:
-            await asyncio.sleep(latency)
+    behaviour = sandbox.behaviour.of(partner)
+    held = behaviour.hang_s + (behaviour.latency_s if _ANSWERS_LATE[partner] else 0.0)
+    if held > 0:
+        await asyncio.sleep(held)
 
 
 async def effect_call(
@@ -159,6 +176,10 @@ async def effect_call(
     repeat with another body gets 409. Keys are per partner.
     """
     sandbox.counters[partner].requests += 1
+    faulted = _faulted(sandbox, partner)
+    if faulted is not None:
+        await _delay(sandbox, partner)
+        return faulted
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
         answer = PartnerError(
@@ -222,6 +243,10 @@ async def effect_call(
 async def read_call(sandbox: SandboxState, partner: Partner, read: Callable[[], Answer]) -> Response:
     """Answer a call that only reads."""
     sandbox.counters[partner].requests += 1
+    faulted = _faulted(sandbox, partner)
+    if faulted is not None:
+        await _delay(sandbox, partner)
+        return faulted
     if _roll_outage(sandbox, partner) is not None:
         answer = _unavailable(partner)
     else:

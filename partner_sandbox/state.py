@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from infra.logging import get_logger
-from partner_sandbox.behaviour import PARTNERS, Behaviour, Partner
+from partner_sandbox.behaviour import PARTNERS, Behaviour, Fault, Partner
 from partner_sandbox.callbacks import CallbackSender
 
 log = get_logger("partner_sandbox")
@@ -129,6 +130,7 @@ class SandboxState:
             self._seed = seed
         self.rng = random.Random(self._seed)
         self.behaviour = Behaviour()
+        self._fault_ends: dict[Partner, float] = {}
         self.counters: dict[Partner, Counter] = {p: Counter() for p in PARTNERS}
         self.idempotency: dict[Partner, dict[str, StoredAnswer]] = {p: {} for p in PARTNERS}
         self.records: dict[Partner, dict[str, dict[str, Any]]] = {p: {} for p in PARTNERS}
@@ -142,6 +144,32 @@ class SandboxState:
         self.bank_slots: dict[tuple[str, str], set[datetime]] = {}
         """The slots taken at each (bank, branch)."""
         self._taken: set[str] = set()
+
+    # -- faults -----------------------------------------------------------------------------
+    def set_behaviour(self, behaviour: Behaviour, faults_set: set[Partner]) -> None:
+        """The new behaviour; the faults of ``faults_set`` (set by this change) start now."""
+        self.behaviour = behaviour
+        for partner in faults_set:
+            fault = behaviour.of(partner).faults
+            if fault is None:
+                self._fault_ends.pop(partner, None)
+            else:
+                self._fault_ends[partner] = time.monotonic() + fault.for_s
+
+    def fault(self, partner: Partner) -> Fault | None:
+        """The partner's fault while it lasts; an ended one is taken out of the behaviour."""
+        behaviour = self.behaviour.of(partner)
+        if behaviour.faults is None:
+            return None
+        if time.monotonic() < self._fault_ends.get(partner, 0.0):
+            return behaviour.faults
+        behaviour.faults = None
+        self._fault_ends.pop(partner, None)
+        return None
+
+    def expire_faults(self) -> None:
+        for partner in PARTNERS:
+            self.fault(partner)
 
     def refuses_first(self, partner: Partner, uscc: str) -> bool:
         """True the first time it is asked for ``partner`` and ``uscc``: a partner refuses a test

@@ -84,7 +84,7 @@ class Stack:
         resp.raise_for_status()
         return resp.json()  # type: ignore[no-any-return]
 
-    async def behave(self, **parts: dict[str, float | bool]) -> None:
+    async def behave(self, **parts: dict[str, Any]) -> None:
         resp = await self.sandbox.put("/_sandbox/behaviour", json=parts)
         resp.raise_for_status()
 

@@ -19,19 +19,25 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.partner_trouble import PartnerTroubleActivities
     from domain.actions import ACTION_NOT_OFFERED, OperatorAction
+    from domain.partner_trouble import PARTNER_CALLS, PartnerTrouble, TroubleQuery, trouble_words
     from domain.status import ACTION_NAMES, ActionName, Attention, ShopCandidate, StageName, StageState
 
-from workflows.calls import is_cancellation
+from workflows.calls import LOOKUP_RETRY, is_cancellation
 from workflows.case_record import CaseRecord
 from workflows.promises import Promises
 
 T = TypeVar("T")
 # Operators may act on cases from this release on; older histories replay without.
 ATTENTION_PATCH = "operator-attention-v1"
+# Past the patience, the partner's last failed answer is looked up and named in the reason ("the
+# tax bureau refuses our credentials (401)"); older histories replay without the look-up.
+TROUBLE_PATCH = "partner-trouble-reason-v1"
+TROUBLE_LOOKUP_TIMEOUT = timedelta(seconds=10)
 
 
 class OperatorDesk:
@@ -195,7 +201,9 @@ class OperatorDesk:
             return await make_call()
         task: asyncio.Task[T] = asyncio.create_task(make_call())
         try:
-            acted = await self._patiently(stage, partner, workflow.now(), task.done, actions, candidates)
+            acted = await self._patiently(
+                stage, partner, workflow.now(), task.done, actions, candidates, workflow.info().workflow_id
+            )
         finally:
             if not task.done():
                 task.cancel()
@@ -216,13 +224,15 @@ class OperatorDesk:
         done: Callable[[], bool],
         actions: Sequence[ActionName],
         candidates: Callable[[], Awaitable[list[ShopCandidate]]] | None = None,
+        calls_in: str | None = None,
     ) -> OperatorAction | None:
         """Wait for a partner's callback (``done``); past the patience an operator is asked.
-        None once it came; the operator's action if that came first."""
+        None once it came; the operator's action if that came first. ``calls_in``: the workflow
+        whose pending call to the partner may say what is wrong (a child's)."""
         if not self.enabled:
             await workflow.wait_condition(done)
             return None
-        return await self._patiently(stage, partner, since, done, actions, candidates)
+        return await self._patiently(stage, partner, since, done, actions, candidates, calls_in)
 
     async def _patiently(
         self,
@@ -232,6 +242,7 @@ class OperatorDesk:
         done: Callable[[], bool],
         actions: Sequence[ActionName],
         candidates: Callable[[], Awaitable[list[ShopCandidate]]] | None,
+        calls_in: str | None,
     ) -> OperatorAction | None:
         clock = self._promises.clock
         patience = clock.policy.partner_patience
@@ -250,18 +261,40 @@ class OperatorDesk:
                 asked = True
                 if stage in self._open:
                     continue  # asked already (a refusal): the partner's silence adds nothing
+                trouble = None
+                if calls_in is not None and stage in PARTNER_CALLS and workflow.patched(TROUBLE_PATCH):
+                    trouble = await self._trouble(stage, calls_in)
                 shops = await candidates() if candidates is not None else None
-                self.ask(
-                    stage,
-                    f"no successful answer from {partner} since {clock.local_hm(since)} "
+                waited = (
+                    f"since {clock.local_hm(since)} "
                     f"(patience {patience} on the {clock.policy.clock.replace('_', ' ')} clock); "
-                    "still being retried",
-                    actions,
-                    shops,
+                    "still being retried"
                 )
+                if trouble is None:
+                    reason = f"no successful answer from {partner} {waited}"
+                else:
+                    reason = f"{trouble_words(partner, trouble)}; no successful answer {waited}"
+                self.ask(stage, reason, actions, shops)
                 continue
             if stage in self._mailbox:
                 return self._pop(stage)
             if asked:
                 self.clear(stage, f"{partner} answered again")
             return None
+
+    async def _trouble(self, stage: StageName, calls_in: str) -> PartnerTrouble | None:
+        """The partner's last failed answer to the stage's pending call in ``calls_in``; None if
+        there is none or it cannot be found out (the operator is then told only the silence)."""
+        try:
+            trouble: PartnerTrouble | None = await workflow.execute_activity_method(
+                PartnerTroubleActivities.partner_trouble,
+                TroubleQuery(workflow_id=calls_in, activity_types=list(PARTNER_CALLS[stage])),
+                start_to_close_timeout=TROUBLE_LOOKUP_TIMEOUT,
+                retry_policy=LOOKUP_RETRY,
+                summary=f"what is wrong with the {stage.replace('_', ' ')} partner",
+            )
+        except ActivityError as err:
+            if is_cancellation(err):
+                raise
+            return None
+        return trouble

@@ -160,7 +160,12 @@ class DeliveryHandoff:
 
         while True:
             acted = await self._desk.wait(
-                "delivery", "EMS (no waybill booked)", workflow.now(), dispatched, DELIVERY_ACTIONS
+                "delivery",
+                "EMS (no waybill booked)",
+                workflow.now(),
+                dispatched,
+                DELIVERY_ACTIONS,
+                calls_in=child.id,
             )
             if acted is None:
                 return

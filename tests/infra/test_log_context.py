@@ -26,6 +26,7 @@ from activities.sla import SlaActivities
 from activities.subsidy import SubsidyActivities
 from domain.alerts import CalendarRequest
 from domain.case_ids import DELIVERY_WORKFLOW_TYPE, delivery_workflow_id, workflow_id_for
+from domain.partner_trouble import PARTNER_CALLS
 from domain.sla_policy import SlaPolicy
 from domain.subsidy import SubsidyReservation
 from domain.working_time import official_data_years
@@ -178,6 +179,10 @@ def test_the_stage_map_names_only_activities_a_worker_registers(tmp_path: Path) 
     assert {"file_registration", "order_seals", "issue_first_invoices", "book_waybill"} <= set(
         ACTIVITY_STAGES
     )
+    # The calls a case looks in for what is wrong with a stage's partner are that stage's.
+    assert "partner_trouble" in registered
+    for stage, calls in PARTNER_CALLS.items():
+        assert all(ACTIVITY_STAGES[c] == stage for c in calls), stage
 
 
 def test_the_delivery_child_is_known_by_its_workflow_type() -> None:

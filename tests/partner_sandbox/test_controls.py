@@ -43,7 +43,14 @@ async def test_a_behaviour_change_merges_into_the_whole(partner: httpx.AsyncClie
 
     whole = answer.json()
     assert answer.status_code == 200
-    assert whole["seal_shop"] == {"latency_s": 2, "error_rate": 0, "carving_s": 0.05, "hold": False}
+    assert whole["seal_shop"] == {
+        "latency_s": 2,
+        "error_rate": 0,
+        "faults": None,
+        "hang_s": 0,
+        "carving_s": 0.05,
+        "hold": False,
+    }
     assert whole["postal"]["collect_after_s"] == 0.05
     assert set(whole) == {
         "registration",
@@ -58,10 +65,7 @@ async def test_a_behaviour_change_merges_into_the_whole(partner: httpx.AsyncClie
         whole["bank"]
         == whole["social_insurance"]
         == whole["housing_fund"]
-        == {
-            "latency_s": 0,
-            "error_rate": 0,
-        }
+        == {"latency_s": 0, "error_rate": 0, "faults": None, "hang_s": 0}
     )
 
 

@@ -47,7 +47,14 @@ async def test_hold_is_part_of_the_seal_shops_behaviour_and_off_by_default(
     not_a_flag = await partner.put("/_sandbox/behaviour", json={"seal_shop": {"hold": "yes"}})
 
     assert held.status_code == 200
-    assert held.json()["seal_shop"] == {"latency_s": 0, "error_rate": 0, "carving_s": 0.05, "hold": True}
+    assert held.json()["seal_shop"] == {
+        "latency_s": 0,
+        "error_rate": 0,
+        "faults": None,
+        "hang_s": 0,
+        "carving_s": 0.05,
+        "hold": True,
+    }
     assert not_a_flag.status_code == 422
     assert not_a_flag.json()["error"] == {
         "code": "invalid_behaviour",

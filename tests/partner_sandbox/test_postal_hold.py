@@ -69,7 +69,14 @@ async def test_hold_is_part_of_the_postal_behaviour_off_by_default_and_a_strict_
     ]
 
     assert held.status_code == 200
-    assert held.json()["postal"] == {"latency_s": 0, "error_rate": 0, "collect_after_s": 0.05, "hold": True}
+    assert held.json()["postal"] == {
+        "latency_s": 0,
+        "error_rate": 0,
+        "faults": None,
+        "hang_s": 0,
+        "collect_after_s": 0.05,
+        "hold": True,
+    }
     assert held.json()["seal_shop"]["hold"] is False  # each partner its own
     for answer in not_flags:
         assert answer.status_code == 422

@@ -185,7 +185,12 @@ async def test_reset_forgets_what_was_made_the_keys_and_the_counts(
     await partner.post("/_sandbox/reset")
 
     assert await effects(partner, p.key) == {"requests": 0, "effects": 0}
-    assert (await partner.get("/_sandbox/behaviour")).json()[p.key] == {"latency_s": 0, "error_rate": 0}
+    assert (await partner.get("/_sandbox/behaviour")).json()[p.key] == {
+        "latency_s": 0,
+        "error_rate": 0,
+        "faults": None,
+        "hang_s": 0,
+    }
     gone = await partner.get(f"{p.path}/{made.json()[p.id_field]}")
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == "not_found"

@@ -44,10 +44,11 @@ HISTORIES = Path(__file__).parent / "histories"
 # with the ``PostalDelivery`` child's history beside the case's where an operator acted on it;
 # ``cf_`` ones record their facts for the daily report (``case-facts-v1``); ``ws_`` ones run the
 # whole 企业开办 scope (``whole-scope-v1``); ``da_`` ones draw their documents on the documents'
-# own task queue (``documents-apart-v1``); ``rel_`` ones (``test_record_release_histories``) hold
-# the portal's push and a delivery returned when its case was withdrawn. A test below fails when
-# a patch id in workflows/ or a workflow type has no history here.
-PREFIX = os.environ.get("ODS_RECORD_PREFIX", "da_")
+# own task queue (``documents-apart-v1``); ``pt_`` ones look up what a partner answers when its
+# patience runs out (``partner-trouble-reason-v1``); ``rel_`` ones (``test_record_release_histories``)
+# hold the portal's push and a delivery returned when its case was withdrawn. A test below fails
+# when a patch id in workflows/ or a workflow type has no history here.
+PREFIX = os.environ.get("ODS_RECORD_PREFIX", "pt_")
 # The alert webhooks' histories, replayed by the test beside them.
 OTHER_HISTORIES = HISTORIES.parents[1] / "gateway" / "histories"
 # Where new recordings go: another (existing) directory tries the recorder without touching the
@@ -163,6 +164,17 @@ async def test_record_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvi
 
     await ts_stack.behave(tax={"error_rate": 1.0})
     await run("cleared_by_itself", factories.application(), patient, down_then_back)
+
+    # The tax bureau refusing our credentials past the patience, then taking them again.
+    async def refused_then_back(app_id: str) -> None:
+        await until(ts_stack, app_id, lambda s: s.stages.invoice.state == "running")
+        await time_skipping_env.sleep(timedelta(minutes=31))
+        await until(ts_stack, app_id, lambda s: s.attention is not None)
+        await ts_stack.behave(tax={"faults": None})
+        await time_skipping_env.sleep(timedelta(seconds=31))
+
+    await ts_stack.behave(tax={"faults": {"status": 401, "for_s": 3600}})
+    await run("credentials_refused", factories.application(), patient, refused_then_back)
 
     async with ts_stack.seal_orders_held():
 

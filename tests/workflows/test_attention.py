@@ -147,28 +147,52 @@ async def test_a_tax_record_not_ready_is_retried_as_a_new_request(ts_stack: Stac
     assert events.index("action.retry_stage") < events.index("invoice.allotted")
 
 
-async def test_a_partner_down_past_the_patience_asks_and_clears_by_itself(
-    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+@pytest.mark.parametrize(
+    ("down", "back", "words"),
+    [
+        ({"error_rate": 1.0}, {"error_rate": 0.0}, "the tax bureau is failing (503)"),
+        # A credential refused (sandbox fault, ended by the test) is no refusal of the case.
+        (
+            {"faults": {"status": 401, "for_s": 3600}},
+            {"faults": None},
+            "the tax bureau refuses our credentials (401)",
+        ),
+    ],
+)
+async def test_a_partner_down_past_the_patience_asks_naming_what_it_answers_and_clears_by_itself(
+    ts_stack: Stack,
+    time_skipping_env: WorkflowEnvironment,
+    down: dict[str, Any],
+    back: dict[str, Any],
+    words: str,
 ) -> None:
     await ts_stack.reset_sandbox()
     body = factories.application()
     app_id = body["application_id"]
     handle = await start(ts_stack, body, policy=WALL)
     try:
-        await ts_stack.behave(tax={"error_rate": 1.0})
+        await ts_stack.behave(tax=down)
         await until(ts_stack, app_id, lambda s: s.stages.invoice.state == "running")
         await time_skipping_env.sleep(PAST_THE_PATIENCE)
         status = await until(ts_stack, app_id, waiting_on("invoice"))
         assert status.attention is not None
-        assert "no successful answer from the tax bureau" in status.attention.reason
+        reason = status.attention.reason
+        assert reason.startswith(f"{words}; no successful answer since"), reason
+        assert reason.endswith("still being retried")
         assert status.attention.actions == ["retry_stage", "reject"]
+        assert not status.is_final
         assert await needs_attention_attribute(ts_stack, handle.id) is True
+        [alert] = await eventually(
+            lambda: attention_alerts(ts_stack, handle.id, "invoice"), what="the needs_attention alert"
+        )
+        assert alert.reason == reason
     finally:
-        await ts_stack.behave(tax={"error_rate": 0.0})
+        await ts_stack.behave(tax=back)
     # The call goes on underneath: once the bureau answers, the attention clears by itself.
     await time_skipping_env.sleep(timedelta(seconds=31))
     final = await until(ts_stack, app_id, lambda s: s.is_final, timeout=60)
     assert final.stage == "completed"
+    assert final.attention is None
     events = [h.event for h in final.history]
     assert "invoice.attention_cleared" in events
     cleared = next(h for h in final.history if h.event == "invoice.attention_cleared")
@@ -237,6 +261,8 @@ async def test_ems_silent_past_the_patience_switches_to_pickup(
         status = await until(ts_stack, app_id, waiting_on("delivery"))
         assert status.attention is not None
         assert status.attention.actions == ["retry_stage", "switch_to_pickup", "reject"]
+        # Read from the delivery child's pending booking.
+        assert status.attention.reason.startswith("EMS (no waybill booked) is failing (503);")
         await act(ts_stack, app_id, "switch_to_pickup", note="EMS down; the applicant collects")
         final = await until(ts_stack, app_id, lambda s: s.is_final)
     finally:
