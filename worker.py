@@ -23,16 +23,17 @@ import ipaddress
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.documents import DocumentActivities
@@ -44,6 +45,7 @@ from activities.subsidy import SubsidyActivities
 from domain.calendar_coverage import calendar_coverage, log_calendar_coverage
 from domain.sla_policy import SlaPolicy, SlaPolicyError, load_sla_policy
 from domain.task_queues import documents_task_queue
+from infra import deployments
 from infra.log_interceptor import CaseLogInterceptor
 from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
@@ -165,7 +167,25 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         # interceptor, when on, comes from the client (infra.temporal.connect).
         "interceptors": [CaseLogInterceptor()],
         "workflow_runner": workflow_runner(),
+        "deployment_config": deployment_config(settings),
     }
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """This release as a version of the service's Worker Deployment (``ODS_WORKER_BUILD_ID``), or
+    None: an unversioned worker. Every execution stays on the version it started on (pinned)."""
+    if not settings.worker_build_id:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(
+            deployment_name=settings.worker_deployment, build_id=settings.worker_build_id
+        ),
+        use_worker_versioning=True,
+        # Not declared in the workflows' definitions: with a behaviour declared there, an
+        # unversioned worker (no build id) on the dev server lost its cases' tasks after a
+        # restart (tests/workflows/test_free_services.py) and its portal pushes' posts.
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )
 
 
 @asynccontextmanager
@@ -177,6 +197,7 @@ async def running_worker(
     workflows: bool = True,
     activities: bool = True,
     role: str = "all",
+    workflow_classes: Sequence[type] = ALL_WORKFLOWS,
 ) -> AsyncIterator[list[Worker]]:
     """The workers of one process, polling until the block ends: for role ``cases`` the workflows
     and activities of the cases' task queue (or only the one kind), for ``documents`` the
@@ -203,7 +224,7 @@ async def running_worker(
             Worker(
                 client,
                 task_queue=queue,
-                workflows=ALL_WORKFLOWS if workflows else [],
+                workflows=workflow_classes if workflows else [],
                 activities=all_activities(resources) if activities else [],
                 **common,
             )
@@ -275,7 +296,14 @@ async def main(argv: list[str]) -> int:
             task_queues=[worker.task_queue for worker in workers],
             partners=settings.partner_url,
             metrics=f"http://{settings.worker_metrics_addr}/metrics" if runtime else None,
+            build_id=settings.worker_build_id or None,
         )
+        if settings.worker_build_id and await deployments.adopt_if_first(client, settings):
+            log.info(
+                "the deployment's first version: new cases start on it",
+                deployment=settings.worker_deployment,
+                build_id=settings.worker_build_id,
+            )
         await stop.wait()
         log.info("worker stopping: finishing the tasks in hand")
     log.info("worker stopped")
