@@ -9,7 +9,8 @@ The documents (reportlab, the heaviest CPU work of a case) have a task queue of 
 delays a case's workflow tasks; on more machines, run as many of either role as the load needs.
 
 Each worker serves the Temporal SDK's Prometheus metrics (task slots, poll and schedule-to-start
-latencies, workflow and activity outcomes …) at ``http://$ODS_WORKER_METRICS_ADDR/metrics``
+latencies, workflow and activity outcomes …), and the service's own (partner failures, alert store
+delays, history lengths: ``infra/worker_metrics.py``), at ``http://$ODS_WORKER_METRICS_ADDR/metrics``
 (default 127.0.0.1:9464; ``0`` for none). Several workers on one machine each need an address of
 their own: a worker that finds its port taken logs a warning and runs without metrics.
 """
@@ -51,6 +52,7 @@ from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
 from infra.temporal import connect, ensure_search_attributes
 from infra.tracing import WORKER_SERVICE, start_tracing, stop_tracing
+from infra.worker_metrics import HISTOGRAM_BUCKETS, HistoryLengthInterceptor
 from service.alerts import AlertWebhooks
 from store.service import ServiceDatabase
 from workflows.registry import ALL_WORKFLOWS
@@ -104,7 +106,8 @@ def metrics_runtime(addr: str) -> Runtime | None:
         log.info("worker metrics off", setting="ODS_WORKER_METRICS_ADDR=0")
         return None
     try:
-        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
+        prometheus = PrometheusConfig(bind_address=bind, histogram_bucket_overrides=dict(HISTOGRAM_BUCKETS))
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=prometheus))
     except ValueError as exc:  # the SDK's "Failed starting Prometheus exporter: Address already in use"
         taken = "in use" in str(exc).lower()
         log.warning(
@@ -164,8 +167,9 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "max_cached_workflows": settings.worker_cached_cases,
         "graceful_shutdown_timeout": timedelta(seconds=10),
         # Every line an activity logs names its case (infra/log_context.py). The tracing
-        # interceptor, when on, comes from the client (infra.temporal.connect).
-        "interceptors": [CaseLogInterceptor()],
+        # interceptor, when on, comes from the client (infra.temporal.connect). Histories' lengths
+        # go to the SDK's metrics (infra/worker_metrics.py).
+        "interceptors": [CaseLogInterceptor(), HistoryLengthInterceptor()],
         "workflow_runner": workflow_runner(),
         "deployment_config": deployment_config(settings),
     }
