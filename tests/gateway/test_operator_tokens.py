@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -23,8 +22,9 @@ from domain.validation import ApplicationInvalid
 from gateway.app import create_app
 from gateway.auth import OpsCaller
 from infra.settings import Settings, parse_operator_tokens
-from store.alerts import AlertIn, AlertStore
+from store.alerts import AlertStore
 from store.service import ServiceDatabase
+from tests.factories import an_alert
 from tests.gateway.support import OPS, PORTAL, SUBSCRIBER, bearer, gateway_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,18 +148,7 @@ def app(store: AlertStore) -> FastAPI:
 
 
 async def raised(store: AlertStore, n: int) -> str:
-    alert, _ = await store.record(
-        AlertIn(
-            application_id=f"AY20261127-{n:04d}",
-            workflow_id=f"setup-AY20261127-{n:04d}",
-            stage="invoice",
-            level="breached",
-            deadline=datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
-            raised_at=datetime(2026, 11, 27, 9, 1, tzinfo=UTC),
-            district_code="410503",
-            enterprise_name="安阳市北关区某商店",
-        )
-    )
+    alert, _ = await store.record(an_alert(n, stage="invoice", level="breached"))
     return alert.id
 
 

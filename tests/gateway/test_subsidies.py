@@ -19,8 +19,8 @@ from gateway.app import create_app
 from service import subsidies as subsidy_service
 from store.service import ServiceDatabase
 from store.subsidies import ShopStatement, SubsidyLedger
+from tests.factories import a_reservation
 from tests.gateway.support import OPS, PORTAL, SUBSCRIBER, gateway_settings, in_process
-from tests.store.test_subsidies import a_reservation
 
 SETTINGS = gateway_settings()
 SETTLED = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
