@@ -24,12 +24,21 @@ from domain.sla_policy import SlaPolicy
 from domain.status import StatusDocument
 from domain.subsidy_policy import SubsidyPolicy
 from service import cases
+from tests import factories
 from tests.conftest import Stack
 
 T = TypeVar("T")
 
 # The seal promise on the wall clock is 2 h: one minute past it.
 PAST_THE_SEAL_PROMISE = timedelta(hours=2, minutes=1)
+
+
+async def fresh_application(stack: Stack, **application: Any) -> tuple[dict[str, Any], str]:
+    """The sandbox reset, and a new application (``factories.application(**application)``): the
+    application and its id."""
+    await stack.reset_sandbox()
+    body = factories.application(**application)
+    return body, body["application_id"]
 
 
 async def start(
