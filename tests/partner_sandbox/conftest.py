@@ -123,3 +123,12 @@ async def effects(client: httpx.AsyncClient, partner: str) -> dict[str, int]:
     answer = await client.get("/_sandbox/effects")
     counts: dict[str, int] = answer.json()[partner]
     return counts
+
+
+def invalid_fields(answer: httpx.Response) -> list[str]:
+    """The fields a partner's 400 ``invalid_request`` names."""
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_request"
+    fields: list[str] = error["fields"]
+    return fields

@@ -29,6 +29,16 @@ async def take(partner: httpx.AsyncClient, receiver: CallbackReceiver, **kw: Any
     return order
 
 
+async def held_then_not(
+    partner: httpx.AsyncClient, receiver: CallbackReceiver
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An order taken with hold on, then one taken with hold off (and carved at once): both."""
+    await partner.put("/_sandbox/behaviour", json={"seal_shop": {"hold": True, "carving_s": 0}})
+    held = await take(partner, receiver)
+    await partner.put("/_sandbox/behaviour", json=NO_HOLD)
+    return held, await take(partner, receiver, application_id="AY20261127-0002")
+
+
 async def status_of(partner: httpx.AsyncClient, order_id: str) -> str:
     status: str = (await partner.get(f"{ORDERS}/{order_id}")).json()["status"]
     return status
@@ -67,10 +77,7 @@ async def test_hold_is_part_of_the_seal_shops_behaviour_and_off_by_default(
 async def test_a_held_order_is_taken_as_usual_and_waits_while_others_carve(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    await partner.put("/_sandbox/behaviour", json={"seal_shop": {"hold": True, "carving_s": 0}})
-    held = await take(partner, receiver)
-    await partner.put("/_sandbox/behaviour", json=NO_HOLD)
-    carved = await take(partner, receiver, application_id="AY20261127-0002")
+    held, carved = await held_then_not(partner, receiver)
 
     # The order taken later, not held, carves and reports; the held one, taken first, does not.
     await receiver.wait_until(lambda r: len(r.accepted) == 1)
@@ -119,10 +126,7 @@ async def test_finishing_a_held_order_completes_it_as_carving_does_with_the_sign
 async def test_turning_hold_off_releases_nothing_already_held(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    await partner.put("/_sandbox/behaviour", json={"seal_shop": {"hold": True, "carving_s": 0}})
-    held = await take(partner, receiver)
-    await partner.put("/_sandbox/behaviour", json=NO_HOLD)
-    later = await take(partner, receiver, application_id="AY20261127-0002")
+    held, later = await held_then_not(partner, receiver)
     await receiver.wait_until(lambda r: len(r.accepted) == 1)
 
     assert completed_ids(receiver) == [later["order_id"]]

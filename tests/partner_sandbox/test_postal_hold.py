@@ -31,6 +31,16 @@ async def book(partner: httpx.AsyncClient, receiver: CallbackReceiver, **kw: Any
     return booked
 
 
+async def held_then_not(
+    partner: httpx.AsyncClient, receiver: CallbackReceiver
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A waybill booked with hold on, then one booked with hold off (and collected at once): both."""
+    await partner.put("/_sandbox/behaviour", json={"postal": {"hold": True, "collect_after_s": 0}})
+    held = await book(partner, receiver)
+    await partner.put("/_sandbox/behaviour", json=NO_HOLD)
+    return held, await book(partner, receiver, application_id="AY20261127-0002")
+
+
 async def advance(partner: httpx.AsyncClient, waybill_no: str) -> dict[str, Any]:
     answer = await partner.post(advance_url(waybill_no))
     assert answer.status_code == 200, answer.text
@@ -88,10 +98,7 @@ async def test_hold_is_part_of_the_postal_behaviour_off_by_default_and_a_strict_
 async def test_a_held_waybill_is_booked_as_usual_and_stays_booked_while_others_move(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    await partner.put("/_sandbox/behaviour", json={"postal": {"hold": True, "collect_after_s": 0}})
-    held = await book(partner, receiver)
-    await partner.put("/_sandbox/behaviour", json=NO_HOLD)
-    moving = await book(partner, receiver, application_id="AY20261127-0002")
+    held, moving = await held_then_not(partner, receiver)
 
     # The waybill booked later, not held, is collected and delivered; the held one, booked first,
     # is still waiting for the courier.
@@ -233,10 +240,7 @@ async def test_a_held_inbound_label_moves_once_posted_and_then_step_by_step(
 async def test_turning_hold_off_releases_nothing_already_held(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    await partner.put("/_sandbox/behaviour", json={"postal": {"hold": True, "collect_after_s": 0}})
-    held = await book(partner, receiver)
-    await partner.put("/_sandbox/behaviour", json=NO_HOLD)
-    later = await book(partner, receiver, application_id="AY20261127-0002")
+    held, later = await held_then_not(partner, receiver)
     await receiver.wait_until(lambda r: events_of(r, later["waybill_no"]) == HAPPY)
 
     assert (await tracked(partner, held["waybill_no"]))["status"] == "booked"
