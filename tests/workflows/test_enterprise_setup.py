@@ -21,8 +21,7 @@ from tests.helpers import closed, fresh_application, start, until
 async def test_a_company_is_registered_then_gets_its_seals_and_first_invoices(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(district="410505")
+    body, _ = await fresh_application(ts_stack, district="410505")
     handle = await start(ts_stack, body)
     status: StatusDocument = await closed(time_skipping_env, handle)
 
@@ -96,8 +95,7 @@ async def test_partners_failing_30_percent_of_calls_still_perform_each_effect_on
 async def test_a_name_conflict_waits_for_a_supplement_then_files_again(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(name="安阳市文峰区冲突餐饮有限公司")
+    body, _ = await fresh_application(ts_stack, name="安阳市文峰区冲突餐饮有限公司")
     handle = await start(ts_stack, body)
     app_id = body["application_id"]
     waiting = await until(ts_stack, app_id, lambda s: s.stage == "awaiting_supplement", timeout=20)
