@@ -5,17 +5,17 @@ when a parcel is collected and how far it has come instead of guessing how long 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.partner_sandbox.conftest import CallbackReceiver, effects
+from tests.partner_sandbox.conftest import CallbackReceiver, effects, held_then_not
 from tests.partner_sandbox.samples import idem, waybill
 
 WAYBILLS = "/postal/v1/waybills"
 HOLD = {"postal": {"hold": True}}
-NO_HOLD = {"postal": {"hold": False}}
 HAPPY = ["collected", "in_transit", "out_for_delivery", "delivered"]
 UNDELIVERABLE = "文峰区查无此地路1号"
 
@@ -29,16 +29,6 @@ async def book(partner: httpx.AsyncClient, receiver: CallbackReceiver, **kw: Any
     assert answer.status_code == 201, answer.text
     booked: dict[str, Any] = answer.json()
     return booked
-
-
-async def held_then_not(
-    partner: httpx.AsyncClient, receiver: CallbackReceiver
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A waybill booked with hold on, then one booked with hold off (and collected at once): both."""
-    await partner.put("/_sandbox/behaviour", json={"postal": {"hold": True, "collect_after_s": 0}})
-    held = await book(partner, receiver)
-    await partner.put("/_sandbox/behaviour", json=NO_HOLD)
-    return held, await book(partner, receiver, application_id="AY20261127-0002")
 
 
 async def advance(partner: httpx.AsyncClient, waybill_no: str) -> dict[str, Any]:
@@ -98,7 +88,7 @@ async def test_hold_is_part_of_the_postal_behaviour_off_by_default_and_a_strict_
 async def test_a_held_waybill_is_booked_as_usual_and_stays_booked_while_others_move(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    held, moving = await held_then_not(partner, receiver)
+    held, moving = await held_then_not(partner, "postal", partial(book, partner, receiver), collect_after_s=0)
 
     # The waybill booked later, not held, is collected and delivered; the held one, booked first,
     # is still waiting for the courier.
@@ -240,7 +230,7 @@ async def test_a_held_inbound_label_moves_once_posted_and_then_step_by_step(
 async def test_turning_hold_off_releases_nothing_already_held(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    held, later = await held_then_not(partner, receiver)
+    held, later = await held_then_not(partner, "postal", partial(book, partner, receiver), collect_after_s=0)
     await receiver.wait_until(lambda r: events_of(r, later["waybill_no"]) == HAPPY)
 
     assert (await tracked(partner, held["waybill_no"]))["status"] == "booked"
