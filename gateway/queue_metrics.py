@@ -26,8 +26,11 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from domain.task_queues import documents_task_queue
+from gateway.dependencies import TemporalConnection, TemporalUnavailable
+from infra.logging import get_logger
 
 # A scrape (Prometheus' default timeout: 10 s) must not wait long for a busy or absent server.
 DESCRIBE_TIMEOUT = timedelta(seconds=2)
@@ -114,3 +117,19 @@ class TaskQueueMetrics(Collector):
 
 
 QUEUES = TaskQueueMetrics()
+
+
+log = get_logger("gateway.metrics")
+# Connecting to an absent Temporal takes up to 10 s (gateway/dependencies.py): longer than a scrape may.
+QUEUE_STATS_TIMEOUT_S = 3.0
+
+
+async def refresh_queue_metrics(temporal: TemporalConnection, cases_task_queue: str) -> None:
+    """Read the queues' statistics into ``QUEUES`` for this scrape; while Temporal cannot be asked
+    (within ``QUEUE_STATS_TIMEOUT_S``) the series are left out and the failure is logged."""
+    try:
+        async with asyncio.timeout(QUEUE_STATS_TIMEOUT_S):
+            QUEUES.set(await read_queue_stats(await temporal.client(), cases_task_queue))
+    except (TemporalUnavailable, RPCError, TimeoutError) as err:
+        QUEUES.clear()
+        log.warning("queue_metrics_not_read", error_type=type(err).__name__, error=str(err)[:200])
