@@ -49,6 +49,9 @@ class BenchSettings(BaseSettings):
     """How long the tax bureau, social insurance, housing fund and bank hold each answer then."""
     outage_at_risk_s: int = Field(default=60, ge=2)
     """Seconds from a case's start to its overall promise's at-risk point in the outage part."""
+    outage_spread_s: float = Field(default=55.0, ge=0)
+    """Over how many seconds the outage part submits its cases, as the timers part does (0: all at
+    once, a harsher burst: their at-risk points and first partner answers then fall together)."""
     park_rate: float = Field(default=3.0, gt=0)
     """Cases parked per second, assumed when no scale part has measured it."""
     stall_s: float = Field(default=300.0, gt=0)

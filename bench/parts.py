@@ -538,7 +538,8 @@ async def outage(ctx: Context) -> dict[str, Any]:
             f"{count} cases; {', '.join(OUTAGE_PARTNERS)} hold each answer {hang:g} s, "
             f"each case at risk {offset} s after its start …"
         )
-        await submit_through_gateway(stack, application_ids(tag, count), settings.concurrency)
+        ids, spread = application_ids(tag, count), settings.outage_spread_s
+        await submit_through_gateway(stack, ids, settings.concurrency, spread_s=spread)
         due_by_start = {
             wid: start.replace(microsecond=0) + timedelta(seconds=offset)
             for wid, start in (await start_times(stack, tag, count, settings.stall_s)).items()
@@ -574,6 +575,7 @@ async def outage(ctx: Context) -> dict[str, Any]:
         "other_alerts": sum(1 for a in seen.ours if (a["stage"], a["level"]) != ("overall", "at_risk")),
         "hang_s": hang,
         "at_risk_s": offset,
+        "spread_s": settings.outage_spread_s,
         "partners_hanging": list(OUTAGE_PARTNERS),
         "case_p50_s": _r(ended.p50_s),
         "case_p95_s": _r(ended.p95_s),
