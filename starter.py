@@ -53,6 +53,7 @@ from domain.sla_policy import SlaLimits, SlaPolicy, load_sla_policy
 from domain.status import ACTION_NAMES, STAGE_NAMES, CaseStage, StatusDocument
 from domain.validation import ApplicationInvalid
 from domain.working_time import deadline_command, official_data_years
+from infra import deployments
 from infra.settings import Settings, get_settings
 from infra.temporal import connect
 from reports.daily import DailyReport, daily_report
@@ -411,7 +412,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy", type=Path, metavar="FILE", help="SLA policy file (default: ODS_SLA_POLICY, else built in)"
     )
     p.set_defaults(run=report)
+
+    p = commands.add_parser(
+        "deployment", help="the workers' versions and which takes new cases (docs/operations.md, releases)"
+    )
+    p.add_argument("move", nargs="?", choices=("current", "ramp"), help="make BUILD current, or ramp to it")
+    p.add_argument("build_id", nargs="?", metavar="BUILD", help="a build id of ODS_WORKER_DEPLOYMENT")
+    p.add_argument("--percent", type=float, default=10.0, help="ramp: the share of new cases (default 10)")
+    p.set_defaults(run=deployment)
     return parser
+
+
+async def deployment(args: argparse.Namespace, session: Session) -> int:
+    """Without arguments, the deployment's versions; ``current BUILD`` or ``ramp BUILD``."""
+    client = await session.client()
+    name = session.settings.worker_deployment
+    if args.move is not None:
+        if not args.build_id:
+            err.print(f"[red]deployment {args.move} needs a BUILD[/]")
+            return EXIT_REFUSED
+        if args.move == "current":
+            await deployments.set_current(client, name, args.build_id)
+        else:
+            await deployments.set_ramping(client, name, args.build_id, args.percent)
+    state = await deployments.describe(client, name)
+    if state is None:
+        err.print(f"no worker has joined the deployment {escape(name)} yet (ODS_WORKER_BUILD_ID)")
+        return EXIT_REFUSED
+    out.print(f"[bold]{escape(name)}[/]: current {state.current or '—'}", highlight=False)
+    if state.ramping:
+        out.print(f"  ramping {state.ramping} at {state.ramp_percentage:g}%", highlight=False)
+    for version in state.versions:
+        out.print(f"  {escape(version.build_id)}  {version.drainage}", highlight=False)
+    return EXIT_OK
 
 
 async def report(args: argparse.Namespace, session: Session) -> int:

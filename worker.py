@@ -12,7 +12,8 @@ Within the cases' role, each kind of activity has a task queue and a pool of slo
 (``cases_workers``), so a partner that hangs delays neither the alerts nor the other partners.
 
 Each worker serves the Temporal SDK's Prometheus metrics (task slots, poll and schedule-to-start
-latencies, workflow and activity outcomes …) at ``http://$ODS_WORKER_METRICS_ADDR/metrics``
+latencies, workflow and activity outcomes …), and the service's own (partner failures, alert store
+delays, history lengths: ``infra/worker_metrics.py``), at ``http://$ODS_WORKER_METRICS_ADDR/metrics``
 (default 127.0.0.1:9464; ``0`` for none). Several workers on one machine each need an address of
 their own: a worker that finds its port taken logs a warning and runs without metrics.
 """
@@ -26,16 +27,17 @@ import ipaddress
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.documents import DocumentActivities
@@ -59,11 +61,13 @@ from domain.task_queues import (
     records_task_queue,
     webhooks_task_queue,
 )
+from infra import deployments
 from infra.log_interceptor import CaseLogInterceptor
 from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
 from infra.temporal import connect, ensure_search_attributes
 from infra.tracing import WORKER_SERVICE, start_tracing, stop_tracing
+from infra.worker_metrics import HISTOGRAM_BUCKETS, HistoryLengthInterceptor
 from service.alerts import AlertWebhooks
 from store.service import ServiceDatabase
 from workflows.registry import ALL_WORKFLOWS, WEBHOOK_WORKFLOWS
@@ -121,7 +125,8 @@ def metrics_runtime(addr: str) -> Runtime | None:
         log.info("worker metrics off", setting="ODS_WORKER_METRICS_ADDR=0")
         return None
     try:
-        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
+        prometheus = PrometheusConfig(bind_address=bind, histogram_bucket_overrides=dict(HISTOGRAM_BUCKETS))
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=prometheus))
     except ValueError as exc:  # the SDK's "Failed starting Prometheus exporter: Address already in use"
         taken = "in use" in str(exc).lower()
         log.warning(
@@ -181,10 +186,29 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "max_cached_workflows": settings.worker_cached_cases,
         "graceful_shutdown_timeout": timedelta(seconds=10),
         # Every line an activity logs names its case (infra/log_context.py). The tracing
-        # interceptor, when on, comes from the client (infra.temporal.connect).
-        "interceptors": [CaseLogInterceptor()],
+        # interceptor, when on, comes from the client (infra.temporal.connect). Histories' lengths
+        # go to the SDK's metrics (infra/worker_metrics.py).
+        "interceptors": [CaseLogInterceptor(), HistoryLengthInterceptor()],
         "workflow_runner": workflow_runner(),
+        "deployment_config": deployment_config(settings),
     }
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """This release as a version of the service's Worker Deployment (``ODS_WORKER_BUILD_ID``), or
+    None: an unversioned worker. Every execution stays on the version it started on (pinned)."""
+    if not settings.worker_build_id:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(
+            deployment_name=settings.worker_deployment, build_id=settings.worker_build_id
+        ),
+        use_worker_versioning=True,
+        # Not declared in the workflows' definitions: with a behaviour declared there, an
+        # unversioned worker (no build id) on the dev server lost its cases' tasks after a
+        # restart (tests/workflows/test_free_services.py) and its portal pushes' posts.
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )
 
 
 def cases_workers(
@@ -192,14 +216,15 @@ def cases_workers(
     resources: WorkerResources,
     queue: str,
     common: dict[str, Any],
+    workflows: Sequence[type],
     *,
-    workflows: bool = True,
     activities: bool = True,
 ) -> list[Worker]:
     """The workers of the cases' role, each on a task queue with slots of its own
     (``domain/task_queues.py``): the workflows, and every activity for cases from before the
     queues; the records; the webhooks' workflows and posts; each partner's calls, at most
-    ``ODS_PARTNER_CONCURRENCY`` in flight."""
+    ``ODS_PARTNER_CONCURRENCY`` in flight. ``workflows``: the workflow classes (none: activities
+    only)."""
     settings = resources.sla.settings
     workers: list[Worker] = []
     if workflows or activities:
@@ -207,16 +232,18 @@ def cases_workers(
             Worker(
                 client,
                 task_queue=queue,
-                workflows=ALL_WORKFLOWS if workflows else [],
+                workflows=list(workflows),
                 activities=all_activities(resources) if activities else [],
                 **common,
             )
         )
+    webhook_workflows = [w for w in workflows if w in WEBHOOK_WORKFLOWS]
+    if webhook_workflows or activities:
         workers.append(
             Worker(
                 client,
                 task_queue=webhooks_task_queue(queue),
-                workflows=WEBHOOK_WORKFLOWS if workflows else [],
+                workflows=webhook_workflows,
                 activities=webhook_activities(resources) if activities else [],
                 max_concurrent_activities=WEBHOOK_ACTIVITY_SLOTS,
                 **common,
@@ -254,6 +281,7 @@ async def running_worker(
     workflows: bool = True,
     activities: bool = True,
     role: str = "all",
+    workflow_classes: Sequence[type] = ALL_WORKFLOWS,
 ) -> AsyncIterator[list[Worker]]:
     """The workers of one process, polling until the block ends: for role ``cases`` the workflows
     and activities of the cases' task queue (or only the one kind), for ``documents`` the
@@ -276,7 +304,9 @@ async def running_worker(
     common = worker_options(settings)
     workers: list[Worker] = []
     if role in ("all", "cases"):
-        workers += cases_workers(client, resources, queue, common, workflows=workflows, activities=activities)
+        workers += cases_workers(
+            client, resources, queue, common, workflow_classes if workflows else [], activities=activities
+        )
     if role in ("all", "documents") and activities:
         workers.append(
             Worker(
@@ -349,7 +379,14 @@ async def main(argv: list[str]) -> int:
             task_queues=[worker.task_queue for worker in workers],
             partners=settings.partner_url,
             metrics=f"http://{settings.worker_metrics_addr}/metrics" if runtime else None,
+            build_id=settings.worker_build_id or None,
         )
+        if settings.worker_build_id and await deployments.adopt_if_first(client, settings):
+            log.info(
+                "the deployment's first version: new cases start on it",
+                deployment=settings.worker_deployment,
+                build_id=settings.worker_build_id,
+            )
         await stop.wait()
         log.info("worker stopping: finishing the tasks in hand")
     log.info("worker stopped")

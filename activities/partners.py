@@ -22,6 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 from domain.delivery import DELIVERY_ERROR_TYPES
 from infra.http import PARTNER_LIMITS, http_client
 from infra.settings import Settings
+from infra.worker_metrics import count_partner_failure
 
 # Partner error codes (docs/partner-api.md) -> ApplicationError types the workflow knows.
 NAME_CONFLICT = "NameConflict"
@@ -169,8 +170,10 @@ class PartnerClient:
         try:
             resp = await self._client.request(method, path, json=json, headers=headers, params=params)
         except httpx.TransportError as exc:
+            kind = _transport_kind(exc)
+            count_partner_failure(path, kind, None)
             raise PartnerUnavailable(
-                f"{method} {path}: {type(exc).__name__}: {exc}", status=None, kind=_transport_kind(exc)
+                f"{method} {path}: {type(exc).__name__}: {exc}", status=None, kind=kind
             ) from exc
         status = resp.status_code
         body: dict[str, Any] = {}
@@ -192,12 +195,14 @@ class PartnerClient:
         elif status == 400 and code in INVALID_REQUEST_CODES:
             kind = PARTNER_REJECTED_REQUEST
         else:
+            count_partner_failure(path, "http", status)
             raise PartnerUnavailable(
                 f"{method} {path}: HTTP {status}",
                 status=status,
                 kind="http",
                 retry_after=retry_after(resp.headers.get("Retry-After")),
             )
+        count_partner_failure(path, "refusal", status)
         message = str(error.get("message", resp.text[:300]))
         fields = error.get("fields") or []
         raise ApplicationError(

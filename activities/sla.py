@@ -12,6 +12,7 @@ from domain.alerts import ALERT_RAISED, AlertEvent, AlertIn, AlertRecord, Calend
 from domain.working_time import CalendarSlice, calendar_slice
 from infra.logging import get_logger
 from infra.settings import Settings
+from infra.worker_metrics import observe_alert_store_delay
 from store.alerts import AlertStore
 
 log = get_logger("sla")
@@ -53,6 +54,8 @@ class SlaActivities:
         if self.store is None:
             raise ApplicationError("this worker has no alert store", non_retryable=False)
         record, created = await self.store.record(alert)
+        if created:
+            observe_alert_store_delay(alert.raised_at)
         log.info(
             "alert raised" if created else "alert already raised",
             alert_id=record.id,

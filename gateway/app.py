@@ -18,6 +18,7 @@ from gateway.errors import install_error_handlers
 from gateway.methods import AllowedMethods
 from gateway.observability import RequestLogMiddleware, observe_calendar_coverage, register_business_collector
 from gateway.openapi import install_openapi
+from gateway.queue_metrics import QUEUES
 from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, reports, subsidies
 from infra.log_context import CaseLogContext
 from infra.logging import get_logger
@@ -114,8 +115,10 @@ def create_app(
     # The Web UI (another origin) calls the codec endpoints with the ops session cookie.
     app.add_middleware(CodecCors, origin=settings.ui_origin)
     # Metrics live in prometheus_client's default registry, shared by every gateway of the process
-    # (gateway/observability.py); the business series are read from the service database.
+    # (gateway/observability.py); the business series are read from the service database, the
+    # queues' backlogs from Temporal (gateway/queue_metrics.py).
     register_business_collector(BUSINESS)
+    register_business_collector(QUEUES)
     app.add_middleware(RequestLogMiddleware)
     # Outside the request log, so that its access line names the case too (infra/log_context.py).
     app.add_middleware(CaseLogContext)

@@ -95,16 +95,23 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+async def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str:
+    """A dependency: the bearer token the caller presents, else a 401."""
+    if credentials is None:
+        raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+    return credentials.credentials
+
+
+BearerTokenDep = Annotated[str, Depends(bearer_token)]
+
+
 def require(*allowed: Role) -> Callable[..., Awaitable[Role]]:
     """A dependency that lets only these roles through and names the caller's role."""
 
-    async def check_bearer_token(
-        settings: SettingsDep,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Role:
-        if credentials is None:
-            raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
-        matched = roles_of(settings, credentials.credentials) & set(allowed)
+    async def check_bearer_token(settings: SettingsDep, token: BearerTokenDep) -> Role:
+        matched = roles_of(settings, token) & set(allowed)
         if not matched:
             raise unauthorized("the bearer token is not valid for this endpoint")
         return min(matched, key=list(Role).index)
@@ -154,14 +161,8 @@ class OpsCaller:
         return given
 
 
-async def ops_caller(
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> OpsCaller:
+async def ops_caller(settings: SettingsDep, token: BearerTokenDep) -> OpsCaller:
     """A dependency: the ops token or a personal ops token, else a 401 (before anything else)."""
-    if credentials is None:
-        raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
-    token = credentials.credentials
     personal = personal_name_of(settings, token)
     if personal is not None:
         return OpsCaller(personal_name=personal)

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     worker_metrics_addr: str = "127.0.0.1:9464"
     # Which task queues ``python worker.py`` polls when no --role is given (worker.py).
     worker_role: Literal["all", "cases", "documents"] = "all"
+    # Worker Versioning (docs/operations.md, releases): the Worker Deployment the workers belong to
+    # and this release's build id; without a build id the workers are unversioned.
+    worker_deployment: str = Field(default="one-day-setup", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    worker_build_id: str = Field(default="", pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,99})?$")
     # How many cases a worker keeps in memory between their workflow tasks (the SDK's sticky
     # cache): each costs about 0.4 MB; a case not in it is replayed from its history when it wakes.
     worker_cached_cases: int = Field(default=1000, ge=1, le=100_000)

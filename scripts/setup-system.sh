@@ -25,6 +25,9 @@ REQUIRED=(
     "poppler-utils|pdftotext|pdftotext and pdftoppm, to read and look at the PDFs the service generates"
     "fonts-wqy-microhei|/usr/share/fonts/truetype/wqy/wqy-microhei.ttc|WenQuanYi Micro Hei, the CJK TrueType font (with Latin) embedded in every generated PDF (documents/fonts.py)"
     "chromium|/usr/bin/chromium|Chromium, the headless browser the Web UI test drives with Playwright (tests/browser/); never a browser download"
+    # Only promtool is needed; on a machine run by systemd the package also enables a Prometheus
+    # service on :9090 (`systemctl disable --now prometheus` if unwanted).
+    "prometheus|promtool|promtool, to check and unit-test the alerting rules (ops/prometheus, tests/ops/test_prometheus_rules.py)"
 )
 
 probe_ok() {

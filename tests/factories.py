@@ -1,15 +1,30 @@
-"""Valid applications for tests, with identifiers correct to their check digits."""
+"""Valid applications, alerts and subsidy reservations for tests, with identifiers correct to their
+check digits."""
 
 from __future__ import annotations
 
 import itertools
 import random
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from domain.alerts import AlertIn
 from domain.identifiers import resident_id_check_char, uscc_check_char
+from domain.subsidy import SubsidyReservation
+from domain.subsidy_policy import SubsidyPolicy
 
 _counter = itertools.count(1)
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+SHANGHAI = timezone(timedelta(hours=8))
+RESERVED_AT = datetime(2026, 11, 27, 10, 30, tzinfo=SHANGHAI)
+STANDARD_SEALS = ["official", "financial", "invoice", "legal_representative"]
+SANDBOX_SEAL_PRICES = {
+    "official": "200.00",
+    "financial": "160.00",
+    "invoice": "160.00",
+    "legal_representative": "120.00",
+    "contract": "160.00",
+}
 
 
 def resident_id(
@@ -133,3 +148,49 @@ def individual_business(application_id: str | None = None, district: str = "4105
         "seals": ["official"],
         "delivery": {"method": "pickup"},
     }
+
+
+def an_alert(case: int = 1, **changes: Any) -> AlertIn:
+    """An at-risk registration alert of case ``AY20261127-{case}``, with ``changes``."""
+    fields: dict[str, Any] = {
+        "application_id": f"AY20261127-{case:04d}",
+        "workflow_id": f"setup-AY20261127-{case:04d}",
+        "stage": "registration",
+        "level": "at_risk",
+        "deadline": datetime(2026, 11, 27, 14, 30, tzinfo=SHANGHAI),
+        "raised_at": datetime(2026, 11, 27, 13, 45, tzinfo=SHANGHAI),
+        "district_code": "410502",
+        "enterprise_name": "安阳市文峰区晨曦餐饮有限公司",
+    }
+    return AlertIn(**(fields | changes))
+
+
+def an_attention_alert(case: int = 1, **changes: Any) -> AlertIn:
+    """A seal shop's refusal waiting for an operator: no deadline, an episode and its reason."""
+    needs_attention: dict[str, Any] = {
+        "stage": "seal_carving",
+        "level": "needs_attention",
+        "deadline": None,
+        "reason": "the seal shop takes no orders",
+    }
+    return an_alert(case, **(needs_attention | changes))
+
+
+def a_reservation(enterprise_uscc: str | None = None, case: int = 1, **changes: Any) -> SubsidyReservation:
+    """The standard seals of case ``AY20261127-{case}`` at the sandbox's prices, with ``changes``."""
+    seals = changes.pop("seals", STANDARD_SEALS)
+    fields: dict[str, Any] = {
+        "application_id": f"AY20261127-{case:04d}",
+        "workflow_id": f"setup-AY20261127-{case:04d}",
+        "uscc": enterprise_uscc or uscc(),
+        "enterprise_name": f"安阳市文峰区晨曦{case}餐饮有限公司",
+        "enterprise_kind": "limited_company",
+        "district_code": "410502",
+        "shop_id": "KZ410502",
+        "shop_name": "文峰区公安备案刻章店",
+        "seals": seals,
+        "prices_cny": {seal: SANDBOX_SEAL_PRICES[seal] for seal in seals},
+        "policy": SubsidyPolicy(),
+        "at": RESERVED_AT,
+    }
+    return SubsidyReservation.model_validate(fields | changes)

@@ -10,26 +10,39 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+import subprocess
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from devstack import PROJECT_ROOT
 from domain.application import parse_application
 from domain.case_ids import workflow_id_for
 from domain.sla_policy import SlaPolicy
 from domain.status import StatusDocument
 from domain.subsidy_policy import SubsidyPolicy
 from service import cases
+from tests import factories
 from tests.conftest import Stack
 
 T = TypeVar("T")
 
 # The seal promise on the wall clock is 2 h: one minute past it.
 PAST_THE_SEAL_PROMISE = timedelta(hours=2, minutes=1)
+
+
+async def fresh_application(stack: Stack, **application: Any) -> tuple[dict[str, Any], str]:
+    """The sandbox reset, and a new application (``factories.application(**application)``): the
+    application and its id."""
+    await stack.reset_sandbox()
+    body = factories.application(**application)
+    return body, body["application_id"]
 
 
 async def start(
@@ -174,3 +187,25 @@ async def breach_the_seal_promise(
         what=f"the breached seal-carving alert of {workflow_id}",
     )
     return await until(stack, application_id, lambda s: s.stages.seal_carving.sla == "breached")
+
+
+@contextmanager
+def child_process(
+    argv: list[str], *, env: dict[str, str], log: Path, patience: float
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``argv`` run from the project root with its output in ``log``; on the way out asked to stop
+    (SIGTERM) and killed if it has not within ``patience`` seconds."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(timeout=patience)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -9,8 +9,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from devstack.stack import free_port
 from domain.partners import SetupInput
 from tests import factories
+from tests.helpers import child_process
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_SLA = '[limits]\nregistration = "3h"\n'
@@ -82,28 +81,6 @@ def test_a_broken_policy_file_stops_the_process_at_start_naming_file_and_key(
     assert "Traceback" not in output, output[-2000:]
 
 
-@contextmanager
-def gateway_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gateway"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 async def wait_until_connected(
     gateway: httpx.AsyncClient, process: subprocess.Popen[bytes], log: Path
 ) -> None:
@@ -154,7 +131,7 @@ async def test_the_gateway_starts_every_case_with_the_policies_it_read_at_start(
     log = tmp_path / "gateway.log"
     portal = {"Authorization": "Bearer dev-portal-token"}
     workflow_ids: list[str] = []
-    with gateway_process(env, log) as process:
+    with child_process([sys.executable, "-m", "gateway"], env=env, log=log, patience=15) as process:
         async with httpx.AsyncClient(base_url=f"http://{env['ODS_GATEWAY_ADDR']}", timeout=30) as gateway:
             await wait_until_connected(gateway, process, log)
             try:

@@ -28,6 +28,7 @@ from devstack.stack import free_port
 from domain.calendar_coverage import calendar_coverage
 from infra.settings import Settings
 from infra.temporal import connect
+from tests.helpers import child_process
 from worker import MetricsAddressInvalid, check_metrics_addr, metrics_runtime, running_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,21 +90,8 @@ def worker_process(tmp_path: Path, name: str, **ods: str) -> Iterator[WorkerProc
     env = {k: v for k, v in os.environ.items() if not k.startswith("ODS_")}
     env |= {"ODS_DATA_DIR": str(tmp_path / "data"), "ODS_LOG_FORMAT": "json"} | ods
     log = tmp_path / f"{name}.log"
-    with log.open("wb") as sink:
-        child = subprocess.Popen(
-            [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
-    process = WorkerProcess(child, log)
-    try:
-        yield process
-    finally:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+    with child_process([sys.executable, "worker.py"], env=env, log=log, patience=60) as child:
+        yield WorkerProcess(child, log)
 
 
 async def test_workers_serve_sdk_metrics_and_one_on_a_taken_port_runs_without(

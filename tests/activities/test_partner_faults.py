@@ -97,29 +97,30 @@ async def test_a_partner_holding_its_answer_past_the_clients_timeout_is_a_timeou
     settings: Settings, sandbox_url: str, partner: httpx.AsyncClient
 ) -> None:
     await partner.put("/_sandbox/behaviour", json={"registration": {"hang_s": 5}})
-    impatient = PartnerClient(settings, httpx.AsyncClient(base_url=sandbox_url, timeout=0.2))
-    try:
-        with pytest.raises(PartnerUnavailable) as caught:
-            await impatient.request("GET", "/registration/v1/filings/REG-ANY")
-    finally:
-        await impatient.aclose()
+    unavailable = await reading_a_filing(settings, sandbox_url, timeout=0.2)
 
-    assert (caught.value.status, caught.value.kind) == (None, "timeout")
-    assert caught.value.details == ({"status": None, "kind": "timeout"},)
+    assert (unavailable.status, unavailable.kind) == (None, "timeout")
+    assert unavailable.details == ({"status": None, "kind": "timeout"},)
 
 
 async def test_a_refused_connection_is_unreachable(settings: Settings) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    nobody = PartnerClient(settings, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5))
+    unavailable = await reading_a_filing(settings, f"http://127.0.0.1:{port}", timeout=5)
+
+    assert (unavailable.status, unavailable.kind) == (None, "unreachable")
+
+
+async def reading_a_filing(settings: Settings, base_url: str, *, timeout: float) -> PartnerUnavailable:
+    """What reading a filing at ``base_url`` raises, with a client that waits ``timeout`` seconds."""
+    client = PartnerClient(settings, httpx.AsyncClient(base_url=base_url, timeout=timeout))
     try:
         with pytest.raises(PartnerUnavailable) as caught:
-            await nobody.request("GET", "/registration/v1/filings/REG-ANY")
+            await client.request("GET", "/registration/v1/filings/REG-ANY")
     finally:
-        await nobody.aclose()
-
-    assert (caught.value.status, caught.value.kind) == (None, "unreachable")
+        await client.aclose()
+    return caught.value
 
 
 def test_retry_after_reads_seconds_and_http_dates_and_caps_them() -> None:

@@ -6,14 +6,13 @@ partner's code, words and fields."""
 from __future__ import annotations
 
 import httpx
-import pytest
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.invoices import InvoiceActivities
-from activities.partners import PARTNER_REFUSED, PARTNER_REJECTED_REQUEST, PartnerClient, PartnerRefusal
+from activities.partners import PARTNER_REJECTED_REQUEST, PartnerClient
 from activities.seals import SealActivities
 from domain.partners import InvoiceAllotmentRequest, SealOrderRequest, SealShop
+from tests.activities.refusals import refused
 from tests.factories import uscc
 from tests.partner_sandbox.conftest import CallbackReceiver, effects
 from tests.partner_sandbox.samples import ORG
@@ -61,13 +60,10 @@ async def test_list_seal_shops_of_a_district_outside_anyang_is_a_rejected_reques
 ) -> None:
     seals = SealActivities(partners)
 
-    with pytest.raises(ApplicationError) as caught:
-        await ActivityEnvironment().run(seals.list_seal_shops, "110101")
+    refusal = await refused(
+        ActivityEnvironment().run(seals.list_seal_shops, "110101"), kind=PARTNER_REJECTED_REQUEST
+    )
 
-    assert caught.value.type == PARTNER_REJECTED_REQUEST
-    assert caught.value.non_retryable
-    refusal = PartnerRefusal.of(caught.value)
-    assert refusal is not None
     assert (refusal.code, refusal.fields) == ("invalid_request", ["district_code"])
 
 
@@ -78,19 +74,12 @@ async def test_the_first_shops_refusal_is_a_non_retryable_partner_refusal_and_th
     env = ActivityEnvironment()
     name = "安阳市殷都区拒刻五金有限公司"
 
-    with pytest.raises(ApplicationError) as caught:
-        await env.run(seals.order_seals, seal_request("seal-1", name=name))
+    refusal = await refused(env.run(seals.order_seals, seal_request("seal-1", name=name)))
     refused_effects = await effects(partner, "seal_shop")
     shops = await env.run(seals.list_seal_shops, "410505")
     order = await env.run(seals.order_seals, seal_request("seal-2", name=name, shop_id=shops[1].shop_id))
     await receiver.wait_until(lambda r: len(r.accepted) == 1)
 
-    err = caught.value
-    assert err.type == PARTNER_REFUSED
-    assert err.non_retryable
-    refusal = PartnerRefusal.of(err)
-    assert refusal is not None
-    assert refusal.type == PARTNER_REFUSED
     assert refusal.code == "order_refused"
     assert refusal.message.startswith("本店（安阳市殷都区诚信刻章店）暂停承接该企业印章刻制")
     assert refusal.fields == ["shop_id"]
@@ -119,17 +108,11 @@ async def test_the_tax_bureaus_first_refusal_is_a_partner_refusal_and_a_new_key_
     env = ActivityEnvironment()
     name = "安阳市殷都区税务异常五金有限公司"
 
-    with pytest.raises(ApplicationError) as first:
-        await env.run(invoices.issue_first_invoices, allotment_request("tax-1", name=name))
-    with pytest.raises(ApplicationError) as same_key:
-        await env.run(invoices.issue_first_invoices, allotment_request("tax-1", name=name))
+    first = await refused(env.run(invoices.issue_first_invoices, allotment_request("tax-1", name=name)))
+    same_key = await refused(env.run(invoices.issue_first_invoices, allotment_request("tax-1", name=name)))
     allotment = await env.run(invoices.issue_first_invoices, allotment_request("tax-2", name=name))
 
-    for err in (first.value, same_key.value):
-        assert err.type == PARTNER_REFUSED
-        assert err.non_retryable
-        refusal = PartnerRefusal.of(err)
-        assert refusal is not None
+    for refusal in (first, same_key):
         assert refusal.code == "tax_record_not_ready"
         assert "税务登记信息尚未同步" in refusal.message
         assert refusal.fields == ["uscc"]

@@ -10,16 +10,13 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.bank import BankActivities
 from activities.housing_fund import HousingFundActivities
 from activities.partners import (
-    PARTNER_REFUSED,
     PARTNER_REJECTED_REQUEST,
     PartnerClient,
-    PartnerRefusal,
     PartnerUnavailable,
 )
 from activities.social_insurance import SocialInsuranceActivities
@@ -31,6 +28,7 @@ from domain.partners import (
     SocialInsuranceRegistration,
     SocialInsuranceRequest,
 )
+from tests.activities.refusals import refused
 from tests.factories import uscc
 from tests.partner_sandbox.conftest import effects
 from tests.partner_sandbox.samples import ORG
@@ -67,15 +65,6 @@ def bank_request(
         legal_representative_name="张艳鹏",
         idempotency_key=key,
     )
-
-
-def refusal_of(err: ApplicationError) -> PartnerRefusal:
-    assert err.type == PARTNER_REFUSED
-    assert err.non_retryable
-    refusal = PartnerRefusal.of(err)
-    assert refusal is not None
-    assert refusal.type == PARTNER_REFUSED
-    return refusal
 
 
 async def test_register_social_insurance_returns_the_bureaus_registration(
@@ -143,15 +132,13 @@ async def test_the_banks_refusal_is_a_non_retryable_partner_refusal_and_a_new_re
     env = ActivityEnvironment()
     name = "安阳市殷都区拒开户五金有限公司"
 
-    with pytest.raises(ApplicationError) as first:
-        await env.run(activities.book_bank_appointment, bank_request("bank-1", name=name))
-    with pytest.raises(ApplicationError) as replayed:  # the same key: the stored refusal
-        await env.run(activities.book_bank_appointment, bank_request("bank-1", name=name))
+    first = await refused(env.run(activities.book_bank_appointment, bank_request("bank-1", name=name)))
+    # The same key: the stored refusal.
+    replayed = await refused(env.run(activities.book_bank_appointment, bank_request("bank-1", name=name)))
     refused_effects = await effects(partner, "bank")
     booked = await env.run(activities.book_bank_appointment, bank_request("bank-2", name=name))
 
-    for err in (first.value, replayed.value):
-        refusal = refusal_of(err)
+    for refusal in (first, replayed):
         assert refusal.code == "account_opening_refused"
         assert refusal.message.startswith("经尽职调查，中国建设银行安阳分行暂不受理该企业开户预约")
         assert "declines to book" in refusal.message
@@ -168,14 +155,12 @@ async def test_the_bureaus_and_the_centres_first_refusals_are_partner_refusals_a
     hf = HousingFundActivities(partners)
     env = ActivityEnvironment()
 
-    with pytest.raises(ApplicationError) as si_refused:
-        await env.run(
-            si.register_social_insurance, si_request("si-1", name="安阳市殷都区参保异常五金有限公司")
-        )
-    with pytest.raises(ApplicationError) as hf_refused:
-        await env.run(
-            hf.open_housing_fund_account, hf_request("hf-1", name="安阳市殷都区公积金异常五金有限公司")
-        )
+    si_refusal = await refused(
+        env.run(si.register_social_insurance, si_request("si-1", name="安阳市殷都区参保异常五金有限公司"))
+    )
+    hf_refusal = await refused(
+        env.run(hf.open_housing_fund_account, hf_request("hf-1", name="安阳市殷都区公积金异常五金有限公司"))
+    )
     registration = await env.run(
         si.register_social_insurance, si_request("si-2", name="安阳市殷都区参保异常五金有限公司")
     )
@@ -183,11 +168,9 @@ async def test_the_bureaus_and_the_centres_first_refusals_are_partner_refusals_a
         hf.open_housing_fund_account, hf_request("hf-2", name="安阳市殷都区公积金异常五金有限公司")
     )
 
-    si_refusal = refusal_of(si_refused.value)
     assert si_refusal.code == "social_insurance_record_not_ready"
     assert "安阳市殷都区人力资源和社会保障局" in si_refusal.message
     assert si_refusal.fields == ["uscc"]
-    hf_refusal = refusal_of(hf_refused.value)
     assert hf_refusal.code == "housing_fund_record_not_ready"
     assert "安阳市住房公积金管理中心殷都区管理部" in hf_refusal.message
     assert hf_refusal.fields == ["uscc"]
@@ -201,15 +184,13 @@ async def test_a_branch_the_bank_does_not_have_is_a_rejected_request_naming_the_
 ) -> None:
     activities = BankActivities(partners)
 
-    with pytest.raises(ApplicationError) as caught:
-        await ActivityEnvironment().run(
+    refusal = await refused(
+        ActivityEnvironment().run(
             activities.book_bank_appointment, bank_request("bank-1", bank="交通银行", branch="林州支行")
-        )
+        ),
+        kind=PARTNER_REJECTED_REQUEST,
+    )
 
-    assert caught.value.type == PARTNER_REJECTED_REQUEST
-    assert caught.value.non_retryable
-    refusal = PartnerRefusal.of(caught.value)
-    assert refusal is not None
     assert (refusal.code, refusal.fields) == ("invalid_request", ["branch"])
 
 

@@ -14,7 +14,7 @@ from activities.subsidy import GRANT_NOT_FOUND, STATE_CONFLICT, SubsidyActivitie
 from domain.subsidy import SubsidySettlement
 from store.subsidies import SubsidyLedger
 from tests import factories
-from tests.store.test_subsidies import a_reservation
+from tests.factories import a_reservation
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 

@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack import PROJECT_ROOT
 from devstack.stack import free_port
 from devstack.temporal_server import port_problem
+from tests.devstack import start_devstack
 
 
 class Up:
@@ -44,17 +43,7 @@ class Up:
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        with self.out.open("wb") as out:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "devstack",
-                "up",
-                cwd=PROJECT_ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-            )
+        self.process = await start_devstack("up", env=self.env, log=self.out)
 
     def output(self) -> str:
         return self.out.read_text(errors="replace")

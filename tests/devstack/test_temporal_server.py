@@ -21,6 +21,7 @@ from devstack import PROJECT_ROOT
 from devstack.stack import free_port
 from devstack.temporal_server import port_problem
 from infra.temporal import SA_DISTRICT_CODE, SA_SETUP_STAGE, SEARCH_ATTRIBUTES
+from tests.devstack import start_devstack
 
 NAMESPACE = "ods-devstack-test"
 PROBE_WORKFLOW_ID = "setup-AY-DEVSTACK-PROBE"
@@ -43,17 +44,7 @@ class DevServer:
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> Client:
-        with self.log.open("ab") as out:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "devstack",
-                "temporal",
-                cwd=PROJECT_ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-            )
+        self.process = await start_devstack("temporal", env=self.env, log=self.log)
         deadline = time.monotonic() + 20
         while True:
             assert self.process.returncode is None, self.output()

@@ -134,8 +134,20 @@ def waybill(direction: str = "outbound") -> WaybillLabelData:
 
 
 def notice() -> CompletionNoticeData:
-    def at(hour: int, minute: int) -> datetime:
-        return datetime(2026, 11, 27, hour, minute, tzinfo=CST)
+    def at(hour: int, minute: int, *, day: int = 27) -> datetime:
+        return datetime(2026, 11, day, hour, minute, tzinfo=CST)
+
+    def done(
+        stage: str, limit: str, *, started: datetime, finished: datetime, deadline: datetime
+    ) -> StageTiming:
+        return StageTiming(
+            stage=stage,
+            state="done",
+            limit=limit,
+            started_at=started,
+            finished_at=finished,
+            deadline=deadline,
+        )
 
     return CompletionNoticeData(
         application_id=APPLICATION_ID,
@@ -146,38 +158,10 @@ def notice() -> CompletionNoticeData:
         accepted_at=ACCEPTED,
         completed_at=at(16, 0),
         stages=[
-            StageTiming(
-                stage="registration",
-                state="done",
-                limit="4h",
-                started_at=at(9, 30),
-                finished_at=at(11, 2),
-                deadline=at(14, 30),
-            ),
-            StageTiming(
-                stage="seal_carving",
-                state="done",
-                limit="2h",
-                started_at=at(11, 5),
-                finished_at=at(15, 20),
-                deadline=at(14, 5),
-            ),
-            StageTiming(
-                stage="invoice",
-                state="done",
-                limit="1h",
-                started_at=at(11, 5),
-                finished_at=at(11, 40),
-                deadline=at(13, 5),
-            ),
-            StageTiming(
-                stage="overall",
-                state="done",
-                limit="7h",
-                started_at=at(9, 30),
-                finished_at=at(15, 40),
-                deadline=datetime(2026, 11, 30, 9, 30, tzinfo=CST),
-            ),
+            done("registration", "4h", started=at(9, 30), finished=at(11, 2), deadline=at(14, 30)),
+            done("seal_carving", "2h", started=at(11, 5), finished=at(15, 20), deadline=at(14, 5)),
+            done("invoice", "1h", started=at(11, 5), finished=at(11, 40), deadline=at(13, 5)),
+            done("overall", "7h", started=at(9, 30), finished=at(15, 40), deadline=at(9, 30, day=30)),
         ],
         delivery_method="postal",
         waybill_no=WAYBILL_NO,

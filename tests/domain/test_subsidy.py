@@ -22,7 +22,7 @@ from domain.subsidy import (
     within_budget,
 )
 from domain.subsidy_policy import SubsidyPolicy
-from tests.store.test_subsidies import AT, STANDARD, a_reservation
+from tests.factories import RESERVED_AT, STANDARD_SEALS, a_reservation
 
 
 def a_grant(request: SubsidyReservation, state: GrantState) -> SubsidyEntry:
@@ -35,8 +35,8 @@ def a_grant(request: SubsidyReservation, state: GrantState) -> SubsidyEntry:
         | {
             "grant_id": "FS2026-0123456789AB",
             "state": state,
-            "settled_at": AT + timedelta(hours=2) if state == "settled" else None,
-            "released_at": AT + timedelta(hours=1) if state == "released" else None,
+            "settled_at": RESERVED_AT + timedelta(hours=2) if state == "settled" else None,
+            "released_at": RESERVED_AT + timedelta(hours=1) if state == "released" else None,
         }
     )
 
@@ -65,12 +65,12 @@ def test_a_released_grant_is_granted_anew() -> None:
 
 
 def test_the_standard_set_is_granted_at_its_prices_for_the_budget_of_the_year() -> None:
-    terms = terms_of(a_reservation(seals=[*STANDARD, "contract"]))
+    terms = terms_of(a_reservation(seals=[*STANDARD_SEALS, "contract"]))
     assert terms.amount_cny == Decimal("640.00") and terms.quote.enterprise_pays_cny == Decimal("160.00")
-    assert terms.quote.covered_seals == STANDARD and terms.quote.extra_seals == ["contract"]
+    assert terms.quote.covered_seals == STANDARD_SEALS and terms.quote.extra_seals == ["contract"]
     assert terms.budget_year == 2026 and terms.month == "2026-11"
     assert terms.annual_budget_cny == SubsidyPolicy().annual_budget_cny
-    assert terms.reserved_at == AT and terms.reserved_at.utcoffset() == timedelta(0)
+    assert terms.reserved_at == RESERVED_AT and terms.reserved_at.utcoffset() == timedelta(0)
 
 
 def test_the_year_and_month_are_beijings() -> None:
@@ -81,7 +81,7 @@ def test_the_year_and_month_are_beijings() -> None:
 
 def test_over_the_cap_the_city_pays_the_cap_and_the_enterprise_the_rest() -> None:
     policy = SubsidyPolicy(cap_per_enterprise_cny=Decimal("500.00"))
-    terms = terms_of(a_reservation(policy=policy, seals=[*STANDARD, "contract"]))
+    terms = terms_of(a_reservation(policy=policy, seals=[*STANDARD_SEALS, "contract"]))
     assert terms.amount_cny == Decimal("500.00") and terms.quote.capped
     assert terms.quote.enterprise_pays_cny == Decimal("300.00")  # 140.00 over the cap + the contract seal
 
@@ -111,8 +111,8 @@ def test_the_budget_covers_a_grant_whole_or_not_at_all() -> None:
 
 
 def test_over_the_budget_the_enterprise_pays_every_seal() -> None:
-    decision = budget_exhausted(terms_of(a_reservation(seals=[*STANDARD, "contract"])))
+    decision = budget_exhausted(terms_of(a_reservation(seals=[*STANDARD_SEALS, "contract"])))
     assert decision.eligible and not decision.granted and decision.budget_exhausted
     assert decision.reason == BUDGET_EXHAUSTED and decision.state is None and decision.grant_id is None
     assert decision.amount_cny == Decimal("0.00") and decision.enterprise_pays_cny == Decimal("800.00")
-    assert decision.extra_seals == [*STANDARD, "contract"]
+    assert decision.extra_seals == [*STANDARD_SEALS, "contract"]

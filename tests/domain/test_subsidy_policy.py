@@ -11,6 +11,7 @@ import pytest
 
 from domain.subsidy import SubsidyReservation
 from domain.subsidy_policy import SubsidyPolicy, SubsidyPolicyError, load_subsidy_policy
+from tests.factories import a_reservation
 
 CONTRACT_EXAMPLE = """
 kinds = ["limited_company", "sole_proprietorship", "partnership", "individual_business"]
@@ -70,20 +71,7 @@ def test_the_policy_travels_as_json_and_comes_back_equal() -> None:
     assert json.loads(text)["cap_per_enterprise_cny"] == "700.50"
     assert json.loads(text)["prices_cny"]["official"] == "200.00"
     assert SubsidyPolicy.model_validate_json(text) == policy
-    reservation = SubsidyReservation(
-        application_id="AY20261127-0001",
-        workflow_id="setup-AY20261127-0001",
-        uscc="91410502MA00000000",
-        enterprise_name="安阳市文峰区晨曦餐饮有限公司",
-        enterprise_kind="limited_company",
-        district_code="410502",
-        shop_id="S410502",
-        shop_name="文峰区刻章店",
-        seals=["official"],
-        prices_cny={"official": "200.00"},  # type: ignore[dict-item]
-        policy=policy,
-        at="2026-11-27T10:00:00+08:00",  # type: ignore[arg-type]
-    )
+    reservation = a_reservation(policy=policy)
     assert SubsidyReservation.model_validate_json(reservation.model_dump_json()) == reservation
 
 

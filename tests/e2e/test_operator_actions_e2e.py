@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests import factories
 from tests.conftest import Stack
 from tests.e2e.test_gateway_e2e import status_of, submit, wait_for
-from tests.helpers import eventually
+from tests.helpers import eventually, fresh_application
 
 pytestmark = pytest.mark.e2e
 
@@ -41,9 +40,7 @@ async def listed_ids(stack: Stack, **params: str) -> set[str]:
 
 
 async def test_an_operator_reassigns_a_refused_seal_order_through_the_gateway(dev_stack: Stack) -> None:
-    await dev_stack.reset_sandbox()
-    body = factories.application(name="安阳市文峰区拒刻科技有限公司", invoice=False)
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(dev_stack, name="安阳市文峰区拒刻科技有限公司", invoice=False)
     assert (await submit(dev_stack, body)).status_code == 202
     doc = await waiting_for_an_operator(dev_stack, app_id, "seal_carving")
     assert doc["attention"]["actions"] == ["retry_stage", "reassign_seal_shop", "reject"]
@@ -103,9 +100,7 @@ async def test_an_operator_reassigns_a_refused_seal_order_through_the_gateway(de
 
 
 async def test_an_operator_rejects_a_case_whose_tax_record_is_not_ready(dev_stack: Stack) -> None:
-    await dev_stack.reset_sandbox()
-    body = factories.application(name="安阳市文峰区税务异常商贸有限公司")
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(dev_stack, name="安阳市文峰区税务异常商贸有限公司")
     assert (await submit(dev_stack, body)).status_code == 202
     doc = await waiting_for_an_operator(dev_stack, app_id, "invoice")
     assert doc["attention"]["actions"] == ["retry_stage", "reject"]

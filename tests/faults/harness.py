@@ -391,6 +391,25 @@ def city_month(at: str) -> str:
     return datetime.fromisoformat(at).astimezone(CITY_ZONE).strftime("%Y-%m")
 
 
+SEAL_ALERTS = {("seal_carving", "at_risk"), ("seal_carving", "breached"), ("seal_carving", "recovered")}
+"""The alerts of a seal promise broken, then kept."""
+
+
+async def finish_held_orders_once(
+    stack: FaultStack, bodies: list[dict[str, Any]], ids: list[str], *, held: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The shop finishes the held orders of ``held``; every case of ``ids`` then completes, with every
+    effect once (``check_exactly_once``), and each case of ``held`` had its seal alerts. The cases'
+    status documents."""
+    for app_id in held:
+        await stack.finish_held_orders(app_id)
+    docs = await stack.all_completed(ids)
+    await check_exactly_once(stack, bodies, docs)
+    for app_id in held:
+        assert await stack.alerts_of(app_id) >= SEAL_ALERTS
+    return docs
+
+
 async def check_exactly_once(
     stack: FaultStack, bodies: list[dict[str, Any]], docs: dict[str, dict[str, Any]]
 ) -> None:

@@ -20,12 +20,18 @@ import pytest
 
 from tests import factories
 from tests.faults.conftest import MakeStack, RestartablePostgres
-from tests.faults.harness import PYTHON, FaultStack, carving, check_exactly_once, city_month
+from tests.faults.harness import (
+    PYTHON,
+    FaultStack,
+    carving,
+    check_exactly_once,
+    city_month,
+    finish_held_orders_once,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 FAST_POST = {"collect_after_s": 0.05}
-SEAL_ALERTS = {("seal_carving", "at_risk"), ("seal_carving", "breached"), ("seal_carving", "recovered")}
 
 # Another process's write transaction on the existing file: BEGIN EXCLUSIVE until a line arrives.
 LOCKER = """\
@@ -115,12 +121,7 @@ async def test_sqlite_locked_by_another_process_holds_the_writes_until_it_is_rel
     for app_id in ids:
         await stack.case_until(app_id, carving, what="subsidy reserved")
         await stack.until(lambda a=app_id: seal_breached(stack, a), what=f"{app_id}: the seal promise broken")
-    for app_id in ids:
-        await stack.finish_held_orders(app_id)
-    docs = await stack.all_completed(ids)
-    await check_exactly_once(stack, bodies, docs)
-    for app_id in ids:
-        assert await stack.alerts_of(app_id) >= SEAL_ALERTS
+    await finish_held_orders_once(stack, bodies, ids, held=ids)
 
 
 async def test_postgresql_stopped_and_started_again_the_writes_are_retried(

@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 
 from tests import factories
-from tests.faults.harness import FaultStack, carving, check_exactly_once
+from tests.faults.harness import SEAL_ALERTS, FaultStack, carving, check_exactly_once, finish_held_orders_once
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 CONFLICTING_NAME = "安阳市文峰区冲突科技有限公司"
 CORRECTED_NAME = "安阳市文峰区晨光科技有限公司"
-SEAL_ALERTS = {("seal_carving", "at_risk"), ("seal_carving", "breached"), ("seal_carving", "recovered")}
 FAST_POST = {"collect_after_s": 0.05}
 
 
@@ -121,13 +120,7 @@ async def test_the_dev_server_restarted_on_its_database_file_keeps_every_case_an
     for app_id in held:
         [alert] = [a for a in feed if a["application_id"] == app_id and a["level"] == "breached"]
         assert datetime.fromisoformat(alert["raised_at"]) > stopped_at, (deadlines, alert)
-    for app_id in held:
-        await stack.finish_held_orders(app_id)
-
-    docs = await stack.all_completed(ids)
-    await check_exactly_once(stack, bodies, docs)
-    for app_id in held:
-        assert await stack.alerts_of(app_id) >= SEAL_ALERTS
+    await finish_held_orders_once(stack, bodies, ids, held=held)
     assert not stack.sandbox_log_events("callback_refused")
     answered = {e["application_id"] for e in stack.sandbox_log_events("callback_delivered")}
     assert answered >= set(ids)

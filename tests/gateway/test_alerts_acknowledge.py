@@ -17,52 +17,25 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from gateway.app import create_app
-from infra.serving import serve_in_background
-from infra.settings import Settings
 from service import alerts as alert_service
 from store.alerts import AlertRecord, AlertStore
-from store.db import create_engine, init_schema
 from store.service import ServiceDatabase
-from tests.gateway.test_alerts_feed import EventStream, fields_of, raise_alert, subscribed
+from tests.gateway.support import OPS, PORTAL, SUBSCRIBER, bearer, fields_of, gateway_settings
+from tests.gateway.test_alerts_feed import EventStream, raise_alert, subscribed
 
 ZHANG_TOKEN = "zhang-wei-personal-token-0001"
 LI_TOKEN = "li-na-personal-token-000000002"
-SETTINGS = Settings(
-    temporal_address="127.0.0.1:1",
-    portal_token="test-portal-token",
-    ops_token="test-ops-token",
-    alerts_token="test-alerts-token",
-    operator_tokens=f"zhang.wei:{ZHANG_TOKEN}, li.na:{LI_TOKEN}",
-)
-PORTAL = {"Authorization": f"Bearer {SETTINGS.portal_token}"}
-OPS = {"Authorization": f"Bearer {SETTINGS.ops_token}"}
-SUBSCRIBER = {"Authorization": f"Bearer {SETTINGS.alerts_token}"}
-ZHANG = {"Authorization": f"Bearer {ZHANG_TOKEN}"}
-LI = {"Authorization": f"Bearer {LI_TOKEN}"}
+SETTINGS = gateway_settings(operator_tokens=f"zhang.wei:{ZHANG_TOKEN}, li.na:{LI_TOKEN}")
+ZHANG = bearer(ZHANG_TOKEN)
+LI = bearer(LI_TOKEN)
 FAST_POLL_S = 0.1
 QUIET_S = 4 * FAST_POLL_S
-
-
-@pytest_asyncio.fixture
-async def store(database_url: str) -> AsyncIterator[AlertStore]:
-    engine = create_engine(database_url)
-    await init_schema(engine)
-    try:
-        yield AlertStore(engine)
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
 def app(store: AlertStore) -> FastAPI:
     # No Temporal and no webhooks here (tests/gateway/test_alerts_webhooks.py has them).
     return create_app(SETTINGS, client=None, database=ServiceDatabase.on(store.engine))
-
-
-@pytest_asyncio.fixture
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    async with serve_in_background(app) as url:
-        yield url
 
 
 @pytest_asyncio.fixture

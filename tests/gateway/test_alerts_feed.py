@@ -18,26 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from fastapi import FastAPI
 
 from gateway.app import create_app
 from infra.serving import serve_in_background
-from infra.settings import Settings
 from service import alerts as alert_service
 from store.alerts import AlertIn, AlertRecord, AlertStore
-from store.db import create_engine, init_schema
 from store.service import ServiceDatabase
+from tests.gateway.support import OPS, PORTAL, SUBSCRIBER, fields_of, gateway_settings
 
-SETTINGS = Settings(
-    temporal_address="127.0.0.1:1",
-    portal_token="test-portal-token",
-    ops_token="test-ops-token",
-    alerts_token="test-alerts-token",
-)
-PORTAL = {"Authorization": f"Bearer {SETTINGS.portal_token}"}
-OPS = {"Authorization": f"Bearer {SETTINGS.ops_token}"}
-SUBSCRIBER = {"Authorization": f"Bearer {SETTINGS.alerts_token}"}
+SETTINGS = gateway_settings()
 # Alerts must reach subscribers within 2 s of being raised (issue 3, "Done when").
 DELIVERY_LIMIT_S = 2.0
 RAISED = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -45,37 +35,9 @@ STAGES = ("registration", "seal_carving", "invoice", "delivery", "overall")
 LEVELS = ("at_risk", "breached", "recovered")
 
 
-# --- a real store, on both databases ------------------------------------------------------------
-
-
-@pytest_asyncio.fixture
-async def store(database_url: str) -> AsyncIterator[AlertStore]:
-    engine = create_engine(database_url)
-    await init_schema(engine)
-    try:
-        yield AlertStore(engine)
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 def app(store: AlertStore) -> FastAPI:
     return create_app(SETTINGS, client=None, database=ServiceDatabase.on(store.engine))
-
-
-@pytest_asyncio.fixture
-async def gateway(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway in-process (no lifespan, no Temporal): for everything but the live stream."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as c:
-        yield c
-    assert not app.state.temporal.connected
-
-
-@pytest_asyncio.fixture
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """The gateway served by uvicorn on a free port: its base URL."""
-    async with serve_in_background(app) as url:
-        yield url
 
 
 _serial = iter(range(1, 1_000_000))
@@ -117,11 +79,6 @@ def combinations() -> Iterator[tuple[str, str, str]]:
 
 def ids(alerts: list[dict[str, Any]] | list[AlertRecord]) -> list[str]:
     return [a["id"] if isinstance(a, dict) else a.id for a in alerts]
-
-
-def fields_of(resp: httpx.Response) -> set[str]:
-    assert resp.status_code == 422, resp.text
-    return {e["field"] for e in resp.json()["errors"]}
 
 
 # --- reading an event stream the way a subscriber does -------------------------------------------

@@ -22,19 +22,13 @@ from gateway.app import create_app
 from gateway.auth import OPS_SESSION_COOKIE, OPS_SESSION_LIFETIME_S, issue_ops_session
 from infra.codec import EncryptionCodec
 from infra.settings import Settings
+from tests.gateway.support import OPS, gateway_settings, in_process
 
 KEYS = f"k2:{base64.b64encode(os.urandom(32)).decode()},k1:{base64.b64encode(os.urandom(32)).decode()}"
 UI = "http://127.0.0.1:18233"
-SETTINGS = Settings(
-    temporal_address="127.0.0.1:1",
-    data_dir=Path(tempfile.mkdtemp(prefix="ods-codec-test-")),
-    portal_token="test-portal-token",
-    ops_token="test-ops-token",
-    alerts_token="test-alerts-token",
-    codec_keys=KEYS,
-    ui_origin=UI,
+SETTINGS = gateway_settings(
+    data_dir=Path(tempfile.mkdtemp(prefix="ods-codec-test-")), codec_keys=KEYS, ui_origin=UI
 )
-OPS = {"Authorization": f"Bearer {SETTINGS.ops_token}"}
 CODEC = EncryptionCodec.from_text(KEYS)
 SECRET = b'{"id_number":"410502199001011234","phone":"13803720000"}'
 
@@ -72,8 +66,8 @@ def app() -> FastAPI:
 
 @pytest_asyncio.fixture
 async def gateway(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+    # The sign-in page names the codec at the address the browser reached the gateway on.
+    async with in_process(app, base_url="http://127.0.0.1:8000") as client:
         yield client
     assert not app.state.temporal.connected  # the codec never needs Temporal
 
@@ -253,20 +247,19 @@ async def test_any_gateway_with_the_same_configuration_accepts_the_session(
     gateway: httpx.AsyncClient,
 ) -> None:
     cookie = (await signed_in(gateway)).cookies[OPS_SESSION_COOKIE]
-    another = httpx.ASGITransport(app=create_app(SETTINGS, client=None))
-    async with httpx.AsyncClient(transport=another, base_url="http://127.0.0.1:8000") as second:
-        resp = await second.post(
-            "/codec/decode", json=await encrypted(), headers={"Cookie": f"{OPS_SESSION_COOKIE}={cookie}"}
-        )
-        assert resp.status_code == 200, resp.text
+    resp = await decoded_elsewhere(SETTINGS, cookie)
+    assert resp.status_code == 200, resp.text
     # A new ops token ends every session.
-    renewed = SETTINGS.model_copy(update={"ops_token": "a-new-ops-token"})
-    elsewhere = httpx.ASGITransport(app=create_app(renewed, client=None))
-    async with httpx.AsyncClient(transport=elsewhere, base_url="http://127.0.0.1:8000") as third:
-        resp = await third.post(
+    resp = await decoded_elsewhere(SETTINGS.model_copy(update={"ops_token": "a-new-ops-token"}), cookie)
+    assert resp.status_code == 401, resp.text
+
+
+async def decoded_elsewhere(settings: Settings, cookie: str) -> httpx.Response:
+    """``/codec/decode`` on another gateway, made from ``settings``, with the session ``cookie``."""
+    async with in_process(create_app(settings, client=None)) as other:
+        return await other.post(
             "/codec/decode", json=await encrypted(), headers={"Cookie": f"{OPS_SESSION_COOKIE}={cookie}"}
         )
-        assert resp.status_code == 401, resp.text
 
 
 async def test_an_expired_or_altered_session_is_401(gateway: httpx.AsyncClient) -> None:

@@ -9,31 +9,22 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
-from infra.settings import Settings
 from infra.signing import SIGNATURE_HEADER, sign
 from tests import factories
+from tests.gateway.support import OPS, PORTAL, fields_of, gateway_settings, in_process
 
-SETTINGS = Settings(
-    temporal_address="127.0.0.1:1",
-    data_dir=Path(tempfile.mkdtemp(prefix="ods-gateway-test-")),
-    portal_token="test-portal-token",
-    ops_token="test-ops-token",
-    alerts_token="test-alerts-token",
-    callback_secret="test-callback-secret",
+SETTINGS = gateway_settings(
+    data_dir=Path(tempfile.mkdtemp(prefix="ods-gateway-test-")), callback_secret="test-callback-secret"
 )
-PORTAL = {"Authorization": f"Bearer {SETTINGS.portal_token}"}
-OPS = {"Authorization": f"Bearer {SETTINGS.ops_token}"}
 CASE = "AY20261127-0001"
 
 PROTECTED_ROUTES = [
@@ -59,20 +50,6 @@ NOT_ACCEPTED_RAW = {"non-ascii token": [(b"Authorization", "Bearer tést".encode
 @pytest.fixture
 def app() -> FastAPI:
     return create_app(SETTINGS, client=None)
-
-
-@pytest_asyncio.fixture
-async def gateway(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    # ASGITransport runs no lifespan: the gateway never connects unless a route asks it to.
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-        yield client
-    assert not app.state.temporal.connected
-
-
-def fields_of(resp: httpx.Response) -> set[str]:
-    assert resp.status_code == 422, resp.text
-    return {e["field"] for e in resp.json()["errors"]}
 
 
 def signed(
@@ -281,8 +258,7 @@ async def test_a_signed_event_for_an_id_that_cannot_be_a_case_is_404(
 async def test_a_valid_request_while_temporal_is_unreachable_is_503_not_a_stack_trace(
     app: FastAPI,
 ) -> None:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as gateway:
+    async with in_process(app) as gateway:
         resp = await gateway.post("/v1/applications", json=factories.application(), headers=PORTAL)
         assert resp.status_code == 503
         assert resp.headers["content-type"] == "application/json"

@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import jsonschema_rs
 import pytest
-import pytest_asyncio
 from fastapi import FastAPI
 
 from domain.application import parse_application
@@ -32,20 +31,14 @@ from gateway.bodies import MAX_BODY_BYTES
 from gateway.parameters import CASE_CURSOR_PATTERN, MONTH_PATTERN, open_cursor, seal_cursor
 from infra import signing
 from infra.serving import serve_in_background
-from infra.settings import Settings
 from infra.signing import SIGNATURE_HEADER, sign, verify
 from service import cases
 from tests import factories
+from tests.gateway.support import OPS, gateway_settings
 
-SETTINGS = Settings(
-    temporal_address="127.0.0.1:1",
-    data_dir=Path(tempfile.mkdtemp(prefix="ods-hostile-test-")),
-    portal_token="test-portal-token",
-    ops_token="test-ops-token",
-    alerts_token="test-alerts-token",
-    callback_secret="test-callback-secret",
+SETTINGS = gateway_settings(
+    data_dir=Path(tempfile.mkdtemp(prefix="ods-hostile-test-")), callback_secret="test-callback-secret"
 )
-OPS = {"Authorization": f"Bearer {SETTINGS.ops_token}"}
 CASE = "AY20261127-0001"
 BODY_ROUTES = [
     ("POST", "/v1/applications"),
@@ -58,13 +51,6 @@ BODY_ROUTES = [
 @pytest.fixture
 def app() -> FastAPI:
     return create_app(SETTINGS, client=None)
-
-
-@pytest_asyncio.fixture
-async def gateway(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
-        yield client
-    assert not app.state.temporal.connected
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,11 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 import pytest_asyncio
-from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
@@ -31,6 +29,7 @@ from domain.working_time import official_data_years
 from gateway.app import create_app
 from gateway.observability import register_business_collector
 from infra.settings import Settings
+from tests.gateway.support import in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = Settings(
@@ -46,15 +45,7 @@ CASE_ROUTE = "/v1/applications/{application_id}"
 
 @pytest_asyncio.fixture
 async def gateway() -> AsyncIterator[httpx.AsyncClient]:
-    async with gateway_on(create_app(SETTINGS, client=None)) as client:
-        yield client
-
-
-@asynccontextmanager
-async def gateway_on(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client on ``app`` in-process (no lifespan: it never connects to anything)."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with in_process(create_app(SETTINGS, client=None)) as client:
         yield client
 
 
@@ -103,7 +94,7 @@ async def test_healthz_says_how_far_ahead_the_calendar_is_known(gateway: httpx.A
 async def test_healthz_follows_the_policy_the_gateway_started_with() -> None:
     policy = SlaPolicy(extra_holidays=[date(NEXT, 1, 1)], extra_workdays=[date(NEXT, 2, 6)])
     app = create_app(SETTINGS, client=None, policies=Policies(sla=policy))
-    async with gateway_on(app) as client:
+    async with in_process(app) as client:
         calendar = (await client.get("/healthz")).json()["calendar"]
     coverage = expected_coverage(policy, calendar["days_ahead"])
     assert calendar["known_until"] == f"{NEXT}-12-31" == coverage.known_until.isoformat()
@@ -163,10 +154,10 @@ async def test_metrics_hold_the_default_collectors_and_the_calendar_gauge(
 
 async def test_the_gauge_is_refreshed_on_each_scrape_with_the_gateway_policy() -> None:
     policy = SlaPolicy(extra_holidays=[date(NEXT, 1, 1)])
-    async with gateway_on(create_app(SETTINGS, client=None, policies=Policies(sla=policy))) as client:
+    async with in_process(create_app(SETTINGS, client=None, policies=Policies(sla=policy))) as client:
         [value] = [s.value for s in (await scrape(client))["ods_calendar_covered_days"].samples]
     expected_coverage(policy, int(value))
-    async with gateway_on(create_app(SETTINGS, client=None)) as client:
+    async with in_process(create_app(SETTINGS, client=None)) as client:
         [value] = [s.value for s in (await scrape(client))["ods_calendar_covered_days"].samples]
     expected_coverage(SlaPolicy(), int(value))
 
@@ -174,12 +165,12 @@ async def test_the_gauge_is_refreshed_on_each_scrape_with_the_gateway_policy() -
 async def test_many_gateways_in_one_process_share_the_metrics() -> None:
     apps = [create_app(SETTINGS, client=None) for _ in range(3)]  # no duplicate registration
     labels = {"method": "GET", "route": "/healthz", "status": "200"}
-    async with gateway_on(apps[0]) as first:
+    async with in_process(apps[0]) as first:
         before = sample(await scrape(first), "ods_gateway_requests", "ods_gateway_requests_total", **labels)
     for app in apps:
-        async with gateway_on(app) as client:
+        async with in_process(app) as client:
             assert (await client.get("/healthz")).status_code == 200
-    async with gateway_on(apps[-1]) as last:
+    async with in_process(apps[-1]) as last:
         after = sample(await scrape(last), "ods_gateway_requests", "ods_gateway_requests_total", **labels)
     assert after == before + 3
 

@@ -11,13 +11,10 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 from fastapi import FastAPI, HTTPException
 from pydantic import ValidationError
 
@@ -25,26 +22,20 @@ from domain.validation import ApplicationInvalid
 from gateway.app import create_app
 from gateway.auth import OpsCaller
 from infra.settings import Settings, parse_operator_tokens
-from store.alerts import AlertIn, AlertStore
-from store.db import create_engine, init_schema
+from store.alerts import AlertStore
 from store.service import ServiceDatabase
+from tests.factories import an_alert
+from tests.gateway.support import OPS, PORTAL, SUBSCRIBER, bearer, gateway_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ZHANG_TOKEN = "Zh4ng-Wei.personal~token+0001/="
 LI_TOKEN = "li-na-personal-token-000000002"
-SETTINGS = Settings(
-    temporal_address="127.0.0.1:1",
+SETTINGS = gateway_settings(
     data_dir=Path(tempfile.mkdtemp(prefix="ods-operator-tokens-")),
-    portal_token="test-portal-token",
-    ops_token="test-ops-token",
-    alerts_token="test-alerts-token",
     operator_tokens=f" zhang.wei:{ZHANG_TOKEN} ,李娜:{LI_TOKEN},",
 )
-ZHANG = {"Authorization": f"Bearer {ZHANG_TOKEN}"}
-LI = {"Authorization": f"Bearer {LI_TOKEN}"}
-OPS = {"Authorization": f"Bearer {SETTINGS.ops_token}"}
-PORTAL = {"Authorization": f"Bearer {SETTINGS.portal_token}"}
-SUBSCRIBER = {"Authorization": f"Bearer {SETTINGS.alerts_token}"}
+ZHANG = bearer(ZHANG_TOKEN)
+LI = bearer(LI_TOKEN)
 
 
 # --- the setting ---------------------------------------------------------------------------------
@@ -145,14 +136,10 @@ def test_the_shared_token_records_the_name_given_and_needs_one() -> None:
 # --- through the gateway -------------------------------------------------------------------------
 
 
-@pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[AlertStore]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/ods.db")
-    await init_schema(engine)
-    try:
-        yield AlertStore(engine)
-    finally:
-        await engine.dispose()
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    # Whose name is recorded does not depend on the database: SQLite only.
+    return f"sqlite+aiosqlite:///{tmp_path}/ods.db"
 
 
 @pytest.fixture
@@ -160,26 +147,8 @@ def app(store: AlertStore) -> FastAPI:
     return create_app(SETTINGS, client=None, database=ServiceDatabase.on(store.engine))
 
 
-@pytest_asyncio.fixture
-async def gateway(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
-        yield client
-
-
 async def raised(store: AlertStore, n: int) -> str:
-    alert, _ = await store.record(
-        AlertIn(
-            application_id=f"AY20261127-{n:04d}",
-            workflow_id=f"setup-AY20261127-{n:04d}",
-            stage="invoice",
-            level="breached",
-            deadline=datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
-            raised_at=datetime(2026, 11, 27, 9, 1, tzinfo=UTC),
-            district_code="410503",
-            enterprise_name="安阳市北关区某商店",
-        )
-    )
+    alert, _ = await store.record(an_alert(n, stage="invoice", level="breached"))
     return alert.id
 
 

@@ -4,7 +4,6 @@ a real PostgreSQL): ops only, months checked, the figures as recorded. No Tempor
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,21 +16,13 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.app import create_app
-from infra.settings import Settings
 from service import subsidies as subsidy_service
 from store.service import ServiceDatabase
 from store.subsidies import ShopStatement, SubsidyLedger
-from tests.store.test_subsidies import a_reservation
+from tests.factories import a_reservation
+from tests.gateway.support import OPS, PORTAL, SUBSCRIBER, gateway_settings, in_process
 
-SETTINGS = Settings(
-    temporal_address="127.0.0.1:1",
-    portal_token="test-portal-token",
-    ops_token="test-ops-token",
-    alerts_token="test-alerts-token",
-)
-PORTAL = {"Authorization": f"Bearer {SETTINGS.portal_token}"}
-OPS = {"Authorization": f"Bearer {SETTINGS.ops_token}"}
-SUBSCRIBER = {"Authorization": f"Bearer {SETTINGS.alerts_token}"}
+SETTINGS = gateway_settings()
 SETTLED = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
 
@@ -39,13 +30,6 @@ SETTLED = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 def app(engine: AsyncEngine) -> FastAPI:
     # As the stack does it: the gateway gets the alert store, and its ledger shares that engine.
     return create_app(SETTINGS, client=None, database=ServiceDatabase.on(engine))
-
-
-@pytest_asyncio.fixture
-async def gateway(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as c:
-        yield c
-    assert not app.state.temporal.connected
 
 
 @pytest_asyncio.fixture
@@ -219,9 +203,7 @@ async def test_a_gateway_that_opens_the_service_database_itself_serves_the_ledge
     settings = SETTINGS.model_copy(update={"data_dir": tmp_path})
     app = create_app(settings, client=None)
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
-        ) as gateway:
+        async with in_process(app) as gateway:
             resp = await gateway.get("/v1/subsidies", params={"month": "2026-11"}, headers=OPS)
         assert resp.status_code == 200, resp.text
         assert resp.json()["entries"] == [] and resp.json()["total_cny"] == "0.00"

@@ -37,6 +37,7 @@ from store.db import create_engine
 from store.documents import CaseDocuments
 from store.subsidies import SubsidyLedger
 from tests import factories
+from tests.factories import a_reservation
 from tests.helpers import closed
 from worker import running_worker
 from workflows.delivery import PostalDelivery
@@ -75,17 +76,8 @@ class DeliveryLogProbe:
 
 
 def reservation(application_id: str) -> SubsidyReservation:
-    return SubsidyReservation(
-        application_id=application_id,
-        workflow_id=workflow_id_for(application_id),
-        uscc=factories.uscc("410505"),
-        enterprise_name="殷都区某店",
-        enterprise_kind="individual_business",
-        district_code="410505",
-        shop_id="KZ410505",
-        shop_name="殷都区刻章店",
-        seals=["official"],
-        at=datetime.now(UTC),
+    return a_reservation(
+        application_id=application_id, workflow_id=workflow_id_for(application_id), at=datetime.now(UTC)
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,3 +123,26 @@ async def effects(client: httpx.AsyncClient, partner: str) -> dict[str, int]:
     answer = await client.get("/_sandbox/effects")
     counts: dict[str, int] = answer.json()[partner]
     return counts
+
+
+def invalid_fields(answer: httpx.Response) -> list[str]:
+    """The fields a partner's 400 ``invalid_request`` names."""
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_request"
+    fields: list[str] = error["fields"]
+    return fields
+
+
+async def held_then_not(
+    partner: httpx.AsyncClient,
+    name: str,
+    take: Callable[..., Awaitable[dict[str, Any]]],
+    **at_once: float,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What ``take`` makes with partner ``name``'s ``hold`` on, then what it makes with hold off and
+    the behaviour ``at_once`` (which has it move at once): both."""
+    await partner.put("/_sandbox/behaviour", json={name: {"hold": True, **at_once}})
+    held = await take()
+    await partner.put("/_sandbox/behaviour", json={name: {"hold": False}})
+    return held, await take(application_id="AY20261127-0002")

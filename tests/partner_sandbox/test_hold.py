@@ -4,17 +4,17 @@ of seals is done instead of guessing how long its own steps take."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.partner_sandbox.conftest import CallbackReceiver, effects
+from tests.partner_sandbox.conftest import CallbackReceiver, effects, held_then_not
 from tests.partner_sandbox.samples import idem, seal_order
 
 ORDERS = "/seal-shop/v1/orders"
 HOLD = {"seal_shop": {"hold": True}}
-NO_HOLD = {"seal_shop": {"hold": False}}
 
 
 def finish(order_id: str) -> str:
@@ -67,10 +67,7 @@ async def test_hold_is_part_of_the_seal_shops_behaviour_and_off_by_default(
 async def test_a_held_order_is_taken_as_usual_and_waits_while_others_carve(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    await partner.put("/_sandbox/behaviour", json={"seal_shop": {"hold": True, "carving_s": 0}})
-    held = await take(partner, receiver)
-    await partner.put("/_sandbox/behaviour", json=NO_HOLD)
-    carved = await take(partner, receiver, application_id="AY20261127-0002")
+    held, carved = await held_then_not(partner, "seal_shop", partial(take, partner, receiver), carving_s=0)
 
     # The order taken later, not held, carves and reports; the held one, taken first, does not.
     await receiver.wait_until(lambda r: len(r.accepted) == 1)
@@ -119,10 +116,7 @@ async def test_finishing_a_held_order_completes_it_as_carving_does_with_the_sign
 async def test_turning_hold_off_releases_nothing_already_held(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    await partner.put("/_sandbox/behaviour", json={"seal_shop": {"hold": True, "carving_s": 0}})
-    held = await take(partner, receiver)
-    await partner.put("/_sandbox/behaviour", json=NO_HOLD)
-    later = await take(partner, receiver, application_id="AY20261127-0002")
+    held, later = await held_then_not(partner, "seal_shop", partial(take, partner, receiver), carving_s=0)
     await receiver.wait_until(lambda r: len(r.accepted) == 1)
 
     assert completed_ids(receiver) == [later["order_id"]]

@@ -5,17 +5,17 @@ when a parcel is collected and how far it has come instead of guessing how long 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.partner_sandbox.conftest import CallbackReceiver, effects
+from tests.partner_sandbox.conftest import CallbackReceiver, effects, held_then_not
 from tests.partner_sandbox.samples import idem, waybill
 
 WAYBILLS = "/postal/v1/waybills"
 HOLD = {"postal": {"hold": True}}
-NO_HOLD = {"postal": {"hold": False}}
 HAPPY = ["collected", "in_transit", "out_for_delivery", "delivered"]
 UNDELIVERABLE = "文峰区查无此地路1号"
 
@@ -88,10 +88,7 @@ async def test_hold_is_part_of_the_postal_behaviour_off_by_default_and_a_strict_
 async def test_a_held_waybill_is_booked_as_usual_and_stays_booked_while_others_move(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    await partner.put("/_sandbox/behaviour", json={"postal": {"hold": True, "collect_after_s": 0}})
-    held = await book(partner, receiver)
-    await partner.put("/_sandbox/behaviour", json=NO_HOLD)
-    moving = await book(partner, receiver, application_id="AY20261127-0002")
+    held, moving = await held_then_not(partner, "postal", partial(book, partner, receiver), collect_after_s=0)
 
     # The waybill booked later, not held, is collected and delivered; the held one, booked first,
     # is still waiting for the courier.
@@ -233,10 +230,7 @@ async def test_a_held_inbound_label_moves_once_posted_and_then_step_by_step(
 async def test_turning_hold_off_releases_nothing_already_held(
     partner: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    await partner.put("/_sandbox/behaviour", json={"postal": {"hold": True, "collect_after_s": 0}})
-    held = await book(partner, receiver)
-    await partner.put("/_sandbox/behaviour", json=NO_HOLD)
-    later = await book(partner, receiver, application_id="AY20261127-0002")
+    held, later = await held_then_not(partner, "postal", partial(book, partner, receiver), collect_after_s=0)
     await receiver.wait_until(lambda r: events_of(r, later["waybill_no"]) == HAPPY)
 
     assert (await tracked(partner, held["waybill_no"]))["status"] == "booked"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
-from typing import Any, get_args
+from typing import get_args
 
 import pytest
 from pydantic import ValidationError
@@ -17,31 +17,20 @@ from domain.alerts import AlertLevel, AlertStage
 from store.alerts import AlertAlreadyAcknowledged, AlertIn, AlertNotFound, AlertStore, UnknownAlertId
 from store.schema import alert_events_table
 from tests.databases import another_process
-from tests.store import test_alerts
+from tests.factories import an_attention_alert
 
 SHANGHAI = timezone(timedelta(hours=8))
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=SHANGHAI)
 
 
-def an_alert(case: int = 1, **changes: Any) -> AlertIn:
-    """A seal shop's refusal waiting for an operator: no deadline, an episode and its reason."""
-    needs_attention: dict[str, Any] = {
-        "stage": "seal_carving",
-        "level": "needs_attention",
-        "deadline": None,
-        "reason": "the seal shop takes no orders",
-    }
-    return test_alerts.an_alert(case, **(needs_attention | changes))
-
-
 async def test_each_episode_of_needs_attention_is_alerted_once(alert_store: AlertStore) -> None:
-    first, created = await alert_store.record(an_alert())
+    first, created = await alert_store.record(an_attention_alert())
     assert created and (first.episode, first.reason) == (1, "the seal shop takes no orders")
-    assert await alert_store.record(an_alert(reason="said again on a retry")) == (first, False)
+    assert await alert_store.record(an_attention_alert(reason="said again on a retry")) == (first, False)
 
-    second, created = await alert_store.record(an_alert(episode=2, reason="the shop is down again"))
+    second, created = await alert_store.record(an_attention_alert(episode=2, reason="the shop is down again"))
     assert created and second.id > first.id and second.episode == 2
-    assert await alert_store.record(an_alert(episode=2)) == (second, False)
+    assert await alert_store.record(an_attention_alert(episode=2)) == (second, False)
 
     page, _ = await alert_store.list(level="needs_attention")
     assert [(a.episode, a.reason) for a in page] == [
@@ -51,13 +40,13 @@ async def test_each_episode_of_needs_attention_is_alerted_once(alert_store: Aler
 
 def test_episodes_and_reasons_keep_their_rules() -> None:
     with pytest.raises(ValidationError, match="says why"):
-        an_alert(reason=None)
+        an_attention_alert(reason=None)
     with pytest.raises(ValidationError, match="says why"):
-        an_alert(reason="  ")
+        an_attention_alert(reason="  ")
     with pytest.raises(ValidationError, match="only a needs_attention alert has an episode"):
-        an_alert(level="breached", episode=2, reason=None)
+        an_attention_alert(level="breached", episode=2, reason=None)
     with pytest.raises(ValidationError):
-        an_alert(episode=0)
+        an_attention_alert(episode=0)
     # An alert as a workflow of the previous release sends it: no episode, no reason.
     old = AlertIn.model_validate(
         {
@@ -85,13 +74,13 @@ async def test_every_stage_and_level_the_model_knows_the_database_takes(alert_st
             deadline = None if level in ("budget_exhausted", "needs_attention") else NOW
             reason = "why" if level == "needs_attention" else None
             _, created = await alert_store.record(
-                an_alert(case, stage=stage, level=level, deadline=deadline, reason=reason)
+                an_attention_alert(case, stage=stage, level=level, deadline=deadline, reason=reason)
             )
             assert created, (stage, level)
 
 
 async def test_an_acknowledgement_is_recorded_once_and_the_first_one_stays(alert_store: AlertStore) -> None:
-    alert, _ = await alert_store.record(an_alert())
+    alert, _ = await alert_store.record(an_attention_alert())
 
     taken = await alert_store.acknowledge(alert.id, " zhang.wei ", "calling the shop", NOW)
     assert (taken.acknowledged_by, taken.acknowledged_at, taken.note) == (
@@ -120,7 +109,7 @@ async def test_an_acknowledgement_is_recorded_once_and_the_first_one_stays(alert
 async def test_of_simultaneous_acknowledgements_from_two_processes_exactly_one_wins(
     alert_store: AlertStore, engine: AsyncEngine, database_url: str
 ) -> None:
-    alert, _ = await alert_store.record(an_alert())
+    alert, _ = await alert_store.record(an_attention_alert())
     async with another_process(database_url) as other_gateway:
         stores = [alert_store, AlertStore(other_gateway)] * 6
         results = await asyncio.gather(
@@ -145,12 +134,12 @@ async def test_of_simultaneous_acknowledgements_from_two_processes_exactly_one_w
 async def test_an_acknowledgement_is_an_event_of_its_own_after_every_earlier_one(
     alert_store: AlertStore,
 ) -> None:
-    first, _ = await alert_store.record(an_alert(1))
-    second, _ = await alert_store.record(an_alert(2))
+    first, _ = await alert_store.record(an_attention_alert(1))
+    second, _ = await alert_store.record(an_attention_alert(2))
     assert await alert_store.acknowledgement(first.id) is None
 
     taken = await alert_store.acknowledge(first.id, "zhang.wei", "on it", NOW)
-    third, _ = await alert_store.record(an_alert(3))
+    third, _ = await alert_store.record(an_attention_alert(3))
 
     events = await alert_store.events_since(None)
     assert [(e.kind, e.alert.id) for e in events] == [
@@ -179,7 +168,7 @@ async def test_an_acknowledgement_is_an_event_of_its_own_after_every_earlier_one
 
 
 async def test_the_feed_shows_who_took_what_and_what_nobody_has(alert_store: AlertStore) -> None:
-    alerts = [(await alert_store.record(an_alert(case)))[0] for case in range(1, 6)]
+    alerts = [(await alert_store.record(an_attention_alert(case)))[0] for case in range(1, 6)]
     for alert in alerts[1::2]:
         await alert_store.acknowledge(alert.id, "zhang.wei", None, NOW)
 

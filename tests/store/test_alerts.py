@@ -19,27 +19,14 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import store.alerts
-from store.alerts import AlertIn, AlertRecord, AlertStore, UnknownAlertId
+from store.alerts import AlertRecord, AlertStore, UnknownAlertId
 from store.db import create_engine
 from store.schema import alerts_table
 from tests.databases import another_process
+from tests.factories import an_alert
 
 SHANGHAI = timezone(timedelta(hours=8))
 REPO = Path(__file__).resolve().parents[2]
-
-
-def an_alert(case: int = 1, **changes: Any) -> AlertIn:
-    fields: dict[str, Any] = {
-        "application_id": f"AY20261127-{case:04d}",
-        "workflow_id": f"setup-AY20261127-{case:04d}",
-        "stage": "registration",
-        "level": "at_risk",
-        "deadline": datetime(2026, 11, 27, 14, 30, tzinfo=SHANGHAI),
-        "raised_at": datetime(2026, 11, 27, 13, 45, tzinfo=SHANGHAI),
-        "district_code": "410502",
-        "enterprise_name": "安阳市文峰区晨曦餐饮有限公司",
-    }
-    return AlertIn(**(fields | changes))
 
 
 async def count_rows(engine: AsyncEngine, table: Table = alerts_table) -> int:

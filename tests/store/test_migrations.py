@@ -23,6 +23,7 @@ from store.alerts import AlertIn, AlertStore
 from store.db import create_engine, init_schema, transaction
 from store.migrations import BASELINE, HEAD, alembic_config
 from store.schema import Base
+from tests.factories import an_attention_alert
 
 # The schema exactly as the release before migrations made it (Base.metadata.create_all), frozen.
 OLD_SQLITE = [
@@ -192,17 +193,7 @@ async def old_release_database(url: str) -> AsyncEngine:
 
 
 def needs_attention(episode: int) -> AlertIn:
-    return AlertIn(
-        application_id="AY20261127-0001",
-        workflow_id="setup-AY20261127-0001",
-        stage="seal_carving",
-        level="needs_attention",
-        raised_at=datetime.now(UTC),
-        district_code="410502",
-        enterprise_name="安阳市文峰区晨曦餐饮有限公司",
-        episode=episode,
-        reason="the seal shop takes no orders",
-    )
+    return an_attention_alert(episode=episode, raised_at=datetime.now(UTC))
 
 
 async def test_an_old_releases_database_is_adopted_upgraded_and_keeps_its_alerts(database_url: str) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.service import ServiceDatabase, ServiceDatabaseUnavailable
-from tests.store.test_alerts import an_alert
+from tests.factories import an_alert
 
 
 async def test_one_database_opens_on_first_use_and_every_store_shares_its_engine(database_url: str) -> None:

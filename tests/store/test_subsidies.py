@@ -7,7 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.subsidy import BUDGET_EXHAUSTED, SubsidyReservation
+from domain.subsidy import BUDGET_EXHAUSTED
 from domain.subsidy_policy import SubsidyPolicy
 from store.db import create_engine
 from store.subsidies import (
@@ -28,38 +28,10 @@ from store.subsidies import (
 from store.subsidy_schema import subsidy_budget_table, subsidy_grants_table
 from tests import factories
 from tests.databases import another_process
+from tests.factories import RESERVED_AT, STANDARD_SEALS, a_reservation
 from tests.store.test_alerts import count_rows
 
-SHANGHAI = timezone(timedelta(hours=8))
-AT = datetime(2026, 11, 27, 10, 30, tzinfo=SHANGHAI)
-STANDARD = ["official", "financial", "invoice", "legal_representative"]
-SANDBOX_PRICES = {
-    "official": "200.00",
-    "financial": "160.00",
-    "invoice": "160.00",
-    "legal_representative": "120.00",
-    "contract": "160.00",
-}
 REPO = Path(__file__).resolve().parents[2]
-
-
-def a_reservation(uscc: str | None = None, case: int = 1, **changes: Any) -> SubsidyReservation:
-    seals = changes.pop("seals", STANDARD)
-    fields: dict[str, Any] = {
-        "application_id": f"AY20261127-{case:04d}",
-        "workflow_id": f"setup-AY20261127-{case:04d}",
-        "uscc": uscc or factories.uscc(),
-        "enterprise_name": f"安阳市文峰区晨曦{case}餐饮有限公司",
-        "enterprise_kind": "limited_company",
-        "district_code": "410502",
-        "shop_id": "KZ410502",
-        "shop_name": "文峰区公安备案刻章店",
-        "seals": seals,
-        "prices_cny": {seal: SANDBOX_PRICES[seal] for seal in seals},
-        "policy": SubsidyPolicy(),
-        "at": AT,
-    }
-    return SubsidyReservation.model_validate(fields | changes)
 
 
 async def grant_rows(engine: AsyncEngine) -> int:
@@ -73,12 +45,12 @@ async def test_a_grant_is_reserved_once_and_a_repeat_gets_the_same_decision(
     first = await ledger.reserve(request)
     assert first.eligible and first.granted and first.state == "reserved"
     assert first.amount_cny == Decimal("640.00") and first.enterprise_pays_cny == Decimal("0.00")
-    assert first.covered_seals == STANDARD and first.extra_seals == []
+    assert first.covered_seals == STANDARD_SEALS and first.extra_seals == []
     assert "640.00" in first.reason and first.grant_id
 
     # A retried activity, a replay a day later, a second case for the same enterprise: the same answer.
     assert await ledger.reserve(request) == first
-    assert await ledger.reserve(request.model_copy(update={"at": AT + timedelta(days=1)})) == first
+    assert await ledger.reserve(request.model_copy(update={"at": RESERVED_AT + timedelta(days=1)})) == first
     again = a_reservation(request.uscc, case=2, seals=["official"], shop_id="other")
     assert await ledger.reserve(again) == first
 
@@ -157,15 +129,17 @@ async def test_a_budget_that_cannot_cover_the_whole_set_grants_nothing(ledger: S
 
 
 async def test_extras_are_paid_by_the_enterprise_and_the_cap_applies(ledger: SubsidyLedger) -> None:
-    with_contract = await ledger.reserve(a_reservation(case=1, seals=[*STANDARD, "contract"]))
+    with_contract = await ledger.reserve(a_reservation(case=1, seals=[*STANDARD_SEALS, "contract"]))
     assert with_contract.granted
-    assert with_contract.covered_seals == STANDARD and with_contract.extra_seals == ["contract"]
+    assert with_contract.covered_seals == STANDARD_SEALS and with_contract.extra_seals == ["contract"]
     assert with_contract.amount_cny == Decimal("640.00")
     assert with_contract.enterprise_pays_cny == Decimal("160.00")
     assert "160.00" in with_contract.reason and "contract" in with_contract.reason
 
     capped_policy = SubsidyPolicy(cap_per_enterprise_cny=Decimal("500.00"))
-    capped = await ledger.reserve(a_reservation(case=2, policy=capped_policy, seals=[*STANDARD, "contract"]))
+    capped = await ledger.reserve(
+        a_reservation(case=2, policy=capped_policy, seals=[*STANDARD_SEALS, "contract"])
+    )
     assert capped.amount_cny == Decimal("500.00")
     assert capped.enterprise_pays_cny == Decimal("300.00")  # 140.00 over the cap + the contract seal
     budget = await ledger.budget(2026)
@@ -190,10 +164,10 @@ async def test_settle_and_release_move_the_money_once(ledger: SubsidyLedger) -> 
     await ledger.reserve(kept)
     await ledger.reserve(withdrawn)
 
-    settled = await ledger.settle(kept.uscc, AT + timedelta(hours=2))
+    settled = await ledger.settle(kept.uscc, RESERVED_AT + timedelta(hours=2))
     assert settled.granted and settled.state == "settled" and settled.amount_cny == Decimal("640.00")
-    assert await ledger.settle(kept.uscc, AT + timedelta(hours=3)) == settled
-    released = await ledger.release(withdrawn.uscc, AT + timedelta(hours=1))
+    assert await ledger.settle(kept.uscc, RESERVED_AT + timedelta(hours=3)) == settled
+    released = await ledger.release(withdrawn.uscc, RESERVED_AT + timedelta(hours=1))
     assert not released.granted and released.state == "released" and released.amount_cny == Decimal("0.00")
     assert released.eligible and "640.00" in released.reason
     assert await ledger.release(withdrawn.uscc) == released
@@ -263,7 +237,7 @@ async def test_the_month_report_adds_up_to_the_cent(ledger: SubsidyLedger) -> No
     requests = []
     for n in range(1, 31):
         shop_id, shop_name = shops[n % 3]
-        seals = STANDARD[: 1 + n % 4]
+        seals = STANDARD_SEALS[: 1 + n % 4]
         request = a_reservation(
             case=n, policy=policy, shop_id=shop_id, shop_name=shop_name, seals=seals, prices_cny={}
         )

@@ -110,6 +110,12 @@ class PostalHarness:
             assert asyncio.get_running_loop().time() < deadline, f"still {outcome.state}, wanted {states}"
             await asyncio.sleep(0.05)
 
+    async def booked_waybill(self, handle: WorkflowHandle[Any, DeliveryOutcome]) -> str:
+        """Once EMS has booked the parcel: its waybill number."""
+        booked = await self.wait_for_state(handle, "booked")
+        assert booked.waybill_no is not None
+        return booked.waybill_no
+
     async def result(self, handle: WorkflowHandle[Any, T], timeout: float = 15) -> T:
         """The result once the workflow has closed, read with time skipping left locked: awaiting
         ``handle.result()`` unlocks it, and the test server then jumps its clock (years, when

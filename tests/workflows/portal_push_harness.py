@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.portal_push import PortalPushActivities
-from domain.portal import PortalPushOutcome, portal_push_workflow_id
+from domain.portal import PortalPushInput, PortalPushOutcome, portal_push_workflow_id
 from infra.binaries import temporal_test_server
 from infra.serving import serve_in_background
 from infra.settings import Settings
@@ -123,6 +123,18 @@ class PortalHarness:
             portal_push_workflow_id(case.id), result_type=PortalPushOutcome
         )
         return case, push
+
+    async def start_push(
+        self, application_id: str, urls: list[str]
+    ) -> WorkflowHandle[Any, PortalPushOutcome]:
+        """A push started by the test for case ``setup-{application_id}``, with no case behind it."""
+        case_id = f"setup-{application_id}"
+        return await self.env.client.start_workflow(
+            PortalPush.run,
+            PortalPushInput(case_workflow_id=case_id, application_id=application_id, urls=urls),
+            id=portal_push_workflow_id(case_id) + f"-{self.settings.task_queue}",
+            task_queue=self.settings.task_queue,
+        )
 
 
 @pytest_asyncio.fixture

@@ -21,9 +21,8 @@ from domain.status import StatusDocument
 from infra.temporal import SA_NEEDS_ATTENTION
 from service import cases
 from store.subsidies import SubsidyLedger
-from tests import factories
 from tests.conftest import Stack
-from tests.helpers import eventually, start, until
+from tests.helpers import eventually, fresh_application, start, until
 
 # The wall clock, so that skipping the test server's clock past the patience is easy to follow.
 WALL = SlaPolicy(clock="wall", partner_patience="30m")
@@ -67,9 +66,7 @@ def act(stack: Stack, application_id: str, action: str, **fields: Any) -> Any:
 
 
 async def test_a_shop_that_refuses_is_reassigned_and_the_subsidy_follows_the_order(ts_stack: Stack) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(name="安阳市文峰区拒刻餐饮有限公司", invoice=False)
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack, name="安阳市文峰区拒刻餐饮有限公司", invoice=False)
     handle = await start(ts_stack, body, policy=WALL)
 
     status = await until(ts_stack, app_id, waiting_on("seal_carving"))
@@ -124,9 +121,7 @@ async def test_a_shop_that_refuses_is_reassigned_and_the_subsidy_follows_the_ord
 
 
 async def test_a_tax_record_not_ready_is_retried_as_a_new_request(ts_stack: Stack) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(name="安阳市文峰区税务异常餐饮有限公司")
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack, name="安阳市文峰区税务异常餐饮有限公司")
     await start(ts_stack, body, policy=WALL)
 
     status = await until(ts_stack, app_id, waiting_on("invoice"))
@@ -166,9 +161,7 @@ async def test_a_partner_down_past_the_patience_asks_naming_what_it_answers_and_
     back: dict[str, Any],
     words: str,
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application()
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack)
     handle = await start(ts_stack, body, policy=WALL)
     try:
         await ts_stack.behave(tax=down)
@@ -205,9 +198,7 @@ async def test_a_partner_down_past_the_patience_asks_naming_what_it_answers_and_
 async def test_reject_while_a_shop_is_silent_cancels_the_order_and_releases_the_subsidy(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(invoice=False)
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack, invoice=False)
     async with ts_stack.seal_orders_held():
         await start(ts_stack, body, policy=WALL)
         await until(ts_stack, app_id, lambda s: s.subsidy is not None and s.subsidy.granted)
@@ -232,9 +223,7 @@ async def test_reject_while_a_shop_is_silent_cancels_the_order_and_releases_the_
 
 
 async def test_an_action_on_a_healthy_case_is_refused_naming_what_it_offers(ts_stack: Stack) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(invoice=False)
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack, invoice=False)
     async with ts_stack.seal_orders_held():
         await start(ts_stack, body, policy=WALL)
         await until(ts_stack, app_id, lambda s: s.stages.seal_carving.state == "waiting")
@@ -250,9 +239,7 @@ async def test_an_action_on_a_healthy_case_is_refused_naming_what_it_offers(ts_s
 async def test_ems_silent_past_the_patience_switches_to_pickup(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(invoice=False)
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack, invoice=False)
     await start(ts_stack, body, policy=WALL)
     try:
         await ts_stack.behave(postal={"error_rate": 1.0})
@@ -276,9 +263,7 @@ async def test_ems_silent_past_the_patience_switches_to_pickup(
 async def test_reject_while_registration_is_down_ends_the_case_holding_nothing(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application()
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack)
     try:
         await ts_stack.behave(registration={"error_rate": 1.0})
         await start(ts_stack, body, policy=WALL)
@@ -302,9 +287,7 @@ async def test_reject_while_registration_is_down_ends_the_case_holding_nothing(
 async def test_reject_while_ems_is_down_keeps_the_carved_seals_paid_and_books_nothing(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(invoice=False)
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack, invoice=False)
     try:
         await ts_stack.behave(postal={"error_rate": 1.0})
         await start(ts_stack, body, policy=WALL)

@@ -141,9 +141,8 @@ async def test_an_address_change_after_collection_is_refused(postal_harness: Pos
     # Held by EMS: collected when the test says so, then kept there while the change is tried.
     async with h.stack.parcels_held():
         handle = await h.start(postal())
-        booked = await h.wait_for_state(handle, "booked")
-        assert booked.waybill_no is not None
-        await h.stack.advance_parcel(booked.waybill_no, to="collected")
+        no = await h.booked_waybill(handle)
+        await h.stack.advance_parcel(no, to="collected")
         collected = await h.wait_for_state(handle, "collected")
 
         with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -154,23 +153,23 @@ async def test_an_address_change_after_collection_is_refused(postal_harness: Pos
         assert isinstance(cause, ApplicationError) and cause.type == ALREADY_COLLECTED
 
         # EMS says the same when asked directly (the path of a change racing the collection).
-        assert collected.waybill_no == booked.waybill_no
+        assert collected.waybill_no == no
         partners = PartnerClient(h.stack.settings)
         try:
             with pytest.raises(ApplicationError) as too_late:
                 await ActivityEnvironment().run(
                     DeliveryActivities(partners).amend_waybill,
-                    WaybillAmendment(waybill_no=booked.waybill_no, recipient=Recipient.of(postal())),
+                    WaybillAmendment(waybill_no=no, recipient=Recipient.of(postal())),
                 )
         finally:
             await partners.aclose()
         assert too_late.value.type == ALREADY_COLLECTED and too_late.value.non_retryable
-        assert (await h.waybill(booked.waybill_no))["status"] == "collected"  # still held there
+        assert (await h.waybill(no))["status"] == "collected"  # still held there
 
-        await h.stack.advance_parcel(booked.waybill_no, to="delivered")
+        await h.stack.advance_parcel(no, to="delivered")
         outcome = await h.wait_for_state(handle, "delivered")
     assert "delivery.address_changed" not in events(outcome)
-    waybill = await h.waybill(booked.waybill_no)
+    waybill = await h.waybill(no)
     assert waybill["amendments"] == 0 and waybill["recipient"] == Recipient.of(postal()).model_dump()
 
 
@@ -255,9 +254,7 @@ async def test_switching_to_pickup_before_collection_returns_the_parcel_to_the_w
     # then comes back when the test moves it on.
     async with h.stack.parcels_held():
         handle = await h.start(postal())
-        booked = await h.wait_for_state(handle, "booked")
-        assert booked.waybill_no is not None
-        no = booked.waybill_no
+        no = await h.booked_waybill(handle)
 
         await handle.execute_update(
             PostalDelivery.change_address, AddressChange(delivery=parse_delivery({"method": "pickup"}))
@@ -266,7 +263,7 @@ async def test_switching_to_pickup_before_collection_returns_the_parcel_to_the_w
         await h.stack.advance_parcel(no, to="returned")
         outcome = await h.wait_for_state(handle, "ready_for_pickup")
 
-    assert (outcome.method, outcome.waybill_no) == ("pickup", booked.waybill_no)
+    assert (outcome.method, outcome.waybill_no) == ("pickup", no)
     assert outcome.pickup_at == pickup_centre("410502")
     assert events(outcome)[-2:] == ["delivery.return_requested", "delivery.returned"]
     assert (await h.postal_effects())["effects"] == 1

@@ -15,14 +15,13 @@ from infra.temporal import SA_SETUP_STAGE, SA_USCC
 from service import cases
 from tests import factories
 from tests.conftest import Stack
-from tests.helpers import closed, start, until
+from tests.helpers import closed, fresh_application, start, until
 
 
 async def test_a_company_is_registered_then_gets_its_seals_and_first_invoices(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(district="410505")
+    body, _ = await fresh_application(ts_stack, district="410505")
     handle = await start(ts_stack, body)
     status: StatusDocument = await closed(time_skipping_env, handle)
 
@@ -96,8 +95,7 @@ async def test_partners_failing_30_percent_of_calls_still_perform_each_effect_on
 async def test_a_name_conflict_waits_for_a_supplement_then_files_again(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(name="安阳市文峰区冲突餐饮有限公司")
+    body, _ = await fresh_application(ts_stack, name="安阳市文峰区冲突餐饮有限公司")
     handle = await start(ts_stack, body)
     app_id = body["application_id"]
     waiting = await until(ts_stack, app_id, lambda s: s.stage == "awaiting_supplement", timeout=20)
@@ -132,9 +130,7 @@ async def test_a_forbidden_name_is_rejected_with_the_reason(
 async def test_withdrawal_while_the_shop_carves_cancels_the_seal_order(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(invoice=False)
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack, invoice=False)
     # The shop holds the order: it is still being carved when the case is withdrawn.
     async with ts_stack.seal_orders_held():
         handle = await start(ts_stack, body)
@@ -162,9 +158,7 @@ async def test_a_callback_repeated_after_the_case_closed_is_taken_and_a_new_one_
 ) -> None:
     # A partner whose first delivery reached the case but whose answer was lost (the gateway died
     # after signalling) sends it again after the case closed: the case has it, so it is taken.
-    await ts_stack.reset_sandbox()
-    body = factories.application(invoice=False)
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack, invoice=False)
 
     def event(event_id: str) -> PartnerEvent:
         return PartnerEvent(

@@ -14,15 +14,16 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from domain.case_ids import delivery_workflow_id
+from domain.case_ids import delivery_workflow_id, workflow_id_for
 from domain.delivery import ALREADY_COLLECTED
 from domain.identifiers import is_valid_s10
+from domain.status import StatusDocument
 from domain.subsidy_policy import SubsidyPolicy
 from service import cases
 from store.subsidies import SubsidyLedger
 from tests import factories
 from tests.conftest import Stack
-from tests.helpers import eventually, start, until
+from tests.helpers import eventually, fresh_application, start, until
 from tests.workflows.delivery_harness import WAYBILLS
 from worker import running_worker
 
@@ -81,9 +82,7 @@ async def test_a_postal_case_gets_its_subsidy_its_parcel_and_documents_whose_tex
 
 
 async def test_a_spent_budget_tells_the_enterprise_and_alerts_ops(ts_stack: Stack) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application()
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack)
     await start(ts_stack, body, subsidy=SubsidyPolicy(annual_budget_cny=Decimal("1.00")))
     status = await until(ts_stack, app_id, lambda s: s.is_final)
     assert status.stage == "completed"  # the enterprise pays; the case goes on
@@ -135,18 +134,27 @@ async def test_an_undeliverable_address_falls_back_to_pickup_at_the_centre(ts_st
     assert sum(1 for e in events if e.startswith("delivery.") and "failed" in e) >= 3
 
 
+async def a_booked_parcel(stack: Stack, *, labelled: bool = False) -> tuple[dict[str, Any], str, str]:
+    """A new case, once EMS has booked its parcel (and, if ``labelled``, its waybill label is drawn):
+    the application, its id and the waybill number."""
+
+    def booked(status: StatusDocument) -> bool:
+        if status.delivery is None or status.delivery.state != "booked":
+            return False
+        return not labelled or "waybill_label" in (status.documents or [])
+
+    body = factories.application()
+    await start(stack, body)
+    status = await until(stack, body["application_id"], booked)
+    assert status.delivery is not None and status.delivery.waybill_no
+    return body, body["application_id"], status.delivery.waybill_no
+
+
 async def test_the_address_can_change_until_ems_collects_the_parcel(ts_stack: Stack) -> None:
     await ts_stack.reset_sandbox()
     # EMS holds the parcel: it is collected when the test says so, not after a time to beat.
     async with ts_stack.parcels_held():
-        body = factories.application()
-        app_id = body["application_id"]
-        await start(ts_stack, body)
-        booked = await until(
-            ts_stack, app_id, lambda s: s.delivery is not None and s.delivery.state == "booked"
-        )
-        assert booked.delivery is not None and booked.delivery.waybill_no
-        waybill_no = booked.delivery.waybill_no
+        body, app_id, waybill_no = await a_booked_parcel(ts_stack)
         new = {**body["delivery"], "address": "文峰区中华路88号"}
         await cases.change_delivery(ts_stack.client, app_id, new)
         # The delivery tells the case of the change by a signal of its own: wait for it to arrive.
@@ -170,14 +178,7 @@ async def test_the_address_can_change_until_ems_collects_the_parcel(ts_stack: St
 async def test_a_collected_parcel_refuses_an_address_change(ts_stack: Stack) -> None:
     await ts_stack.reset_sandbox()
     async with ts_stack.parcels_held():
-        body = factories.application()
-        app_id = body["application_id"]
-        await start(ts_stack, body)
-        booked = await until(
-            ts_stack, app_id, lambda s: s.delivery is not None and s.delivery.state == "booked"
-        )
-        assert booked.delivery is not None and booked.delivery.waybill_no
-        waybill_no = booked.delivery.waybill_no
+        body, app_id, waybill_no = await a_booked_parcel(ts_stack)
         # Collected, and held there: the case cannot move on (nor close) while the change is tried.
         await ts_stack.advance_parcel(waybill_no, to="collected")
         await until(ts_stack, app_id, lambda s: s.delivery is not None and s.delivery.state == "collected")
@@ -259,28 +260,15 @@ async def test_a_withdrawal_during_delivery_has_ems_return_the_parcel(ts_stack: 
     await ts_stack.reset_sandbox()
     # EMS holds the parcel: booked, never collected, when the case is withdrawn.
     async with ts_stack.parcels_held():
-        body = factories.application()
-        app_id = body["application_id"]
-        handle = await start(ts_stack, body)
         # Nothing in flight when withdrawing (the label drawn; see the subsidy's withdrawal above).
-        booked = await until(
-            ts_stack,
-            app_id,
-            lambda s: (
-                s.delivery is not None
-                and s.delivery.state == "booked"
-                and "waybill_label" in (s.documents or [])
-            ),
-        )
-        assert booked.delivery is not None and booked.delivery.waybill_no
-        no = booked.delivery.waybill_no
+        _, app_id, no = await a_booked_parcel(ts_stack, labelled=True)
         await cases.withdraw(ts_stack.client, app_id, "changed plans")
         status = await until(ts_stack, app_id, lambda s: s.is_final)
         waybill = (await ts_stack.sandbox.get(f"{WAYBILLS}/{no}")).json()
     assert status.stage == "withdrawn"
     # The compensation: EMS was asked, once, to bring the parcel back to the service centre.
     assert waybill["status"] in ("returning", "returned"), waybill
-    child = ts_stack.client.get_workflow_handle(delivery_workflow_id(handle.id))
+    child = ts_stack.client.get_workflow_handle(delivery_workflow_id(workflow_id_for(app_id)))
     asked = [
         e
         for e in (await child.fetch_history()).events

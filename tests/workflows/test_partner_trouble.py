@@ -12,9 +12,8 @@ from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests import factories
 from tests.conftest import Stack
-from tests.helpers import start, until
+from tests.helpers import fresh_application, start, until
 from tests.workflows.test_attention import WALL
 
 # Longer than any test: the test ends the fault itself.
@@ -30,9 +29,7 @@ async def requests(stack: Stack, partner: str) -> int:
 async def test_a_401_for_a_while_delays_the_case_and_rejects_none(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application()
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack)
     await ts_stack.behave(registration={"faults": {"status": 401, "for_s": FOR_THE_TEST}})
     try:
         await start(ts_stack, body, policy=WALL)
@@ -57,9 +54,7 @@ async def test_a_401_for_a_while_delays_the_case_and_rejects_none(
 async def test_a_429s_retry_after_spaces_the_attempts(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application()
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack)
     handle = await start(ts_stack, body, policy=WALL)
     try:
         await ts_stack.behave(tax={"faults": {"status": 429, "for_s": FOR_THE_TEST, "retry_after_s": 300}})

@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 from temporalio.workflow import Info
 
-from domain.portal import PortalEvent, PortalPushInput, PortalPushOutcome, portal_push_workflow_id
+from domain.portal import PortalEvent, PortalPushOutcome
 from infra.temporal import data_converter
 from tests.helpers import closed, eventually
 from tests.workflows.portal_push_harness import (
@@ -159,12 +159,7 @@ async def test_changes_signalled_out_of_order_and_twice_are_posted_once_each_in_
 ) -> None:
     receiver = await portal.receiver()
     case_id = "setup-PPREPEATS01"
-    push = await portal.env.client.start_workflow(
-        PortalPush.run,
-        PortalPushInput(case_workflow_id=case_id, application_id="PPREPEATS01", urls=[receiver.url]),
-        id=portal_push_workflow_id(case_id) + f"-{portal.settings.task_queue}",
-        task_queue=portal.settings.task_queue,
-    )
+    push = await portal.start_push("PPREPEATS01", [receiver.url])
 
     def event(sequence: int, stage: str) -> PortalEvent:
         return PortalEvent.change(
@@ -282,12 +277,7 @@ async def test_a_push_whose_case_goes_quiet_for_good_ends_by_itself(portal: Port
     # for the idle limit with nothing left to post (the time-skipping server jumps the month).
     receiver = await portal.receiver()
     case_id = "setup-PPQUIET0001"
-    push = await portal.env.client.start_workflow(
-        PortalPush.run,
-        PortalPushInput(case_workflow_id=case_id, application_id="PPQUIET0001", urls=[receiver.url]),
-        id=portal_push_workflow_id(case_id) + f"-{portal.settings.task_queue}",
-        task_queue=portal.settings.task_queue,
-    )
+    push = await portal.start_push("PPQUIET0001", [receiver.url])
     await push.signal(
         PortalPush.event,
         PortalEvent.change(

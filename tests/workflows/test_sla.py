@@ -13,7 +13,7 @@ from infra.temporal import SA_BREACHED_STAGES, SA_SLA_STATUS
 from service import cases
 from tests import factories
 from tests.conftest import Stack
-from tests.helpers import breach_the_seal_promise, closed, eventually, start, until
+from tests.helpers import breach_the_seal_promise, closed, eventually, fresh_application, start, until
 
 WALL = SlaPolicy(clock="wall")
 
@@ -77,9 +77,7 @@ async def test_deadlines_follow_the_working_time_clock(
 async def test_a_slow_seal_shop_is_at_risk_then_breached_then_recovered_once_each(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(invoice=False)
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack, invoice=False)
     async with ts_stack.seal_orders_held():
         handle = await start(ts_stack, body, policy=WALL)
         # Past the 2h promise while the shop still holds the order (it cannot finish meanwhile).
@@ -112,9 +110,7 @@ async def test_a_slow_seal_shop_is_at_risk_then_breached_then_recovered_once_eac
 async def test_time_awaiting_a_supplement_pauses_the_registration_clock(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    await ts_stack.reset_sandbox()
-    body = factories.application(name="安阳市文峰区冲突商贸有限公司")
-    app_id = body["application_id"]
+    body, app_id = await fresh_application(ts_stack, name="安阳市文峰区冲突商贸有限公司")
     handle = await start(ts_stack, body, policy=WALL)
     waiting = await until(ts_stack, app_id, lambda s: s.stage == "awaiting_supplement")
     before = waiting.stages.registration.deadline
