@@ -206,6 +206,14 @@ async def _closed(handle: WorkflowHandle[Any, Any]) -> bool:
     return (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
 
 
+async def _keep(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """Record ``handle``'s history as ``<name>__<workflow id>.json`` once it has closed (polled,
+    see ``run`` above; a cancelled child has no result to wait for)."""
+    await eventually(lambda: _closed(handle), what=f"{handle.id} closed", timeout=60)
+    history = await handle.fetch_history()
+    (RECORD_TO / f"{name}__{handle.id}.json").write_text(history.to_json())
+
+
 def _patch_ids_in_code() -> set[str]:
     """Every id a workflow passes to ``workflow.patched`` (each one a module-level constant)."""
     found: set[str] = set()
@@ -259,10 +267,7 @@ async def test_record_release_histories(ts_stack: Stack, time_skipping_env: Work
     await ts_stack.reset_sandbox()
 
     async def keep(handle: WorkflowHandle[Any, Any], name: str) -> None:
-        # Polled (see ``run`` above); a cancelled child has no result to wait for.
-        await eventually(lambda: _closed(handle), what=f"{handle.id} closed", timeout=60)
-        history = await handle.fetch_history()
-        (RECORD_TO / f"rel_{name}__{handle.id}.json").write_text(history.to_json())
+        await _keep(handle, f"rel_{name}")
 
     receiver = PortalReceiver(ts_stack.settings.webhook_secret)
     async with serve_in_background(receiver.app()) as portal_url:
@@ -299,9 +304,7 @@ async def test_record_queue_histories(ts_stack: Stack, time_skipping_env: Workfl
     await ts_stack.reset_sandbox()
 
     async def keep(handle: WorkflowHandle[Any, Any], name: str) -> None:
-        await eventually(lambda: _closed(handle), what=f"{handle.id} closed", timeout=60)
-        history = await handle.fetch_history()
-        (RECORD_TO / f"aq_{name}__{handle.id}.json").write_text(history.to_json())
+        await _keep(handle, f"aq_{name}")
 
     receiver = PortalReceiver(ts_stack.settings.webhook_secret)
     async with serve_in_background(receiver.app()) as portal_url:
