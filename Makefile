@@ -48,7 +48,7 @@ test: system lint
 	$(BIN)/python -m pytest -q
 
 ## the benchmark on a stack of its own (var/bench): prints a table, writes bench/results.json;
-## PART=throughput|workers|scale|timers|intake (comma-separated; default all); counts: BENCH_* (bench/config.py)
+## PART=throughput|workers|outage|scale|timers|intake (comma-separated; default all); counts: BENCH_* (bench/config.py)
 bench: venv
 	$(BIN)/python -m bench $(if $(PART),--part $(PART))
 

@@ -1,12 +1,15 @@
 """The worker: runs the workflows and activities of One-Day Setup. Run any number of them.
 
-python worker.py                    # both task queues; reads ODS_* settings; SIGTERM/Ctrl-C stop it
-python worker.py --role cases       # the cases' workflows and partner calls only (ODS_TASK_QUEUE)
+python worker.py                    # every task queue; reads ODS_* settings; SIGTERM/Ctrl-C stop it
+python worker.py --role cases       # the cases' workflows and activities (ODS_TASK_QUEUE and the
+                                    # -records, -webhooks and -partner-<partner> queues)
 python worker.py --role documents   # the cases' PDFs only (ODS_TASK_QUEUE + "-documents")
 
 The documents (reportlab, the heaviest CPU work of a case) have a task queue of their own
 (``domain/task_queues.py``): ``make up`` runs one worker of each role, so drawing PDFs never
 delays a case's workflow tasks; on more machines, run as many of either role as the load needs.
+Within the cases' role, each kind of activity has a task queue and a pool of slots of its own
+(``cases_workers``), so a partner that hangs delays neither the alerts nor the other partners.
 
 Each worker serves the Temporal SDK's Prometheus metrics (task slots, poll and schedule-to-start
 latencies, workflow and activity outcomes …), and the service's own (partner failures, alert store
@@ -40,12 +43,24 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.documents import DocumentActivities
 from activities.facts import CaseFactActivities
 from activities.partners import PartnerClient
-from activities.registry import WorkerResources, all_activities, document_activities
+from activities.registry import (
+    WorkerResources,
+    all_activities,
+    document_activities,
+    partner_activities,
+    record_activities,
+    webhook_activities,
+)
 from activities.sla import SlaActivities
 from activities.subsidy import SubsidyActivities
 from domain.calendar_coverage import calendar_coverage, log_calendar_coverage
 from domain.sla_policy import SlaPolicy, SlaPolicyError, load_sla_policy
-from domain.task_queues import documents_task_queue
+from domain.task_queues import (
+    documents_task_queue,
+    partner_task_queue,
+    records_task_queue,
+    webhooks_task_queue,
+)
 from infra import deployments
 from infra.log_interceptor import CaseLogInterceptor
 from infra.logging import configure_logging, get_logger
@@ -55,7 +70,7 @@ from infra.tracing import WORKER_SERVICE, start_tracing, stop_tracing
 from infra.worker_metrics import HISTOGRAM_BUCKETS, HistoryLengthInterceptor
 from service.alerts import AlertWebhooks
 from store.service import ServiceDatabase
-from workflows.registry import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS, WEBHOOK_WORKFLOWS
 
 log = get_logger("worker")
 
@@ -64,6 +79,10 @@ ROLES = ("all", "cases", "documents")
 # One PDF is drawn at a time per process (activities/documents.py); a second task in hand overlaps
 # its database write. More would only wait on the lock while their start-to-close timeout runs.
 DOCUMENT_ACTIVITY_SLOTS = 2
+# The records are short writes to the service database; the webhooks' posts wait on subscribers
+# (30 s at most each). Each pool is its own: neither waits for the other, nor for a partner.
+RECORD_ACTIVITY_SLOTS = 50
+WEBHOOK_ACTIVITY_SLOTS = 50
 
 
 class MetricsAddressInvalid(ValueError):
@@ -192,6 +211,67 @@ def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
     )
 
 
+def cases_workers(
+    client: Client,
+    resources: WorkerResources,
+    queue: str,
+    common: dict[str, Any],
+    workflows: Sequence[type],
+    *,
+    activities: bool = True,
+) -> list[Worker]:
+    """The workers of the cases' role, each on a task queue with slots of its own
+    (``domain/task_queues.py``): the workflows, and every activity for cases from before the
+    queues; the records; the webhooks' workflows and posts; each partner's calls, at most
+    ``ODS_PARTNER_CONCURRENCY`` in flight. ``workflows``: the workflow classes (none: activities
+    only)."""
+    settings = resources.sla.settings
+    workers: list[Worker] = []
+    if workflows or activities:
+        workers.append(
+            Worker(
+                client,
+                task_queue=queue,
+                workflows=list(workflows),
+                activities=all_activities(resources) if activities else [],
+                **common,
+            )
+        )
+    webhook_workflows = [w for w in workflows if w in WEBHOOK_WORKFLOWS]
+    if webhook_workflows or activities:
+        workers.append(
+            Worker(
+                client,
+                task_queue=webhooks_task_queue(queue),
+                workflows=webhook_workflows,
+                activities=webhook_activities(resources) if activities else [],
+                max_concurrent_activities=WEBHOOK_ACTIVITY_SLOTS,
+                **common,
+            )
+        )
+    if activities:
+        workers.append(
+            Worker(
+                client,
+                task_queue=records_task_queue(queue),
+                activities=record_activities(resources),
+                max_concurrent_activities=RECORD_ACTIVITY_SLOTS,
+                **common,
+            )
+        )
+        for partner, calls in partner_activities(resources).items():
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=partner_task_queue(queue, partner),
+                    activities=calls,
+                    max_concurrent_activities=settings.partner_concurrency,
+                    **common,
+                )
+            )
+    return workers
+
+
 @asynccontextmanager
 async def running_worker(
     client: Client,
@@ -224,14 +304,8 @@ async def running_worker(
     common = worker_options(settings)
     workers: list[Worker] = []
     if role in ("all", "cases"):
-        workers.append(
-            Worker(
-                client,
-                task_queue=queue,
-                workflows=workflow_classes if workflows else [],
-                activities=all_activities(resources) if activities else [],
-                **common,
-            )
+        workers += cases_workers(
+            client, resources, queue, common, workflow_classes if workflows else [], activities=activities
         )
     if role in ("all", "documents") and activities:
         workers.append(
@@ -247,7 +321,12 @@ async def running_worker(
         async with contextlib.AsyncExitStack() as running:
             for worker in workers:
                 await running.enter_async_context(worker)
-            yield workers
+            try:
+                yield workers
+            finally:
+                # All at once: each finishes the tasks in hand (up to its graceful shutdown
+                # timeout), and one after another that would add up over a dozen pools.
+                await asyncio.gather(*(worker.shutdown() for worker in workers))
     finally:
         await partners.aclose()
         await database.close()

@@ -20,7 +20,7 @@ import httpx
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from domain.delivery import DELIVERY_ERROR_TYPES
-from infra.http import http_client
+from infra.http import PARTNER_LIMITS, http_client
 from infra.settings import Settings
 from infra.worker_metrics import count_partner_failure
 
@@ -148,7 +148,7 @@ class PartnerClient:
 
     def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
-        self._client = client or http_client(settings.partner_url)
+        self._client = client or http_client(settings.partner_url, limits=PARTNER_LIMITS)
 
     @property
     def callback_base(self) -> str:

@@ -23,6 +23,7 @@ from activities.seals import SealActivities
 from activities.sla import SlaActivities
 from activities.social_insurance import SocialInsuranceActivities
 from activities.subsidy import SubsidyActivities
+from domain.task_queues import PARTNER_ACTIVITIES, RECORD_ACTIVITIES
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ def document_activities(documents: DocumentActivities) -> list[Callable[..., Any
 
 
 def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
-    """The cases' task queue: partner calls, the SLA's and the ledger's writes (and the documents
-    of cases that began before they had a queue of their own)."""
+    """The cases' task queue: every activity a case runs (cases that began before the activities
+    had queues of their own, ``domain/task_queues.py``, run them all there)."""
     registration = RegistrationActivities(r.partners)
     seals = SealActivities(r.partners)
     invoices = InvoiceActivities(r.partners)
@@ -78,4 +79,28 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         r.subsidy.release_first_seal_subsidy,
         # Cases that began before documents-apart-v1 still draw theirs on the cases' queue.
         r.documents.issue_document,
+    ]
+
+
+def _named(activities: list[Callable[..., Any]], names: tuple[str, ...]) -> list[Callable[..., Any]]:
+    return [activity for activity in activities if activity.__name__ in names]
+
+
+def record_activities(r: WorkerResources) -> list[Callable[..., Any]]:
+    """The records' task queue (``domain/task_queues.py``): alerts, case facts, the subsidy
+    ledger and the working calendar."""
+    return _named(all_activities(r), RECORD_ACTIVITIES)
+
+
+def partner_activities(r: WorkerResources) -> dict[str, list[Callable[..., Any]]]:
+    """Each partner's task queue (``domain/task_queues.py``): the calls to that partner."""
+    every = all_activities(r)
+    return {partner: _named(every, names) for partner, names in PARTNER_ACTIVITIES.items()}
+
+
+def webhook_activities(r: WorkerResources) -> list[Callable[..., Any]]:
+    """The webhooks' task queue (``domain/task_queues.py``), beside their workflows."""
+    return [
+        AlertWebhookActivities(r.sla.settings).post_alert_webhook,
+        PortalPushActivities(r.sla.settings).post_portal_event,
     ]

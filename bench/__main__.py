@@ -3,7 +3,7 @@ stack; prints a table and writes ``bench/results.json`` (a run of some parts upd
 
 Counts come from ``BENCH_*`` variables (``bench/config.py``): ``BENCH_SETUPS`` (250),
 ``BENCH_INTAKE_REQUESTS`` (2000), ``BENCH_OPEN`` (500),
-``BENCH_TIMERS`` (300), …
+``BENCH_OUTAGE`` (250), ``BENCH_TIMERS`` (300), …
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devstack import PROJECT_ROOT
 
-PARTS = ("throughput", "workers", "scale", "timers", "intake")
+PARTS = ("throughput", "workers", "outage", "scale", "timers", "intake")
 """Every part, in the order ``--part all`` runs them: the intake part leaves thousands of cases
-that no worker runs, and the scale and timers parts leave theirs parked, so they come last."""
+that no worker runs, and the scale and timers parts leave theirs parked, so they come last (the
+outage part's cases complete once its partners recover)."""
 
 DEFAULT_RESULTS = PROJECT_ROOT / "bench" / "results.json"
 DEFAULT_DATA_DIR = PROJECT_ROOT / "var" / "bench"
@@ -42,6 +43,15 @@ class BenchSettings(BaseSettings):
     timer_offset_s: int | None = Field(default=None, ge=2)
     """Seconds from a case's start to its at-risk point; by default long enough for every case to
     be parked first (from the parking rate the scale part measured, else 3 cases/s)."""
+    outage: int = Field(default=250, ge=1)
+    """Cases applying for all six items while four partners hang, in the outage part."""
+    outage_hang_s: float = Field(default=30.0, ge=0, le=120)
+    """How long the tax bureau, social insurance, housing fund and bank hold each answer then."""
+    outage_at_risk_s: int = Field(default=60, ge=2)
+    """Seconds from a case's start to its overall promise's at-risk point in the outage part."""
+    outage_spread_s: float = Field(default=55.0, ge=0)
+    """Over how many seconds the outage part submits its cases, as the timers part does (0: all at
+    once, a harsher burst: their at-risk points and first partner answers then fall together)."""
     park_rate: float = Field(default=3.0, gt=0)
     """Cases parked per second, assumed when no scale part has measured it."""
     stall_s: float = Field(default=300.0, gt=0)

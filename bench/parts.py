@@ -1,10 +1,11 @@
-"""The five parts of ``make bench``; each takes the running stack and returns its part of
+"""The six parts of ``make bench``; each takes the running stack and returns its part of
 ``bench/results.json``.
 
 - throughput: real cases end to end through the gateway, against the baseline workflow playing a
   real case's shape (counted in the same run) with activities that do nothing;
 - workers: the same throughput with one and with two sets of worker processes;
 - scale: cases parked on the seal shop, and the memory that costs the worker and the server;
+- outage: cases whose partners hang while their promises fall at risk, and how late each alert is stored;
 - timers: cases whose at-risk points fall within the same minute, and how late each alert is stored;
 - intake: ``POST /v1/applications`` against a bare ``client.start_workflow`` under the same load.
 """
@@ -29,6 +30,7 @@ from bench.history import count_shape
 from bench.load import (
     RunOutcome,
     application_ids,
+    case_prefix,
     cpu_per_case,
     cpu_snapshot,
     in_parallel,
@@ -267,23 +269,24 @@ async def scale(ctx: Context) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- timers
-def timers_policy(offset_s: int) -> str:
-    """A wall-clock SLA policy whose overall promise is at risk ``offset_s`` after a case starts,
-    and no other promise (nor a silent partner) raises anything for hours."""
+def timers_policy(offset_s: int, *, fraction: float = AT_RISK_FRACTION, part: str = "timers") -> str:
+    """A wall-clock SLA policy whose overall promise is at risk ``offset_s`` after a case starts
+    (its limit is ``offset_s / fraction``), and no other promise (nor a silent partner) raises
+    anything for hours."""
     limits = {
         "registration": FAR_LIMIT,
         "seal_carving": FAR_LIMIT,
         "invoice": FAR_LIMIT,
-        "overall": f"{round(offset_s / AT_RISK_FRACTION)}s",
+        "overall": f"{round(offset_s / fraction)}s",
         "delivery": FAR_LIMIT,
         "social_insurance": FAR_LIMIT,
         "housing_fund": FAR_LIMIT,
         "bank_account": FAR_LIMIT,
     }
     lines = [
-        "# make bench, timers part: every at-risk point of the overall promise within one minute",
+        f"# make bench, {part} part: the overall promise at risk {offset_s} s after a case starts",
         'clock = "wall"',
-        f"at_risk_fraction = {AT_RISK_FRACTION}",
+        f"at_risk_fraction = {fraction}",
         f'partner_patience = "{FAR_LIMIT}"',
         "",
         "[limits]",
@@ -342,6 +345,22 @@ class AlertFeed:
         await self._http.aclose()
 
 
+async def wait_for_alerts(
+    stack: BenchStack, feed: AlertFeed, following: asyncio.Task[None], due_by_start: dict[str, datetime]
+) -> None:
+    """Until every case has its at-risk alert, or none has come for ``ALERT_GRACE_S`` after the
+    last could be due."""
+    grace = timedelta(seconds=ALERT_GRACE_S)
+    deadline, stored = max(due_by_start.values()) + grace, 0
+    while stored < len(due_by_start) and datetime.now(UTC) < deadline:
+        stack.check_alive()
+        if following.done():
+            following.result()  # the feed failed: say why
+        await asyncio.sleep(0.2)
+        if (now_stored := len(_at_risk(feed, due_by_start))) > stored:
+            stored, deadline = now_stored, max(deadline, datetime.now(UTC) + grace)
+
+
 async def timers(ctx: Context) -> dict[str, Any]:
     stack, count = ctx.stack, ctx.settings.timers
     offset = timer_offset(ctx, count)
@@ -371,16 +390,7 @@ async def timers(ctx: Context) -> dict[str, Any]:
         parking.add_done_callback(
             lambda task: None if task.cancelled() or task.exception() else parked_at.append(datetime.now(UTC))
         )
-        # Until every case has its alert, or none has come for a while after the last could be due.
-        grace = timedelta(seconds=ALERT_GRACE_S)
-        deadline, stored = max(due_by_start.values()) + grace, 0
-        while stored < len(due_by_start) and datetime.now(UTC) < deadline:
-            stack.check_alive()
-            if following.done():
-                following.result()  # the feed failed: say why
-            await asyncio.sleep(0.2)
-            if (now_stored := len(_at_risk(feed, due_by_start))) > stored:
-                stored, deadline = now_stored, max(deadline, datetime.now(UTC) + grace)
+        await wait_for_alerts(stack, feed, following, due_by_start)
         await asyncio.sleep(1.0)  # a second alert for any case would show up now
         if parking.done():
             parking.result()
@@ -404,6 +414,33 @@ def _at_risk(feed: AlertFeed, dues: dict[str, datetime]) -> dict[str, tuple[date
     return first
 
 
+@dataclass
+class Lateness:
+    """The cases' at-risk alerts as the feed showed them."""
+
+    first: dict[str, tuple[datetime, dict[str, Any]]]
+    """Each case's first at-risk alert, and when it was seen."""
+    due: dict[str, datetime]
+    """Each case's own due point: its deadline less the rest of the promise (the promise counts
+    from when the case's workflow first ran, ``accepted_at``, which the alert does not carry)."""
+    late: list[float]
+    """How long after its due point each was seen (s)."""
+    ours: list[dict[str, Any]]
+    """Every alert of the cases."""
+    duplicated: int
+    """Alerts seen more than once."""
+
+
+def _lateness(feed: AlertFeed, due_by_start: dict[str, datetime], offset: int, limit_s: int) -> Lateness:
+    ours = [a for _, a in feed.seen if a["workflow_id"] in due_by_start]
+    per_alert = Counter((a["workflow_id"], a["stage"], a["level"], a.get("episode", 1)) for a in ours)
+    first = _at_risk(feed, due_by_start)
+    rest = timedelta(seconds=limit_s - offset)
+    due = {wid: datetime.fromisoformat(a["deadline"]) - rest for wid, (_, a) in first.items()}
+    late = [(seen - due[wid]).total_seconds() for wid, (seen, _) in first.items()]
+    return Lateness(first, due, late, ours, sum(n - 1 for n in per_alert.values() if n > 1))
+
+
 def _timer_figures(
     feed: AlertFeed,
     due_by_start: dict[str, datetime],
@@ -411,15 +448,10 @@ def _timer_figures(
     submitted_s: float,
     parked_at: list[datetime],
 ) -> dict[str, Any]:
-    """Lateness of each case's at-risk alert after its due point: the case's own, which is its
-    deadline less the rest of the promise (the promise counts from when the case's workflow first
-    ran, ``accepted_at``, which the alert does not carry), and how far that lies behind its start."""
-    ours = [(seen, a) for seen, a in feed.seen if a["workflow_id"] in due_by_start]
-    per_alert = Counter((a["workflow_id"], a["stage"], a["level"], a.get("episode", 1)) for _, a in ours)
-    first = _at_risk(feed, due_by_start)
-    rest = timedelta(seconds=round(offset / AT_RISK_FRACTION) - offset)
-    due = {wid: datetime.fromisoformat(a["deadline"]) - rest for wid, (_, a) in first.items()}
-    late = [(seen - due[wid]).total_seconds() for wid, (seen, _) in first.items()]
+    """Lateness of each case's at-risk alert after its due point (``_lateness``), and how far
+    that lies behind its start."""
+    seen = _lateness(feed, due_by_start, offset, round(offset / AT_RISK_FRACTION))
+    first, due, late, ours = seen.first, seen.due, seen.late, seen.ours
     raised_late = [
         (datetime.fromisoformat(a["raised_at"]) - due[wid]).total_seconds() for wid, (_, a) in first.items()
     ]
@@ -432,17 +464,121 @@ def _timer_figures(
         "late_p50_s": _r(percentile(late, 0.50)),
         "late_p99_s": _r(percentile(late, 0.99)),
         "missing": len(due_by_start) - len(first),
-        "duplicated": sum(n - 1 for n in per_alert.values() if n > 1),
+        "duplicated": seen.duplicated,
         "late_max_s": _r(max(late, default=0.0)),
         "raised_late_p50_s": _r(percentile(raised_late, 0.50)),
         "raised_late_p99_s": _r(percentile(raised_late, 0.99)),
         "accept_delay_p50_s": _r(percentile(accept_delay, 0.50)),
         "accept_delay_p99_s": _r(percentile(accept_delay, 0.99)),
-        "other_alerts": sum(1 for _, a in ours if (a["stage"], a["level"]) != ("overall", "at_risk")),
+        "other_alerts": sum(1 for a in ours if (a["stage"], a["level"]) != ("overall", "at_risk")),
         "offset_s": offset,
         "due_spread_s": _r((last_due - first_due).total_seconds()),
         "submitted_s": _r(submitted_s),
         "parked_before_due": bool(parked_at) and parked_at[0] <= first_due,
+        "feed_poll_s": FEED_POLL_S,
+    }
+
+
+# ---------------------------------------------------------------------- outage
+# The partners that hang in the outage part (../shared/CONTRACT.md section 10); the seal shops hold
+# their orders meanwhile, so that no case keeps its overall promise before its alert is due.
+OUTAGE_PARTNERS = ("tax", "social_insurance", "housing_fund", "bank")
+# The outage part's at-risk point is a tenth of the overall promise: the breach comes long after
+# the partners have recovered.
+OUTAGE_AT_RISK_FRACTION = 0.1
+# How often the held seal orders are looked for once the partners recover.
+RELEASE_POLL_S = 1.0
+
+
+async def _hang(stack: BenchStack, hang_s: float, *, hold_seals: bool) -> None:
+    behaviour: dict[str, Any] = {partner: {"hang_s": hang_s} for partner in OUTAGE_PARTNERS}
+    behaviour["seal_shop"] = {"hold": hold_seals}
+    answer = await stack.sandbox.put("/_sandbox/behaviour", json=behaviour)
+    answer.raise_for_status()
+
+
+async def _release_held_orders(stack: BenchStack, prefix: str) -> None:
+    """Finish every held seal order of the part's cases, again and again until cancelled (an order
+    taken while the shops still held them may be listed only on a later look)."""
+    finished: set[str] = set()
+    while True:
+        answer = await stack.sandbox.get("/seal-shop/v1/orders")
+        answer.raise_for_status()
+        for order in answer.json()["orders"]:
+            if order["order_id"] in finished or not order["application_id"].startswith(prefix):
+                continue
+            if order["status"] == "carving":
+                done = await stack.sandbox.post(f"/_sandbox/seal-shop/orders/{order['order_id']}/finish")
+                if done.status_code not in (200, 409):  # 409: carving by itself, or done meanwhile
+                    raise BenchError(
+                        f"finishing seal order {order['order_id']}: {done.status_code} {done.text}"
+                    )
+            finished.add(order["order_id"])
+        await asyncio.sleep(RELEASE_POLL_S)
+
+
+async def outage(ctx: Context) -> dict[str, Any]:
+    """Cases applying for all six items while four partners hold each answer and the seal shops
+    hold their orders: how late their at-risk alerts are seen; then the partners recover and
+    every case is watched to its end."""
+    stack, settings, count = ctx.stack, ctx.settings, ctx.settings.outage
+    offset, hang = settings.outage_at_risk_s, settings.outage_hang_s
+    limit_s = round(offset / OUTAGE_AT_RISK_FRACTION)
+    policy = stack.data_dir / "bench-outage-sla-policy.toml"
+    policy.write_text(timers_policy(offset, fraction=OUTAGE_AT_RISK_FRACTION, part="outage"))
+    await stack.ensure(gateway=GatewaySpec(sla_policy=policy), workers=1)
+    await stack.set_sandbox(hold_seals=True)
+    await _hang(stack, hang, hold_seals=True)
+    feed = AlertFeed(stack)
+    await feed.skip_to_end()
+    following = asyncio.create_task(feed.follow())
+    tag = "OUT"
+    try:
+        ctx.say(
+            f"{count} cases; {', '.join(OUTAGE_PARTNERS)} hold each answer {hang:g} s, "
+            f"each case at risk {offset} s after its start …"
+        )
+        ids, spread = application_ids(tag, count), settings.outage_spread_s
+        await submit_through_gateway(stack, ids, settings.concurrency, spread_s=spread)
+        due_by_start = {
+            wid: start.replace(microsecond=0) + timedelta(seconds=offset)
+            for wid, start in (await start_times(stack, tag, count, settings.stall_s)).items()
+        }
+        await wait_for_alerts(stack, feed, following, due_by_start)
+        await asyncio.sleep(1.0)  # a second alert for any case would show up now
+        seen = _lateness(feed, due_by_start, offset, limit_s)
+        ctx.say(f"{len(seen.first)} of {count} at-risk alerts seen; the partners recover …")
+        await _hang(stack, 0.0, hold_seals=False)
+        releasing = asyncio.create_task(_release_held_orders(stack, f"BENCH-{tag}-"))
+        try:
+            executions = await watch_to_end(stack, WORKFLOW_TYPE, case_prefix(tag), count, settings.stall_s)
+        finally:
+            releasing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await releasing
+        ended = outcome_of(executions, cases=True)
+    finally:
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
+        await feed.aclose()
+    ctx.say(f"{ended.completed} of {count} completed")
+    return {
+        "cases": count,
+        "alerts": len(seen.first),
+        "late_p50_s": _r(percentile(seen.late, 0.50)),
+        "late_p99_s": _r(percentile(seen.late, 0.99)),
+        "missing": count - len(seen.first),
+        "duplicated": seen.duplicated,
+        "completed": ended.completed,
+        "late_max_s": _r(max(seen.late, default=0.0)),
+        "other_alerts": sum(1 for a in seen.ours if (a["stage"], a["level"]) != ("overall", "at_risk")),
+        "hang_s": hang,
+        "at_risk_s": offset,
+        "spread_s": settings.outage_spread_s,
+        "partners_hanging": list(OUTAGE_PARTNERS),
+        "case_p50_s": _r(ended.p50_s),
+        "case_p95_s": _r(ended.p95_s),
         "feed_poll_s": FEED_POLL_S,
     }
 
@@ -507,6 +643,7 @@ async def intake(ctx: Context) -> dict[str, Any]:
 PARTS: dict[str, PartRunner] = {
     "throughput": throughput,
     "workers": workers,
+    "outage": outage,
     "scale": scale,
     "timers": timers,
     "intake": intake,

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     # How many cases a worker keeps in memory between their workflow tasks (the SDK's sticky
     # cache): each costs about 0.4 MB; a case not in it is replayed from its history when it wakes.
     worker_cached_cases: int = Field(default=1000, ge=1, le=100_000)
+    # How many calls to one partner a cases' worker has in flight at most (each partner has a
+    # task queue and a worker pool of its own, domain/task_queues.py): a partner that hangs holds
+    # this many slots, never those of the other partners or of the alerts.
+    partner_concurrency: int = Field(default=10, ge=1, le=1000)
     partner_url: str = "http://127.0.0.1:8100"
     gateway_url: str = "http://127.0.0.1:8000"
     sla_policy: Path | None = None

@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 
 from activities.alert_webhooks import DELIVERY_WORKFLOW, delivery_workflow_id
 from domain.alerts import ALERT_RAISED, AlertEvent, AlertRecord, WebhookDeliveryInput
+from domain.task_queues import webhooks_task_queue
 from infra.logging import get_logger
 from infra.settings import Settings
 from store.alerts import MAX_PAGE_SIZE, AlertAlreadyAcknowledged, AlertStore, UnknownAlertId
@@ -69,7 +70,8 @@ class AlertWebhooks:
                 DELIVERY_WORKFLOW,
                 WebhookDeliveryInput(alert=alert, urls=urls, event=event.kind, event_id=event.id),
                 id=delivery_workflow_id(event.id),
-                task_queue=self.settings.task_queue,
+                # The webhooks' own queue: a slow subscriber holds no slot a case needs.
+                task_queue=webhooks_task_queue(self.settings.task_queue),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=summary,
             )

@@ -19,12 +19,19 @@ from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowEr
 
 with workflow.unsafe.imports_passed_through():
     from activities.partners import NON_RETRYABLE_TYPES
+    from domain.task_queues import activity_task_queue
 
 A = TypeVar("A")
 R = TypeVar("R")
 # A withdrawal's cancellation that met an activity's result on its way is raised after all.
 SWALLOWED_CANCEL_PATCH = "withdraw-sticky-cancel-v1"
 
+# Activities on task queues of their own (domain/task_queues.py): each partner's calls, the
+# service's records, the webhooks. Cases from before it run them all on the cases' own queue.
+QUEUES_APART_PATCH = "activity-queues-v1"
+
+# An attempt holds its worker slot at most this long: the HTTP client gives up after 45 s without
+# an answer (infra/http.py), which covers the 30 s the partners may take (docs/partner-api.md).
 PARTNER_CALL_TIMEOUT = timedelta(seconds=75)
 PARTNER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -86,9 +93,26 @@ def honour_cancellation() -> None:
         raise asyncio.CancelledError("cancelled while the result of an activity was on its way")
 
 
-async def execute(activity: Callable[[Any, A], Awaitable[R]], arg: A, **options: Any) -> R:
-    """``workflow.execute_activity_method`` for the work path of a case: a cancellation that
-    arrives with the activity's result is not lost (:func:`honour_cancellation`)."""
+def queues_apart() -> bool:
+    """Whether this run puts its activities on their own task queues (``QUEUES_APART_PATCH``).
+    The SDK keeps the first answer for the whole run, whichever call site asks first."""
+    return workflow.patched(QUEUES_APART_PATCH)
+
+
+async def run_activity(activity: Callable[[Any, A], Awaitable[R]], arg: A, **options: Any) -> R:
+    """``workflow.execute_activity_method`` on the activity's own task queue
+    (``domain/task_queues.py``) when the run has them, else on the workflow's."""
+    if "task_queue" not in options and queues_apart():
+        queue = activity_task_queue(workflow.info().task_queue, activity.__name__)
+        if queue is not None:
+            options["task_queue"] = queue
     result: R = await workflow.execute_activity_method(activity, arg, **options)
+    return result
+
+
+async def execute(activity: Callable[[Any, A], Awaitable[R]], arg: A, **options: Any) -> R:
+    """:func:`run_activity` for the work path of a case: a cancellation that arrives with the activity's
+    result is not lost (:func:`honour_cancellation`)."""
+    result = await run_activity(activity, arg, **options)
     honour_cancellation()
     return result

@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.partners import PartnerEvent
     from domain.status import ActionName, HistoryEntry, ShopCandidate, StageName
 
-from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY
+from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY, run_activity
 from workflows.partner_step import Candidates, PartnerStep, Refusal
 
 T = TypeVar("T")
@@ -145,7 +145,7 @@ class PostalDelivery:
             callback_url=self._input.callback_url,
             idempotency_key=key,
         )
-        waybill: Waybill = await workflow.execute_activity_method(
+        waybill: Waybill = await run_activity(
             DeliveryActivities.book_waybill,
             booking,
             start_to_close_timeout=PARTNER_CALL_TIMEOUT,
@@ -216,7 +216,7 @@ class PostalDelivery:
         # Recorded first: the attempt's own events may overtake EMS's answer.
         self._record("delivery.redelivery_requested", f"waybill {no}: attempt {attempt}")
         try:
-            await workflow.execute_activity_method(
+            await run_activity(
                 DeliveryActivities.request_redelivery,
                 RedeliveryRequest(
                     waybill_no=no,
@@ -241,7 +241,7 @@ class PostalDelivery:
         # Recorded first: ``postal.returned`` may overtake EMS's answer.
         self._record("delivery.return_requested", f"waybill {no}: {why}; returning to the service centre")
         try:
-            await workflow.execute_activity_method(
+            await run_activity(
                 DeliveryActivities.return_to_centre,
                 ReturnRequest(
                     waybill_no=no,
@@ -322,7 +322,7 @@ class PostalDelivery:
     # ------------------------------------------------------------------ address changes
     async def _amend(self, no: str, new: Delivery) -> None:
         try:
-            await workflow.execute_activity_method(
+            await run_activity(
                 DeliveryActivities.amend_waybill,
                 WaybillAmendment(waybill_no=no, recipient=Recipient.of(new)),
                 start_to_close_timeout=PARTNER_CALL_TIMEOUT,
@@ -477,7 +477,7 @@ async def book_inbound_label(
     """Two-way mailing (双向寄递): a prepaid inbound label addressed to the district's centre, for
     the applicant's paper materials. Call it from the case workflow at acceptance; the key is
     made here, once, so retries never issue a second label."""
-    return await workflow.execute_activity_method(
+    return await run_activity(
         DeliveryActivities.book_waybill,
         WaybillBooking(
             application_id=application_id,

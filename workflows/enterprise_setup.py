@@ -22,9 +22,10 @@ with workflow.unsafe.imports_passed_through():
     from domain.delivery import DeliveryProgress
     from domain.partners import PartnerEvent, SetupInput, WithdrawRequest
     from domain.status import CaseStage, StatusDocument
+    from domain.task_queues import webhooks_task_queue
 
 from workflows.attention import ATTENTION_PATCH, OperatorDesk
-from workflows.calls import is_cancellation
+from workflows.calls import is_cancellation, queues_apart
 from workflows.case_record import CaseRecord, CaseRejected
 from workflows.delivery import PROGRESS_SIGNAL
 from workflows.delivery_handoff import DeliveryHandoff
@@ -88,7 +89,9 @@ class EnterpriseSetup:
             self._more.enable()
         # The portal hears of every stage and attention change (cases with its URLs only).
         if self._portal.enabled and workflow.patched(PORTAL_PUSH_PATCH):
-            self._portal.start()
+            # On the webhooks' own queue (domain/task_queues.py), cases from before it on theirs.
+            queue = webhooks_task_queue(workflow.info().task_queue) if queues_apart() else None
+            self._portal.start(queue)
         self._record.overall_started()
         self._promises.start_alerts()
         await self._promises.watch("overall", status.accepted_at)

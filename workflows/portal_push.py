@@ -235,13 +235,16 @@ class PortalNotifier:
         self._outbox: list[PortalEvent] = []
         self._closing = False
         self._sender: asyncio.Task[None] | None = None
+        self._task_queue: str | None = None
 
     @property
     def enabled(self) -> bool:
         return bool(self._input.urls)
 
-    def start(self) -> None:
+    def start(self, task_queue: str | None = None) -> None:
+        """Start the push, on ``task_queue`` (None: the case's own)."""
         if self.enabled and self._sender is None:
+            self._task_queue = task_queue
             self._sender = asyncio.create_task(self._send())
 
     def observe(self, stage: str, attention: BaseModel | dict[str, Any] | None) -> None:
@@ -287,6 +290,7 @@ class PortalNotifier:
                 id=push_id,
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 static_summary=f"门户推送 portal push of {self._input.application_id}",
+                task_queue=self._task_queue,  # None: the case's own
             )
             while True:
                 await workflow.wait_condition(lambda: bool(self._outbox) or self._closing)

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla_policy import SlaPolicy
     from domain.status import StageName
 
-from workflows.calls import SERVICE_CALL_TIMEOUT, SERVICE_RETRY, is_cancellation
+from workflows.calls import SERVICE_CALL_TIMEOUT, SERVICE_RETRY, is_cancellation, run_activity
 from workflows.case_record import CaseRecord
 from workflows.sla import PromiseClock, StageWatch
 
@@ -203,7 +203,7 @@ class Promises:
             await workflow.wait_condition(lambda: bool(self._outbox))
             alert = self._outbox[0]
             if isinstance(alert, CaseFact):
-                await workflow.execute_activity_method(
+                await run_activity(
                     CaseFactActivities.record_case_fact,
                     alert,
                     start_to_close_timeout=SERVICE_CALL_TIMEOUT,
@@ -212,7 +212,7 @@ class Promises:
                 )
                 self._outbox.pop(0)
                 continue
-            await workflow.execute_activity_method(
+            await run_activity(
                 SlaActivities.raise_alert,
                 alert,
                 start_to_close_timeout=SERVICE_CALL_TIMEOUT,

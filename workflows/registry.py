@@ -8,3 +8,6 @@ from workflows.enterprise_setup import EnterpriseSetup
 from workflows.portal_push import PortalPush
 
 ALL_WORKFLOWS: list[type] = [EnterpriseSetup, PostalDelivery, AlertWebhookDelivery, PortalPush]
+# Started on the webhooks' own task queue (domain/task_queues.py); those from before it run on the
+# cases' queue, where ALL_WORKFLOWS keeps them.
+WEBHOOK_WORKFLOWS: list[type] = [AlertWebhookDelivery, PortalPush]

@@ -33,6 +33,7 @@ from workflows.calls import (
     PARTNER_RETRY,
     execute,
     is_cancellation,
+    run_activity,
 )
 from workflows.case_record import CaseRecord
 from workflows.partner_step import PartnerStep, Refusal
@@ -208,7 +209,7 @@ class SealCarving:
         if self._record.status.uscc is None or (self.completion is not None and not self._gave_up):
             return
         try:
-            cancelled = await workflow.execute_activity_method(
+            cancelled = await run_activity(
                 SealActivities.cancel_pending_seal_orders,
                 PendingOrdersCancellation(application_id=self._record.application_id, reason=reason),
                 start_to_close_timeout=PARTNER_CALL_TIMEOUT,

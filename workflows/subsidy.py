@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.subsidy import SubsidyDecision, SubsidyReservation, SubsidySettlement
     from domain.subsidy_policy import SubsidyPolicy
 
-from workflows.calls import SERVICE_CALL_TIMEOUT, SERVICE_RETRY, execute, honour_cancellation
+from workflows.calls import SERVICE_CALL_TIMEOUT, SERVICE_RETRY, execute, honour_cancellation, run_activity
 from workflows.case_record import CaseRecord
 from workflows.documents import Documents
 from workflows.promises import Promises
@@ -57,7 +57,7 @@ class FirstSealSubsidy:
         app = self._record.app
         waits = workflow.patched(RESERVE_WAITS_PATCH)
         self._requested = waits
-        decision = await workflow.execute_activity_method(
+        decision = await run_activity(
             SubsidyActivities.reserve_first_seal_subsidy,
             SubsidyReservation(
                 application_id=self._record.application_id,

@@ -26,6 +26,10 @@ TINY = {
     "BENCH_TIMERS": "3",
     "BENCH_TIMER_OFFSET_S": "4",
     "BENCH_TIMER_SPREAD_S": "0",
+    "BENCH_OUTAGE": "2",
+    "BENCH_OUTAGE_HANG_S": "2",
+    "BENCH_OUTAGE_AT_RISK_S": "4",
+    "BENCH_OUTAGE_SPREAD_S": "0",
     "BENCH_STALL_S": "60",
 }
 SHAPE: dict[str, tuple[str, ...]] = {
@@ -34,6 +38,7 @@ SHAPE: dict[str, tuple[str, ...]] = {
     "intake": ("concurrency", "requests", "p50_ms", "p99_ms", "raw_start_p99_ms", "ratio"),
     "scale": ("open_setups", "worker_idle_rss_mb", "worker_rss_mb", "server_rss_mb"),
     "timers": ("open_setups", "alerts", "late_p50_s", "late_p99_s", "missing", "duplicated"),
+    "outage": ("cases", "alerts", "late_p50_s", "late_p99_s", "missing", "duplicated", "completed"),
 }
 
 
@@ -51,7 +56,7 @@ def test_a_tiny_bench_run_writes_every_figure(tmp_path: Path) -> None:
         env={**os.environ, **TINY},
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=230,
         check=False,
     )
     logs = tmp_path / "data" / "logs"
@@ -83,6 +88,10 @@ def test_a_tiny_bench_run_writes_every_figure(tmp_path: Path) -> None:
     timers = found["timers"]
     assert timers["open_setups"] == timers["alerts"] == 3
     assert timers["missing"] == 0 and timers["duplicated"] == 0
+
+    outage = found["outage"]
+    assert outage["cases"] == outage["alerts"] == outage["completed"] == 2
+    assert outage["missing"] == 0 and outage["duplicated"] == 0
 
     workers = found["workers"]
     assert [w["processes"] for w in workers] == [1, 2]

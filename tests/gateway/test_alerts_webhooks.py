@@ -24,6 +24,7 @@ from temporalio.worker import Replayer, Worker
 from activities.alert_webhooks import AlertWebhookActivities, delivery_workflow_id
 from activities.sla import SlaActivities
 from domain.alerts import AlertIn
+from domain.task_queues import webhooks_task_queue
 from gateway.app import create_app
 from infra.serving import serve_in_background
 from infra.settings import Settings
@@ -93,7 +94,8 @@ async def deliveries(time_skipping_env: WorkflowEnvironment, tmp_path: Path) -> 
             async with (
                 Worker(
                     client,
-                    task_queue=settings.task_queue,
+                    # Where AlertWebhooks starts the deliveries.
+                    task_queue=webhooks_task_queue(settings.task_queue),
                     workflows=[AlertWebhookDelivery],
                     activities=[AlertWebhookActivities(settings).post_alert_webhook],
                 ),

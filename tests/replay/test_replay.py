@@ -46,7 +46,9 @@ HISTORIES = Path(__file__).parent / "histories"
 # whole 企业开办 scope (``whole-scope-v1``); ``da_`` ones draw their documents on the documents'
 # own task queue (``documents-apart-v1``); ``pt_`` ones look up what a partner answers when its
 # patience runs out (``partner-trouble-reason-v1``); ``rel_`` ones (``test_record_release_histories``)
-# hold the portal's push and a delivery returned when its case was withdrawn. A test below fails
+# hold the portal's push and a delivery returned when its case was withdrawn; ``aq_`` ones
+# (``test_record_queue_histories``) run their activities on their own task queues
+# (``activity-queues-v1``). A test below fails
 # when a patch id in workflows/ or a workflow type has no history here.
 PREFIX = os.environ.get("ODS_RECORD_PREFIX", "pt_")
 # The alert webhooks' histories, replayed by the test beside them.
@@ -204,6 +206,14 @@ async def _closed(handle: WorkflowHandle[Any, Any]) -> bool:
     return (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
 
 
+async def _keep(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """Record ``handle``'s history as ``<name>__<workflow id>.json`` once it has closed (polled,
+    see ``run`` above; a cancelled child has no result to wait for)."""
+    await eventually(lambda: _closed(handle), what=f"{handle.id} closed", timeout=60)
+    history = await handle.fetch_history()
+    (RECORD_TO / f"{name}__{handle.id}.json").write_text(history.to_json())
+
+
 def _patch_ids_in_code() -> set[str]:
     """Every id a workflow passes to ``workflow.patched`` (each one a module-level constant)."""
     found: set[str] = set()
@@ -257,10 +267,7 @@ async def test_record_release_histories(ts_stack: Stack, time_skipping_env: Work
     await ts_stack.reset_sandbox()
 
     async def keep(handle: WorkflowHandle[Any, Any], name: str) -> None:
-        # Polled (see ``run`` above); a cancelled child has no result to wait for.
-        await eventually(lambda: _closed(handle), what=f"{handle.id} closed", timeout=60)
-        history = await handle.fetch_history()
-        (RECORD_TO / f"rel_{name}__{handle.id}.json").write_text(history.to_json())
+        await _keep(handle, f"rel_{name}")
 
     receiver = PortalReceiver(ts_stack.settings.webhook_secret)
     async with serve_in_background(receiver.app()) as portal_url:
@@ -287,3 +294,30 @@ async def test_record_release_histories(ts_stack: Stack, time_skipping_env: Work
         await keep(
             ts_stack.client.get_workflow_handle(delivery_workflow_id(case.id)), "withdrawn_in_delivery"
         )
+
+
+@pytest.mark.skipif(not os.environ.get("ODS_RECORD_HISTORIES"), reason="records histories on demand")
+async def test_record_queue_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvironment) -> None:
+    """``aq_`` histories (``activity-queues-v1``): the whole scope with the portal's push, its
+    calls on each partner's task queue, its records, its push and its delivery on theirs; and a
+    case withdrawn while the shop holds its order (the cancellation and the release too)."""
+    await ts_stack.reset_sandbox()
+
+    async def keep(handle: WorkflowHandle[Any, Any], name: str) -> None:
+        await _keep(handle, f"aq_{name}")
+
+    receiver = PortalReceiver(ts_stack.settings.webhook_secret)
+    async with serve_in_background(receiver.app()) as portal_url:
+        body = factories.whole_scope(factories.application(district="410581"))
+        case = await start(ts_stack, body, portal_webhooks=[f"{portal_url}/portal"])
+        await keep(case, "whole_scope_pushed")
+        for child in (portal_push_workflow_id(case.id), delivery_workflow_id(case.id)):
+            await keep(ts_stack.client.get_workflow_handle(child), "whole_scope_pushed")
+
+    async with ts_stack.seal_orders_held():
+        body = factories.application()
+        app_id = body["application_id"]
+        case = await start(ts_stack, body, policy=SlaPolicy(clock="wall"))
+        await until(ts_stack, app_id, lambda s: "subsidy_voucher" in (s.documents or []))
+        await cases.withdraw(ts_stack.client, app_id, "changed plans")
+        await keep(case, "withdrawn")

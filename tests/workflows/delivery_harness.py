@@ -24,6 +24,7 @@ from activities.partners import PartnerClient
 from domain.application import Delivery, parse_delivery
 from domain.delivery import DeliveryInput, DeliveryOutcome
 from domain.partners import PartnerEvent
+from domain.task_queues import partner_task_queue
 from infra.serving import serve_in_background
 from infra.signing import SIGNATURE_HEADER, verify
 from tests import factories
@@ -167,19 +168,21 @@ async def postal_harness(
     partners = PartnerClient(ts_stack.settings)
     activities = DeliveryActivities(partners)
     task_queue = f"delivery-test-{uuid.uuid4()}"
+    calls = [
+        activities.book_waybill,
+        activities.amend_waybill,
+        activities.request_redelivery,
+        activities.return_to_centre,
+    ]
     worker = Worker(
         ts_stack.client,
         task_queue=task_queue,
         workflows=[PostalDelivery, DeliveryProgressListener, InboundLabelCase],
-        activities=[
-            activities.book_waybill,
-            activities.amend_waybill,
-            activities.request_redelivery,
-            activities.return_to_centre,
-        ],
     )
+    # EMS's own task queue (domain/task_queues.py), where the deliveries call it.
+    postal = Worker(ts_stack.client, task_queue=partner_task_queue(task_queue, "postal"), activities=calls)
     try:
-        async with serve_in_background(receiver(ts_stack, forwarded)) as url, worker:
+        async with serve_in_background(receiver(ts_stack, forwarded)) as url, worker, postal:
             yield PostalHarness(
                 stack=ts_stack,
                 env=time_skipping_env,
