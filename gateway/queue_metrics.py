@@ -28,7 +28,13 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from domain.task_queues import documents_task_queue
+from domain.task_queues import (
+    PARTNER_ACTIVITIES,
+    documents_task_queue,
+    partner_task_queue,
+    records_task_queue,
+    webhooks_task_queue,
+)
 from gateway.dependencies import TemporalConnection, TemporalUnavailable
 from infra.logging import get_logger
 
@@ -56,6 +62,9 @@ def service_queues(cases_task_queue: str) -> list[tuple[str, str]]:
         (cases_task_queue, "workflow"),
         (cases_task_queue, "activity"),
         (documents_task_queue(cases_task_queue), "activity"),
+        (records_task_queue(cases_task_queue), "activity"),
+        (webhooks_task_queue(cases_task_queue), "activity"),
+        *((partner_task_queue(cases_task_queue, p), "activity") for p in PARTNER_ACTIVITIES),
     ]
 
 
