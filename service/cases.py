@@ -11,12 +11,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar, get_args
+from typing import TypeVar, cast, get_args
 
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowHistoryEventFilterType,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
@@ -222,18 +223,42 @@ async def _update(call: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
     raise AssertionError("unreachable")
 
 
-async def _describe_open(client: Client, application_id: str) -> CaseHandle:
-    """The handle of an open case; CaseNotFound or CaseStateConflict otherwise."""
+async def _on_open_case(client: Client, application_id: str, call: Callable[[CaseHandle], Awaitable[T]]) -> T:
+    """``call`` on the case's handle, with nothing asked first: only when Temporal answers that no
+    open case has the id is the case described, to tell an unknown case (``CaseNotFound``) from a
+    closed one (``CaseStateConflict``)."""
     handle = _handle(client, application_id)
-    with case_errors(application_id, unknown=True):
-        description = await handle.describe()
-    if description.status != WorkflowExecutionStatus.RUNNING:
-        raise CaseStateConflict(f"case {application_id} is closed")
-    return handle
+    try:
+        with case_errors(application_id):
+            return await call(handle)
+    except CaseStateConflict as err:
+        if isinstance(err.__cause__, RPCError):
+            with case_errors(application_id, unknown=True):
+                await handle.describe()
+        raise
+
+
+async def _closed_with(client: Client, handle: CaseHandle) -> StatusDocument:
+    """The status document a completed case returned, read from its close event (not through
+    ``result()``, which on the time-skipping test server lets time skip while it waits)."""
+    async for event in handle.fetch_history_events(
+        event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
+    ):
+        payloads = event.workflow_execution_completed_event_attributes.result.payloads
+        [status] = await client.data_converter.decode(payloads, [StatusDocument])
+        return cast(StatusDocument, status)
+    raise CaseStateConflict(f"case {handle.id} has no close event")
 
 
 async def get_status(client: Client, application_id: str) -> StatusDocument:
+    """The case's status document: a closed case's from its result (stored with its history, read
+    without replaying it on a worker), an open case's from the ``status`` query."""
     handle = _handle(client, application_id)
+    with case_errors(application_id, unknown=True):
+        description = await handle.describe()
+    if description.status == WorkflowExecutionStatus.COMPLETED:
+        with case_errors(application_id, unknown=True):
+            return await _closed_with(client, handle)
     attempts = 15
     for attempt in range(attempts):
         try:
@@ -252,11 +277,13 @@ async def get_status(client: Client, application_id: str) -> StatusDocument:
 
 
 async def withdraw(client: Client, application_id: str, reason: str | None) -> StatusDocument:
-    handle = await _describe_open(client, application_id)
-    with case_errors(application_id):
-        return await _update(
+    return await _on_open_case(
+        client,
+        application_id,
+        lambda handle: _update(
             lambda: handle.execute_update(EnterpriseSetup.withdraw, WithdrawRequest(reason=reason))
-        )
+        ),
+    )
 
 
 async def act(client: Client, application_id: str, action: OperatorAction) -> StatusDocument:
@@ -280,7 +307,6 @@ async def act(client: Client, application_id: str, action: OperatorAction) -> St
 
 async def require_awaiting_supplement(client: Client, application_id: str) -> None:
     """``CaseNotFound``, or ``CaseStateConflict`` unless the case awaits a supplement now."""
-    await _describe_open(client, application_id)
     status = await get_status(client, application_id)
     if status.stage != "awaiting_supplement":
         raise CaseStateConflict(f"case {application_id} is {status.stage}, not awaiting a supplement")
@@ -312,13 +338,17 @@ async def change_delivery(client: Client, application_id: str, body: object) -> 
     the child does (amending the waybill), and refuses after collection.
     """
     delivery = parse_delivery(body)
-    handle = await _describe_open(client, application_id)
     try:
-        with case_errors(application_id):
-            return await _update(lambda: handle.execute_update(EnterpriseSetup.change_delivery, delivery))
+        return await _on_open_case(
+            client,
+            application_id,
+            lambda handle: _update(lambda: handle.execute_update(EnterpriseSetup.change_delivery, delivery)),
+        )
     except DeliveryUnderWay:
         pass  # the delivery child owns the parcel now: it takes the change (or refuses it)
-    child = client.get_workflow_handle_for(PostalDelivery.run, delivery_workflow_id(handle.id))
+    child = client.get_workflow_handle_for(
+        PostalDelivery.run, delivery_workflow_id(workflow_id_for(application_id))
+    )
     with case_errors(application_id, gone=f"the delivery of case {application_id} is over"):
         await _update(
             lambda: child.execute_update(PostalDelivery.change_address, AddressChange(delivery=delivery))
@@ -328,16 +358,18 @@ async def change_delivery(client: Client, application_id: str, body: object) -> 
 
 async def deliver_partner_event(client: Client, event: PartnerEvent) -> None:
     """Hand a partner's callback to its case (a durable signal: once accepted, the case has it)."""
-    handle = _handle(client, event.application_id)
-    with case_errors(event.application_id, unknown=True):
-        description = await handle.describe()
-    with case_errors(event.application_id):
-        if description.status != WorkflowExecutionStatus.RUNNING:
-            # A repeat of a callback the case took before it closed (its first answer was lost).
-            if await handle.query(EnterpriseSetup.has_partner_event, event.event_id):
+    try:
+        await _on_open_case(
+            client, event.application_id, lambda handle: handle.signal(EnterpriseSetup.partner_event, event)
+        )
+    except CaseStateConflict:
+        # A repeat of a callback the case took before it closed (its first answer was lost).
+        with case_errors(event.application_id):
+            if await _handle(client, event.application_id).query(
+                EnterpriseSetup.has_partner_event, event.event_id
+            ):
                 return
-            raise CaseStateConflict(f"case {event.application_id} is closed")
-        await handle.signal(EnterpriseSetup.partner_event, event)
+        raise
 
 
 _STAGES = set(get_args(CaseStage))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from service import cases
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import closed, fresh_application, start, until
+from worker import running_worker
 
 
 async def test_a_company_is_registered_then_gets_its_seals_and_first_invoices(
@@ -180,3 +182,16 @@ async def test_a_callback_repeated_after_the_case_closed_is_taken_and_a_new_one_
     await cases.deliver_partner_event(ts_stack.client, event("evt-taken"))
     with pytest.raises(cases.CaseStateConflict):
         await cases.deliver_partner_event(ts_stack.client, event("evt-never-seen"))
+
+
+async def test_a_closed_cases_status_is_read_with_no_worker_running(dev_stack: Stack) -> None:
+    # A closed case's status is its result, stored with its history: no worker replays it (a query
+    # would wait for one, and time out).
+    queue = f"closed-{uuid.uuid4()}"
+    settings = dev_stack.settings.model_copy(update={"task_queue": queue})
+    body, app_id = await fresh_application(dev_stack)
+    async with running_worker(dev_stack.client, settings):
+        handle = await start(dev_stack, body, task_queue=queue)
+        done: StatusDocument = await handle.result()
+    assert done.stage == "completed"
+    assert await cases.get_status(dev_stack.client, app_id) == done
