@@ -52,6 +52,11 @@ T = TypeVar("T")
 # A delivery cancelled with its case (a withdrawal) returns the parcel EMS has booked.
 RETURN_ON_CANCEL_PATCH = "delivery-return-on-cancel-v1"
 
+# A late or ignored tracking event is not passed on to the case: it changes nothing there, and each
+# one cost the case's history a signal and a workflow task.
+QUIET_EVENTS_PATCH = "delivery-quiet-events-v1"
+_OWN_EVENTS = frozenset({"delivery.late_event", "delivery.event_ignored"})
+
 # The case's signal that takes the delivery's progress (``EnterpriseSetup.delivery_progress``).
 PROGRESS_SIGNAL = "delivery_progress"
 
@@ -366,6 +371,8 @@ class PostalDelivery:
         entry = HistoryEntry(at=workflow.now(), event=event, detail=detail)
         self._outcome.history.append(entry)
         self._publish()
+        if event in _OWN_EVENTS and workflow.patched(QUIET_EVENTS_PATCH):
+            return  # changes nothing the case shows: kept in the delivery's own history only
         if self._input.parent_workflow_id:
             self._outbox.append(
                 DeliveryProgress(

@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from temporalio.worker import Replayer
 
 from domain.actions import OperatorAction
 from domain.case_ids import delivery_workflow_id
+from domain.partners import PartnerEvent
 from domain.portal import portal_push_workflow_id
 from domain.sla_policy import SlaPolicy
 from infra.serving import serve_in_background
@@ -34,6 +35,7 @@ from tests.conftest import Stack
 from tests.helpers import breach_the_seal_promise, closed, eventually, start, until
 from tests.workflows.portal_push_harness import PortalReceiver
 from worker import workflow_runner
+from workflows.delivery import PostalDelivery
 from workflows.registry import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -321,3 +323,47 @@ async def test_record_queue_histories(ts_stack: Stack, time_skipping_env: Workfl
         await until(ts_stack, app_id, lambda s: "subsidy_voucher" in (s.documents or []))
         await cases.withdraw(ts_stack.client, app_id, "changed plans")
         await keep(case, "withdrawn")
+
+
+@pytest.mark.skipif(not os.environ.get("ODS_RECORD_HISTORIES"), reason="records histories on demand")
+async def test_record_quiet_event_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvironment) -> None:
+    """``qe_`` histories: a tracking event the delivery ignores stays in its own history
+    (``delivery-quiet-events-v1``); the case is then withdrawn and the parcel returned."""
+    await ts_stack.reset_sandbox()
+    async with ts_stack.parcels_held():
+        body = factories.application()
+        app_id = body["application_id"]
+        case = await start(ts_stack, body)
+        booked = await until(
+            ts_stack,
+            app_id,
+            lambda s: (
+                s.delivery is not None
+                and s.delivery.state == "booked"
+                and "waybill_label" in (s.documents or [])
+            ),
+        )
+        assert booked.delivery is not None
+        child = ts_stack.client.get_workflow_handle_for(PostalDelivery.run, delivery_workflow_id(case.id))
+        await cases.deliver_partner_event(
+            ts_stack.client,
+            PartnerEvent(
+                partner="postal",
+                event_id=f"evt-weighed-{app_id}",
+                event="postal.weighed",
+                application_id=app_id,
+                occurred_at=datetime.now(UTC),
+                data={"waybill_no": booked.delivery.waybill_no},
+            ),
+        )
+
+        async def ignored() -> bool:
+            outcome = await child.query(PostalDelivery.status)
+            return "delivery.event_ignored" in [h.event for h in outcome.history]
+
+        await eventually(ignored, what="the weighing ignored by the delivery")
+        await cases.withdraw(ts_stack.client, app_id, "changed plans")
+        for handle in (case, child):
+            await eventually(lambda h=handle: _closed(h), what=f"{handle.id} closed", timeout=60)
+            history = await handle.fetch_history()
+            (RECORD_TO / f"qe_ignored_event__{handle.id}.json").write_text(history.to_json())

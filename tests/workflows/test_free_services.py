@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from domain.case_ids import delivery_workflow_id, workflow_id_for
 from domain.delivery import ALREADY_COLLECTED
 from domain.identifiers import is_valid_s10
+from domain.partners import PartnerEvent
 from domain.status import StatusDocument
 from domain.subsidy_policy import SubsidyPolicy
 from service import cases
@@ -26,6 +28,7 @@ from tests.conftest import Stack
 from tests.helpers import eventually, fresh_application, start, until
 from tests.workflows.delivery_harness import WAYBILLS
 from worker import running_worker
+from workflows.delivery import PostalDelivery
 
 
 async def partner_events_signalled(handle: WorkflowHandle[Any, Any]) -> int:
@@ -262,13 +265,34 @@ async def test_a_withdrawal_during_delivery_has_ems_return_the_parcel(ts_stack: 
     async with ts_stack.parcels_held():
         # Nothing in flight when withdrawing (the label drawn; see the subsidy's withdrawal above).
         _, app_id, no = await a_booked_parcel(ts_stack, labelled=True)
+        # A tracking event the delivery ignores stays in its own history, not the case's.
+        child = ts_stack.client.get_workflow_handle_for(
+            PostalDelivery.run, delivery_workflow_id(workflow_id_for(app_id))
+        )
+        await cases.deliver_partner_event(
+            ts_stack.client,
+            PartnerEvent(
+                partner="postal",
+                event_id=f"evt-weighed-{app_id}",
+                event="postal.weighed",
+                application_id=app_id,
+                occurred_at=datetime.now(UTC),
+                data={"waybill_no": no},
+            ),
+        )
+
+        async def ignored() -> bool:
+            outcome = await child.query(PostalDelivery.status)
+            return "delivery.event_ignored" in [h.event for h in outcome.history]
+
+        await eventually(ignored, what="the weighing ignored by the delivery")
         await cases.withdraw(ts_stack.client, app_id, "changed plans")
         status = await until(ts_stack, app_id, lambda s: s.is_final)
         waybill = (await ts_stack.sandbox.get(f"{WAYBILLS}/{no}")).json()
     assert status.stage == "withdrawn"
+    assert "delivery.event_ignored" not in [h.event for h in status.history]
     # The compensation: EMS was asked, once, to bring the parcel back to the service centre.
     assert waybill["status"] in ("returning", "returned"), waybill
-    child = ts_stack.client.get_workflow_handle(delivery_workflow_id(workflow_id_for(app_id)))
     asked = [
         e
         for e in (await child.fetch_history()).events
