@@ -141,6 +141,8 @@ class SlaPolicy(BaseModel):
     )
     at_risk_fraction: float = Field(default=0.75, gt=0, lt=1, strict=True)
     supplement_window: Duration = "35h"
+    # How many times the applicant is asked to correct the name before the case is rejected.
+    supplement_rounds: int = Field(default=3, ge=1, le=20, strict=True)
     # A partner with no successful answer this long (on the policy's clock): an operator is asked.
     partner_patience: Duration = "30m"
     extra_holidays: list[IsoDate] = Field(default_factory=list)

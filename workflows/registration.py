@@ -28,6 +28,8 @@ from workflows.promises import Promises
 
 _PARTNER = "the registration system (市场监管)"
 PAUSED_BY_SUPPLEMENT: tuple[StageName, ...] = ("registration", "overall")
+# A name that still conflicts after the policy's ``supplement_rounds`` ends the case rejected.
+SUPPLEMENT_ROUNDS_PATCH = "supplement-rounds-v1"
 
 
 class Registration:
@@ -37,6 +39,7 @@ class Registration:
         self._step = step
         # Corrected materials handed in by the ``supplement`` update, until taken.
         self.supplied: Application | None = None
+        self._rounds = 0
 
     @property
     def awaiting_supplement(self) -> bool:
@@ -72,6 +75,12 @@ class Registration:
         """A name conflict asks the applicant for a supplement, then files again; any other
         refusal ends the case (registration is the case: no operator can file around it)."""
         if refusal.type == NAME_CONFLICT:
+            rounds = self._promises.policy.supplement_rounds
+            if self._rounds >= rounds and workflow.patched(SUPPLEMENT_ROUNDS_PATCH):
+                raise CaseRejected(
+                    f"the name still conflicts after {rounds} supplements (the policy's limit)"
+                ) from err
+            self._rounds += 1
             await self._await_supplement(refusal)
             return True
         if refusal.type == REGISTRATION_REFUSED:

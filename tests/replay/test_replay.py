@@ -367,3 +367,22 @@ async def test_record_quiet_event_histories(ts_stack: Stack, time_skipping_env: 
             await eventually(lambda h=handle: _closed(h), what=f"{handle.id} closed", timeout=60)
             history = await handle.fetch_history()
             (RECORD_TO / f"qe_ignored_event__{handle.id}.json").write_text(history.to_json())
+
+
+@pytest.mark.skipif(not os.environ.get("ODS_RECORD_HISTORIES"), reason="records histories on demand")
+async def test_record_supplement_rounds_histories(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """``sr_`` history: a name that still conflicts after the policy's one supplement round is
+    rejected (``supplement-rounds-v1``)."""
+    await ts_stack.reset_sandbox()
+    body = factories.application(name="安阳市文峰区冲突餐饮有限公司")
+    app_id = body["application_id"]
+    case = await start(ts_stack, body, policy=SlaPolicy(clock="wall", supplement_rounds=1))
+    await until(ts_stack, app_id, lambda s: s.stage == "awaiting_supplement")
+    conflicting = {**body["enterprise"], "name": "安阳市文峰区冲突商贸有限公司"}
+    await cases.supplement(ts_stack.client, app_id, {"enterprise": conflicting})
+    await closed(time_skipping_env, case)
+    (RECORD_TO / f"sr_rejected_after_rounds__{case.id}.json").write_text(
+        (await case.fetch_history()).to_json()
+    )

@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.identifiers import is_valid_s10, is_valid_uscc
 from domain.partners import PartnerEvent
+from domain.sla_policy import SlaPolicy
 from domain.status import StatusDocument
 from infra.temporal import SA_SETUP_STAGE, SA_USCC
 from service import cases
@@ -195,3 +196,21 @@ async def test_a_closed_cases_status_is_read_with_no_worker_running(dev_stack: S
         done: StatusDocument = await handle.result()
     assert done.stage == "completed"
     assert await cases.get_status(dev_stack.client, app_id) == done
+
+
+async def test_a_name_that_still_conflicts_after_the_policys_supplements_is_rejected(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
+    body, app_id = await fresh_application(ts_stack, name="安阳市文峰区冲突餐饮有限公司")
+    handle = await start(ts_stack, body, policy=SlaPolicy(clock="wall", supplement_rounds=1))
+    await until(ts_stack, app_id, lambda s: s.stage == "awaiting_supplement")
+    # The corrected name conflicts too: one round was all the policy allows.
+    await cases.supplement(
+        ts_stack.client,
+        app_id,
+        {"enterprise": {**body["enterprise"], "name": "安阳市文峰区冲突商贸有限公司"}},
+    )
+    status: StatusDocument = await closed(time_skipping_env, handle)
+    assert status.stage == "rejected"
+    assert status.reason is not None and "after 1 supplements" in status.reason
+    assert [h.event for h in status.history].count("supplement.requested") == 1
