@@ -143,6 +143,9 @@ class SlaPolicy(BaseModel):
     supplement_window: Duration = "35h"
     # How many times the applicant is asked to correct the name before the case is rejected.
     supplement_rounds: int = Field(default=3, ge=1, le=20, strict=True)
+    # A case whose history passes this many events raises a needs_attention alert (a typical case
+    # has a few hundred; Temporal's own limit is 51,200).
+    history_alert_events: int = Field(default=2000, ge=50, le=50_000, strict=True)
     # A partner with no successful answer this long (on the policy's clock): an operator is asked.
     partner_patience: Duration = "30m"
     extra_holidays: list[IsoDate] = Field(default_factory=list)

@@ -50,6 +50,10 @@ PORTAL_PUSH_PATCH = "portal-push-v1"
 CASE_STATE_CONFLICT = "CaseStateConflict"
 
 
+# A case whose history passes the policy's history_alert_events raises a needs_attention alert.
+HISTORY_WATCH_PATCH = "history-watch-v1"
+
+
 @workflow.defn(name="EnterpriseSetup")
 class EnterpriseSetup:
     @workflow.init
@@ -60,6 +64,7 @@ class EnterpriseSetup:
         )
         self._record = CaseRecord(input.application, input.sla_policy.zone, self._portal.observe)
         self._promises = Promises(input.sla_policy, self._record)
+        self._history_alerted = False
         self._desk = OperatorDesk(self._record, self._promises)
         self._documents = Documents(self._record)
         step = PartnerStep(self._desk, self._record.record)
@@ -278,6 +283,7 @@ class EnterpriseSetup:
     @workflow.signal
     async def partner_event(self, event: PartnerEvent) -> None:
         """A partner's callback, passed on by the gateway; repeats (same event id) are dropped."""
+        self._watch_history()
         if event.event_id in self._seen_events:
             return
         self._seen_events.add(event.event_id)
@@ -289,4 +295,22 @@ class EnterpriseSetup:
     @workflow.signal(name=PROGRESS_SIGNAL)
     def delivery_progress(self, progress: DeliveryProgress) -> None:
         """The delivery child's state after each change (best effort: the child's result is final)."""
+        self._watch_history()
         self._delivery.progress(progress)
+
+    def _watch_history(self) -> None:
+        """Once the case's history passes the policy's ``history_alert_events`` (what partners send
+        makes it grow), a ``needs_attention`` alert says so, once."""
+        if self._history_alerted:
+            return
+        length = workflow.info().get_current_history_length()
+        limit = self._promises.policy.history_alert_events
+        if length >= limit and workflow.patched(HISTORY_WATCH_PATCH):
+            self._history_alerted = True
+            self._promises.raise_alert(
+                "overall",
+                "needs_attention",
+                None,
+                reason=f"the case's history has {length} events (over {limit}): a partner may be "
+                "sending the same callbacks again and again",
+            )

@@ -386,3 +386,37 @@ async def test_record_supplement_rounds_histories(
     (RECORD_TO / f"sr_rejected_after_rounds__{case.id}.json").write_text(
         (await case.fetch_history()).to_json()
     )
+
+
+@pytest.mark.skipif(not os.environ.get("ODS_RECORD_HISTORIES"), reason="records histories on demand")
+async def test_record_history_watch_histories(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """``hw_`` history: a case whose history passes the policy's limit raises its alert
+    (``history-watch-v1``), then is withdrawn."""
+    await ts_stack.reset_sandbox()
+    async with ts_stack.seal_orders_held():
+        body = factories.application(invoice=False)
+        app_id = body["application_id"]
+        case = await start(ts_stack, body, policy=SlaPolicy(history_alert_events=80))
+        await until(ts_stack, app_id, lambda s: s.stages.seal_carving.state == "waiting")
+        for n in range(40):
+            await cases.deliver_partner_event(
+                ts_stack.client,
+                PartnerEvent(
+                    partner="seal_shop",
+                    event_id=f"evt-chatter-{app_id}-{n}",
+                    event="seal_order.progress",
+                    application_id=app_id,
+                    occurred_at=datetime.now(UTC),
+                ),
+            )
+        await eventually(lambda: _has_alert(ts_stack, case.id), what="the long history's alert", timeout=60)
+        await cases.withdraw(ts_stack.client, app_id, "changed plans")
+        await closed(time_skipping_env, case)
+    history = await case.fetch_history()
+    (RECORD_TO / f"hw_long_history__{case.id}.json").write_text(history.to_json())
+
+
+async def _has_alert(stack: Stack, workflow_id: str) -> bool:
+    return ("overall", "needs_attention") in await stack.alerts_of(workflow_id)

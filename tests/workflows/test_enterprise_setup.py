@@ -17,7 +17,7 @@ from infra.temporal import SA_SETUP_STAGE, SA_USCC
 from service import cases
 from tests import factories
 from tests.conftest import Stack
-from tests.helpers import closed, fresh_application, start, until
+from tests.helpers import carving_the_seals, closed, eventually, fresh_application, start, until
 from worker import running_worker
 
 
@@ -214,3 +214,32 @@ async def test_a_name_that_still_conflicts_after_the_policys_supplements_is_reje
     assert status.stage == "rejected"
     assert status.reason is not None and "after 1 supplements" in status.reason
     assert [h.event for h in status.history].count("supplement.requested") == 1
+
+
+async def test_a_case_whose_history_grows_past_the_policys_limit_raises_one_alert(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
+    body, app_id = await fresh_application(ts_stack, invoice=False)
+    async with ts_stack.seal_orders_held():
+        handle = await start(ts_stack, body, policy=SlaPolicy(history_alert_events=80))
+        await until(ts_stack, app_id, carving_the_seals)
+        # A partner sending callback after callback the case has no use for.
+        for n in range(40):
+            await cases.deliver_partner_event(
+                ts_stack.client,
+                PartnerEvent(
+                    partner="seal_shop",
+                    event_id=f"evt-chatter-{app_id}-{n}",
+                    event="seal_order.progress",
+                    application_id=app_id,
+                    occurred_at=datetime.now(UTC),
+                ),
+            )
+
+        async def alerted() -> list[tuple[str, str]]:
+            return [a for a in await ts_stack.alerts_of(handle.id) if a == ("overall", "needs_attention")]
+
+        assert await eventually(alerted, what="the long history's alert") == [("overall", "needs_attention")]
+        await cases.withdraw(ts_stack.client, app_id, "changed plans")
+        await closed(time_skipping_env, handle)
+    assert await alerted() == [("overall", "needs_attention")]
