@@ -55,7 +55,7 @@ from domain.validation import ApplicationInvalid
 from domain.working_time import deadline_command, official_data_years
 from infra import deployments
 from infra.settings import Settings, get_settings
-from infra.temporal import connect
+from infra.temporal import connect, ensure_search_attributes, search_attribute_problems
 from reports.daily import DailyReport, daily_report
 from service import cases
 from store.service import ServiceDatabase
@@ -414,6 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=report)
 
     p = commands.add_parser(
+        "setup-namespace", help="register the search attributes the cases need (once per namespace)"
+    )
+    p.set_defaults(run=setup_namespace)
+
+    p = commands.add_parser(
         "deployment", help="the workers' versions and which takes new cases (docs/operations.md, releases)"
     )
     p.add_argument("move", nargs="?", choices=("current", "ramp"), help="make BUILD current, or ramp to it")
@@ -421,6 +426,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--percent", type=float, default=10.0, help="ramp: the share of new cases (default 10)")
     p.set_defaults(run=deployment)
     return parser
+
+
+async def setup_namespace(args: argparse.Namespace, session: Session) -> int:
+    """Add the custom search attributes the namespace lacks, then check them all by name and type."""
+    client = await session.client()
+    namespace = session.settings.temporal_namespace
+    added = await ensure_search_attributes(client, namespace)
+    problems = await search_attribute_problems(client, namespace)
+    for name in added:
+        out.print(f"added {name}", highlight=False)
+    if problems:
+        for problem in problems:
+            err.print(f"[red]{escape(problem)}[/]")
+        return EXIT_REFUSED
+    out.print(f"namespace {escape(namespace)}: every search attribute is there, of its type", highlight=False)
+    return EXIT_OK
 
 
 async def deployment(args: argparse.Namespace, session: Session) -> int:

@@ -72,6 +72,30 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
     return sorted(missing)
 
 
+async def search_attribute_problems(
+    client: Client,
+    namespace: str,
+    expected: list[SearchAttributeKey] | None = None,  # type: ignore[type-arg]
+) -> list[str]:
+    """What is wrong with the namespace's custom search attributes: each of ``expected`` (ours by
+    default) missing or of another type, in words; empty when all are right. Reads only, so it
+    works with a key that may not change the namespace (Temporal Cloud)."""
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    problems: list[str] = []
+    for key in expected if expected is not None else SEARCH_ATTRIBUTES:
+        want = _CLI_TYPE_NAMES.get(int(key.indexed_value_type), str(key.indexed_value_type))
+        have = listed.custom_attributes.get(key.name)
+        if have is None:
+            problems.append(f"{key.name} ({want}) is not registered")
+        elif int(have) != int(key.indexed_value_type):
+            problems.append(f"{key.name} is a {_CLI_TYPE_NAMES.get(int(have), str(have))}, not a {want}")
+    return problems
+
+
 def data_converter(settings: Settings | None = None) -> DataConverter:
     """Client, worker and replayer all use this: pydantic payloads, encrypted with the keys of
     ``ODS_CODEC_KEYS`` (``infra.codec``; ``CodecKeyError`` when they are unusable). Plaintext
