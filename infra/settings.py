@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     temporal_tls: bool = False
     temporal_api_key: str | None = None
+    # mTLS to Temporal (a self-hosted cluster behind a private CA, or an mTLS Cloud namespace):
+    # the client's certificate and key (PEM files), the CA that signed the server's certificate,
+    # and the name to check it against. Any of them turns TLS on.
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_tls_server_name: str | None = None
     task_queue: str = "enterprise-setup"
     data_dir: Path = Path("var")
     database_url: str | None = None
@@ -138,6 +145,16 @@ class Settings(BaseSettings):
                 f"(e.g. http://127.0.0.1:8233), not {self.ui_origin!r}"
             )
         self.ui_origin = origin
+        return self
+
+    @model_validator(mode="after")
+    def _check_temporal_tls(self) -> Settings:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("ODS_TEMPORAL_TLS_CERT and ODS_TEMPORAL_TLS_KEY go together (mTLS)")
+        for name in ("temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"ODS_{name.upper()}: no file {path}")
         return self
 
     @model_validator(mode="after")

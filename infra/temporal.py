@@ -108,17 +108,30 @@ def data_converter(settings: Settings | None = None) -> DataConverter:
     return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec.from_text(s.codec_keys))
 
 
+def tls_config(s: Settings) -> bool | TLSConfig:
+    """TLS to Temporal: the certificates of ``ODS_TEMPORAL_TLS_*`` (mTLS, a private CA, a server
+    name), else plain TLS when ``ODS_TEMPORAL_TLS`` or an API key asks for it, else none."""
+    files = (s.temporal_tls_cert, s.temporal_tls_key, s.temporal_tls_ca)
+    if any(files) or s.temporal_tls_server_name:
+        return TLSConfig(
+            client_cert=s.temporal_tls_cert.read_bytes() if s.temporal_tls_cert else None,
+            client_private_key=s.temporal_tls_key.read_bytes() if s.temporal_tls_key else None,
+            server_root_ca_cert=s.temporal_tls_ca.read_bytes() if s.temporal_tls_ca else None,
+            domain=s.temporal_tls_server_name,
+        )
+    return bool(s.temporal_tls or s.temporal_api_key)
+
+
 async def connect(settings: Settings | None = None, runtime: Runtime | None = None) -> Client:
     """A client on ``settings``; on ``runtime`` (e.g. one serving SDK metrics, worker.py) if given.
     It traces (``infra.tracing``) when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, and so do the workers
     made from it: the SDK hands a client's worker interceptors on to them."""
     s = settings or get_settings()
-    tls: bool | TLSConfig = bool(s.temporal_tls or s.temporal_api_key)
     return await Client.connect(
         s.temporal_address,
         namespace=s.temporal_namespace,
         data_converter=data_converter(s),
-        tls=tls,
+        tls=tls_config(s),
         api_key=s.temporal_api_key,
         runtime=runtime,
         interceptors=temporal_interceptors(),
