@@ -10,11 +10,12 @@ import hashlib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar, cast, get_args
 
 from temporalio.client import (
     Client,
+    RPCTimeoutOrCancelledError,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowHistoryEventFilterType,
@@ -48,7 +49,7 @@ from infra.temporal import (
 )
 from workflows.delivery import PostalDelivery
 from workflows.delivery_handoff import DELIVERY_IN_PROGRESS
-from workflows.enterprise_setup import EnterpriseSetup
+from workflows.enterprise_setup import EVENT_ALREADY_TAKEN, EnterpriseSetup
 
 FINGERPRINT_MEMO = "application_sha256"
 T = TypeVar("T")
@@ -356,12 +357,45 @@ async def change_delivery(client: Client, application_id: str, body: object) -> 
     return await get_status(client, application_id)
 
 
+# How long a callback waits for a worker to take it as an update before it is signalled instead.
+CALLBACK_UPDATE_TIMEOUT = timedelta(seconds=5)
+
+
 async def deliver_partner_event(client: Client, event: PartnerEvent) -> None:
-    """Hand a partner's callback to its case (a durable signal: once accepted, the case has it)."""
+    """Hand a partner's callback to its case: an update whose id is the event's, so a repeat
+    writes nothing to the case's history (Temporal answers it from the first, or the case's
+    validator refuses it as taken: both are the case having it)."""
+
+    async def take(handle: CaseHandle) -> None:
+        try:
+            await _update(
+                lambda: handle.execute_update(
+                    EnterpriseSetup.take_partner_event,
+                    event,
+                    id=f"callback-{event.event_id}",
+                    rpc_timeout=CALLBACK_UPDATE_TIMEOUT,
+                )
+            )
+        except (TimeoutError, RPCTimeoutOrCancelledError):
+            # No worker took the update in time (all stopped, say): a signal waits in the history
+            # for one, so the partner's callback is still the case's now (a repeat is dropped).
+            await handle.signal(EnterpriseSetup.partner_event, event)
+        except RPCError as err:
+            if err.status != RPCStatusCode.DEADLINE_EXCEEDED:
+                raise
+            await handle.signal(EnterpriseSetup.partner_event, event)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == EVENT_ALREADY_TAKEN:
+                return
+            if isinstance(cause, ApplicationError) and "expected but not found" in cause.message:
+                # A worker older than the update (a rolling release): the signal it knows.
+                await handle.signal(EnterpriseSetup.partner_event, event)
+                return
+            raise
+
     try:
-        await _on_open_case(
-            client, event.application_id, lambda handle: handle.signal(EnterpriseSetup.partner_event, event)
-        )
+        await _on_open_case(client, event.application_id, take)
     except CaseStateConflict:
         # A repeat of a callback the case took before it closed (its first answer was lost).
         with case_errors(event.application_id):

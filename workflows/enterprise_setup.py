@@ -50,6 +50,8 @@ PORTAL_PUSH_PATCH = "portal-push-v1"
 CASE_STATE_CONFLICT = "CaseStateConflict"
 
 
+# The validator's answer to a callback the case has already taken (the gateway answers 202).
+EVENT_ALREADY_TAKEN = "event_already_taken"
 # A case whose history passes the policy's history_alert_events raises a needs_attention alert.
 HISTORY_WATCH_PATCH = "history-watch-v1"
 
@@ -291,6 +293,18 @@ class EnterpriseSetup:
             await self._delivery.forward(event)
         elif not self._seals.take_completion(event):
             self._record.record("partner.event_ignored", f"{event.partner} {event.event} ({event.event_id})")
+
+    @workflow.update
+    async def take_partner_event(self, event: PartnerEvent) -> None:
+        """A partner's callback as an update whose id is the event's (``service/cases.py``): a
+        repeat is answered from the first by Temporal, or refused by the validator, and either
+        way writes nothing to the case's history."""
+        await self.partner_event(event)
+
+    @take_partner_event.validator
+    def _validate_partner_event(self, event: PartnerEvent) -> None:
+        if event.event_id in self._seen_events:
+            raise ApplicationError(f"event {event.event_id} was taken before", type=EVENT_ALREADY_TAKEN)
 
     @workflow.signal(name=PROGRESS_SIGNAL)
     def delivery_progress(self, progress: DeliveryProgress) -> None:

@@ -243,3 +243,23 @@ async def test_a_case_whose_history_grows_past_the_policys_limit_raises_one_aler
         await cases.withdraw(ts_stack.client, app_id, "changed plans")
         await closed(time_skipping_env, handle)
     assert await alerted() == [("overall", "needs_attention")]
+
+
+async def test_a_repeated_callback_writes_nothing_to_the_case(ts_stack: Stack) -> None:
+    body, app_id = await fresh_application(ts_stack, invoice=False)
+    async with ts_stack.seal_orders_held():
+        handle = await start(ts_stack, body)
+        await until(ts_stack, app_id, carving_the_seals)
+        event = PartnerEvent(
+            partner="seal_shop",
+            event_id=f"evt-progress-{app_id}",
+            event="seal_order.progress",
+            application_id=app_id,
+            occurred_at=datetime.now(UTC),
+        )
+        await cases.deliver_partner_event(ts_stack.client, event)
+        taken = len((await handle.fetch_history()).events)
+        for _ in range(3):
+            await cases.deliver_partner_event(ts_stack.client, event)
+        assert len((await handle.fetch_history()).events) == taken
+        await cases.withdraw(ts_stack.client, app_id, "changed plans")
