@@ -184,7 +184,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     ``bench/baseline.py``, so that the two are compared like for like)."""
     return {
         "max_cached_workflows": settings.worker_cached_cases,
-        "graceful_shutdown_timeout": timedelta(seconds=10),
+        "graceful_shutdown_timeout": timedelta(seconds=settings.worker_shutdown_s),
         # Every line an activity logs names its case (infra/log_context.py). The tracing
         # interceptor, when on, comes from the client (infra.temporal.connect). Histories' lengths
         # go to the SDK's metrics (infra/worker_metrics.py).

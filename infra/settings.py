@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # How many cases a worker keeps in memory between their workflow tasks (the SDK's sticky
     # cache): each costs about 0.4 MB; a case not in it is replayed from its history when it wakes.
     worker_cached_cases: int = Field(default=1000, ge=1, le=100_000)
+    # How long a stopping worker lets the activities in hand finish (worker.py): longer than the
+    # longest of them (a partner call may take 75 s), so that a release cuts none short.
+    worker_shutdown_s: float = Field(default=90.0, ge=1, le=3600)
     # How many calls to one partner a cases' worker has in flight at most (each partner has a
     # task queue and a worker pool of its own, domain/task_queues.py): a partner that hangs holds
     # this many slots, never those of the other partners or of the alerts.

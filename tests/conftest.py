@@ -8,6 +8,7 @@ tests/faults/harness.py and tests/browser/stack.py do (tests/README.md)."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,10 @@ from store.service import ServiceDatabase
 from tests.databases import database_url, engine, ledger  # noqa: F401
 from tests.pg import postgres_database, postgres_server  # noqa: F401
 from worker import running_worker
+
+# Workers stopped by tests (and the processes they start) give the tasks in hand 10 s, not the
+# 90 s a release gives them: no test waits on a call it left hanging.
+os.environ.setdefault("ODS_WORKER_SHUTDOWN_S", "10")
 
 
 class WebhookReceiver:
