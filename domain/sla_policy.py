@@ -146,6 +146,8 @@ class SlaPolicy(BaseModel):
     # A case whose history passes this many events raises a needs_attention alert (a typical case
     # has a few hundred; Temporal's own limit is 51,200).
     history_alert_events: int = Field(default=2000, ge=50, le=50_000, strict=True)
+    # Documents waiting this long (wall time) for a worker to draw them raise a needs_attention alert.
+    documents_patience: Duration = "10m"
     # A partner with no successful answer this long (on the policy's clock): an operator is asked.
     partner_patience: Duration = "30m"
     extra_holidays: list[IsoDate] = Field(default_factory=list)
@@ -188,6 +190,11 @@ class SlaPolicy(BaseModel):
     def supplement_window_td(self) -> timedelta:
         """How long the applicant has to supplement materials (补正), on the policy's clock."""
         return parse_duration(self.supplement_window)
+
+    @property
+    def documents_patience_td(self) -> timedelta:
+        """How long a case's documents may wait for a worker to draw them before it says so."""
+        return parse_duration(self.documents_patience)
 
     @property
     def partner_patience_td(self) -> timedelta:

@@ -10,6 +10,8 @@ before ``documents-apart-v1`` draw theirs on the cases' queue with the bounded r
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -39,10 +41,20 @@ from workflows.calls import (
 )
 from workflows.case_record import CaseRecord
 
+# A case whose documents wait the policy's documents_patience for a worker to draw them says so (a
+# needs_attention alert), once, and goes on waiting: a case never closes without the documents it
+# made.
+DOCUMENTS_LATE_PATCH = "documents-late-alert-v1"
+
 
 class Documents:
-    def __init__(self, record: CaseRecord) -> None:
+    def __init__(
+        self, record: CaseRecord, patience: timedelta, late: Callable[[str], None] | None = None
+    ) -> None:
         self._record = record
+        # Told, once, when the documents have waited past ``patience`` for a worker.
+        self._patience = patience
+        self._late = late
         self.enabled = False
         self._apart: bool | None = None
         self._drawing: list[asyncio.Task[None]] = []
@@ -71,7 +83,17 @@ class Documents:
         """Every document asked for is stored (or given up): the case closes with all it made."""
         while self._drawing:
             drawing, self._drawing = self._drawing, []
-            await asyncio.gather(*drawing)
+            gathered = asyncio.gather(*drawing)
+            if self._late is not None and workflow.patched(DOCUMENTS_LATE_PATCH):
+                try:
+                    await workflow.wait_condition(gathered.done, timeout=self._patience)
+                except TimeoutError:
+                    self._late(
+                        f"the case's documents have waited {self._patience} to be drawn: is a "
+                        "documents worker running (worker.py --role documents)?"
+                    )
+                    self._late = None
+            await gathered
 
     async def _draw(self, data: CaseDocumentData) -> None:
         if self._apart:

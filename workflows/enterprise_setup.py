@@ -67,8 +67,11 @@ class EnterpriseSetup:
         self._record = CaseRecord(input.application, input.sla_policy.zone, self._portal.observe)
         self._promises = Promises(input.sla_policy, self._record)
         self._history_alerted = False
+        self._overall_episodes = 0
         self._desk = OperatorDesk(self._record, self._promises)
-        self._documents = Documents(self._record)
+        self._documents = Documents(
+            self._record, self._promises.policy.documents_patience_td, late=self._needs_attention
+        )
         step = PartnerStep(self._desk, self._record.record)
         self._registration = Registration(self._record, self._promises, step)
         self._subsidy = FirstSealSubsidy(input.subsidy_policy, self._record, self._promises, self._documents)
@@ -321,10 +324,15 @@ class EnterpriseSetup:
         limit = self._promises.policy.history_alert_events
         if length >= limit and workflow.patched(HISTORY_WATCH_PATCH):
             self._history_alerted = True
-            self._promises.raise_alert(
-                "overall",
-                "needs_attention",
-                None,
-                reason=f"the case's history has {length} events (over {limit}): a partner may be "
-                "sending the same callbacks again and again",
+            self._needs_attention(
+                f"the case's history has {length} events (over {limit}): a partner may be "
+                "sending the same callbacks again and again"
             )
+
+    def _needs_attention(self, reason: str) -> None:
+        """A ``needs_attention`` alert about the whole case (not a stage's partner), each its own
+        episode."""
+        self._overall_episodes += 1
+        self._promises.raise_alert(
+            "overall", "needs_attention", None, episode=self._overall_episodes, reason=reason
+        )

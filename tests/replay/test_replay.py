@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,7 @@ from tests import factories
 from tests.conftest import Stack
 from tests.helpers import breach_the_seal_promise, closed, eventually, start, until
 from tests.workflows.portal_push_harness import PortalReceiver
-from worker import workflow_runner
+from worker import running_worker, workflow_runner
 from workflows.delivery import PostalDelivery
 from workflows.registry import ALL_WORKFLOWS
 
@@ -420,3 +421,22 @@ async def test_record_history_watch_histories(
 
 async def _has_alert(stack: Stack, workflow_id: str) -> bool:
     return ("overall", "needs_attention") in await stack.alerts_of(workflow_id)
+
+
+@pytest.mark.skipif(not os.environ.get("ODS_RECORD_HISTORIES"), reason="records histories on demand")
+async def test_record_documents_late_histories(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """``dl_`` history: documents waiting past the policy's patience for a worker raise the case's
+    alert (``documents-late-alert-v1``); a documents worker comes and the case closes."""
+    await ts_stack.reset_sandbox()
+    queue = f"record-no-documents-{uuid.uuid4()}"
+    settings = ts_stack.settings.model_copy(update={"task_queue": queue})
+    body = factories.application()
+    async with running_worker(ts_stack.client, settings, role="cases"):
+        case = await start(ts_stack, body, task_queue=queue, policy=SlaPolicy(documents_patience="2s"))
+        await eventually(lambda: _has_alert(ts_stack, case.id), what="the documents' alert", timeout=60)
+        async with running_worker(ts_stack.client, settings, role="documents"):
+            await closed(time_skipping_env, case)
+    history = await case.fetch_history()
+    (RECORD_TO / f"dl_documents_late__{case.id}.json").write_text(history.to_json())

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from domain.identifiers import is_valid_s10, is_valid_uscc
@@ -263,3 +264,26 @@ async def test_a_repeated_callback_writes_nothing_to_the_case(ts_stack: Stack) -
             await cases.deliver_partner_event(ts_stack.client, event)
         assert len((await handle.fetch_history()).events) == taken
         await cases.withdraw(ts_stack.client, app_id, "changed plans")
+
+
+async def test_documents_waiting_for_a_worker_raise_an_alert_and_the_case_still_closes_with_them(
+    dev_stack: Stack,
+) -> None:
+    # On the dev server: the time-skipping one skips no time while an activity waits for a worker.
+    queue = f"no-documents-{uuid.uuid4()}"
+    settings = dev_stack.settings.model_copy(update={"task_queue": queue})
+    body, _ = await fresh_application(dev_stack)
+    # Only the cases' worker runs: nobody draws the documents.
+    async with running_worker(dev_stack.client, settings, role="cases"):
+        handle = await start(dev_stack, body, task_queue=queue, policy=SlaPolicy(documents_patience="2s"))
+
+        async def alerted() -> bool:
+            return ("overall", "needs_attention") in await dev_stack.alerts_of(handle.id)
+
+        await eventually(alerted, what="the documents' alert", timeout=60)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        # A documents worker comes: the case closes with every document it made.
+        async with running_worker(dev_stack.client, settings, role="documents"):
+            status: StatusDocument = await handle.result()
+    assert status.stage == "completed"
+    assert "completion_notice" in (status.documents or [])
