@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +34,27 @@ _ROLE_TOKENS = {
     "ops_token": "ODS_OPS_TOKEN",
     "alerts_token": "ODS_ALERTS_TOKEN",
 }
+
+
+# Secrets that must be real ones when the service is exposed (``_refuse_weak_settings_when_exposed``).
+_SECRETS = ("portal_token", "ops_token", "alerts_token", "callback_secret", "webhook_secret")
+MIN_SECRET_LENGTH = 32
+# The addresses a process listens on.
+_LISTENERS = ("gateway_addr", "sandbox_addr", "worker_metrics_addr")
+
+
+def _is_loopback(address: str) -> bool:
+    """Whether ``host[:port]`` (or ``[v6]:port``) names this machine only; "0" (off) counts as such."""
+    if address in ("", "0"):
+        return True
+    host = address.rsplit(":", 1)[0] if address.count(":") == 1 or address.startswith("[") else address
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_operator_tokens(text: str) -> dict[str, str]:
@@ -195,6 +217,46 @@ class Settings(BaseSettings):
                     "ODS_ENV=production refuses to start while these are still their dev defaults: "
                     + ", ".join(still_dev)
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_weak_settings_when_exposed(self) -> Settings:
+        """In production, or with a listener on an address other than loopback, every secret must
+        be a real one and nothing may travel in the clear (CONTRACT section 11)."""
+        exposed = [f"ODS_{n.upper()}" for n in _LISTENERS if not _is_loopback(getattr(self, n))]
+        if self.env != "production" and not exposed:
+            return self
+        why = "ODS_ENV=production" if self.env == "production" else f"{', '.join(exposed)} not on loopback"
+        problems: list[str] = []
+        secrets = {f"ODS_{n.upper()}": getattr(self, n) for n in _SECRETS}
+        secrets |= {f"ODS_OPERATOR_TOKENS ({n})": t for n, t in self.personal_ops_tokens.items()}
+        seen: dict[str, str] = {}
+        for variable, value in secrets.items():
+            if value in DEV_DEFAULTS.values():
+                problems.append(f"{variable} is a dev default")
+            elif len(value) < MIN_SECRET_LENGTH:
+                problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
+            elif value in seen:
+                problems.append(f"{variable} is the same as {seen[value]}")
+            seen.setdefault(value, variable)
+        urls = {"ODS_PARTNER_URL": [self.partner_url], "ODS_GATEWAY_URL": [self.gateway_url]}
+        urls["ODS_ALERT_WEBHOOKS"] = self.alert_webhook_urls
+        urls["ODS_PORTAL_WEBHOOKS"] = [u.strip() for u in self.portal_webhooks.split(",") if u.strip()]
+        for variable, values in urls.items():
+            for url in values:
+                host = url.split("://", 1)[-1].split("/", 1)[0]
+                if url.startswith("http://") and not _is_loopback(host):
+                    problems.append(f"{variable} sends in the clear to {host} (use https://)")
+        temporal_tls = bool(
+            self.temporal_tls or self.temporal_api_key or self.temporal_tls_cert or self.temporal_tls_ca
+        )
+        if not temporal_tls and not _is_loopback(self.temporal_address):
+            problems.append(
+                "ODS_TEMPORAL_ADDRESS is not on loopback and has no TLS "
+                "(ODS_TEMPORAL_TLS, ODS_TEMPORAL_TLS_*)"
+            )
+        if problems:
+            raise ValueError(f"{why}: refused to start: " + "; ".join(problems))
         return self
 
     @property

@@ -52,7 +52,7 @@ def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert Settings().personal_ops_tokens == {"zhang.wei": ZHANG_TOKEN}
 
 
-TOKEN = "a-perfectly-good-token-1234"
+TOKEN = "a-perfectly-good-personal-token-1234"
 BAD = [
     (f"zhang.wei{TOKEN}", "entry 1 is not name:token"),
     (f"zhang.wei:{TOKEN},:{TOKEN}x", "entry 2: the name must be"),
@@ -85,8 +85,13 @@ def test_a_personal_token_equal_to_a_roles_token_is_refused(role: str) -> None:
 
 
 def test_production_takes_personal_tokens_beside_real_secrets() -> None:
-    real = {name: f"real-{name}-value" for name in ("portal_token", "ops_token", "alerts_token")}
-    real |= {"callback_secret": "real-callback", "webhook_secret": "real-webhook"}
+    real = {
+        name: f"real-{name}-value".ljust(32, "x") for name in ("portal_token", "ops_token", "alerts_token")
+    }
+    real |= {
+        "callback_secret": "real-callback".ljust(32, "x"),
+        "webhook_secret": "real-webhook".ljust(32, "x"),
+    }
     real["codec_keys"] = "k2026:" + base64.b64encode(bytes(range(32))).decode()
     settings = Settings(env="production", operator_tokens=f"zhang.wei:{TOKEN}", **real)
     assert settings.personal_ops_tokens == {"zhang.wei": TOKEN}

@@ -134,10 +134,10 @@ def _production_secrets() -> dict[str, str]:
     """Production refuses the dev tokens and codec key: give it its own."""
     key = "oSI8AT9oi3CedMLBmLCpd50Ac4Yy2+GTv+QJxylLJQc="
     return {
-        "ODS_PORTAL_TOKEN": "prod-portal-token-for-tests",
-        "ODS_OPS_TOKEN": "prod-ops-token-for-tests",
-        "ODS_ALERTS_TOKEN": "prod-alerts-token-for-tests",
-        "ODS_CALLBACK_SECRET": "prod-callback-secret-for-tests",
-        "ODS_WEBHOOK_SECRET": "prod-webhook-secret-for-tests",
+        "ODS_PORTAL_TOKEN": "prod-portal-token-for-testsxxxxx",
+        "ODS_OPS_TOKEN": "prod-ops-token-for-testsxxxxxxxx",
+        "ODS_ALERTS_TOKEN": "prod-alerts-token-for-testsxxxxx",
+        "ODS_CALLBACK_SECRET": "prod-callback-secret-for-testsxx",
+        "ODS_WEBHOOK_SECRET": "prod-webhook-secret-for-testsxxx",
         "ODS_CODEC_KEYS": f"prod:{key}",
     }

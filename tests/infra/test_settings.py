@@ -15,6 +15,7 @@ from infra.settings import DEV_DEFAULTS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {f"ODS_{name.upper()}" for name in DEV_DEFAULTS}
+STRONG_CODEC_KEYS = "k2026:" + base64.b64encode(bytes(range(32))).decode()
 
 
 def test_production_with_dev_secrets_is_refused_naming_each_variable() -> None:
@@ -26,8 +27,8 @@ def test_production_with_dev_secrets_is_refused_naming_each_variable() -> None:
 
 
 def test_production_with_real_secrets_starts() -> None:
-    real = {name: f"real-{name}-value" for name in DEV_DEFAULTS}
-    real["codec_keys"] = "k2026:" + base64.b64encode(bytes(range(32))).decode()
+    real = {name: f"real-{name}-value".ljust(32, "x") for name in DEV_DEFAULTS}
+    real["codec_keys"] = STRONG_CODEC_KEYS
     assert Settings(env="production", **real).env == "production"
 
 
@@ -53,3 +54,47 @@ def test_unusable_codec_keys_stop_the_worker_at_start_with_the_reason(keys: str)
     assert done.returncode != 0
     assert "ODS_CODEC_KEYS" in done.stderr or "codec" in done.stderr.lower(), done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+STRONG = {
+    "portal_token": "p" * 40,
+    "ops_token": "o" * 40,
+    "alerts_token": "a" * 40,
+    "callback_secret": "c" * 40,
+    "webhook_secret": "w" * 40,
+}
+
+
+def test_a_listener_off_loopback_refuses_dev_secrets_without_odsenv() -> None:
+    with pytest.raises(ValueError, match="ODS_GATEWAY_ADDR not on loopback") as refused:
+        Settings(gateway_addr="0.0.0.0:8000")
+    assert "ODS_OPS_TOKEN is a dev default" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "change,named",
+    [
+        ({"ops_token": ""}, "ODS_OPS_TOKEN is shorter than 32 characters"),
+        ({"ops_token": "x"}, "ODS_OPS_TOKEN is shorter than 32 characters"),
+        ({"portal_token": "o" * 40}, "ODS_OPS_TOKEN is the same as ODS_PORTAL_TOKEN"),
+        ({"webhook_secret": "c" * 40}, "ODS_WEBHOOK_SECRET is the same as ODS_CALLBACK_SECRET"),
+        ({"partner_url": "http://partners.example.cn"}, "ODS_PARTNER_URL sends in the clear"),
+        ({"temporal_address": "temporal.internal:7233"}, "ODS_TEMPORAL_ADDRESS is not on loopback"),
+    ],
+)
+def test_production_refuses_weak_secrets_clear_urls_and_temporal_without_tls(
+    change: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ValueError, match=named):
+        Settings(env="production", codec_keys=STRONG_CODEC_KEYS, **(STRONG | change))
+
+
+def test_production_with_temporal_off_loopback_over_tls_and_https_partners_starts() -> None:
+    Settings(
+        env="production",
+        codec_keys=STRONG_CODEC_KEYS,
+        temporal_address="temporal.internal:7233",
+        temporal_tls=True,
+        partner_url="https://partners.example.cn",
+        **STRONG,
+    )

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from infra.settings import DEV_DEFAULTS, Settings
 
-REAL = {name: f"real-{name}-value" for name in DEV_DEFAULTS} | {
+REAL = {name: f"real-{name}-value".ljust(32, "x") for name in DEV_DEFAULTS} | {
     "codec_keys": f"prod-1:{base64.b64encode(os.urandom(32)).decode()}"
 }
 DEV_KEY = DEV_DEFAULTS["codec_keys"].partition(":")[2]
