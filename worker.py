@@ -71,6 +71,7 @@ from infra.worker_metrics import HISTOGRAM_BUCKETS, HistoryLengthInterceptor
 from service.alerts import AlertWebhooks
 from store.service import ServiceDatabase
 from workflows.registry import ALL_WORKFLOWS, WEBHOOK_WORKFLOWS
+from workflows.versioned import VERSIONED_WORKFLOWS
 
 log = get_logger("worker")
 
@@ -194,9 +195,16 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def registered_workflows(settings: Settings) -> list[type]:
+    """The workflows a worker registers: as versions say how each moves between releases
+    (``workflows/versioned.py``) when the worker is versioned, else as they are."""
+    return VERSIONED_WORKFLOWS if settings.worker_build_id else ALL_WORKFLOWS
+
+
 def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
     """This release as a version of the service's Worker Deployment (``ODS_WORKER_BUILD_ID``), or
-    None: an unversioned worker. Every execution stays on the version it started on (pinned)."""
+    None: an unversioned worker. An execution stays on the version it started on (pinned) unless
+    its workflow says it upgrades (``workflows/versioned.py``)."""
     if not settings.worker_build_id:
         return None
     return WorkerDeploymentConfig(
@@ -204,9 +212,7 @@ def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
             deployment_name=settings.worker_deployment, build_id=settings.worker_build_id
         ),
         use_worker_versioning=True,
-        # Not declared in the workflows' definitions: with a behaviour declared there, an
-        # unversioned worker (no build id) on the dev server lost its cases' tasks after a
-        # restart (tests/workflows/test_free_services.py) and its portal pushes' posts.
+        # The cases': not declared in their definitions (see workflows/versioned.py).
         default_versioning_behavior=VersioningBehavior.PINNED,
     )
 
@@ -237,7 +243,7 @@ def cases_workers(
                 **common,
             )
         )
-    webhook_workflows = [w for w in workflows if w in WEBHOOK_WORKFLOWS]
+    webhook_workflows = [w for w in workflows if issubclass(w, tuple(WEBHOOK_WORKFLOWS))]
     if webhook_workflows or activities:
         workers.append(
             Worker(
@@ -281,7 +287,7 @@ async def running_worker(
     workflows: bool = True,
     activities: bool = True,
     role: str = "all",
-    workflow_classes: Sequence[type] = ALL_WORKFLOWS,
+    workflow_classes: Sequence[type] | None = None,
 ) -> AsyncIterator[list[Worker]]:
     """The workers of one process, polling until the block ends: for role ``cases`` the workflows
     and activities of the cases' task queue (or only the one kind), for ``documents`` the
@@ -305,7 +311,12 @@ async def running_worker(
     workers: list[Worker] = []
     if role in ("all", "cases"):
         workers += cases_workers(
-            client, resources, queue, common, workflow_classes if workflows else [], activities=activities
+            client,
+            resources,
+            queue,
+            common,
+            (workflow_classes or registered_workflows(settings)) if workflows else [],
+            activities=activities,
         )
     if role in ("all", "documents") and activities:
         workers.append(

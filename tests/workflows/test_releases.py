@@ -4,21 +4,26 @@ finishes on version 1 while version 2, a change made without a patch, takes the 
 from __future__ import annotations
 
 import uuid
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, VersioningBehavior
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.portal import portal_push_workflow_id
 from domain.status import StatusDocument
 from infra import deployments
+from infra.serving import serve_in_background
 from tests import factories
 from tests.conftest import Stack
 from tests.helpers import carving_the_seals, eventually, start, until
+from tests.workflows.portal_push_harness import PortalReceiver
 from tests.workflows.setup_v2 import EnterpriseSetupV2
 from worker import running_worker
-from workflows.registry import ALL_WORKFLOWS
+from workflows.enterprise_setup import EnterpriseSetup
+from workflows.versioned import VERSIONED_WORKFLOWS
 
 
 async def build_of(handle: WorkflowHandle[Any, Any]) -> str:
@@ -39,6 +44,11 @@ async def took_the_version_2_step(handle: WorkflowHandle[Any, Any]) -> bool:
 async def test_a_case_started_on_version_1_finishes_there_while_version_2_takes_new_cases(
     dev_stack: Stack,
 ) -> None:
+    async with AsyncExitStack() as exits:
+        await _roll_out(dev_stack, exits)
+
+
+async def _roll_out(dev_stack: Stack, exits: AsyncExitStack) -> None:
     client = dev_stack.client
     deployment = f"ods-release-{uuid.uuid4().hex[:8]}"
     queue = f"release-{uuid.uuid4()}"
@@ -46,12 +56,14 @@ async def test_a_case_started_on_version_1_finishes_there_while_version_2_takes_
         update={"task_queue": queue, "worker_deployment": deployment, "worker_build_id": "1"}
     )
     v2 = v1.model_copy(update={"worker_build_id": "2"})
-    version_2 = [EnterpriseSetupV2, *(w for w in ALL_WORKFLOWS if w.__name__ != "EnterpriseSetup")]
+    version_2 = [EnterpriseSetupV2, *(w for w in VERSIONED_WORKFLOWS if w is not EnterpriseSetup)]
+    receiver = PortalReceiver(v1.webhook_secret)
+    portal = f"{await exits.enter_async_context(serve_in_background(receiver.app()))}/portal"
 
     async with dev_stack.seal_orders_held(), running_worker(client, v1):
         assert await deployments.adopt_if_first(client, v1)
         first = factories.application()
-        old = await start(dev_stack, first, task_queue=queue)
+        old = await start(dev_stack, first, task_queue=queue, portal_webhooks=[portal])
         # Version 1's case waits for the shop when version 2 comes out.
         await until(dev_stack, first["application_id"], carving_the_seals)
 
@@ -72,7 +84,7 @@ async def test_a_case_started_on_version_1_finishes_there_while_version_2_takes_
             await eventually(made_current, what="version 2 made current")
 
             second = factories.application()
-            new = await start(dev_stack, second, task_queue=queue)
+            new = await start(dev_stack, second, task_queue=queue, portal_webhooks=[portal])
             await until(dev_stack, second["application_id"], carving_the_seals)
             for case in (first, second):
                 await dev_stack.finish_seal_orders(case["application_id"])
@@ -86,3 +98,13 @@ async def test_a_case_started_on_version_1_finishes_there_while_version_2_takes_
     assert not await took_the_version_2_step(old)
     assert await took_the_version_2_step(new)
     assert state is not None and state.current == "2"
+    # The cases are pinned; their portal pushes move to the current version (workflows/versioned.py).
+    for case, behaviour in (
+        (old, VersioningBehavior.VERSIONING_BEHAVIOR_PINNED),
+        (
+            client.get_workflow_handle(portal_push_workflow_id(old.id)),
+            VersioningBehavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE,
+        ),
+    ):
+        described = await case.describe()
+        assert described.raw_description.workflow_execution_info.versioning_info.behavior == behaviour
