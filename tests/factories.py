@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from domain.alerts import AlertIn
 from domain.identifiers import resident_id_check_char, uscc_check_char
+from domain.partners import PartnerEvent
 from domain.subsidy import SubsidyReservation
 from domain.subsidy_policy import SubsidyPolicy
 
@@ -194,3 +195,17 @@ def a_reservation(enterprise_uscc: str | None = None, case: int = 1, **changes: 
         "at": RESERVED_AT,
     }
     return SubsidyReservation.model_validate(fields | changes)
+
+
+def partner_event(
+    application_id: str, event: str, event_id: str, *, partner: str = "seal_shop", **data: Any
+) -> PartnerEvent:
+    """A partner's callback as the gateway hands it to a case, occurring now; ``data`` its body."""
+    return PartnerEvent(
+        partner=partner,
+        event_id=event_id,
+        event=event,
+        application_id=application_id,
+        occurred_at=datetime.now(UTC),
+        data=data,
+    )

@@ -14,7 +14,7 @@ import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from temporalio.worker import Replayer
 
 from domain.actions import OperatorAction
 from domain.case_ids import delivery_workflow_id
-from domain.partners import PartnerEvent
 from domain.portal import portal_push_workflow_id
 from domain.sla_policy import SlaPolicy
 from infra.serving import serve_in_background
@@ -348,13 +347,12 @@ async def test_record_quiet_event_histories(ts_stack: Stack, time_skipping_env: 
         child = ts_stack.client.get_workflow_handle_for(PostalDelivery.run, delivery_workflow_id(case.id))
         await cases.deliver_partner_event(
             ts_stack.client,
-            PartnerEvent(
+            factories.partner_event(
+                app_id,
+                "postal.weighed",
+                f"evt-weighed-{app_id}",
                 partner="postal",
-                event_id=f"evt-weighed-{app_id}",
-                event="postal.weighed",
-                application_id=app_id,
-                occurred_at=datetime.now(UTC),
-                data={"waybill_no": booked.delivery.waybill_no},
+                waybill_no=booked.delivery.waybill_no,
             ),
         )
 
@@ -404,13 +402,7 @@ async def test_record_history_watch_histories(
         for n in range(40):
             await cases.deliver_partner_event(
                 ts_stack.client,
-                PartnerEvent(
-                    partner="seal_shop",
-                    event_id=f"evt-chatter-{app_id}-{n}",
-                    event="seal_order.progress",
-                    application_id=app_id,
-                    occurred_at=datetime.now(UTC),
-                ),
+                factories.partner_event(app_id, "seal_order.progress", f"evt-chatter-{app_id}-{n}"),
             )
         await eventually(lambda: _has_alert(ts_stack, case.id), what="the long history's alert", timeout=60)
         await cases.withdraw(ts_stack.client, app_id, "changed plans")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +17,6 @@ from temporalio.exceptions import ApplicationError
 from domain.case_ids import delivery_workflow_id, workflow_id_for
 from domain.delivery import ALREADY_COLLECTED
 from domain.identifiers import is_valid_s10
-from domain.partners import PartnerEvent
 from domain.status import StatusDocument
 from domain.subsidy_policy import SubsidyPolicy
 from service import cases
@@ -271,13 +269,8 @@ async def test_a_withdrawal_during_delivery_has_ems_return_the_parcel(ts_stack: 
         )
         await cases.deliver_partner_event(
             ts_stack.client,
-            PartnerEvent(
-                partner="postal",
-                event_id=f"evt-weighed-{app_id}",
-                event="postal.weighed",
-                application_id=app_id,
-                occurred_at=datetime.now(UTC),
-                data={"waybill_no": no},
+            factories.partner_event(
+                app_id, "postal.weighed", f"evt-weighed-{app_id}", partner="postal", waybill_no=no
             ),
         )
 
