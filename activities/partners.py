@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from domain.delivery import DELIVERY_ERROR_TYPES
@@ -143,6 +144,9 @@ def _transport_kind(exc: httpx.TransportError) -> str:
     return "transport"
 
 
+A = TypeVar("A", bound=BaseModel)
+
+
 class PartnerClient:
     """One pooled HTTP client to the partner systems, shared by all activities of a worker."""
 
@@ -156,6 +160,13 @@ class PartnerClient:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def file(self, path: str, req: BaseModel, key: str, answer: type[A]) -> A:
+        """POST ``req`` to ``path`` with ``key`` (its idempotency key) as the header, not in the
+        body; the partner's answer as ``answer``."""
+        body = req.model_dump(mode="json", exclude={"idempotency_key"})
+        found = await self.request("POST", path, json=body, idempotency_key=key)
+        return answer.model_validate(found)
 
     async def request(
         self,

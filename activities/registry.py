@@ -13,15 +13,13 @@ from activities.bank import BankActivities
 from activities.delivery import DeliveryActivities
 from activities.documents import DocumentActivities
 from activities.facts import CaseFactActivities
-from activities.housing_fund import HousingFundActivities
-from activities.invoices import InvoiceActivities
+from activities.filings import FilingActivities
 from activities.partner_trouble import PartnerTroubleActivities
 from activities.partners import PartnerClient
 from activities.portal_push import PortalPushActivities
 from activities.registration import RegistrationActivities
 from activities.seals import SealActivities
 from activities.sla import SlaActivities
-from activities.social_insurance import SocialInsuranceActivities
 from activities.subsidy import SubsidyActivities
 from domain.task_queues import PARTNER_ACTIVITIES, RECORD_ACTIVITIES
 
@@ -47,10 +45,8 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     had queues of their own, ``domain/task_queues.py``, run them all there)."""
     registration = RegistrationActivities(r.partners)
     seals = SealActivities(r.partners)
-    invoices = InvoiceActivities(r.partners)
+    filings = FilingActivities(r.partners)
     delivery = DeliveryActivities(r.partners)
-    social_insurance = SocialInsuranceActivities(r.partners)
-    housing_fund = HousingFundActivities(r.partners)
     bank = BankActivities(r.partners)
     webhooks = AlertWebhookActivities(r.sla.settings)
     portal = PortalPushActivities(r.sla.settings)
@@ -60,9 +56,9 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         seals.list_seal_shops,
         seals.order_seals,
         seals.cancel_pending_seal_orders,
-        invoices.issue_first_invoices,
-        social_insurance.register_social_insurance,
-        housing_fund.open_housing_fund_account,
+        filings.issue_first_invoices,
+        filings.register_social_insurance,
+        filings.open_housing_fund_account,
         bank.book_bank_appointment,
         delivery.book_waybill,
         delivery.amend_waybill,

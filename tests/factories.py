@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import random
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from domain.alerts import AlertIn
@@ -209,3 +210,10 @@ def partner_event(
         occurred_at=datetime.now(UTC),
         data=data,
     )
+
+
+def policy_file(tmp_path: Path, text: str, *, name: str) -> Path:
+    """A policy file ``name`` in ``tmp_path`` holding ``text``."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path

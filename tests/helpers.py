@@ -159,6 +159,12 @@ async def closed(env: WorkflowEnvironment, handle: WorkflowHandle[Any, T], *, ti
         return await handle.result()
 
 
+def booked_and_labelled(status: StatusDocument) -> bool:
+    """EMS has booked the parcel and its waybill label is drawn (nothing in flight for it)."""
+    delivery = status.delivery
+    return delivery is not None and delivery.state == "booked" and "waybill_label" in (status.documents or [])
+
+
 def carving_the_seals(status: StatusDocument) -> bool:
     """The seal order is placed and the case waits for the shop's completion."""
     return status.stages.seal_carving.state == "waiting"

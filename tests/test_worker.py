@@ -27,9 +27,8 @@ from temporalio.testing import WorkflowEnvironment
 from devstack.stack import free_port
 from domain.calendar_coverage import calendar_coverage
 from infra.settings import Settings
-from infra.temporal import connect
 from tests.helpers import child_process
-from worker import MetricsAddressInvalid, check_metrics_addr, metrics_runtime, running_worker
+from worker import MetricsAddressInvalid, check_metrics_addr, metrics_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 90.0
@@ -136,24 +135,6 @@ async def test_workers_serve_sdk_metrics_and_one_on_a_taken_port_runs_without(
         first.child.send_signal(signal.SIGTERM)
         assert first.child.wait(timeout=60) == 0, first.log.read_text()
         assert first.logged("worker stopped", running=False) is not None
-
-
-async def test_the_runtime_serves_the_sdk_metrics_of_a_real_client_and_worker(
-    time_skipping_env: WorkflowEnvironment, tmp_path: Path
-) -> None:
-    addr = f"127.0.0.1:{free_port()}"
-    runtime = metrics_runtime(addr)
-    assert runtime is not None
-    settings = Settings(
-        temporal_address=time_skipping_env.client.service_client.config.target_host,
-        task_queue=f"metrics-{uuid.uuid4()}",
-        data_dir=tmp_path,
-        worker_metrics_addr=addr,
-    )
-    client = await connect(settings, runtime=runtime)
-    assert client.service_client.config.runtime is runtime
-    async with running_worker(client, settings, workflows=False):
-        await until("the SDK metrics", lambda: sdk_metrics(addr, settings.task_queue))
 
 
 def test_a_taken_port_is_a_warning_and_no_metrics(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.invoices import InvoiceActivities
+    from activities.filings import FilingActivities
     from activities.partners import PartnerRefusal
     from domain.partners import InvoiceAllotment, InvoiceAllotmentRequest, Licence
 
@@ -43,7 +43,7 @@ class FirstInvoices:
                 idempotency_key=key,
             )
             return await execute(
-                InvoiceActivities.issue_first_invoices,
+                FilingActivities.issue_first_invoices,
                 request,
                 start_to_close_timeout=PARTNER_CALL_TIMEOUT,
                 retry_policy=PARTNER_RETRY,

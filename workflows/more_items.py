@@ -21,9 +21,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.bank import BankActivities
-    from activities.housing_fund import HousingFundActivities
+    from activities.filings import FilingActivities
     from activities.partners import PartnerRefusal
-    from activities.social_insurance import SocialInsuranceActivities
     from domain.partners import (
         BankAppointment,
         BankAppointmentRequest,
@@ -105,7 +104,7 @@ class MoreItems:
         part = self._record.app.social_insurance
         assert part is not None
         done: SocialInsuranceRegistration = await _at_partner(
-            SocialInsuranceActivities.register_social_insurance,
+            FilingActivities.register_social_insurance,
             SocialInsuranceRequest(**self._employees(licence, part.employees, key)),
             f"参保 social insurance of {part.employees} employees",
         )
@@ -121,7 +120,7 @@ class MoreItems:
         part = self._record.app.housing_fund
         assert part is not None
         done: HousingFundAccount = await _at_partner(
-            HousingFundActivities.open_housing_fund_account,
+            FilingActivities.open_housing_fund_account,
             HousingFundRequest(**self._employees(licence, part.employees, key)),
             f"公积金 housing fund account for {part.employees} employees",
         )

@@ -14,7 +14,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.invoices import InvoiceActivities
+from activities.filings import FilingActivities
 from activities.partners import (
     PARTNER_REFUSED,
     PARTNER_UNAVAILABLE,
@@ -71,7 +71,7 @@ async def test_a_retry_after_sets_the_next_attempts_delay(
 
     with pytest.raises(PartnerUnavailable) as caught:
         await ActivityEnvironment().run(
-            InvoiceActivities(partners).issue_first_invoices,
+            FilingActivities(partners).issue_first_invoices,
             allotment_request("tax-1", name="安阳市殷都区晨光五金有限公司"),
         )
 
@@ -86,7 +86,7 @@ async def test_a_documented_refusal_stays_final_while_other_statuses_pass(
 
     with pytest.raises(ApplicationError) as caught:
         await ActivityEnvironment().run(
-            InvoiceActivities(partners).issue_first_invoices,
+            FilingActivities(partners).issue_first_invoices,
             allotment_request("tax-1", name="安阳市殷都区晨光五金有限公司"),
         )
 

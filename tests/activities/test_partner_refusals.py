@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 from temporalio.testing import ActivityEnvironment
 
-from activities.invoices import InvoiceActivities
+from activities.filings import FilingActivities
 from activities.partners import PARTNER_REJECTED_REQUEST, PartnerClient
 from activities.seals import SealActivities
 from domain.partners import InvoiceAllotmentRequest, SealOrderRequest, SealShop
@@ -104,7 +104,7 @@ async def test_an_order_naming_no_shop_goes_to_the_districts_first_shop(partners
 async def test_the_tax_bureaus_first_refusal_is_a_partner_refusal_and_a_new_key_gets_the_invoices(
     partners: PartnerClient, partner: httpx.AsyncClient
 ) -> None:
-    invoices = InvoiceActivities(partners)
+    invoices = FilingActivities(partners)
     env = ActivityEnvironment()
     name = "安阳市殷都区税务异常五金有限公司"
 

@@ -13,13 +13,12 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.bank import BankActivities
-from activities.housing_fund import HousingFundActivities
+from activities.filings import FilingActivities
 from activities.partners import (
     PARTNER_REJECTED_REQUEST,
     PartnerClient,
     PartnerUnavailable,
 )
-from activities.social_insurance import SocialInsuranceActivities
 from domain.partners import (
     BankAppointment,
     BankAppointmentRequest,
@@ -70,7 +69,7 @@ def bank_request(
 async def test_register_social_insurance_returns_the_bureaus_registration(
     partners: PartnerClient, partner: httpx.AsyncClient
 ) -> None:
-    activities = SocialInsuranceActivities(partners)
+    activities = FilingActivities(partners)
 
     made = await ActivityEnvironment().run(activities.register_social_insurance, si_request("si-1"))
     again = await ActivityEnvironment().run(activities.register_social_insurance, si_request("si-1"))
@@ -89,7 +88,7 @@ async def test_register_social_insurance_returns_the_bureaus_registration(
 async def test_open_housing_fund_account_returns_the_centres_account(
     partners: PartnerClient, partner: httpx.AsyncClient
 ) -> None:
-    activities = HousingFundActivities(partners)
+    activities = FilingActivities(partners)
 
     made = await ActivityEnvironment().run(activities.open_housing_fund_account, hf_request("hf-1"))
 
@@ -151,8 +150,8 @@ async def test_the_banks_refusal_is_a_non_retryable_partner_refusal_and_a_new_re
 async def test_the_bureaus_and_the_centres_first_refusals_are_partner_refusals_and_a_new_key_succeeds(
     partners: PartnerClient, partner: httpx.AsyncClient
 ) -> None:
-    si = SocialInsuranceActivities(partners)
-    hf = HousingFundActivities(partners)
+    si = FilingActivities(partners)
+    hf = FilingActivities(partners)
     env = ActivityEnvironment()
 
     si_refusal = await refused(
@@ -204,8 +203,8 @@ async def test_a_partner_that_is_down_is_an_ordinary_error_temporal_retries(
     env = ActivityEnvironment()
 
     with pytest.raises(PartnerUnavailable):
-        await env.run(SocialInsuranceActivities(partners).register_social_insurance, si_request("si-1"))
+        await env.run(FilingActivities(partners).register_social_insurance, si_request("si-1"))
     with pytest.raises(PartnerUnavailable):
-        await env.run(HousingFundActivities(partners).open_housing_fund_account, hf_request("hf-1"))
+        await env.run(FilingActivities(partners).open_housing_fund_account, hf_request("hf-1"))
     with pytest.raises(PartnerUnavailable):
         await env.run(BankActivities(partners).book_bank_appointment, bank_request("bank-1"))

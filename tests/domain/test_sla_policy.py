@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from domain.sla_policy import SlaPolicy, SlaPolicyError, WorkingBlock, load_sla_policy, parse_duration
+from tests.factories import policy_file
 
 CONTRACT_EXAMPLE = """
 clock = "working_hours"          # or "wall"
@@ -28,10 +30,7 @@ delivery = "14h"
 """
 
 
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "sla.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+write = partial(policy_file, name="sla.toml")
 
 
 def test_no_file_means_the_defaults_of_the_contract() -> None:

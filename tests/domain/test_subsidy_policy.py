@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from domain.subsidy import SubsidyReservation
 from domain.subsidy_policy import SubsidyPolicy, SubsidyPolicyError, load_subsidy_policy
-from tests.factories import a_reservation
+from tests.factories import a_reservation, policy_file
 
 CONTRACT_EXAMPLE = """
 kinds = ["limited_company", "sole_proprietorship", "partnership", "individual_business"]
@@ -27,10 +28,7 @@ contract = "160.00"
 """
 
 
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "subsidy.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+write = partial(policy_file, name="subsidy.toml")
 
 
 def test_no_file_means_the_defaults_of_the_contract() -> None:

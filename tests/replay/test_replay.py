@@ -32,7 +32,7 @@ from infra.temporal import data_converter
 from service import cases
 from tests import factories
 from tests.conftest import Stack
-from tests.helpers import breach_the_seal_promise, closed, eventually, start, until
+from tests.helpers import booked_and_labelled, breach_the_seal_promise, closed, eventually, start, until
 from tests.workflows.portal_push_harness import PortalReceiver
 from worker import running_worker, workflow_runner
 from workflows.delivery import PostalDelivery
@@ -285,11 +285,7 @@ async def test_record_release_histories(ts_stack: Stack, time_skipping_env: Work
         await until(
             ts_stack,
             app_id,
-            lambda s: (
-                s.delivery is not None
-                and s.delivery.state == "booked"
-                and "waybill_label" in (s.documents or [])
-            ),
+            booked_and_labelled,
         )
         await cases.withdraw(ts_stack.client, app_id, "changed plans")
         await keep(case, "withdrawn_in_delivery")
@@ -337,11 +333,7 @@ async def test_record_quiet_event_histories(ts_stack: Stack, time_skipping_env: 
         booked = await until(
             ts_stack,
             app_id,
-            lambda s: (
-                s.delivery is not None
-                and s.delivery.state == "booked"
-                and "waybill_label" in (s.documents or [])
-            ),
+            booked_and_labelled,
         )
         assert booked.delivery is not None
         child = ts_stack.client.get_workflow_handle_for(PostalDelivery.run, delivery_workflow_id(case.id))
