@@ -159,6 +159,13 @@ async def closed(env: WorkflowEnvironment, handle: WorkflowHandle[Any, T], *, ti
         return await handle.result()
 
 
+async def rename(stack: Stack, application_id: str, body: dict[str, Any], name: str) -> StatusDocument:
+    """The applicant's supplement (补正): the enterprise of ``body`` under another ``name``."""
+    return await cases.supplement(
+        stack.client, application_id, {"enterprise": {**body["enterprise"], "name": name}}
+    )
+
+
 def booked_and_labelled(status: StatusDocument) -> bool:
     """EMS has booked the parcel and its waybill label is drawn (nothing in flight for it)."""
     delivery = status.delivery

@@ -17,7 +17,7 @@ from gateway.auth import ops_access
 from gateway.bodies import BodyRoute
 from gateway.dependencies import PoliciesDep, ServiceDatabaseDep
 from gateway.errors import ParameterInvalid
-from gateway.models import Detail, FieldErrors
+from gateway.models import ops_read_responses
 from reports.daily import DailyReport, daily_report
 from reports.pdf import daily_report_pdf
 
@@ -40,11 +40,7 @@ router = APIRouter(
     prefix="/v1/reports",
     tags=["reports"],
     dependencies=[Depends(ops_access)],
-    responses={
-        401: {"model": Detail, "description": "missing or wrong bearer token (the ops token)"},
-        422: {"model": FieldErrors, "description": "a bad date"},
-        503: {"model": Detail, "description": "the service database is unreachable; try again"},
-    },
+    responses=ops_read_responses("a bad date"),
 )
 
 DateParam = Annotated[str, WithJsonSchema(DATE_SCHEMA), Query(description="the day, YYYY-MM-DD")]

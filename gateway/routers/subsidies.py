@@ -18,7 +18,7 @@ from gateway.auth import ops_access
 from gateway.bodies import BodyRoute
 from gateway.dependencies import ServiceDatabaseDep
 from gateway.errors import ParameterInvalid
-from gateway.models import Detail, FieldErrors
+from gateway.models import Detail, ops_read_responses
 from gateway.parameters import MONTH_SCHEMA, SHOP_SCHEMA, month_problem, shop_problem
 from infra.logging import get_logger
 from service import subsidies as subsidy_service
@@ -34,11 +34,7 @@ router = APIRouter(
     prefix="/v1/subsidies",
     tags=["subsidies"],
     dependencies=[Depends(ops_access)],
-    responses={
-        401: {"model": Detail, "description": "missing or wrong bearer token (the ops token)"},
-        422: {"model": FieldErrors, "description": "a bad month or shop"},
-        503: {"model": Detail, "description": "the service database is unreachable; try again"},
-    },
+    responses=ops_read_responses("a bad month or shop"),
 )
 
 MonthParam = Annotated[

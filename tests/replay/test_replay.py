@@ -32,7 +32,15 @@ from infra.temporal import data_converter
 from service import cases
 from tests import factories
 from tests.conftest import Stack
-from tests.helpers import booked_and_labelled, breach_the_seal_promise, closed, eventually, start, until
+from tests.helpers import (
+    booked_and_labelled,
+    breach_the_seal_promise,
+    closed,
+    eventually,
+    rename,
+    start,
+    until,
+)
 from tests.workflows.portal_push_harness import PortalReceiver
 from worker import running_worker, workflow_runner
 from workflows.delivery import PostalDelivery
@@ -371,8 +379,7 @@ async def test_record_supplement_rounds_histories(
     app_id = body["application_id"]
     case = await start(ts_stack, body, policy=SlaPolicy(clock="wall", supplement_rounds=1))
     await until(ts_stack, app_id, lambda s: s.stage == "awaiting_supplement")
-    conflicting = {**body["enterprise"], "name": "安阳市文峰区冲突商贸有限公司"}
-    await cases.supplement(ts_stack.client, app_id, {"enterprise": conflicting})
+    await rename(ts_stack, app_id, body, "安阳市文峰区冲突商贸有限公司")
     await closed(time_skipping_env, case)
     (RECORD_TO / f"sr_rejected_after_rounds__{case.id}.json").write_text(
         (await case.fetch_history()).to_json()

@@ -19,7 +19,7 @@ from infra.temporal import SA_SETUP_STAGE, SA_USCC
 from service import cases
 from tests import factories
 from tests.conftest import Stack
-from tests.helpers import carving_the_seals, closed, eventually, fresh_application, start, until
+from tests.helpers import carving_the_seals, closed, eventually, fresh_application, rename, start, until
 from worker import running_worker
 
 
@@ -201,11 +201,7 @@ async def test_a_name_that_still_conflicts_after_the_policys_supplements_is_reje
     handle = await start(ts_stack, body, policy=SlaPolicy(clock="wall", supplement_rounds=1))
     await until(ts_stack, app_id, lambda s: s.stage == "awaiting_supplement")
     # The corrected name conflicts too: one round was all the policy allows.
-    await cases.supplement(
-        ts_stack.client,
-        app_id,
-        {"enterprise": {**body["enterprise"], "name": "安阳市文峰区冲突商贸有限公司"}},
-    )
+    await rename(ts_stack, app_id, body, "安阳市文峰区冲突商贸有限公司")
     status: StatusDocument = await closed(time_skipping_env, handle)
     assert status.stage == "rejected"
     assert status.reason is not None and "after 1 supplements" in status.reason

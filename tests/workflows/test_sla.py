@@ -10,10 +10,9 @@ from domain.sla_policy import SlaLimits, SlaPolicy
 from domain.status import StatusDocument
 from domain.working_time import DayCalendar, add_working_time, official_data_years
 from infra.temporal import SA_BREACHED_STAGES, SA_SLA_STATUS
-from service import cases
 from tests import factories
 from tests.conftest import Stack
-from tests.helpers import breach_the_seal_promise, closed, eventually, fresh_application, start, until
+from tests.helpers import breach_the_seal_promise, closed, eventually, fresh_application, rename, start, until
 
 WALL = SlaPolicy(clock="wall")
 
@@ -120,11 +119,7 @@ async def test_time_awaiting_a_supplement_pauses_the_registration_clock(
     assert waiting.supplement.due - waiting.history[-1].at <= timedelta(hours=35, seconds=1)
 
     await time_skipping_env.sleep(timedelta(hours=10))  # the applicant takes 10 hours
-    await cases.supplement(
-        ts_stack.client,
-        app_id,
-        {"enterprise": {**body["enterprise"], "name": "安阳市文峰区晨星商贸有限公司"}},
-    )
+    await rename(ts_stack, app_id, body, "安阳市文峰区晨星商贸有限公司")
     # Polled, not awaited: awaiting would let the server skip to the next promise's timer while
     # the partners work in real time.
     status: StatusDocument = await closed(time_skipping_env, handle)
