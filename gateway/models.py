@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Annotated, Any, get_args
+from typing import Annotated, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
 from typing_extensions import TypeAliasType
@@ -213,12 +213,3 @@ class AcknowledgeBody(BaseModel):
         if "\x00" in value:
             raise ValueError("a note holds no NUL")
         return value.strip() or None
-
-
-def ops_read_responses(bad_parameter: str) -> dict[int | str, dict[str, Any]]:
-    """The answers of a route that reads the service database for the ops token, besides 200."""
-    return {
-        401: {"model": Detail, "description": "missing or wrong bearer token (the ops token)"},
-        422: {"model": FieldErrors, "description": bad_parameter},
-        503: {"model": Detail, "description": "the service database is unreachable; try again"},
-    }

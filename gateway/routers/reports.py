@@ -9,15 +9,13 @@ from datetime import date
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query
+from fastapi import Query
 from fastapi.responses import Response
 from pydantic import WithJsonSchema
 
-from gateway.auth import ops_access
-from gateway.bodies import BodyRoute
 from gateway.dependencies import PoliciesDep, ServiceDatabaseDep
 from gateway.errors import ParameterInvalid
-from gateway.models import ops_read_responses
+from gateway.ops_routes import ops_read_router
 from reports.daily import DailyReport, daily_report
 from reports.pdf import daily_report_pdf
 
@@ -35,13 +33,7 @@ DATE_SCHEMA = {
     "examples": ["2026-12-01"],
 }
 
-router = APIRouter(
-    route_class=BodyRoute,
-    prefix="/v1/reports",
-    tags=["reports"],
-    dependencies=[Depends(ops_access)],
-    responses=ops_read_responses("a bad date"),
-)
+router = ops_read_router("/v1/reports", "reports", "a bad date")
 
 DateParam = Annotated[str, WithJsonSchema(DATE_SCHEMA), Query(description="the day, YYYY-MM-DD")]
 

@@ -10,15 +10,14 @@ import re
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import HTTPException, Query
 from fastapi.responses import Response
 from pydantic import WithJsonSchema
 
-from gateway.auth import ops_access
-from gateway.bodies import BodyRoute
 from gateway.dependencies import ServiceDatabaseDep
 from gateway.errors import ParameterInvalid
-from gateway.models import Detail, ops_read_responses
+from gateway.models import Detail
+from gateway.ops_routes import ops_read_router
 from gateway.parameters import MONTH_SCHEMA, SHOP_SCHEMA, month_problem, shop_problem
 from infra.logging import get_logger
 from service import subsidies as subsidy_service
@@ -29,13 +28,7 @@ log = get_logger("gateway.subsidies")
 PDF = "application/pdf"
 
 
-router = APIRouter(
-    route_class=BodyRoute,
-    prefix="/v1/subsidies",
-    tags=["subsidies"],
-    dependencies=[Depends(ops_access)],
-    responses=ops_read_responses("a bad month or shop"),
-)
+router = ops_read_router("/v1/subsidies", "subsidies", "a bad month or shop")
 
 MonthParam = Annotated[
     str, WithJsonSchema(MONTH_SCHEMA), Query(description="the month, YYYY-MM (Beijing time)")
