@@ -16,18 +16,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
-
 from partner_sandbox.filing import DistrictOffice, serve_filings
 from partner_sandbox.localities import HOUSING_FUND_CENTRE, housing_fund_office
 from partner_sandbox.state import SandboxState, iso
-from partner_sandbox.validation import EnterpriseRequest
-
-MAX_EMPLOYEES = 10_000
-
-
-class AccountRequest(EnterpriseRequest):
-    employees: int = Field(ge=1, le=MAX_EMPLOYEES, strict=True, description="employees who will deposit")
+from partner_sandbox.validation import EmployerRequest
 
 
 def account_number(sandbox: SandboxState, district: str, _: datetime) -> str:
@@ -35,7 +27,7 @@ def account_number(sandbox: SandboxState, district: str, _: datetime) -> str:
     return sandbox.unique(lambda rng: f"{district}{rng.randrange(10**6):06d}")
 
 
-def account(req: AccountRequest, district: str, office: str, opened: datetime) -> dict[str, Any]:
+def account(req: EmployerRequest, district: str, office: str, opened: datetime) -> dict[str, Any]:
     return {
         "employees": req.employees,
         "district_code": district,
@@ -45,7 +37,7 @@ def account(req: AccountRequest, district: str, office: str, opened: datetime) -
     }
 
 
-CENTRE = DistrictOffice[AccountRequest](
+CENTRE = DistrictOffice[EmployerRequest](
     "housing_fund",
     area=f"{HOUSING_FUND_CENTRE}'s area",
     office=housing_fund_office,
@@ -64,7 +56,7 @@ router = serve_filings(
     "/housing-fund/v1/accounts/{account_no}",
     tag="housing provident fund centre",
     what="housing fund account",
-    model=AccountRequest,
+    model=EmployerRequest,
     file=CENTRE.file,
     summaries=("Open a new employer's housing provident fund unit account", "A unit account as opened"),
 )

@@ -17,18 +17,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
-
 from partner_sandbox.filing import DistrictOffice, serve_filings
 from partner_sandbox.localities import social_insurance_bureau
 from partner_sandbox.state import SandboxState, iso
-from partner_sandbox.validation import EnterpriseRequest
-
-MAX_EMPLOYEES = 10_000
-
-
-class RegistrationRequest(EnterpriseRequest):
-    employees: int = Field(ge=1, le=MAX_EMPLOYEES, strict=True, description="employees to insure")
+from partner_sandbox.validation import EmployerRequest
 
 
 def registration_number(sandbox: SandboxState, district: str, at: datetime) -> str:
@@ -36,11 +28,11 @@ def registration_number(sandbox: SandboxState, district: str, at: datetime) -> s
     return sandbox.unique(lambda rng: f"{district}{at.year % 100:02d}{rng.randrange(10**6):06d}")
 
 
-def registration(req: RegistrationRequest, district: str, bureau: str, at: datetime) -> dict[str, Any]:
+def registration(req: EmployerRequest, district: str, bureau: str, at: datetime) -> dict[str, Any]:
     return {"employees": req.employees, "district_code": district, "bureau": bureau, "registered_at": iso(at)}
 
 
-BUREAUS = DistrictOffice[RegistrationRequest](
+BUREAUS = DistrictOffice[EmployerRequest](
     "social_insurance",
     area="Anyang's social insurance bureaus",
     office=social_insurance_bureau,
@@ -59,7 +51,7 @@ router = serve_filings(
     "/social-insurance/v1/registrations/{registration_no}",
     tag="human resources and social security bureau",
     what="social insurance registration",
-    model=RegistrationRequest,
+    model=EmployerRequest,
     file=BUREAUS.file,
     summaries=("Register a new employer and its employees for social insurance", "A registration as made"),
 )

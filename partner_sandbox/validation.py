@@ -86,6 +86,15 @@ class EnterpriseRequest(BaseModel):
     enterprise_name: Name
 
 
+MAX_EMPLOYEES = 10_000
+
+
+class EmployerRequest(EnterpriseRequest):
+    """A request about a registered enterprise as an employer (social insurance, housing fund)."""
+
+    employees: int = Field(ge=1, le=MAX_EMPLOYEES, strict=True, description="the employees it covers")
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
