@@ -201,7 +201,7 @@ class OperatorDesk:
             return await make_call()
         task: asyncio.Task[T] = asyncio.create_task(make_call())
         try:
-            acted = await self._patiently(
+            acted = await self.wait(
                 stage, partner, workflow.now(), task.done, actions, candidates, workflow.info().workflow_id
             )
         finally:
@@ -232,18 +232,6 @@ class OperatorDesk:
         if not self.enabled:
             await workflow.wait_condition(done)
             return None
-        return await self._patiently(stage, partner, since, done, actions, candidates, calls_in)
-
-    async def _patiently(
-        self,
-        stage: StageName,
-        partner: str,
-        since: datetime,
-        done: Callable[[], bool],
-        actions: Sequence[ActionName],
-        candidates: Callable[[], Awaitable[list[ShopCandidate]]] | None,
-        calls_in: str | None,
-    ) -> OperatorAction | None:
         clock = self._promises.clock
         patience = clock.policy.partner_patience
         ends = await clock.add(since, clock.policy.partner_patience_td)

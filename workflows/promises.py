@@ -156,30 +156,10 @@ class Promises:
         episode: int = 1,
         reason: str | None = None,
     ) -> None:
-        if level != "needs_attention":  # the case's history has said why already
-            self._note_alert(stage, level, deadline)
-        self._enqueue(stage, level, deadline, episode=episode, reason=reason)
-
-    def _level_reached(self, stage: StageName, level: AlertLevel, deadline: datetime | None) -> None:
-        """A promise is at risk, broken, or kept after all: update the case and raise the alert."""
-        self._note_alert(stage, level, deadline)
-        self._record.promise_reached(stage, level)
-        self._enqueue(stage, level, deadline)
-
-    def _note_alert(self, stage: AlertStage, level: AlertLevel, deadline: datetime | None) -> None:
-        due = f"; deadline {deadline.astimezone(self.policy.zone).isoformat()}" if deadline else ""
-        self._record.record(f"alert.{stage}.{level}", f"{stage} {level}{due}")
-
-    def _enqueue(
-        self,
-        stage: AlertStage,
-        level: AlertLevel,
-        deadline: datetime | None,
-        *,
-        episode: int = 1,
-        reason: str | None = None,
-    ) -> None:
         record, enterprise = self._record, self._record.app.enterprise
+        if level != "needs_attention":  # the case's history has said why already
+            due = f"; deadline {deadline.astimezone(self.policy.zone).isoformat()}" if deadline else ""
+            record.record(f"alert.{stage}.{level}", f"{stage} {level}{due}")
         extra = {"episode": episode, "reason": reason} if level == "needs_attention" else {}
         self._outbox.append(
             AlertIn(
@@ -195,6 +175,11 @@ class Promises:
             )
         )
         record.publish()
+
+    def _level_reached(self, stage: StageName, level: AlertLevel, deadline: datetime | None) -> None:
+        """A promise is at risk, broken, or kept after all: update the case and raise the alert."""
+        self._record.promise_reached(stage, level)
+        self.raise_alert(stage, level, deadline)
 
     async def _send_alerts(self) -> None:
         """Raise alerts (and record facts) in order, one at a time; never cancelled with the stage
