@@ -7,6 +7,7 @@ client, so a refused request never reaches a case.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
@@ -46,6 +47,8 @@ _INVALID: dict[int | str, dict[str, Any]] = {
 _CLOSED: dict[int | str, dict[str, Any]] = {
     409: {"model": Detail, "description": "the case's state does not allow this"}
 }
+# An action on a case: taken (202) once the case has it; 404 unknown, 409 when its state refuses.
+case_action = partial(router.post, status_code=202, responses={**_NOT_FOUND, **_CLOSED})
 
 
 def status_url(application_id: str) -> str:
@@ -146,11 +149,8 @@ async def awaiting_supplement(
     return application_id
 
 
-@router.post(
-    "/{application_id}/supplement",
-    status_code=202,
-    summary="Corrected materials (补正) for a case awaiting a supplement",
-    responses={**_NOT_FOUND, **_CLOSED},
+@case_action(
+    "/{application_id}/supplement", summary="Corrected materials (补正) for a case awaiting a supplement"
 )
 async def supplement_application(
     application_id: Annotated[str, Depends(awaiting_supplement)],
@@ -164,12 +164,7 @@ async def supplement_application(
     return await cases.correct(await temporal.client(), application_id, supplement)
 
 
-@router.post(
-    "/{application_id}/withdraw",
-    status_code=202,
-    summary="Withdraw an open case",
-    responses={**_NOT_FOUND, **_CLOSED},
-)
+@case_action("/{application_id}/withdraw", summary="Withdraw an open case")
 async def withdraw_application(
     application_id: CaseId,
     temporal: TemporalDep,
