@@ -175,9 +175,8 @@ async def withdraw_application(
     return await cases.withdraw(client, application_id, body.reason if body else None)
 
 
-@router.post(
+@case_action(
     "/{application_id}/actions",
-    status_code=202,
     summary="An operator's action on a case (ops or personal ops token)",
     responses={
         403: {"model": Detail, "description": "a personal ops token with another operator's name"},
