@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -30,8 +32,27 @@ async def _read(
     description = await handle.describe()
     history = await handle.fetch_history()
     shape, child_ids, sent_here = shape_of_history(description.workflow_type, history.events, EventType.Name)
+    shape.history_bytes = sum(event.ByteSize() for event in history.events)
+    shape.payload_bytes = sum(payload_bytes(event) for event in history.events)
     sent.update(sent_here)
     family.append((shape, workflow_id))
     if depth < MAX_DEPTH:
         shape.children = [await _read(client, child, sent, family, depth + 1) for child in child_ids]
     return shape
+
+
+def payload_bytes(message: Message) -> int:
+    """The stored size of every ``Payload`` inside a history event (walked through its fields)."""
+    if isinstance(message, Payload):
+        return message.ByteSize()
+    total = 0
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            total += sum(payload_bytes(v) for v in value.values() if isinstance(v, Message))
+        elif field.is_repeated:
+            total += sum(payload_bytes(item) for item in value)
+        else:
+            total += payload_bytes(value)
+    return total

@@ -45,7 +45,7 @@ from bench.load import (
     watch_to_end,
 )
 from bench.shape import BaselinePlan, Shape
-from bench.stack import BenchError, BenchStack, GatewaySpec
+from bench.stack import BASELINE, BenchError, BenchStack, GatewaySpec
 from devstack.stack import free_port
 from domain.application import Application
 from domain.case_ids import WORKFLOW_TYPE, workflow_id_for
@@ -116,6 +116,7 @@ async def throughput(ctx: Context) -> dict[str, Any]:
     if probe.completed != 1:
         raise BenchError("the case whose shape the baseline plays did not complete")
     shape = await count_shape(stack.client, workflow_id_for(application_ids("SHAPE", 1)[0]))
+    ctx.measured["shape"] = shape
     ctx.say(f"case shape: {shape.totals()}")
     ctx.say(f"{count} baseline workflows (no-op activities, same shape) …")
     baseline, first = await run_baseline(ctx, "TP", count, shape)
@@ -231,11 +232,53 @@ def _memory(stack: BenchStack) -> dict[str, float]:
     return found
 
 
+async def case_shape(ctx: Context) -> Shape:
+    """The shape of a real case of this run: the throughput part's, else one case run for it."""
+    shape = ctx.measured.get("shape")
+    if shape is None:
+        await ctx.stack.set_sandbox(hold_seals=False)
+        probe = await run_cases(ctx.stack, "SHAPE", 1, 1, ctx.settings.stall_s)
+        if probe.completed != 1:
+            raise BenchError("the case whose shape the baseline plays did not complete")
+        shape = await count_shape(ctx.stack.client, workflow_id_for(application_ids("SHAPE", 1)[0]))
+        ctx.measured["shape"] = shape
+    return shape
+
+
+async def park_baselines(ctx: Context, shape: Shape, count: int) -> float:
+    """``count`` baseline workflows of ``shape`` left open (no driver signals them, so each waits
+    for them at its end, its children too); the baseline worker's memory grown for them, in KB per
+    workflow; then they are terminated."""
+    stack, queue = ctx.stack, baseline_task_queue(ctx.stack.settings.task_queue)
+    pid = stack.pid(BASELINE)
+    await wait_until_quiet([pid])
+    idle_mb = rss_mb(pid)
+    ids = [f"bench-baseline-SC-{n:06d}" for n in range(1, count + 1)]
+    plan = BaselinePlan(shape=shape)
+
+    async def start(index: int) -> None:
+        await stack.client.start_workflow(BenchBaseline.run, plan, id=ids[index], task_queue=queue)
+
+    await in_parallel(count, ctx.settings.concurrency, start)
+    await asyncio.wait_for(wait_until_quiet([pid]), timeout=ctx.settings.stall_s)
+    grown_kb = (rss_mb(pid) - idle_mb) * 1024
+
+    async def end(index: int) -> None:
+        with contextlib.suppress(Exception):  # one that is already gone needs no ending
+            await stack.client.get_workflow_handle(ids[index]).terminate("bench: measured")
+
+    await in_parallel(count, ctx.settings.concurrency, end)
+    return grown_kb / count
+
+
 async def scale(ctx: Context) -> dict[str, Any]:
     stack, count = ctx.stack, ctx.settings.open
+    shape = await case_shape(ctx)
     metrics = f"127.0.0.1:{free_port(also_next=True)}"
-    # Freshly started workers, so "idle" is a worker that has run no case yet.
-    await stack.ensure(workers=1, fresh_workers=True, worker_env={"ODS_WORKER_METRICS_ADDR": metrics})
+    # Freshly started workers, so "idle" is a worker that has run no case yet (the baseline's too).
+    await stack.ensure(
+        workers=1, fresh_workers=True, baseline=True, worker_env={"ODS_WORKER_METRICS_ADDR": metrics}
+    )
     await stack.set_sandbox(hold_seals=True)
     await wait_until_quiet(list(stack.worker_processes().values()))
     idle = _memory(stack)
@@ -250,7 +293,13 @@ async def scale(ctx: Context) -> dict[str, Any]:
     grown_kb = (open_[WORKER] - idle[WORKER]) * 1024
     ctx.measured["park_per_s"] = count / parked_s
     ctx.say(f"{count} parked in {parked_s:.0f} s; open: {open_}; cached workflows: {cached}")
+    ctx.say(f"parking {count} baseline workflows of the same shape on their own worker …")
+    baseline_kb = await park_baselines(ctx, shape, count)
+    ours_kb = grown_kb / count
+    ctx.say(f"KB per open case: ours {ours_kb:.1f}, the baseline's {baseline_kb:.1f}")
     return {
+        "baseline_kb_per_open_case": _r(baseline_kb, 1),
+        "kb_per_open_case_ratio": _r(ours_kb / baseline_kb if baseline_kb > 0 else 0.0, 2),
         "open_setups": count,
         "worker_idle_rss_mb": idle[WORKER],
         "worker_rss_mb": open_[WORKER],

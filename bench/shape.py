@@ -99,6 +99,10 @@ class Shape(BaseModel):
     external_signals: int = 0
     """Those sent from outside the case's workflows (the gateway passing partner callbacks on)."""
     updates: int = 0
+    history_bytes: int = 0
+    """The history's events as stored (their protobuf size, payloads encrypted)."""
+    payload_bytes: int = 0
+    """The part of ``history_bytes`` that is payloads (inputs, results, details, failures' details)."""
     children: list[Shape] = Field(default_factory=list)
 
     def walk(self) -> list[Shape]:
@@ -113,6 +117,8 @@ class Shape(BaseModel):
         family = self.walk()
         totals = {name: sum(s.events.get(kind, 0) for s in family) for name, kind in SUMMARY_KINDS.items()}
         totals["events"] = sum(sum(s.events.values()) for s in family)
+        totals["history_bytes"] = sum(s.history_bytes for s in family)
+        totals["payload_bytes"] = sum(s.payload_bytes for s in family)
         totals["workflows"] = len(family)
         return totals
 
@@ -124,6 +130,8 @@ class Shape(BaseModel):
                 "events": sum(s.events.values()),
                 **{name: s.events.get(kind, 0) for name, kind in SUMMARY_KINDS.items()},
                 "external_signals": s.external_signals,
+                "history_bytes": s.history_bytes,
+                "payload_bytes": s.payload_bytes,
             }
             for s in self.walk()
         ]

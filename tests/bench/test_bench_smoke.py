@@ -77,6 +77,7 @@ def test_a_tiny_bench_run_writes_every_figure(tmp_path: Path) -> None:
     for kind in ("activities", "timers", "signals_received", "updates", "child_workflows"):
         assert baseline[kind] == shape[kind], (kind, shape, baseline)
     assert shape["activities"] > 0 and shape["child_workflows"] >= 1
+    assert shape["history_bytes"] > shape["payload_bytes"] > 0, shape
 
     intake = found["intake"]
     assert intake["requests"] == 20 and intake["concurrency"] == 32
@@ -84,6 +85,7 @@ def test_a_tiny_bench_run_writes_every_figure(tmp_path: Path) -> None:
 
     assert found["scale"]["open_setups"] == 3
     assert found["scale"]["worker_rss_mb"] > 0 and found["scale"]["server_rss_mb"] > 0
+    assert "baseline_kb_per_open_case" in found["scale"] and "kb_per_open_case_ratio" in found["scale"]
 
     timers = found["timers"]
     assert timers["open_setups"] == timers["alerts"] == 3
