@@ -301,6 +301,7 @@ async def test_an_upgraded_database_has_exactly_the_schema_of_a_new_one_and_of_t
             "alerts",
             "alert_events",
             "case_documents",
+            "case_keys",
             "alembic_version",
             "case_facts",
             "subsidy_budget",
