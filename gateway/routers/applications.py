@@ -146,6 +146,7 @@ async def list_applications(
 @router.get(
     "/{application_id}",
     summary="The case's status document",
+    response_model=StatusDocument,
     responses={
         200: {
             "description": "the status document; of an erased case, only its stages and times "

@@ -51,7 +51,9 @@ def codec(database: ServiceDatabase, keys: str = OLD) -> tuple[EncryptionCodec, 
     return EncryptionCodec.from_text(keys, ring), ring
 
 
-async def test_a_case_s_payloads_are_under_its_own_key_bound_to_its_workflow(database: ServiceDatabase) -> None:
+async def test_a_case_s_payloads_are_under_its_own_key_bound_to_its_workflow(
+    database: ServiceDatabase,
+) -> None:
     plain_codec, _ = codec(database)
     [sealed] = await plain_codec.with_context(in_case("setup-AY-0001")).encode([PLAIN])
     assert sealed.metadata[METADATA_KEY_ID] == b"case/AY-0001"
@@ -81,7 +83,9 @@ async def test_a_case_s_payloads_are_under_its_own_key_bound_to_its_workflow(dat
     assert other.metadata[METADATA_KEY_ID] == b"old" and cases_of_payloads([other]) == []
 
 
-async def test_a_payload_moved_to_another_case_or_namespace_does_not_decrypt(database: ServiceDatabase) -> None:
+async def test_a_payload_moved_to_another_case_or_namespace_does_not_decrypt(
+    database: ServiceDatabase,
+) -> None:
     plain_codec, _ = codec(database)
     [sealed] = await plain_codec.with_context(in_case("setup-AY-0001")).encode([PLAIN])
     await plain_codec.with_context(in_case("setup-AY-0002")).encode([PLAIN])  # that case has a key too
@@ -119,7 +123,7 @@ async def test_master_keys_rotate_and_old_histories_still_decode(database: Servi
 
 
 async def test_an_erased_case_decodes_to_the_marker_and_takes_nothing_new(database: ServiceDatabase) -> None:
-    plain_codec, ring = codec(database)
+    plain_codec, _ = codec(database)
     [sealed] = await plain_codec.with_context(in_case("setup-AY-0005")).encode([PLAIN])
     [kept] = await plain_codec.with_context(in_case("setup-AY-0006")).encode([PLAIN])
     at = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
