@@ -66,16 +66,10 @@ class CaseKeyRecord:
 
 
 def _record(row: Any) -> CaseKeyRecord:
-    return CaseKeyRecord(
-        application_id=row.application_id,
-        wrapped_key=None if row.wrapped_key is None else bytes(row.wrapped_key),
-        wrapped_by=row.wrapped_by,
-        created_at=row.created_at,
-        erased_at=row.erased_at,
-        erased_by=row.erased_by,
-        erasure_reason=row.erasure_reason,
-        erased_status=row.erased_status,
-    )
+    values = dict(row._mapping)
+    if values["wrapped_key"] is not None:
+        values["wrapped_key"] = bytes(values["wrapped_key"])  # memoryview on some drivers
+    return CaseKeyRecord(**values)
 
 
 class CaseKeyStore:
