@@ -62,6 +62,7 @@ from domain.task_queues import (
     webhooks_task_queue,
 )
 from infra import deployments
+from infra.case_keys import CaseKeyring
 from infra.log_interceptor import CaseLogInterceptor
 from infra.logging import configure_logging, get_logger
 from infra.settings import Settings, get_settings
@@ -288,17 +289,22 @@ async def running_worker(
     activities: bool = True,
     role: str = "all",
     workflow_classes: Sequence[type] | None = None,
+    database: ServiceDatabase | None = None,
 ) -> AsyncIterator[list[Worker]]:
     """The workers of one process, polling until the block ends: for role ``cases`` the workflows
     and activities of the cases' task queue (or only the one kind), for ``documents`` the
-    documents' queue, for ``all`` both."""
+    documents' queue, for ``all`` both. On the process's service database ``database`` (its
+    documents sealed under the case keys the client encrypts with, ``main``), else on one opened
+    here and closed at the end."""
     if role not in ROLES:
         raise ValueError(f"unknown worker role {role!r}; roles are {', '.join(ROLES)}")
     queue = task_queue or settings.task_queue
     settings = settings.model_copy(update={"task_queue": queue})
     partners = PartnerClient(settings)
-    # The process's one service database, opened here: a worker that cannot reach it does not start.
-    database = ServiceDatabase(settings.resolved_database_url)
+    # The process's one service database: a worker that cannot reach it does not start.
+    own_database = database is None
+    if database is None:
+        database = ServiceDatabase(settings.resolved_database_url)
     resources = WorkerResources(
         partners=partners,
         sla=SlaActivities(settings, await database.alerts(), AlertWebhooks(client, settings)),
@@ -340,7 +346,8 @@ async def running_worker(
                 await asyncio.gather(*(worker.shutdown() for worker in workers))
     finally:
         await partners.aclose()
-        await database.close()
+        if own_database:
+            await database.close()
 
 
 def parse_role(argv: list[str], default: str) -> str:
@@ -369,7 +376,11 @@ async def main(argv: list[str]) -> int:
     except MetricsAddressInvalid as exc:
         print(f"worker: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    client = await connect(settings, runtime=runtime)
+    # One service database for the process: the case keys the client encrypts with, the stores.
+    database = ServiceDatabase(settings.resolved_database_url)
+    case_keys = CaseKeyring.from_text(settings.codec_keys, database)
+    database.seal_documents_with(case_keys)
+    client = await connect(settings, runtime=runtime, case_keys=case_keys)
     # Created by their own command (starter.py setup-namespace, or the runbook's `temporal operator`
     # line for Temporal Cloud), checked here: a case setting a wrong one would fail every task.
     try:
@@ -391,7 +402,7 @@ async def main(argv: list[str]) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with running_worker(client, settings, role=role) as workers:
+    async with running_worker(client, settings, role=role, database=database) as workers:
         log.info(
             "worker started",
             temporal=settings.temporal_address,
@@ -410,6 +421,7 @@ async def main(argv: list[str]) -> int:
             )
         await stop.wait()
         log.info("worker stopping: finishing the tasks in hand")
+    await database.close()
     log.info("worker stopped")
     stop_tracing()  # the spans still buffered: os._exit below runs no atexit hook
     return 0

@@ -1,7 +1,8 @@
 """The workflow ids of a case, and the case a workflow id names: pure string rules, no SDK.
 
 A case runs as the ``EnterpriseSetup`` workflow ``setup-<application_id>``; its postal delivery as the
-``PostalDelivery`` child ``setup-<application_id>-delivery`` (``workflows/delivery.py``). Kept apart
+``PostalDelivery`` child ``setup-<application_id>-delivery`` (``workflows/delivery.py``), its status
+push to the portal as ``portal-push-setup-<application_id>`` (``domain/portal.py``). Kept apart
 from ``infra/temporal.py`` (the SDK's connection and converter) so that logging, the gateway and the
 workflows can name a case without importing the Temporal client.
 """
@@ -13,6 +14,8 @@ WORKFLOW_ID_PREFIX = "setup-"
 # A case's delivery child (workflows/delivery.py), its workflow id the case's plus DELIVERY_SUFFIX.
 DELIVERY_WORKFLOW_TYPE = "PostalDelivery"
 DELIVERY_SUFFIX = "-delivery"
+# A case's PortalPush child (workflows/portal_push.py): this prefix and the case's workflow id.
+PORTAL_PUSH_PREFIX = "portal-push-"
 
 
 def workflow_id_for(application_id: str) -> str:
@@ -39,3 +42,14 @@ def case_application_id(workflow_id: str, workflow_type: str | None = None) -> s
     if workflow_type == DELIVERY_WORKFLOW_TYPE:
         application_id = application_id.removesuffix(DELIVERY_SUFFIX)
     return application_id or None
+
+
+def case_of_workflow(workflow_id: str) -> str | None:
+    """The case whose data a workflow holds, from its id alone (the payload codec knows no workflow
+    type): the case's own workflow, its delivery child, its portal push; None for any other. An id
+    ``setup-X-delivery`` is taken for X's delivery child, so a case whose own id ends in
+    ``-delivery`` shares the key of the case without that ending (the portal's ids never do)."""
+    workflow_id = workflow_id.removeprefix(PORTAL_PUSH_PREFIX)
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return None
+    return application_id_of(workflow_id).removesuffix(DELIVERY_SUFFIX) or None

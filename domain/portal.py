@@ -16,6 +16,8 @@ from typing import Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from domain.case_ids import PORTAL_PUSH_PREFIX
+
 PortalEventType = Literal["case.stage_changed", "case.attention_changed"]
 STAGE_CHANGED: PortalEventType = "case.stage_changed"
 ATTENTION_CHANGED: PortalEventType = "case.attention_changed"
@@ -24,7 +26,6 @@ RECEIVER_GONE = "PortalReceiverGone"
 """ApplicationError type of a receiver that answered 410 Gone: this case posts it nothing more."""
 
 PORTAL_PUSH_WORKFLOW = "PortalPush"
-PORTAL_PUSH_PREFIX = "portal-push-"
 
 
 def portal_push_workflow_id(case_workflow_id: str) -> str:

@@ -20,6 +20,7 @@ from gateway.observability import RequestLogMiddleware, observe_calendar_coverag
 from gateway.openapi import install_openapi
 from gateway.queue_metrics import QUEUES
 from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, reports, subsidies
+from infra.case_keys import CaseKeyring
 from infra.log_context import CaseLogContext
 from infra.logging import get_logger
 from infra.settings import Settings, get_settings
@@ -58,13 +59,17 @@ def create_app(
     settings = settings or get_settings()
     if policies is None:
         policies = load_policies(settings.sla_policy, settings.subsidy_policy)
-    temporal = TemporalConnection(settings, client)
     # A database handed in belongs to whoever made it: only one made here is closed here.
     own_database = database is None
     if database is None:
         database = ServiceDatabase(
             settings.resolved_database_url, connect_timeout_s=CONNECT_TIMEOUT_S, log=log
         )
+    # The cases' data keys (infra/case_keys.py): the client encrypts with them (unless one is handed
+    # in), the codec endpoints decode with them, documents are sealed with them, an erasure drops them.
+    case_keys = CaseKeyring.from_text(settings.codec_keys, database)
+    database.seal_documents_with(case_keys)
+    temporal = TemporalConnection(settings, client, case_keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,6 +105,7 @@ def create_app(
     app.state.policies = policies
     app.state.temporal = temporal
     app.state.database = database
+    app.state.case_keys = case_keys
     # Set when the gateway stops (here, or earlier by a server that announces its shutdown), so
     # that open alert streams end rather than hold the server up.
     app.state.stopping = asyncio.Event()

@@ -12,6 +12,7 @@ from temporalio.service import RPCError
 
 from domain.identifiers import APPLICATION_ID_PATTERN, is_application_id
 from domain.policies import Policies
+from infra.codec import CaseKeySource
 from infra.logging import get_logger
 from infra.settings import Settings
 from infra.temporal import connect
@@ -33,9 +34,12 @@ class TemporalConnection:
     again on the next request that needs Temporal, so the gateway recovers by itself.
     """
 
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(
+        self, settings: Settings, client: Client | None = None, case_keys: CaseKeySource | None = None
+    ) -> None:
         self._settings = settings
         self._client = client
+        self._case_keys = case_keys
         self._lock = asyncio.Lock()
 
     @property
@@ -50,7 +54,7 @@ class TemporalConnection:
                 address = self._settings.temporal_address
                 try:
                     async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                        self._client = await connect(self._settings)
+                        self._client = await connect(self._settings, case_keys=self._case_keys)
                 except (RuntimeError, RPCError, OSError, TimeoutError) as err:
                     log.warning("temporal_unreachable", address=address, error=str(err))
                     raise TemporalUnavailable(f"Temporal at {address} is unreachable") from err

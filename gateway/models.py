@@ -125,6 +125,34 @@ class WithdrawBody(BaseModel):
     )
 
 
+class ErasureBody(BaseModel):
+    """``POST …/erasure``: why the case is erased (kept, masked, with the erasure's record)."""
+
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="why (a request under PIPL Art. 47, the retention period, …); 1 to 500 characters, "
+        "no NUL; ID numbers and phones in it are masked before it is kept",
+        json_schema_extra={"pattern": NO_NUL_PATTERN},
+    )
+    operator: str | None = Field(
+        default=None,
+        max_length=OPERATOR_MAX_LENGTH,
+        description="who erases: required with the shared ops token, implied by a personal one",
+        json_schema_extra={"pattern": NO_NUL_PATTERN},
+    )
+
+
+class ErasureAnswer(BaseModel):
+    """The erasure of a case: when and by whom (the first one, when the case was erased before)."""
+
+    application_id: str
+    erased_at: datetime
+    erased_by: str
+    documents_deleted: int
+    alerts_redacted: int
+
+
 class CallbackAccepted(BaseModel):
     """The case has the partner's event (a durable signal); the partner stops retrying."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client, TLSConfig
@@ -13,6 +14,9 @@ from temporalio.runtime import Runtime
 
 from infra.settings import Settings, get_settings
 from infra.tracing import temporal_interceptors
+
+if TYPE_CHECKING:
+    from infra.codec import CaseKeySource
 
 # Kept current by the workflow (workflows/case_record.py); never personal data.
 SA_SETUP_STAGE = SearchAttributeKey.for_keyword("SetupStage")
@@ -96,16 +100,20 @@ async def search_attribute_problems(
     return problems
 
 
-def data_converter(settings: Settings | None = None) -> DataConverter:
+def data_converter(settings: Settings | None = None, case_keys: CaseKeySource | None = None) -> DataConverter:
     """Client, worker and replayer all use this: pydantic payloads, encrypted with the keys of
     ``ODS_CODEC_KEYS`` (``infra.codec``; ``CodecKeyError`` when they are unusable). Plaintext
-    payloads (histories recorded before the codec) still decode."""
+    payloads (histories recorded before the codec) still decode. With ``case_keys`` (the process's
+    ``infra.case_keys.CaseKeyring``) each case's payloads are encrypted under the case's own key;
+    without (the replayer, tests of one workflow) under the master key, as before."""
     # Imported here, never at the top: workflow modules import this module, and ``cryptography``
     # breaks the workflow sandbox ("Failed validating workflow").
     from infra.codec import EncryptionCodec
 
     s = settings or get_settings()
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec.from_text(s.codec_keys))
+    return dataclasses.replace(
+        pydantic_data_converter, payload_codec=EncryptionCodec.from_text(s.codec_keys, case_keys)
+    )
 
 
 def tls_config(s: Settings) -> bool | TLSConfig:
@@ -122,15 +130,18 @@ def tls_config(s: Settings) -> bool | TLSConfig:
     return bool(s.temporal_tls or s.temporal_api_key)
 
 
-async def connect(settings: Settings | None = None, runtime: Runtime | None = None) -> Client:
-    """A client on ``settings``; on ``runtime`` (e.g. one serving SDK metrics, worker.py) if given.
+async def connect(
+    settings: Settings | None = None, runtime: Runtime | None = None, case_keys: CaseKeySource | None = None
+) -> Client:
+    """A client on ``settings``; on ``runtime`` (e.g. one serving SDK metrics, worker.py) if given;
+    encrypting each case's payloads under its own key with ``case_keys`` (``data_converter``).
     It traces (``infra.tracing``) when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, and so do the workers
     made from it: the SDK hands a client's worker interceptors on to them."""
     s = settings or get_settings()
     return await Client.connect(
         s.temporal_address,
         namespace=s.temporal_namespace,
-        data_converter=data_converter(s),
+        data_converter=data_converter(s, case_keys),
         tls=tls_config(s),
         api_key=s.temporal_api_key,
         runtime=runtime,

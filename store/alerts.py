@@ -23,7 +23,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, case, func, insert, literal, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.actions import NOTE_MAX_LENGTH, OPERATOR_MAX_LENGTH
@@ -196,6 +196,25 @@ class AlertStore:
         return current.model_copy(
             update={"acknowledged_by": operator, "acknowledged_at": at.astimezone(UTC), "note": note}
         )
+
+    async def erase_case_text(self, application_id: str, text: str) -> int:
+        """Replace the free text of the case's alerts (reasons, acknowledgement notes, the enterprise's
+        name, which for an individual business is its owner's) by ``text``: the case's erasure
+        (``service/erasure.py``). Stages, levels and times stay, for the figures. Answers how many
+        alerts it changed."""
+        t = _alerts
+        async with transaction(self._engine, write=True) as conn:
+            done = await conn.execute(
+                update(t)
+                .where(t.c.application_id == application_id)
+                .values(
+                    enterprise_name=text,
+                    # NULL stays NULL: an alert without a reason or note gains none.
+                    reason=case((t.c.reason.is_(None), null()), else_=literal(text)),
+                    note=case((t.c.note.is_(None), null()), else_=literal(text)),
+                )
+            )
+        return int(done.rowcount)
 
     async def acknowledgement(self, alert_id: str) -> AlertEvent | None:
         """The ``alert.acknowledged`` event of an alert; None while nobody has acknowledged it."""

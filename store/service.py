@@ -19,8 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.alerts import AlertStore
+from store.case_keys import CaseKeyStore
 from store.db import open_database
-from store.documents import CaseDocuments
+from store.documents import CaseDocuments, DocumentSealer
 from store.facts import CaseFactStore
 from store.subsidies import SubsidyLedger
 
@@ -38,11 +39,17 @@ class _Opened:
     subsidies: SubsidyLedger
     facts: CaseFactStore
     documents: CaseDocuments
+    case_keys: CaseKeyStore
 
     @classmethod
-    def on(cls, engine: AsyncEngine) -> _Opened:
+    def on(cls, engine: AsyncEngine, sealer: DocumentSealer | None = None) -> _Opened:
         return cls(
-            engine, AlertStore(engine), SubsidyLedger(engine), CaseFactStore(engine), CaseDocuments(engine)
+            engine,
+            AlertStore(engine),
+            SubsidyLedger(engine),
+            CaseFactStore(engine),
+            CaseDocuments(engine, sealer),
+            CaseKeyStore(engine),
         )
 
 
@@ -66,6 +73,7 @@ class ServiceDatabase:
         self._log = log
         self._opened: _Opened | None = None
         self._owned = False
+        self._sealer: DocumentSealer | None = None
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -102,8 +110,15 @@ class ServiceDatabase:
                     ) from err
                 if self._log is not None:
                     self._log.info("service_database_opened", database=self.where)
-                self._opened, self._owned = _Opened.on(engine), True
+                self._opened, self._owned = _Opened.on(engine, self._sealer), True
         return self._opened
+
+    def seal_documents_with(self, sealer: DocumentSealer) -> None:
+        """Store the cases' documents encrypted under their case keys (``infra/case_keys.py``, made
+        on this database after it: hence a setter)."""
+        self._sealer = sealer
+        if self._opened is not None:
+            self._opened.documents.sealer = sealer
 
     async def engine(self) -> AsyncEngine:
         """The engine, for reads that span the stores' tables (the daily report, the metrics)."""
@@ -120,6 +135,9 @@ class ServiceDatabase:
 
     async def documents(self) -> CaseDocuments:
         return (await self._open()).documents
+
+    async def case_keys(self) -> CaseKeyStore:
+        return (await self._open()).case_keys
 
     async def close(self) -> None:
         """Dispose of the engine this object opened (one handed in is left alone); a later use opens

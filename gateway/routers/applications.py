@@ -10,7 +10,7 @@ import asyncio
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from documents.models import DOCUMENT_NAMES
@@ -21,9 +21,17 @@ from domain.status import CaseStage, SlaState, StatusDocument
 from gateway.auth import OpsCallerDep, portal_access
 from gateway.bodies import BodyRoute, readable_body
 from gateway.dependencies import CaseId, PoliciesDep, ServiceDatabaseDep, SettingsDep, TemporalDep
-from gateway.models import CaseList, Detail, FieldErrors, SubmitAnswer, WithdrawBody
+from gateway.models import (
+    CaseList,
+    Detail,
+    ErasureAnswer,
+    ErasureBody,
+    FieldErrors,
+    SubmitAnswer,
+    WithdrawBody,
+)
 from gateway.parameters import CaseCursor, CasePageSize, open_cursor, seal_cursor
-from service import cases
+from service import cases, erasure
 
 PREFIX = "/v1/applications"
 
@@ -135,10 +143,61 @@ async def list_applications(
     return CaseList.of(found, next_cursor=seal_cursor(settings, next_token))
 
 
-@router.get("/{application_id}", summary="The case's status document", responses={**_NOT_FOUND})
-async def get_application(application_id: CaseId, temporal: TemporalDep) -> StatusDocument:
+@router.get(
+    "/{application_id}",
+    summary="The case's status document",
+    response_model=StatusDocument,
+    responses={
+        200: {
+            "description": "the status document; of an erased case, only its stages and times "
+            "(`application_id`, `workflow_id`, `stage`, `sla_status`, `accepted_at`, `completed_at`, "
+            "`stages`) and `erased_at`"
+        },
+        **_NOT_FOUND,
+    },
+)
+async def get_application(
+    application_id: CaseId, temporal: TemporalDep, database: ServiceDatabaseDep
+) -> StatusDocument | JSONResponse:
+    erased = await erasure.status_of_erased(database, application_id)
+    if erased is not None:
+        return JSONResponse(erased)
     client = await temporal.client()
     return await cases.get_status(client, application_id)
+
+
+@case_action(
+    "/{application_id}/erasure",
+    summary="Erase a closed case: its key, documents and free text (ops; docs/operations.md)",
+    responses={
+        403: {"model": Detail, "description": "a personal ops token with another operator's name"},
+        409: {"model": Detail, "description": "the case is open: only a closed case can be erased"},
+        **_INVALID,
+    },
+)
+async def erase_application(
+    application_id: CaseId,
+    body: Annotated[ErasureBody, Body(description="why, and (with the shared ops token) who")],
+    caller: OpsCallerDep,
+    request: Request,
+    temporal: TemporalDep,
+    database: ServiceDatabaseDep,
+) -> ErasureAnswer:
+    """202 once the case's data key is destroyed (again 202, with the first erasure, for a case erased
+    before); afterwards its payloads decode to `{"erased": true, …}`, its documents answer 410 and
+    its status document keeps only stages and times."""
+    operator = caller.operator(body.operator)
+    client = await temporal.client()
+    done = await erasure.erase(
+        client, database, application_id, by=operator, reason=body.reason, keys=request.app.state.case_keys
+    )
+    return ErasureAnswer(
+        application_id=done.application_id,
+        erased_at=done.erased_at,
+        erased_by=done.erased_by,
+        documents_deleted=done.documents_deleted,
+        alerts_redacted=done.alerts_redacted,
+    )
 
 
 async def awaiting_supplement(
@@ -237,7 +296,11 @@ async def change_delivery(
     "/{application_id}/documents/{name}",
     summary="One of the case's documents as PDF (names as in the status document's `documents`)",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}, **_NOT_FOUND},
+    responses={
+        200: {"content": {"application/pdf": {}}},
+        410: {"model": Detail, "description": "the case was erased: its documents are gone"},
+        **_NOT_FOUND,
+    },
 )
 async def get_document(
     application_id: CaseId,
@@ -254,6 +317,10 @@ async def get_document(
     """From the service database, whichever worker made it; a case begun before documents were
     kept there is served from the ``$ODS_DATA_DIR/documents`` folder of the gateway that has it."""
     missing = JSONResponse({"detail": f"no document {name!r} for case {application_id}"}, status_code=404)
+    if await erasure.is_erased(database, application_id):
+        return JSONResponse(
+            {"detail": f"case {application_id} was erased: its documents are gone"}, status_code=410
+        )
     try:
         pdf = await (await database.documents()).read(application_id, name)
     except InvalidDocumentRef:

@@ -52,14 +52,15 @@ PayloadsBody = Annotated[CodecPayloads, Body(description="temporal.api.common.v1
 
 
 def payload_codec(request: Request) -> EncryptionCodec:
-    """The gateway's codec, made from its settings on first use."""
+    """The gateway's codec, made from its settings and case keys on first use, for the namespace the
+    caller names (``X-Namespace``: a case's payload bound to another one is refused)."""
     state = request.app.state
     codec: EncryptionCodec | None = getattr(state, "payload_codec", None)
     if codec is None:
         settings: Settings = state.settings
-        codec = EncryptionCodec.from_text(settings.codec_keys)
+        codec = EncryptionCodec.from_text(settings.codec_keys, getattr(state, "case_keys", None))
         state.payload_codec = codec
-    return codec
+    return codec.for_namespace(request.headers.get("x-namespace"))
 
 
 @router.post("/encode", summary="Encrypt payloads (the codec protocol's /encode)")

@@ -8,7 +8,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import store.documents  # their tables are on Base too (as are the facts and the subsidy ledger's)
+import store.case_keys  # their tables are on Base too (as are the documents', facts' and ledger's)
+import store.documents
 import store.facts
 import store.subsidy_schema  # noqa: F401
 from store.schema import Base

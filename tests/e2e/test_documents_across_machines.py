@@ -87,7 +87,11 @@ async def test_every_document_is_served_by_a_gateway_that_shares_no_worker_folde
         (await sandbox.post("/_sandbox/reset")).raise_for_status()
         behaviour = {"seal_shop": {"carving_s": 0.05}, "postal": {"collect_after_s": 0.05}}
         (await sandbox.put("/_sandbox/behaviour", json=behaviour)).raise_for_status()
-    async with serve_in_background(create_gateway(settings, client=dev_env.client)) as gateway_url:
+    # The gateway connects itself, as deployed: with the case keys the worker processes encrypt with.
+    settings = settings.model_copy(
+        update={"temporal_address": dev_env.client.service_client.config.target_host}
+    )
+    async with serve_in_background(create_gateway(settings)) as gateway_url:
         env = {
             "ODS_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
             "ODS_TASK_QUEUE": queue,
