@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from reportlab.graphics.barcode.code128 import Code128
@@ -25,7 +26,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from documents.fonts import register_font
+from documents.fonts import register_font, seed
 from documents.layout import (
     Area,
     Block,
@@ -202,6 +203,14 @@ _SPACES = re.compile(r"[^\S\n]+")
 
 
 @lru_cache(maxsize=1)
+def _fixed_text() -> str:
+    """Every character this module's text is written in (its labels, titles and notes; a few of its
+    comments' too), in code point order: the glyphs each document is seeded with (``fonts.seed``)."""
+    source = Path(__file__).read_text(encoding="utf-8")
+    return "".join(sorted({c for c in source if ord(c) >= 0x80 and not c.isspace()}))
+
+
+@lru_cache(maxsize=1)
 def _metrics() -> Metrics:
     """The font's widths, read once per process (the font itself is registered once too)."""
     return Metrics(register_font())
@@ -303,6 +312,7 @@ def _build(
     canvas.setSubject(subject)
     canvas.setCreator("One-Day Setup (一日办)")
     canvas.setProducer("One-Day Setup (一日办) with ReportLab")
+    seed(canvas, _fixed_text())
     pad = (BORDER_PADDING if border else 0) + FRAME_PADDING
     frame = Frame(
         x=MARGIN + pad,
