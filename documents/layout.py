@@ -185,6 +185,38 @@ class Para:
 
 
 @dataclass
+class _Lines:
+    """Some of a paragraph's lines, already broken (a table row split across pages)."""
+
+    para: Para
+    lines: list[_Line]
+    space_before: float = 0.0
+    space_after: float = 0.0
+
+    def height(self, width: float) -> float:
+        return len(self.lines) * self.para.leading
+
+    def draw(self, canvas: Canvas, x: float, top: float, width: float) -> None:
+        self.para.draw_lines(canvas, x, top, width, self.lines)
+
+
+def _split_cell(cell: Cell, width: float, room: float) -> tuple[list[Block], list[Block]] | None:
+    """A cell of one paragraph cut after the lines that fit in ``room`` (platypus's ``splitInRow``)."""
+    if not cell:
+        return [], []
+    if len(cell) != 1 or not isinstance(cell[0], Para):
+        return None
+    para = cell[0]
+    lines = para.lines(width)
+    fit = int((room + _FUZZ) // para.leading)
+    if fit >= len(lines):
+        return [para], []
+    if fit < 1:
+        return None
+    return [_Lines(para, lines[:fit])], [_Lines(para, lines[fit:])]
+
+
+@dataclass
 class Space:
     """Vertical space."""
 
@@ -240,6 +272,7 @@ class Table:
     lines: Sequence[tuple[str, Area, float, Color]] = ()
     repeat_rows: int = 0
     align: str = "center"  # of the table in the frame
+    split_in_row: bool = False  # a row of paragraphs may continue on the next page
     space_before: float = 0.0
     space_after: float = 0.0
     _heights: list[float] | None = field(default=None, repr=False)
@@ -275,12 +308,24 @@ class Table:
         while n < len(heights) and used + heights[n] <= available + _FUZZ:
             used += heights[n]
             n += 1
-        if n <= self.repeat_rows or n == len(heights):
+        if n == len(heights):
             return None
-        first = Table(self.rows[:n], self.widths, self.padding, self.valign, self.backgrounds, self.lines)
-        first._heights = heights[:n]
+        head, tail = self.rows[:n], self.rows[n:]
+        if self.split_in_row:
+            left, right, top, bottom = self.padding
+            cut = [
+                _split_cell(cell, w - left - right, available - used - top - bottom)
+                for cell, w in zip(tail[0], self.widths, strict=True)
+            ]
+            parts = [c for c in cut if c is not None]
+            if len(parts) == len(cut) and any(rest for _, rest in parts):
+                head = [*head, [first for first, _ in parts]]
+                tail = [[rest for _, rest in parts], *tail[1:]]
+        if len(head) <= self.repeat_rows:
+            return None
+        first = Table(head, self.widths, self.padding, self.valign, self.backgrounds, self.lines)
         rest = Table(
-            self.rows[: self.repeat_rows] + self.rows[n:],
+            self.rows[: self.repeat_rows] + tail,
             self.widths,
             self.padding,
             self.valign,
@@ -288,8 +333,8 @@ class Table:
             self.lines,
             self.repeat_rows,
             self.align,
+            self.split_in_row,
         )
-        rest._heights = heights[: self.repeat_rows] + heights[n:]
         first.align = self.align
         return first, rest
 

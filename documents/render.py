@@ -346,6 +346,7 @@ def _fields(
         padding=(6, 6, 2.5, 3.5),
         backgrounds=[(((0, 0), (0, -1)), SHADE)],
         lines=[("GRID", ((0, 0), (-1, -1)), 0.5, RULE)],
+        split_in_row=True,  # a long value (a business scope of many items) may continue on the next page
     )
 
 
