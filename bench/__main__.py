@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.config import PARTS, BenchSettings
+from bench.config import PARTS, STACKLESS, BenchSettings
 from devstack import exit_now
 
 
@@ -51,12 +51,13 @@ async def run(settings: BenchSettings, parts: list[str], console: Console) -> in
     )
     code, done = 0, []
     try:
-        await stack.start()
-        console.print(
-            f"  stack up: Temporal {stack.settings.temporal_address} "
-            f"(Web UI http://127.0.0.1:{stack.settings.temporal_ui_port}), "
-            f"gateway {stack.settings.gateway_addr}, sandbox {stack.settings.sandbox_addr}"
-        )
+        if set(parts) - STACKLESS:
+            await stack.start()
+            console.print(
+                f"  stack up: Temporal {stack.settings.temporal_address} "
+                f"(Web UI http://127.0.0.1:{stack.settings.temporal_ui_port}), "
+                f"gateway {stack.settings.gateway_addr}, sandbox {stack.settings.sandbox_addr}"
+            )
         ctx = Context(
             stack=stack, settings=settings, say=lambda text: console.print(f"    {text}"), previous=previous
         )

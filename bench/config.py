@@ -9,10 +9,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devstack import PROJECT_ROOT
 
-PARTS = ("throughput", "workers", "outage", "scale", "timers", "intake")
-"""Every part, in the order ``--part all`` runs them: the intake part leaves thousands of cases
+PARTS = ("documents", "throughput", "workers", "outage", "scale", "timers", "intake")
+"""Every part, in the order ``--part all`` runs them: the documents part needs no stack (run alone,
+none is started) and goes first, on a quiet machine; the intake part leaves thousands of cases
 that no worker runs, and the scale and timers parts leave theirs parked, so they come last (the
 outage part's cases complete once its partners recover)."""
+
+STACKLESS = frozenset({"documents"})
+"""Parts that need no stack: a run of only these starts none."""
 
 DEFAULT_RESULTS = PROJECT_ROOT / "bench" / "results.json"
 DEFAULT_DATA_DIR = PROJECT_ROOT / "var" / "bench"
@@ -52,6 +56,8 @@ class BenchSettings(BaseSettings):
     outage_spread_s: float = Field(default=55.0, ge=0)
     """Over how many seconds the outage part submits its cases, as the timers part does (0: all at
     once, a harsher burst: their at-risk points and first partner answers then fall together)."""
+    document_drawings: int = Field(default=30, ge=20)
+    """Measured drawings of each document kind in the documents part (after a few to warm up)."""
     park_rate: float = Field(default=3.0, gt=0)
     """Cases parked per second, assumed when no scale part has measured it."""
     stall_s: float = Field(default=300.0, gt=0)

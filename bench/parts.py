@@ -1,5 +1,7 @@
-"""The six parts of ``make bench``; each takes the running stack and returns its part of
+"""The parts of ``make bench``; each takes the running stack and returns its part of
 ``bench/results.json``.
+
+- documents: the CPU milliseconds to draw each document of a case (``bench/documents.py``; no stack);
 
 - throughput: real cases end to end through the gateway, against the baseline workflow playing a
   real case's shape (counted in the same run) with activities that do nothing;
@@ -24,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from bench import documents as bench_documents
 from bench.baseline import BASELINE_WORKFLOW_TYPE, BenchBaseline, baseline_task_queue
 from bench.config import BenchSettings
 from bench.history import count_shape
@@ -689,7 +692,12 @@ async def intake(ctx: Context) -> dict[str, Any]:
     }
 
 
+async def documents(ctx: Context) -> dict[str, Any]:
+    return await bench_documents.run_part(ctx.settings)
+
+
 PARTS: dict[str, PartRunner] = {
+    "documents": documents,
     "throughput": throughput,
     "workers": workers,
     "outage": outage,

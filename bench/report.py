@@ -49,6 +49,7 @@ def save_part(path: Path, part: str, figures: Any, elapsed_s: float, machine_inf
 
 
 Check = Callable[[float], bool]
+DOCUMENT_CPU_MS = 10  # issue 21's goal for each document kind
 # (part, key, what it is, unit, goal text, check)
 ROWS: list[tuple[str, str, str, str, str, Check | None]] = [
     ("throughput", "setups_per_s", "throughput: our cases", "setups/s", "", None),
@@ -135,6 +136,13 @@ def table(results: dict[str, Any], parts: list[str]) -> Table:
                 "",
                 "",
             )
+    drawn = results.get("documents")
+    if "documents" in parts and isinstance(drawn, dict):
+        for kind, ms in drawn.get("cpu_ms", {}).items():
+            pages = drawn.get("pages", {}).get(kind)
+            verdict = "[green]met[/]" if ms <= DOCUMENT_CPU_MS else "[red]missed[/]"
+            what = f"documents: {kind} ({pages} page{'' if pages == 1 else 's'}), CPU median"
+            grid.add_row(what, _value(float(ms)), "ms", f"≤ {DOCUMENT_CPU_MS}", verdict)
     for part in parts:
         elapsed = results.get("elapsed_s", {}).get(part)
         if elapsed is not None:

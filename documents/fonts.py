@@ -9,12 +9,16 @@ by ``make``) installs it; when it is missing, rendering stops with :class:`FontM
 from __future__ import annotations
 
 import threading
+import zlib
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from reportlab.lib.fonts import addMapping
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFError, TTFont
+from reportlab.pdfbase import pdfdoc, pdfmetrics
+from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC, TTFError, TTFont, TTFontFace
+from reportlab.pdfgen.canvas import Canvas
 
 FONT_NAME = "WenQuanYiMicroHei"
 FONT_PACKAGE = "fonts-wqy-microhei"
@@ -26,6 +30,11 @@ KNOWN_PATHS: tuple[Path, ...] = (
     Path("/usr/share/fonts/wqy-microhei") / FONT_FILE_NAME,
 )
 SEARCH_ROOTS: tuple[Path, ...] = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
+
+# How many embedded subsets (their TrueType bytes, compressed) a process keeps: the few made of the
+# documents' fixed text (see seed) come back in every document; a case's own names and addresses
+# make the others, which seldom do.
+SUBSET_CACHE_SIZE = 32
 
 _lock = threading.Lock()
 _registered: str | None = None
@@ -60,6 +69,67 @@ def find_font_file(
     raise FontMissing(_missing_message(f"no {FONT_FILE_NAME} under {looked}"))
 
 
+class _SubsetCachingFace(TTFontFace):
+    """The font's face, whose embedded subsets are made and compressed once per process.
+
+    reportlab cuts a TrueType subset out of the 5 MB collection and compresses it for every document
+    (a third of a short document's CPU); the same subset of glyphs gives the same bytes, so they are
+    kept (``SUBSET_CACHE_SIZE``, least recently used dropped) and written as an already-filtered
+    stream. The font descriptor is reportlab's own (``TTFontFile.addSubsetObjects``)."""
+
+    _subsets: OrderedDict[tuple[int, ...], tuple[int, bytes]]
+
+    def _subset_stream(self, subset: list[int]) -> tuple[int, bytes]:
+        key = tuple(subset)
+        cache = self._subsets
+        found = cache.get(key)
+        if found is None:
+            raw = self.makeSubset(subset)
+            found = cache[key] = (len(raw), zlib.compress(raw))
+            if len(cache) > SUBSET_CACHE_SIZE:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
+        return found
+
+    def addSubsetObjects(self, doc: Any, fontname: str, subset: list[int]) -> Any:
+        if not doc.compression:
+            return super().addSubsetObjects(doc, fontname, subset)
+        length, compressed = self._subset_stream(subset)
+        font_file = pdfdoc.PDFStream(content=compressed)
+        font_file.dictionary["Length1"] = length
+        font_file.dictionary["Filter"] = pdfdoc.PDFArray([pdfdoc.PDFName("FlateDecode")])
+        font_file_ref = doc.Reference(font_file, f"fontFile:{self.filename}({fontname})")
+        descriptor = pdfdoc.PDFDictionary(
+            {
+                "Type": "/FontDescriptor",
+                "Ascent": self.ascent,
+                "CapHeight": self.capHeight,
+                "Descent": self.descent,
+                "Flags": (self.flags & ~FF_NONSYMBOLIC) | FF_SYMBOLIC,
+                "FontBBox": pdfdoc.PDFArray(self.bbox),
+                "FontName": pdfdoc.PDFName(fontname),
+                "ItalicAngle": self.italicAngle,
+                "StemV": self.stemV,
+                "FontFile2": font_file_ref,
+                "MissingWidth": self.defaultWidth,
+            }
+        )
+        return doc.Reference(descriptor, "fontDescriptor:" + fontname)
+
+
+def seed(canvas: Canvas, text: str) -> None:
+    """Give the glyphs of ``text`` (a document's fixed wording) the first codes of a new canvas, and
+    start the rest (a case's own names) on a subset of their own: the fixed subsets are then the same
+    in every document, so their embedded bytes are made once (``_SubsetCachingFace``)."""
+    font = pdfmetrics.getFont(register_font())
+    assert isinstance(font, TTFont)
+    font.splitString(text, canvas._doc)
+    state = font.state[canvas._doc]
+    if state.nextCode & 0xFF:
+        state.nextCode = (state.nextCode | 0xFF) + 1
+
+
 def register_font() -> str:
     """Register the font with reportlab once (thread-safe) and return its name for styles."""
     global _registered
@@ -70,6 +140,8 @@ def register_font() -> str:
                 font = TTFont(FONT_NAME, str(path), subfontIndex=SUBFONT_INDEX)
             except (TTFError, OSError) as exc:
                 raise FontMissing(_missing_message(f"{path} cannot be embedded ({exc})")) from exc
+            font.face.__class__ = _SubsetCachingFace
+            font.face._subsets = OrderedDict()
             pdfmetrics.registerFont(font)
             # The face has no bold or italic: <b> and <i> in a paragraph fall back to it, never to a
             # base-14 font that would not be embedded and has no Chinese.

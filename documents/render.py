@@ -8,34 +8,39 @@ same bytes. Times are printed in Beijing time.
 from __future__ import annotations
 
 import io
+import itertools
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from reportlab.graphics.barcode.code128 import Code128
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
+from reportlab.graphics.barcode.qrencoder import QRCode, QRErrorCorrectLevel
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.colors import Color
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import (
-    BaseDocTemplate,
-    Flowable,
-    Frame,
-    KeepTogether,
-    PageTemplate,
-    Paragraph,
-    Spacer,
-    Table,
-    TableStyle,
-)
 
-from documents.fonts import register_font
+from documents.fonts import register_font, seed
+from documents.layout import (
+    Area,
+    Block,
+    Cell,
+    Figure,
+    Frame,
+    Metrics,
+    Para,
+    Run,
+    Space,
+    Table,
+    Together,
+    flow,
+)
 from documents.models import (
     AcceptanceReceiptData,
     BusinessLicenceData,
@@ -58,6 +63,8 @@ MUTED = colors.HexColor("#5f6368")
 RULE = colors.HexColor("#9aa0a6")
 OFFICIAL_RED = colors.HexColor("#c8102e")
 SHADE = colors.HexColor("#f1f3f4")
+EMS_GREEN = colors.HexColor("#00693c")
+ON_TIME_GREEN = colors.HexColor("#1e7d32")
 
 KIND_LABELS: dict[str, tuple[str, str]] = {
     "limited_company": ("有限责任公司", "Limited liability company"),
@@ -117,14 +124,11 @@ MARGIN = 20 * mm
 FRAME_PADDING = 6  # reportlab's default padding inside a frame
 BODY_WIDTH = PAGE_WIDTH - 2 * MARGIN - 2 * FRAME_PADDING
 BORDER_PADDING = 6 * mm  # inside the licence's red frame
+BOTTOM_MARGIN = MARGIN + 2 * mm
+FRAME_HEIGHT = PAGE_HEIGHT - (MARGIN + 4 * mm) - BOTTOM_MARGIN  # below the issuer line, above the footer
 
 
 # --- text helpers -------------------------------------------------------------------------------
-
-
-def _t(text: object) -> str:
-    """Text for a Paragraph: its markup characters escaped."""
-    return escape(str(text))
 
 
 def beijing(moment: datetime) -> str:
@@ -173,55 +177,108 @@ def full_address(district_code: str | None, address: str) -> str:
 # --- styles and page ------------------------------------------------------------------------------
 
 
-class _Styles:
-    def __init__(self, font: str) -> None:
-        base = ParagraphStyle("base", fontName=font, fontSize=10, leading=15, textColor=INK, wordWrap="CJK")
-        self.body = base
-        self.title = ParagraphStyle("title", base, fontSize=22, leading=28, alignment=TA_CENTER)
-        self.subtitle = ParagraphStyle(
-            "subtitle", base, fontSize=10.5, leading=14, alignment=TA_CENTER, textColor=MUTED
+@dataclass(frozen=True)
+class Style:
+    size: float
+    leading: float
+    color: Color = INK
+    align: str = "left"
+    space_before: float = 0.0
+    space_after: float = 0.0
+
+
+BODY = Style(10, 15)
+TITLE = Style(22, 28, align="center")
+SUBTITLE = Style(10.5, 14, MUTED, "center")
+HEADING = Style(12, 17, space_before=10, space_after=4)
+SMALL = Style(8.5, 12, MUTED)
+CELL = Style(9.5, 13)
+CELL_RIGHT = Style(9.5, 13, align="right")
+LABEL = Style(9.5, 11.5)
+RIGHT = Style(10, 15, align="right")
+
+BREAK = "\n"  # a line break inside a paragraph (platypus's <br/>)
+# Any run of white space (the ideographic space too) is one space, as platypus's markup parser makes it.
+_SPACES = re.compile(r"[^\S\n]+")
+
+
+@lru_cache(maxsize=1)
+def _fixed_text() -> str:
+    """Every character this module's text is written in (its labels, titles and notes; a few of its
+    comments' too), in code point order: the glyphs each document is seeded with (``fonts.seed``)."""
+    source = Path(__file__).read_text(encoding="utf-8")
+    return "".join(sorted({c for c in source if ord(c) >= 0x80 and not c.isspace()}))
+
+
+@lru_cache(maxsize=1)
+def _metrics() -> Metrics:
+    """The font's widths, read once per process (the font itself is registered once too)."""
+    return Metrics(register_font())
+
+
+def _para(style: Style, *runs: str | tuple[str, float] | tuple[str, float, Color]) -> Para:
+    """A paragraph in ``style``: plain strings in the style's size and colour, or (text, size[, colour]).
+
+    Spaces are collapsed and the ends trimmed, as a platypus paragraph does with its markup."""
+    cleaned: list[Run] = []
+    for run in runs:
+        text, size, color = (
+            (run, style.size, style.color) if isinstance(run, str) else (*run, style.color)[:3]
         )
-        self.heading = ParagraphStyle("heading", base, fontSize=12, leading=17, spaceBefore=10, spaceAfter=4)
-        self.small = ParagraphStyle("small", base, fontSize=8.5, leading=12, textColor=MUTED)
-        self.cell = ParagraphStyle("cell", base, fontSize=9.5, leading=13)
-        self.cell_right = ParagraphStyle("cell_right", self.cell, alignment=TA_RIGHT)
-        self.label = ParagraphStyle("label", base, fontSize=9.5, leading=11.5)
-        self.right = ParagraphStyle("right", base, alignment=TA_RIGHT)
-
-
-def _bilingual(zh: str, en: str, style: ParagraphStyle, en_size: float = 7.5) -> Paragraph:
-    """Chinese over a smaller grey English line, for labels and column heads."""
-    return Paragraph(
-        f'{_t(zh)}<br/><font size="{en_size}" color="{MUTED.hexval()}">{_t(en)}</font>',
-        style,
+        text = _SPACES.sub(" ", text)
+        if (
+            cleaned
+            and (cleaned[-1].text.endswith((" ", BREAK)) or not cleaned[-1].text)
+            and text.startswith(" ")
+        ):
+            text = text[1:]
+        if not cleaned:
+            text = text.lstrip(" ")
+        cleaned.append(Run(text, size, color))
+    if cleaned:
+        last = cleaned[-1]
+        cleaned[-1] = Run(last.text.rstrip(" "), last.size, last.color)
+    return Para(
+        _metrics(),
+        cleaned,
+        style.leading,
+        style.align,
+        space_before=style.space_before,
+        space_after=style.space_after,
     )
 
 
-def _inline(zh: str, en: str, style: ParagraphStyle, en_size: float = 7.5) -> Paragraph:
+def _text(text: object, style: Style = CELL) -> Para:
+    return _para(style, str(text))
+
+
+def _bilingual(zh: str, en: str, style: Style, en_size: float = 7.5) -> Para:
+    """Chinese over a smaller grey English line, for labels and column heads."""
+    return _para(style, zh + BREAK, (en, en_size, MUTED))
+
+
+def _inline(zh: str, en: str, style: Style, en_size: float = 7.5) -> Para:
     """Chinese followed by smaller grey English on the same line, for table rows."""
-    return Paragraph(f'{_t(zh)} <font size="{en_size}" color="{MUTED.hexval()}">{_t(en)}</font>', style)
+    return _para(style, zh + " ", (en, en_size, MUTED))
 
 
 class _Page:
     """The page furniture: issuer line on top, a rule, and the footer naming the document's case."""
 
-    def __init__(
-        self, font: str, footer: str, generated_at: datetime, top_rule: colors.Color, border: bool
-    ) -> None:
-        self.font = font
+    def __init__(self, footer: str, generated_at: datetime, top_rule: Color, border: bool) -> None:
         self.footer = footer
         self.generated = beijing(generated_at)
         self.top_rule = top_rule
         self.border = border
 
-    def __call__(self, canvas: Canvas, doc: BaseDocTemplate) -> None:
+    def __call__(self, canvas: Canvas, page: int) -> None:
         canvas.saveState()
         if self.border:  # the licence's red frame, around the body on every page
             canvas.setStrokeColor(OFFICIAL_RED)
             canvas.setLineWidth(2.0)
-            canvas.rect(doc.leftMargin, doc.bottomMargin, doc.width, doc.height)
+            canvas.rect(MARGIN, BOTTOM_MARGIN, PAGE_WIDTH - 2 * MARGIN, FRAME_HEIGHT)
         top = PAGE_HEIGHT - 12 * mm
-        canvas.setFont(self.font, 8)
+        canvas.setFont(_metrics().name, 8)
         canvas.setFillColor(MUTED)
         canvas.drawString(MARGIN, top, f"{ISSUER}  {ISSUER_EN}")
         canvas.setStrokeColor(self.top_rule)
@@ -232,95 +289,68 @@ class _Page:
         canvas.setLineWidth(0.5)
         canvas.line(MARGIN, bottom + 4 * mm, PAGE_WIDTH - MARGIN, bottom + 4 * mm)
         canvas.drawString(MARGIN, bottom, f"{self.footer}    生成时间 Generated {self.generated} (UTC+08:00)")
-        canvas.drawRightString(PAGE_WIDTH - MARGIN, bottom, f"第 {doc.page} 页  Page {doc.page}")
+        canvas.drawRightString(PAGE_WIDTH - MARGIN, bottom, f"第 {page} 页  Page {page}")
         canvas.restoreState()
 
 
 def _build(
-    story: list[Flowable],
+    blocks: Sequence[Block],
     *,
     title: str,
     subject: str,
     footer: str,
     generated_at: datetime,
-    top_rule: colors.Color = OFFICIAL_RED,
+    top_rule: Color = OFFICIAL_RED,
     border: bool = False,
 ) -> bytes:
-    font = register_font()
+    font = _metrics().name
     buffer = io.BytesIO()
-    doc = BaseDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=MARGIN + 4 * mm,
-        bottomMargin=MARGIN + 2 * mm,
-        title=title,
-        subject=subject,
-        author=ISSUER,
-        creator="One-Day Setup (一日办)",
-        producer="One-Day Setup (一日办) with ReportLab",
-        lang="zh-CN",
-        # No creation time or random document id in the file: the same input gives the same bytes.
-        invariant=1,
-        initialFontName=font,
-    )
-    pad = BORDER_PADDING if border else 0
+    # No creation time or random document id in the file (invariant): the same input gives the same bytes.
+    canvas = Canvas(buffer, pagesize=A4, invariant=1, lang="zh-CN", initialFontName=font)
+    canvas.setAuthor(ISSUER)
+    canvas.setTitle(title)
+    canvas.setSubject(subject)
+    canvas.setCreator("One-Day Setup (一日办)")
+    canvas.setProducer("One-Day Setup (一日办) with ReportLab")
+    seed(canvas, _fixed_text())
+    pad = (BORDER_PADDING if border else 0) + FRAME_PADDING
     frame = Frame(
-        doc.leftMargin,
-        doc.bottomMargin,
-        doc.width,
-        doc.height,
-        leftPadding=pad + FRAME_PADDING,
-        rightPadding=pad + FRAME_PADDING,
-        topPadding=pad + FRAME_PADDING,
-        bottomPadding=pad + FRAME_PADDING,
-        id="body",
+        x=MARGIN + pad,
+        bottom=BOTTOM_MARGIN + pad,
+        width=PAGE_WIDTH - 2 * MARGIN - 2 * pad,
+        top=BOTTOM_MARGIN + FRAME_HEIGHT - pad,
+        new_page=_Page(footer, generated_at, top_rule, border),
     )
-    page = _Page(font, footer, generated_at, top_rule, border)
-    doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=page)])
-    doc.build(story)
+    flow(canvas, frame, blocks)
+    canvas.save()
     return buffer.getvalue()
 
 
-def _style(commands: Sequence[tuple[Any, ...]]) -> TableStyle:
-    """A table style whose cells use the embedded font (a table's default is the unembedded Helvetica)."""
-    return TableStyle([("FONTNAME", (0, 0), (-1, -1), register_font()), *commands])
+def _titles(zh: str, en: str) -> list[Block]:
+    return [_text(zh, TITLE), _text(en, SUBTITLE), Space(5 * mm)]
 
 
-def _titles(s: _Styles, zh: str, en: str) -> list[Flowable]:
-    return [Paragraph(_t(zh), s.title), Paragraph(_t(en), s.subtitle), Spacer(1, 5 * mm)]
+def _heading(zh: str, en: str) -> Para:
+    return _para(HEADING, zh + " ", (en, 9, MUTED))
 
 
 def _fields(
-    s: _Styles,
     rows: Sequence[tuple[str, str, Any]],
     label_width: float = 38 * mm,
     width: float = BODY_WIDTH,
 ) -> Table:
-    """A two-column form: bilingual label, value (text, or a flowable as is)."""
-    data = [
-        [_bilingual(zh, en, s.label), v if isinstance(v, Flowable) else Paragraph(_t(v), s.cell)]
-        for zh, en, v in rows
-    ]
-    # A long value (a business scope of many items) may continue on the next page within its row.
-    table = Table(data, colWidths=[label_width, width - label_width], splitInRow=1)
-    table.setStyle(
-        _style(
-            [
-                ("GRID", (0, 0), (-1, -1), 0.5, RULE),
-                ("BACKGROUND", (0, 0), (0, -1), SHADE),
-                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ("TOPPADDING", (0, 0), (-1, -1), 2.5),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 3.5),
-            ]
-        )
+    """A two-column form: bilingual label, value (text, or a block as is)."""
+    return Table(
+        [[[_bilingual(zh, en, LABEL)], [v if isinstance(v, Para) else _text(v)]] for zh, en, v in rows],
+        [label_width, width - label_width],
+        padding=(6, 6, 2.5, 3.5),
+        backgrounds=[(((0, 0), (0, -1)), SHADE)],
+        lines=[("GRID", ((0, 0), (-1, -1)), 0.5, RULE)],
+        split_in_row=True,  # a long value (a business scope of many items) may continue on the next page
     )
-    return table
 
 
 def _grid(
-    s: _Styles,
     head: Sequence[tuple[str, str]],
     rows: Sequence[Sequence[Any]],
     widths: Sequence[float],
@@ -330,41 +360,39 @@ def _grid(
 ) -> Table:
     """A table with a bilingual header row; columns in ``right`` are right-aligned (amounts)."""
 
-    def cell(value: Any, column: int) -> Any:
-        if isinstance(value, Flowable):
-            return value
-        return Paragraph(_t(value), s.cell_right if column in right else s.cell)
+    def cell(value: Any, column: int) -> list[Block]:
+        if isinstance(value, Para):
+            return [value]
+        return [_text(value, CELL_RIGHT if column in right else CELL)]
 
-    data: list[list[Any]] = [[_bilingual(zh, en, s.label) for zh, en in head]]
+    data: list[list[Cell]] = [[[_bilingual(zh, en, LABEL)] for zh, en in head]]
     data += [[cell(v, i) for i, v in enumerate(row)] for row in rows]
+    backgrounds: list[tuple[Area, Color]] = [(((0, 0), (-1, 0)), SHADE)]
+    lines: list[tuple[str, Area, float, Color]] = [("GRID", ((0, 0), (-1, -1)), 0.5, RULE)]
     if total is not None:
         data.append([cell(v, i) for i, v in enumerate(total)])
-    table = Table(data, colWidths=list(widths), repeatRows=1)
-    style: list[tuple[Any, ...]] = [
-        ("GRID", (0, 0), (-1, -1), 0.5, RULE),
-        ("BACKGROUND", (0, 0), (-1, 0), SHADE),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 3.5),
-    ]
-    if total is not None:
-        style += [("BACKGROUND", (0, -1), (-1, -1), SHADE), ("LINEABOVE", (0, -1), (-1, -1), 1.0, INK)]
-    table.setStyle(_style(style))
-    return table
+        backgrounds.append((((0, -1), (-1, -1)), SHADE))
+        lines.append(("LINEABOVE", ((0, -1), (-1, -1)), 1.0, INK))
+    return Table(data, widths, padding=(6, 6, 2.5, 3.5), backgrounds=backgrounds, lines=lines, repeat_rows=1)
 
 
-def _signature_block(s: _Styles, parties: Sequence[tuple[str, str]]) -> Table:
-    cells = [
-        Paragraph(
-            f'{_t(zh)}<br/><font size="7.5" color="{MUTED.hexval()}">{_t(en)}</font>'
-            "<br/><br/>签字（盖章）Signature ____________________<br/><br/>日期 Date ____________",
-            s.cell,
-        )
+def _signature_block(parties: Sequence[tuple[str, str]]) -> Table:
+    cells: list[Cell] = [
+        [
+            _para(
+                CELL,
+                zh + BREAK,
+                (en + BREAK, 7.5, MUTED),
+                BREAK
+                + "签字（盖章）Signature ____________________"
+                + BREAK
+                + BREAK
+                + "日期 Date ____________",
+            )
+        ]
         for zh, en in parties
     ]
-    table = Table([cells], colWidths=[BODY_WIDTH / len(cells)] * len(cells))
-    table.setStyle(_style([("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 10)]))
-    return table
+    return Table([cells], [BODY_WIDTH / len(cells)] * len(cells), padding=(6, 6, 10, 3), valign="top")
 
 
 # --- 受理通知书 -------------------------------------------------------------------------------
@@ -386,27 +414,25 @@ def _item_fields(data: AcceptanceReceiptData) -> list[tuple[str, str, str]]:
 
 def acceptance_receipt(data: AcceptanceReceiptData) -> bytes:
     """受理通知书 Notice of Acceptance: the case, what happens next and the promised times."""
-    font = register_font()
-    s = _Styles(font)
     kind_zh, kind_en = KIND_LABELS[data.kind]
     district = ANYANG_DISTRICTS[data.district_code]
-    story: list[Flowable] = _titles(s, "受理通知书", "Notice of Acceptance")
+    story: list[Block] = _titles("受理通知书", "Notice of Acceptance")
     story.append(
-        Paragraph(
-            f"{_t(data.enterprise_name)}：<br/>"
+        _text(
+            f"{data.enterprise_name}：{BREAK}"
             f"　　你（单位）提交的企业开办申请材料齐全、符合法定形式，已于 {beijing(data.accepted_at)} "
             "予以受理。企业设立登记、印章刻制和发票申领将按下列承诺时限办结。",
-            s.body,
+            BODY,
         )
     )
     story.append(
-        Paragraph(
+        _text(
             "Your application to set up an enterprise is complete and has been accepted. Registration, "
             "seal carving and first invoices will be handled within the times promised below.",
-            s.small,
+            SMALL,
         )
     )
-    story.append(Spacer(1, 4 * mm))
+    story.append(Space(4 * mm))
     services = ["、".join(SEAL_LABELS[k][0] for k in data.seals)]
     if data.invoice:
         services.append(INVOICE_LABELS[data.invoice][0])
@@ -418,7 +444,6 @@ def acceptance_receipt(data: AcceptanceReceiptData) -> bytes:
         delivery = "窗口领取 Pickup at the service centre"
     story.append(
         _fields(
-            s,
             [
                 ("申请编号", "Application no.", data.application_id),
                 ("企业名称", "Enterprise name", data.enterprise_name),
@@ -433,31 +458,26 @@ def acceptance_receipt(data: AcceptanceReceiptData) -> bytes:
             ],
         )
     )
-    story.append(
-        Paragraph(
-            "办理环节与承诺时限 <font size='9' color='#5f6368'>Next steps and promises</font>", s.heading
-        )
-    )
+    story.append(_heading("办理环节与承诺时限", "Next steps and promises"))
     rows = []
     for promise in data.promises:
         zh, en = STAGE_LABELS[promise.stage]
         limit_zh, limit_en = duration_text(promise.limit, data.clock)
         rows.append(
             [
-                _bilingual(zh, en, s.cell),
-                _bilingual(limit_zh, limit_en, s.cell),
+                _bilingual(zh, en, CELL),
+                _bilingual(limit_zh, limit_en, CELL),
                 beijing(promise.deadline) if promise.deadline else "自开始时起算 from its start",
             ]
         )
     story.append(
         _grid(
-            s,
             [("环节", "Stage"), ("承诺时限", "Promised within"), ("截止时间", "Deadline")],
             rows,
             [55 * mm, 55 * mm, BODY_WIDTH - 110 * mm],
         )
     )
-    story.append(Spacer(1, 3 * mm))
+    story.append(Space(3 * mm))
     notes = [
         "时限按工作时间计算，不含法定节假日与周末；等待补正材料的时间不计入。",
         "Limits count working time: weekends, public holidays and time awaiting a supplement do not count.",
@@ -465,12 +485,10 @@ def acceptance_receipt(data: AcceptanceReceiptData) -> bytes:
         "The first set of seals is free and licence and seals are mailed free. Quote the application "
         "number to follow the case; call 12345 for complaints.",
     ]
-    story += [Paragraph(_t(n), s.small) for n in notes]
-    story.append(Spacer(1, 5 * mm))
+    story += [_text(n, SMALL) for n in notes]
+    story.append(Space(5 * mm))
     story.append(
-        Paragraph(
-            f"{_t(locality(data.district_code))}政务服务中心　{_t(chinese_date(data.accepted_at))}", s.right
-        )
+        _text(f"{locality(data.district_code)}政务服务中心　{chinese_date(data.accepted_at)}", RIGHT)
     )
     return _build(
         story,
@@ -484,56 +502,60 @@ def acceptance_receipt(data: AcceptanceReceiptData) -> bytes:
 # --- 营业执照 ---------------------------------------------------------------------------------
 
 
-def qr_code(value: str, size: float) -> Drawing:
-    """A QR code of ``value``, ``size`` points square."""
-    widget = QrCodeWidget(value, barLevel="M")
-    x0, y0, x1, y1 = widget.getBounds()
-    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
-    drawing.initialFontName = register_font()  # else the drawing selects the unembedded Helvetica
-    drawing.add(widget)
-    return drawing
+def qr_code(value: str, size: float) -> Figure:
+    """A QR code of ``value`` (level M), ``size`` points square with its four-module quiet zone."""
+    qr = QRCode(None, QRErrorCorrectLevel.M)
+    qr.addData(value)
+    qr.make()
+    count = qr.getModuleCount()
+    box = size / (count + 8)
+
+    def paint(canvas: Canvas, x: float, y: float) -> None:
+        canvas.saveState()
+        canvas.translate(x, y)
+        canvas.scale(box, box)  # in modules, as reportlab's QR widget draws them (same look)
+        canvas.setFillColor(colors.black)
+        for r, row in enumerate(qr.modules):
+            c = 0
+            for dark, group in itertools.groupby(bool(m) for m in row):
+                n = sum(1 for _ in group)
+                if dark:
+                    canvas.rect(c + 4, count + 3 - r, n, 1, stroke=0, fill=1)
+                c += n
+        canvas.restoreState()
+
+    return Figure(size, size, paint, align="center")
 
 
 def business_licence(data: BusinessLicenceData) -> bytes:
     """营业执照 (electronic): the licence as the registration authority issued it, with a QR of the USCC."""
-    font = register_font()
-    s = _Styles(font)
     lic = data.licence
     inner = BODY_WIDTH - 2 * BORDER_PADDING
     kind_zh, kind_en = KIND_LABELS.get(lic.kind, (lic.kind, lic.kind))
     qr_size = 28 * mm
-    uscc_style = ParagraphStyle("uscc", s.body, fontSize=10.5, leading=15)
     head = Table(
         [
             [
-                Paragraph(
-                    f"统一社会信用代码<br/><font size='7.5' color='{MUTED.hexval()}'>"
-                    f"Unified Social Credit Code</font><br/>{_t(lic.uscc)}",
-                    uscc_style,
-                ),
                 [
-                    Paragraph(
-                        "营 业 执 照", ParagraphStyle("licence_title", s.title, fontSize=30, leading=36)
-                    ),
-                    Paragraph("Business Licence (electronic)", s.subtitle),
+                    _para(
+                        Style(10.5, 15),
+                        "统一社会信用代码" + BREAK,
+                        ("Unified Social Credit Code" + BREAK, 7.5, MUTED),
+                        lic.uscc,
+                    )
+                ],
+                [
+                    _text("营 业 执 照", Style(30, 36, align="center")),
+                    _text("Business Licence (electronic)", SUBTITLE),
                 ],
                 [
                     qr_code(lic.uscc, qr_size),
-                    Paragraph("扫码核验 Scan to verify", ParagraphStyle("qr", s.small, alignment=TA_CENTER)),
+                    _text("扫码核验 Scan to verify", Style(8.5, 12, MUTED, "center")),
                 ],
             ]
         ],
-        colWidths=[46 * mm, inner - 46 * mm - qr_size - 4 * mm, qr_size + 4 * mm],
-    )
-    head.setStyle(
-        _style(
-            [
-                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ("ALIGN", (2, 0), (2, 0), "CENTER"),
-                ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-            ]
-        )
+        [46 * mm, inner - 46 * mm - qr_size - 4 * mm, qr_size + 4 * mm],
+        padding=(0, 0, 3, 3),
     )
     rep_zh, rep_en = LICENCE_REPRESENTATIVE.get(lic.kind, LICENCE_REPRESENTATIVE["limited_company"])
     cap_zh, cap_en = LICENCE_CAPITAL.get(lic.kind, LICENCE_CAPITAL["limited_company"])
@@ -542,7 +564,6 @@ def business_licence(data: BusinessLicenceData) -> bytes:
     capital = yuan(lic.registered_capital_cny)
     scope = "；".join(lic.business_scope) + "。（依法须经批准的项目，经相关部门批准后方可开展经营活动）"
     fields = _fields(
-        s,
         [
             ("名称", "Name", lic.name),
             ("类型", "Type", f"{kind_zh}  {kind_en}"),
@@ -555,22 +576,26 @@ def business_licence(data: BusinessLicenceData) -> bytes:
         label_width=40 * mm,
         width=inner,
     )
-    authority = Paragraph(
-        f"登记机关 <font size='8' color='{MUTED.hexval()}'>Registration authority</font><br/>"
-        f"{_t(lic.authority)}<br/>{_t(chinese_date(lic.issued_at))}",
-        ParagraphStyle("authority", s.body, fontSize=11, leading=17, alignment=TA_RIGHT),
+    authority = _para(
+        Style(11, 17, align="right"),
+        "登记机关 ",
+        ("Registration authority" + BREAK, 8, MUTED),
+        lic.authority + BREAK + chinese_date(lic.issued_at),
     )
-    note = Paragraph(
-        _t(
-            f"登记编号 Filing {lic.filing_id}。本件依据登记机关签发的电子营业执照生成，"
-            "可通过国家企业信用信息公示系统核验。This copy is generated from the electronic licence "
-            "issued by the registration authority; verify it on the National Enterprise Credit "
-            "Information Publicity System."
-        ),
-        s.small,
+    note = _text(
+        f"登记编号 Filing {lic.filing_id}。本件依据登记机关签发的电子营业执照生成，"
+        "可通过国家企业信用信息公示系统核验。This copy is generated from the electronic licence "
+        "issued by the registration authority; verify it on the National Enterprise Credit "
+        "Information Publicity System.",
+        SMALL,
     )
-    story: list[Flowable] = [head, Spacer(1, 6 * mm), fields, Spacer(1, 10 * mm)]
-    story.append(KeepTogether([authority, Spacer(1, 6 * mm), note]))
+    story: list[Block] = [
+        head,
+        Space(6 * mm),
+        fields,
+        Space(10 * mm),
+        Together([authority, Space(6 * mm), note]),
+    ]
     return _build(
         story,
         title=f"营业执照 {lic.name}",
@@ -586,12 +611,9 @@ def business_licence(data: BusinessLicenceData) -> bytes:
 
 def subsidy_voucher(data: SubsidyVoucherData) -> bytes:
     """首套印章免费刻制凭证: what the city pays the shop for this enterprise's first seals, and the extras."""
-    font = register_font()
-    s = _Styles(font)
-    story: list[Flowable] = _titles(s, "首套印章免费刻制凭证", "Voucher for a Free First Set of Seals")
+    story: list[Block] = _titles("首套印章免费刻制凭证", "Voucher for a Free First Set of Seals")
     story.append(
         _fields(
-            s,
             [
                 ("凭证编号", "Voucher (grant) no.", data.grant_id),
                 ("企业名称", "Enterprise", data.enterprise_name),
@@ -602,48 +624,46 @@ def subsidy_voucher(data: SubsidyVoucherData) -> bytes:
             ],
         )
     )
-    story.append(Paragraph("印章明细 <font size='9' color='#5f6368'>Seals</font>", s.heading))
+    story.append(_heading("印章明细", "Seals"))
     rows = [
         [
-            _inline(*SEAL_LABELS[line.kind], s.cell),
+            _inline(*SEAL_LABELS[line.kind], CELL),
             yuan(line.price_cny),
-            _inline("政府补贴", "Paid by the city", s.cell)
+            _inline("政府补贴", "Paid by the city", CELL)
             if line.paid_by == "city"
-            else _inline("企业自付", "Paid by the enterprise", s.cell),
+            else _inline("企业自付", "Paid by the enterprise", CELL),
         ]
         for line in data.seals
     ]
     total = sum((line.price_cny for line in data.seals), Decimal("0.00"))
     story.append(
         _grid(
-            s,
             [("印章", "Seal"), ("合同价（元）", "Contracted price, CNY"), ("支付方", "Paid by")],
             rows,
             [70 * mm, 45 * mm, BODY_WIDTH - 115 * mm],
             right=(1,),
-            total=[_inline("合计", "Total", s.cell), yuan(total), ""],
+            total=[_inline("合计", "Total", CELL), yuan(total), ""],
         )
     )
-    story.append(Spacer(1, 5 * mm))
+    story.append(Space(5 * mm))
     story.append(
         _fields(
-            s,
             [
                 ("政府支付", "Paid by the city", f"人民币 {yuan(data.city_pays_cny)} 元"),
                 ("企业自付", "Paid by the enterprise", f"人民币 {yuan(data.enterprise_pays_cny)} 元"),
             ],
         )
     )
-    story.append(Spacer(1, 3 * mm))
+    story.append(Space(3 * mm))
     for line in (
         "本凭证用于新开办企业首套印章免费刻制，每户企业限享受一次，由市财政向刻制单位结算；"
         "标准套餐以外的印章由企业自行付费。",
         "The city pays the shop for a new enterprise's first standard set of seals, once per enterprise; "
         "seals beyond the standard set are paid by the enterprise.",
     ):
-        story.append(Paragraph(_t(line), s.small))
-    story.append(Spacer(1, 6 * mm))
-    story.append(_signature_block(s, [("刻制单位", "Seal shop"), ("企业经办人", "For the enterprise")]))
+        story.append(_text(line, SMALL))
+    story.append(Space(6 * mm))
+    story.append(_signature_block([("刻制单位", "Seal shop"), ("企业经办人", "For the enterprise")]))
     return _build(
         story,
         title=f"首套印章免费刻制凭证 {data.grant_id}",
@@ -656,22 +676,26 @@ def subsidy_voucher(data: SubsidyVoucherData) -> bytes:
 # --- EMS 邮件详情单 ---------------------------------------------------------------------------
 
 
-def _party_block(s: _Styles, zh: str, en: str, party: PostalParty, big: bool) -> list[Flowable]:
+def _party_block(zh: str, en: str, party: PostalParty, big: bool) -> list[Block]:
     size = 12 if big else 10
-    style = ParagraphStyle(f"party_{en}", s.body, fontSize=size, leading=size * 1.45)
-    lines = f"{_t(party.name)}"
+    lines = party.name
     if party.phone:
-        lines += f"　{_t(party.phone)}"
+        lines += f"　{party.phone}"
     return [
-        _bilingual(zh, en, s.label, en_size=7),
-        Paragraph(f"{lines}<br/>{_t(full_address(party.district_code, party.address))}", style),
+        _bilingual(zh, en, LABEL, en_size=7),
+        _para(Style(size, size * 1.45), lines + BREAK + full_address(party.district_code, party.address)),
     ]
+
+
+def _barcode(value: str) -> Figure:
+    """The waybill number as a Code 128 barcode, centred in its cell."""
+    code = Code128(value, barHeight=16 * mm, barWidth=0.36 * mm, humanReadable=False, quiet=True)
+    width, height = code.wrap(0, 0)
+    return Figure(width, height, lambda canvas, x, y: code.drawOn(canvas, x, y), align="center")
 
 
 def waybill_label(data: WaybillLabelData) -> bytes:
     """EMS 邮件详情单: the label, with the waybill number as a Code 128 barcode (outbound or 回寄)."""
-    font = register_font()
-    s = _Styles(font)
     width = 120 * mm
     inner = width - 8 * mm
     if data.direction == "outbound":
@@ -680,70 +704,40 @@ def waybill_label(data: WaybillLabelData) -> bytes:
     else:
         service = ("回寄 · 邮费已预付", "Inbound, postage prepaid")
         heading = ("EMS 邮件详情单（回寄）", "EMS waybill · prepaid inbound (paper materials)")
-    barcode = Code128(data.waybill_no, barHeight=16 * mm, barWidth=0.36 * mm, humanReadable=False, quiet=True)
-    number = Paragraph(
-        _t(data.waybill_no),
-        ParagraphStyle("waybill_no", s.body, fontSize=14, leading=18, alignment=TA_CENTER),
-    )
-    rows: list[list[Any]] = [
-        [
-            Table(
-                [
-                    [
-                        Paragraph(
-                            "EMS",
-                            ParagraphStyle(
-                                "ems", s.body, fontSize=20, leading=24, textColor=colors.HexColor("#00693c")
-                            ),
-                        ),
-                        _bilingual(*heading, ParagraphStyle("label_head", s.body, fontSize=11, leading=14)),
-                    ]
-                ],
-                colWidths=[22 * mm, inner - 22 * mm],
-                style=_style([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]),
-            )
-        ],
-        [[barcode, number]],
-        [_party_block(s, "收件人", "To", data.recipient, big=True)],
-        [_party_block(s, "寄件人", "From", data.sender, big=False)],
+    top = Table(
         [
             [
-                _bilingual("内件", "Contents", s.label, en_size=7),
-                Paragraph(_t("、".join(data.contents)), s.cell),
+                [_text("EMS", Style(20, 24, EMS_GREEN))],
+                [_bilingual(*heading, Style(11, 14))],
             ]
         ],
+        [22 * mm, inner - 22 * mm],
+        padding=(0, 6, 3, 3),
+    )
+    rows: list[list[Cell]] = [
+        [[top]],
+        [[_barcode(data.waybill_no), _text(data.waybill_no, Style(14, 18, align="center"))]],
+        [_party_block("收件人", "To", data.recipient, big=True)],
+        [_party_block("寄件人", "From", data.sender, big=False)],
+        [[_bilingual("内件", "Contents", LABEL, en_size=7), _text("、".join(data.contents))]],
         [
             [
-                _bilingual(*service, s.cell, en_size=7),
-                Paragraph(
-                    _t(f"收寄日期 Booked {beijing(data.booked_at)}  申请编号 {data.application_id}"),
-                    s.small,
-                ),
+                _bilingual(*service, CELL, en_size=7),
+                _text(f"收寄日期 Booked {beijing(data.booked_at)}  申请编号 {data.application_id}", SMALL),
             ]
         ],
     ]
-    label = Table(rows, colWidths=[width])
-    label.setStyle(
-        _style(
-            [
-                ("BOX", (0, 0), (-1, -1), 1.5, INK),
-                ("LINEBELOW", (0, 0), (-1, -2), 0.8, INK),
-                ("ALIGN", (0, 1), (0, 1), "CENTER"),
-                ("LEFTPADDING", (0, 0), (-1, -1), 4 * mm),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 4 * mm),
-                ("TOPPADDING", (0, 0), (-1, -1), 3 * mm),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 3 * mm),
-            ]
-        )
+    label = Table(
+        rows,
+        [width],
+        padding=(4 * mm, 4 * mm, 3 * mm, 3 * mm),
+        lines=[("BOX", ((0, 0), (-1, -1)), 1.5, INK), ("LINEBELOW", ((0, 0), (-1, -2)), 0.8, INK)],
+        align="left",
     )
-    label.hAlign = "LEFT"
-    cut = Paragraph(
-        "沿边框剪下贴于邮件上 Cut along the border and stick it on the parcel",
-        s.small,
-    )
+    cut = _text("沿边框剪下贴于邮件上 Cut along the border and stick it on the parcel", SMALL)
     title = "EMS 邮件详情单" if data.direction == "outbound" else "EMS 邮件详情单（回寄）"
     return _build(
-        [KeepTogether([label, Spacer(1, 3 * mm), cut])],
+        [Together([label, Space(3 * mm), cut])],
         title=f"{title} {data.waybill_no}",
         subject=f"EMS waybill {data.waybill_no} ({data.direction})",
         footer=f"申请编号 Application {data.application_id}",
@@ -755,27 +749,25 @@ def waybill_label(data: WaybillLabelData) -> bytes:
 # --- 一日办结告知单 ---------------------------------------------------------------------------
 
 
-def _timing_row(s: _Styles, timing: StageTiming, clock: str) -> list[Any]:
+def _timing_row(timing: StageTiming, clock: str) -> list[Any]:
     zh, en = STAGE_LABELS[timing.stage]
     verdict = timing.verdict
     v_zh, v_en = VERDICT_LABELS[verdict]
-    colour = {"late": OFFICIAL_RED.hexval(), "on_time": "#1e7d32"}.get(verdict, MUTED.hexval())
-    limit = _bilingual(*duration_text(timing.limit, clock), s.cell, en_size=7) if timing.limit else "—"
+    colour = {"late": OFFICIAL_RED, "on_time": ON_TIME_GREEN}.get(verdict, MUTED)
+    limit = _bilingual(*duration_text(timing.limit, clock), CELL, en_size=7) if timing.limit else "—"
     return [
-        _bilingual(zh, en, s.cell, en_size=7),
+        _bilingual(zh, en, CELL, en_size=7),
         beijing(timing.started_at) if timing.started_at else "—",
         beijing(timing.finished_at) if timing.finished_at else "—",
         limit,
         beijing(timing.deadline) if timing.deadline else "—",
-        Paragraph(f'<font color="{colour}">{_t(v_zh)}</font><br/><font size="7">{_t(v_en)}</font>', s.cell),
+        _para(CELL, (v_zh + BREAK, CELL.size, colour), (v_en, 7)),
     ]
 
 
 def completion_notice(data: CompletionNoticeData) -> bytes:
     """一日办结告知单: each stage's started and finished times against its promise; the result."""
-    font = register_font()
-    s = _Styles(font)
-    story: list[Flowable] = _titles(s, "一日办结告知单", "Notice of Completion of One-Day Setup")
+    story: list[Block] = _titles("一日办结告知单", "Notice of Completion of One-Day Setup")
     if data.on_time:
         result = ("已按承诺时限办结", "Completed within every promised time")
     else:
@@ -783,27 +775,21 @@ def completion_notice(data: CompletionNoticeData) -> bytes:
         result = (f"已办结；超出承诺时限的环节：{late}", "Completed; some stages took longer than promised")
     story.append(
         _fields(
-            s,
             [
                 ("申请编号", "Application no.", data.application_id),
                 ("企业名称", "Enterprise", data.enterprise_name),
                 ("统一社会信用代码", "USCC", data.uscc),
                 ("受理时间", "Accepted at", f"{beijing(data.accepted_at)} (UTC+08:00)"),
                 ("办结时间", "Completed at", f"{beijing(data.completed_at)} (UTC+08:00)"),
-                ("办理结果", "Result", _bilingual(*result, s.cell, en_size=7.5)),
+                ("办理结果", "Result", _bilingual(*result, CELL, en_size=7.5)),
                 *_delivery_rows(data),
                 ("办理流程号", "Workflow id", data.workflow_id),
             ],
         )
     )
-    story.append(
-        Paragraph(
-            "各环节办理时间 <font size='9' color='#5f6368'>Stages against their promises</font>", s.heading
-        )
-    )
+    story.append(_heading("各环节办理时间", "Stages against their promises"))
     story.append(
         _grid(
-            s,
             [
                 ("环节", "Stage"),
                 ("开始", "Started"),
@@ -812,18 +798,18 @@ def completion_notice(data: CompletionNoticeData) -> bytes:
                 ("截止", "Deadline"),
                 ("结果", "Result"),
             ],
-            [_timing_row(s, t, data.clock) for t in data.stages],
+            [_timing_row(t, data.clock) for t in data.stages],
             [34 * mm, 27 * mm, 27 * mm, 28 * mm, 27 * mm, BODY_WIDTH - 143 * mm],
         )
     )
-    story.append(Spacer(1, 3 * mm))
+    story.append(Space(3 * mm))
     for line in (
         "时间均为北京时间；时限按工作时间计算，不含周末、法定节假日和等待补正的时间。"
         "对办理结果有意见，请拨打 12345。",
         "Times are Beijing time (UTC+08:00). Limits count working time, without weekends, public holidays "
         "or time awaiting a supplement. Call 12345 with any complaint.",
     ):
-        story.append(Paragraph(_t(line), s.small))
+        story.append(_text(line, SMALL))
     return _build(
         story,
         title=f"一日办结告知单 {data.application_id}",
@@ -847,15 +833,12 @@ def _delivery_rows(data: CompletionNoticeData) -> list[tuple[str, str, str]]:
 
 def subsidy_statement(data: SubsidyStatementData) -> bytes:
     """A seal shop's monthly statement of first-seal subsidies, for the city's finance office."""
-    font = register_font()
-    s = _Styles(font)
     year, month = data.month.split("-")
-    story: list[Flowable] = _titles(
-        s, "首套印章免费刻制补贴结算单", f"Monthly Statement of First-Seal Subsidies · {data.month}"
+    story: list[Block] = _titles(
+        "首套印章免费刻制补贴结算单", f"Monthly Statement of First-Seal Subsidies · {data.month}"
     )
     story.append(
         _fields(
-            s,
             [
                 ("刻制单位", "Seal shop", f"{data.shop_name}（{data.shop_id}）"),
                 ("结算月份", "Month", f"{year}年{int(month)}月  {data.month}"),
@@ -864,11 +847,11 @@ def subsidy_statement(data: SubsidyStatementData) -> bytes:
             ],
         )
     )
-    story.append(Paragraph("明细 <font size='9' color='#5f6368'>Entries</font>", s.heading))
+    story.append(_heading("明细", "Entries"))
     rows = [
         [
             str(n),
-            Paragraph(f"{_t(e.enterprise_name)}<br/><font size='7.5'>{_t(e.uscc)}</font>", s.cell),
+            _para(CELL, e.enterprise_name + BREAK, (e.uscc, 7.5, INK)),
             "、".join(SEAL_LABELS[k][0] for k in e.seals),
             beijing(e.settled_at)[:10] if e.settled_at else "—",
             yuan(e.amount_cny),
@@ -879,7 +862,6 @@ def subsidy_statement(data: SubsidyStatementData) -> bytes:
         rows = [["—", "本月无补贴 No subsidies this month", "", "", yuan(Decimal("0.00"))]]
     story.append(
         _grid(
-            s,
             [
                 ("序号", "No."),
                 ("企业名称 / 统一社会信用代码", "Enterprise / USCC"),
@@ -890,12 +872,12 @@ def subsidy_statement(data: SubsidyStatementData) -> bytes:
             rows,
             [12 * mm, 68 * mm, BODY_WIDTH - 132 * mm, 24 * mm, 28 * mm],
             right=(4,),
-            total=["", _bilingual("合计", "Total", s.cell), "", "", yuan(data.total_cny)],
+            total=["", _bilingual("合计", "Total", CELL), "", "", yuan(data.total_cny)],
         )
     )
-    story.append(Spacer(1, 8 * mm))
+    story.append(Space(8 * mm))
     story.append(
-        _signature_block(s, [("刻制单位", "Seal shop"), ("财政部门审核", "Checked by the finance office")])
+        _signature_block([("刻制单位", "Seal shop"), ("财政部门审核", "Checked by the finance office")])
     )
     return _build(
         story,

@@ -31,6 +31,14 @@ TINY = {
     "BENCH_OUTAGE_AT_RISK_S": "4",
     "BENCH_OUTAGE_SPREAD_S": "0",
     "BENCH_STALL_S": "60",
+    "BENCH_DOCUMENT_DRAWINGS": "20",
+}
+DOCUMENT_KINDS = {
+    "acceptance_receipt",
+    "business_licence",
+    "subsidy_voucher",
+    "postal_label",
+    "completion_notice",
 }
 SHAPE: dict[str, tuple[str, ...]] = {
     "machine": ("cpus", "python", "temporal_cli"),
@@ -94,6 +102,11 @@ def test_a_tiny_bench_run_writes_every_figure(tmp_path: Path) -> None:
     outage = found["outage"]
     assert outage["cases"] == outage["alerts"] == outage["completed"] == 2
     assert outage["missing"] == 0 and outage["duplicated"] == 0
+
+    documents = found["documents"]
+    assert set(documents["cpu_ms"]) == set(documents["pages"]) == DOCUMENT_KINDS
+    assert all(ms > 0 for ms in documents["cpu_ms"].values()), documents
+    assert all(pages >= 1 for pages in documents["pages"].values()), documents
 
     workers = found["workers"]
     assert [w["processes"] for w in workers] == [1, 2]
