@@ -8,7 +8,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client, TLSConfig
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import Runtime
 
 from infra.settings import Settings, get_settings
@@ -99,13 +99,19 @@ async def search_attribute_problems(
 def data_converter(settings: Settings | None = None) -> DataConverter:
     """Client, worker and replayer all use this: pydantic payloads, encrypted with the keys of
     ``ODS_CODEC_KEYS`` (``infra.codec``; ``CodecKeyError`` when they are unusable). Plaintext
-    payloads (histories recorded before the codec) still decode."""
+    payloads (histories recorded before the codec) still decode. A failure's message and stack
+    trace are sealed too (the history says "Encoded failure"): they may carry a partner's words
+    about a person; failures recorded before, in clear, still read."""
     # Imported here, never at the top: workflow modules import this module, and ``cryptography``
     # breaks the workflow sandbox ("Failed validating workflow").
     from infra.codec import EncryptionCodec
 
     s = settings or get_settings()
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec.from_text(s.codec_keys))
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec.from_text(s.codec_keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def tls_config(s: Settings) -> bool | TLSConfig:
