@@ -42,9 +42,7 @@ class _Action(BaseModel):
         examples=["王敏"],
     )
     # Kept in the case's history, the alerts table and the webhooks: ID numbers and phones masked.
-    note: Annotated[
-        MaskedText, StringConstraints(strip_whitespace=True, max_length=NOTE_MAX_LENGTH)
-    ] = Field(
+    note: Annotated[MaskedText, StringConstraints(strip_whitespace=True, max_length=NOTE_MAX_LENGTH)] = Field(
         default="",
         description="why, for the case's history (ID numbers and phone numbers in it are masked)",
         json_schema_extra={"pattern": "^[^\\x00]*$"},

@@ -74,6 +74,7 @@ def enterprise_name_searchable(kind: str) -> bool:
     ("李记早餐店"); that one stays in the case's encrypted summary."""
     return kind != "individual_business"
 
+
 # Company Law: a limited liability company has at most fifty shareholders.
 MAX_LIMITED_COMPANY_SHAREHOLDERS = 50
 

@@ -6,6 +6,7 @@ webhook and portal push, and every log line holds neither, outside the encrypted
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -24,6 +25,7 @@ from domain.portal import portal_push_workflow_id
 from infra.logging import configure_logging
 from infra.serving import serve_in_background
 from infra.settings import Settings
+from service import cases
 from store.db import open_database
 from tests import factories
 from tests.conftest import Stack, in_process_stack
@@ -81,16 +83,17 @@ async def _service_rows(url: str) -> str:
     return "\n".join(rows)
 
 
-async def _temporal_records(env: WorkflowEnvironment, workflow_ids: list[str]) -> str:
+async def _temporal_records(env: WorkflowEnvironment, workflow_ids: list[str]) -> bytes:
     """Each workflow's history as the server keeps it (payloads still sealed), its search
-    attributes, memo and listing in visibility, as text."""
+    attributes, memo and listing in visibility: the protobuf bytes, where a payload that is not
+    encrypted shows its data as it is."""
     client = env.client
-    found: list[str] = []
+    found: list[bytes] = []
     refusals = 0
     for workflow_id in workflow_ids:
         handle = client.get_workflow_handle(workflow_id)
         history = await handle.fetch_history()
-        found.append(history.to_json())
+        found += [event.SerializeToString() for event in history.events]
         for event in history.events:
             if event.HasField("activity_task_failed_event_attributes"):
                 failure = event.activity_task_failed_event_attributes.failure
@@ -98,13 +101,17 @@ async def _temporal_records(env: WorkflowEnvironment, workflow_ids: list[str]) -
                 assert (failure.message, failure.stack_trace) == ("Encoded failure", ""), failure
                 assert failure.HasField("encoded_attributes")
                 refusals += 1
-        raw = (await handle.describe()).raw_description
-        found.append(str(raw.workflow_execution_info))
-        listed = [str(w.raw_info) async for w in client.list_workflows(f'WorkflowId = "{workflow_id}"')]
+        found.append((await handle.describe()).raw_description.SerializeToString())
+        query = f'WorkflowId = "{workflow_id}"'
+        listed = [w.raw_info.SerializeToString() async for w in client.list_workflows(query)]
         assert listed, f"{workflow_id} is not in visibility"
         found += listed
     assert refusals, "the seal shop's refusal is not in the history"
-    return "\n".join(found)
+    return b"\n".join(found)
+
+
+def _server_files(data_dir: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(data_dir.glob("temporal.db*")))
 
 
 async def test_no_id_number_or_phone_from_a_refusal_or_a_note_is_kept_in_clear(
@@ -122,11 +129,12 @@ async def test_no_id_number_or_phone_from_a_refusal_or_a_note_is_kept_in_clear(
             workflow_id = await _refused_and_rejected(stack, id_number, phone)
             rows = await _service_rows(stack.settings.resolved_database_url)
             alerts = [json.dumps(w, ensure_ascii=False) for w in stack.webhooks.received]
-            status = json.dumps(await status_of(stack, workflow_id.removeprefix("setup-")), ensure_ascii=False)
+            document = await status_of(stack, workflow_id.removeprefix("setup-"))
+            status = json.dumps(document, ensure_ascii=False)
 
     temporal = await _temporal_records(dev_env, [workflow_id, portal_push_workflow_id(workflow_id)])
     # The dev server's own database: whatever it keeps of any workflow, beyond what its API shows.
-    server_files = b"".join(p.read_bytes() for p in sorted(data_dir.glob("temporal.db*")))
+    server_files = await asyncio.to_thread(_server_files, data_dir)
     pushes = b"\n".join(portal.bodies)
 
     assert alerts, "no alert webhook was sent"
@@ -136,7 +144,7 @@ async def test_no_id_number_or_phone_from_a_refusal_or_a_note_is_kept_in_clear(
     assert f"{phone[:3]}****{phone[-4:]}" in status
     for secret in secrets:
         assert secret not in rows, "in the service database"
-        assert secret not in temporal, "in Temporal's histories, search attributes or memo"
+        assert secret.encode() not in temporal, "in Temporal's histories, search attributes or memo"
         assert secret.encode() not in server_files, "in the Temporal server's database"
         assert secret not in "\n".join(alerts), "in an alert webhook"
         assert secret.encode() not in pushes, "in a portal push"
@@ -185,3 +193,20 @@ async def _attention_alert(stack: Stack, workflow_id: str) -> str | None:
 
 async def _acknowledged_sent(stack: Stack, alert_id: str) -> bool:
     return any(alert_id in json.dumps(w) and "acknowledged" in json.dumps(w) for w in stack.webhooks.received)
+
+
+async def test_an_individual_business_is_not_named_in_the_search_attributes(dev_stack: Stack) -> None:
+    body = factories.individual_business()
+    submitted = await dev_stack.gateway.post("/v1/applications", json=body, headers=dev_stack.portal)
+    assert submitted.status_code == 202, submitted.text
+    handle = dev_stack.client.get_workflow_handle(submitted.json()["workflow_id"])
+    try:
+        described = await handle.describe()
+        raw = described.raw_description
+        assert "EnterpriseName" not in raw.workflow_execution_info.search_attributes.indexed_fields
+        # Its name stays in the summary, encrypted like the payloads.
+        assert body["enterprise"]["name"].encode() not in raw.SerializeToString()
+        assert raw.execution_config.user_metadata.summary.metadata["encoding"] == b"binary/encrypted"
+        assert body["enterprise"]["name"] in (await described.static_summary() or "")
+    finally:
+        await cases.withdraw(dev_stack.client, body["application_id"], "a test's case")
