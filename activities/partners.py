@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from domain.delivery import DELIVERY_ERROR_TYPES
+from domain.privacy import mask_text
 from infra.http import PARTNER_LIMITS, http_client
 from infra.settings import Settings
 from infra.worker_metrics import count_partner_failure
@@ -198,7 +199,7 @@ class PartnerClient:
             return body
         raw_error = body.get("error")
         error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
-        code = str(error.get("code", f"http_{status}"))
+        code = mask_text(str(error.get("code", f"http_{status}")))
         if status == 422:
             kind = _BUSINESS_CODES.get(code, PARTNER_REFUSED)
         elif status == 409 and code in DOCUMENTED_CONFLICTS:
@@ -214,8 +215,11 @@ class PartnerClient:
                 retry_after=retry_after(resp.headers.get("Retry-After")),
             )
         count_partner_failure(path, "refusal", status)
-        message = str(error.get("message", resp.text[:300]))
-        fields = error.get("fields") or []
+        # The partner's words (and its code, above) go on into the failure, the attention reason,
+        # alerts, webhooks and the portal's push: ID numbers and phones are masked where they come in.
+        message = mask_text(str(error.get("message", resp.text[:300])))
+        raw_fields = error.get("fields")
+        fields = [mask_text(str(f)) for f in raw_fields] if isinstance(raw_fields, list) else []
         raise ApplicationError(
             f"{method} {path}: {resp.status_code} {code}: {message}",
             {"code": code, "message": message, "fields": fields},

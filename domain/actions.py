@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from domain.application import TEXT_PATTERN
+from domain.privacy import MaskedText
 from domain.status import ActionName, StageName
 from domain.validation import operator_required_in_the_document, validated
 
@@ -40,8 +41,11 @@ class _Action(BaseModel):
         "name (which may be left out; another name is a 403)",
         examples=["王敏"],
     )
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=NOTE_MAX_LENGTH)] = Field(
-        default="", description="why, for the case's history", json_schema_extra={"pattern": "^[^\\x00]*$"}
+    # Kept in the case's history, the alerts table and the webhooks: ID numbers and phones masked.
+    note: Annotated[MaskedText, StringConstraints(strip_whitespace=True, max_length=NOTE_MAX_LENGTH)] = Field(
+        default="",
+        description="why, for the case's history (ID numbers and phone numbers in it are masked)",
+        json_schema_extra={"pattern": "^[^\\x00]*$"},
     )
 
 
@@ -67,8 +71,12 @@ class SwitchToPickup(_Action):
 class Reject(_Action):
     action: Literal["reject"]
     reason: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=TEXT_PATTERN)
-    ] = Field(description="why the case is rejected (the status document's `reason`)")
+        MaskedText,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=TEXT_PATTERN),
+    ] = Field(
+        description="why the case is rejected (the status document's `reason`; ID numbers and phone "
+        "numbers in it are masked)"
+    )
 
 
 class ActionRequest(

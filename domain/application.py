@@ -66,6 +66,15 @@ KIND_LABELS: dict[str, str] = {
     "individual_business": "an individual business (个体工商户)",
 }
 LIMITED_COMPANY_SUFFIXES = ("有限公司", "有限责任公司")
+
+
+def enterprise_name_searchable(kind: str) -> bool:
+    """Whether the enterprise's name may be a search attribute (``EnterpriseName``), which is kept
+    in clear: not an individual business's (个体工商户), usually named after its owner
+    ("李记早餐店"); that one stays in the case's encrypted summary."""
+    return kind != "individual_business"
+
+
 # Company Law: a limited liability company has at most fifty shareholders.
 MAX_LIMITED_COMPANY_SHAREHOLDERS = 50
 

@@ -18,6 +18,7 @@ from domain.actions import NOTE_MAX_LENGTH, OPERATOR_MAX_LENGTH
 from domain.alerts import AlertRecord
 from domain.application import TEXT_PATTERN
 from domain.identifiers import APPLICATION_ID_PATTERN
+from domain.privacy import MaskedText
 from domain.status import CaseStage, SlaState
 from domain.validation import MAX_JSON_STRING, FieldError, operator_required_in_the_document
 
@@ -215,11 +216,11 @@ class AcknowledgeBody(BaseModel):
         json_schema_extra={"pattern": TEXT_PATTERN},
         examples=["zhang.wei"],
     )
-    note: str | None = Field(
+    note: MaskedText | None = Field(
         default=None,
         max_length=NOTE_MAX_LENGTH,
         description=f"what the operator will do, for the record; at most {NOTE_MAX_LENGTH} "
-        "characters, no NUL; blank is none",
+        "characters, no NUL; blank is none; ID numbers and phone numbers in it are masked",
         json_schema_extra={"pattern": NO_NUL_PATTERN},
         examples=["calling the seal shop"],
     )

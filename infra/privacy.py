@@ -1,35 +1,18 @@
-"""Personal data kept out of logs: ID numbers and mobile numbers are masked wherever they slip in.
+"""Personal data kept out of logs: ID numbers and phone numbers are masked wherever they slip in.
 
 The service never logs them on purpose (no names, ID numbers, phones or addresses go into log
-fields, search attributes or details); this is the net under that rule. A mainland mobile
-number keeps its first three and last four digits (``138****0000``), an 18-character resident
-ID number its six-digit division code and last four (``410502********1234``). An all-digit
-unified social credit code (an enterprise's, not personal) is left as it is.
+fields, search attributes or details); this is the net under that rule. The rules are
+domain/privacy.py's (``mask_text``), the ones partner text and operator notes are masked with.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from domain.identifiers import is_valid_resident_id, is_valid_uscc
+from domain.privacy import mask_text
 
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
-_RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
-
-
-def _id(match: re.Match[str]) -> str:
-    whole = match.group(0)
-    if is_valid_uscc(whole) and not is_valid_resident_id(whole):
-        return whole
-    return f"{match.group(1)}********{whole[-4:]}"
-
-
-def mask_text(text: str) -> str:
-    """``text`` with every ID number and mobile number in it masked."""
-    text = _RESIDENT_ID.sub(_id, text)
-    return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+__all__ = ["mask_personal_data", "mask_rendered", "mask_text", "mask_value"]
 
 
 def mask_value(value: Any) -> Any:

@@ -9,7 +9,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client, TLSConfig
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import Runtime
 
 from infra.settings import Settings, get_settings
@@ -105,14 +105,18 @@ def data_converter(settings: Settings | None = None, case_keys: CaseKeySource | 
     ``ODS_CODEC_KEYS`` (``infra.codec``; ``CodecKeyError`` when they are unusable). Plaintext
     payloads (histories recorded before the codec) still decode. With ``case_keys`` (the process's
     ``infra.case_keys.CaseKeyring``) each case's payloads are encrypted under the case's own key;
-    without (the replayer, tests of one workflow) under the master key, as before."""
+    without (the replayer, tests of one workflow) under the master key, as before. A failure's
+    message and stack trace are sealed too (the history says "Encoded failure"): they may carry a
+    partner's words about a person; failures recorded before, in clear, still read."""
     # Imported here, never at the top: workflow modules import this module, and ``cryptography``
     # breaks the workflow sandbox ("Failed validating workflow").
     from infra.codec import EncryptionCodec
 
     s = settings or get_settings()
     return dataclasses.replace(
-        pydantic_data_converter, payload_codec=EncryptionCodec.from_text(s.codec_keys, case_keys)
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec.from_text(s.codec_keys, case_keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
 
 

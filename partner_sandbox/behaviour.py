@@ -26,6 +26,9 @@ class Fault(BaseModel):
     for_s: float = Field(gt=0, le=_DAY_S, strict=True)
     retry_after_s: int = Field(default=0, ge=0, le=_DAY_S, strict=True)
     """Sent as a ``Retry-After`` header (whole seconds) when above 0."""
+    message: str | None = Field(default=None, min_length=1, max_length=1000, strict=True)
+    """The error's ``message`` in the answer instead of the sandbox's own: a partner's words, as a
+    test wants them (one with an ID number in it, say)."""
 
 
 class PartnerBehaviour(BaseModel):

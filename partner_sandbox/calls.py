@@ -149,7 +149,7 @@ def _faulted(sandbox: SandboxState, partner: Partner) -> Response | None:
     except ValueError:
         code = f"http_{fault.status}"
     log.info("fault", partner=partner, status=fault.status)
-    body = error_body(code, f"{_DOWN_MESSAGES[partner]} (sandbox fault {fault.status})")
+    body = error_body(code, fault.message or f"{_DOWN_MESSAGES[partner]} (sandbox fault {fault.status})")
     headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s > 0 else None
     return json_response(fault.status, json_bytes(body), headers)
 

@@ -32,7 +32,14 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.actions import ACTION_NOT_OFFERED, OperatorAction
-from domain.application import Application, Supplement, apply_supplement, parse_delivery, parse_supplement
+from domain.application import (
+    Application,
+    Supplement,
+    apply_supplement,
+    enterprise_name_searchable,
+    parse_delivery,
+    parse_supplement,
+)
 from domain.case_ids import WORKFLOW_TYPE, application_id_of, delivery_workflow_id, workflow_id_for
 from domain.delivery import AddressChange
 from domain.districts import ANYANG_DISTRICTS
@@ -158,7 +165,11 @@ async def submit_application(
                     SearchAttributePair(SA_SETUP_STAGE, "accepted"),
                     SearchAttributePair(SA_SLA_STATUS, "on_track"),
                     SearchAttributePair(SA_DISTRICT_CODE, app.enterprise.district_code),
-                    SearchAttributePair(SA_ENTERPRISE_NAME, app.enterprise.name),
+                    *(
+                        [SearchAttributePair(SA_ENTERPRISE_NAME, app.enterprise.name)]
+                        if enterprise_name_searchable(app.enterprise.kind)
+                        else []
+                    ),
                 ]
             ),
             static_summary=_summary_text(app),

@@ -19,7 +19,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.application import Application, Delivery
+    from domain.application import Application, Delivery, enterprise_name_searchable
     from domain.case_ids import application_id_of
     from domain.districts import ANYANG_DISTRICTS
     from domain.status import (
@@ -49,6 +49,9 @@ OPEN_STATES = ("pending", "running", "waiting")
 
 
 ACCEPTED_AT_START_PATCH = "accepted-at-start-v1"
+# An individual business (个体工商户) is usually named after its owner: its name is no search
+# attribute (it stays in the case's encrypted summary); earlier cases set it on a supplement.
+PRIVATE_NAME_PATCH = "private-individual-name-v1"
 
 
 class CaseRejected(Exception):
@@ -109,6 +112,10 @@ class CaseRecord:
     def take_supplement(self, corrected: Application) -> None:
         """The corrected application replaces the one in hand (the name may have changed)."""
         self.app = corrected
+        if not enterprise_name_searchable(corrected.enterprise.kind) and workflow.patched(PRIVATE_NAME_PATCH):
+            # Unset, not left alone: a case started before its gateway knew this has the name.
+            workflow.upsert_search_attributes([SA_ENTERPRISE_NAME.value_unset()])
+            return
         workflow.upsert_search_attributes([SA_ENTERPRISE_NAME.value_set(corrected.enterprise.name)])
 
     def change_delivery(self, delivery: Delivery) -> None:

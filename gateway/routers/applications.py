@@ -1,4 +1,5 @@
-"""``/v1/applications…``: the portal's calls (and ops', who may do everything the portal may).
+"""``/v1/applications…``: the portal's calls (and ops', who may do everything the portal may), and
+the list of all cases, which is ops' only.
 
 Each route checks what needs no Temporal first (token, path, body) and only then asks for the
 client, so a refused request never reaches a case.
@@ -18,7 +19,7 @@ from documents.storage import DocumentNotFound, InvalidDocumentRef, LegacyDocume
 from domain.actions import ActionRequest, IdempotencyKey, OperatorAction
 from domain.application import Application, Delivery, DistrictCode, Supplement
 from domain.status import CaseStage, SlaState, StatusDocument
-from gateway.auth import OpsCallerDep, portal_access
+from gateway.auth import OpsCallerDep, ops_access, portal_access
 from gateway.bodies import BodyRoute, readable_body
 from gateway.dependencies import CaseId, PoliciesDep, ServiceDatabaseDep, SettingsDep, TemporalDep
 from gateway.models import (
@@ -103,7 +104,9 @@ async def submit_application(
 
 @router.get(
     "",
-    summary="List cases from Temporal visibility",
+    summary="List cases from Temporal visibility (ops only)",
+    # Every case, each named: for ops, never the portal, which asks after one case at a time.
+    dependencies=[Depends(ops_access)],
     responses={**_INVALID},
 )
 async def list_applications(

@@ -119,3 +119,18 @@ async def test_the_tax_bureaus_first_refusal_is_a_partner_refusal_and_a_new_key_
     assert allotment.uscc == uscc("410505", org=ORG)
     assert allotment.tax_authority == "国家税务总局安阳市殷都区税务局"
     assert await effects(partner, "tax") == {"requests": 3, "effects": 1}
+
+
+async def test_an_id_number_or_phone_in_a_partners_words_is_masked_before_it_goes_on(
+    partners: PartnerClient, partner: httpx.AsyncClient
+) -> None:
+    id_number = "410502199003071234"
+    words = f"经营者身份证号{id_number}与登记不符，请致电13812345678或0372-2345678"
+    fault = {"status": 422, "for_s": 600, "message": words}
+    await partner.put("/_sandbox/behaviour", json={"seal_shop": {"faults": fault}})
+
+    refusal = await refused(ActivityEnvironment().run(SealActivities(partners).list_seal_shops, "410505"))
+
+    masked = "经营者身份证号410502********1234与登记不符，请致电138****5678或0372-***5678"
+    assert refusal.message == masked
+    assert refusal.error.endswith(f": 422 unprocessable_entity: {masked}")

@@ -36,7 +36,8 @@ async def wait_for(stack: Stack, app_id: str, stages: set[str], timeout: float =
 
 
 async def listed(stack: Stack, **params: str) -> list[dict[str, Any]]:
-    resp = await stack.gateway.get("/v1/applications", params=params, headers=stack.portal)
+    ops = {"Authorization": f"Bearer {stack.settings.ops_token}"}
+    resp = await stack.gateway.get("/v1/applications", params=params, headers=ops)
     assert resp.status_code == 200, resp.text
     return resp.json()["applications"]  # type: ignore[no-any-return]
 

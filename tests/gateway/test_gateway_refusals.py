@@ -173,8 +173,15 @@ async def test_a_path_that_cannot_name_a_case_is_404(
 async def test_a_list_filter_that_cannot_be_used_is_422_naming_the_parameter(
     gateway: httpx.AsyncClient, params: dict[str, str], field: str
 ) -> None:
-    resp = await gateway.get("/v1/applications", params=params, headers=PORTAL)
+    resp = await gateway.get("/v1/applications", params=params, headers=OPS)
     assert fields_of(resp) == {field}
+
+
+async def test_the_list_of_all_cases_is_for_ops_only(gateway: httpx.AsyncClient) -> None:
+    # The portal asks after one case at a time; every case, named, is not its to read.
+    resp = await gateway.get("/v1/applications", headers=PORTAL)
+    assert resp.status_code == 401, resp.text
+    assert resp.headers["www-authenticate"] == "Bearer"
 
 
 # --- partner callbacks ------------------------------------------------------------------------

@@ -49,11 +49,22 @@ async def test_a_fault_sends_retry_after_when_asked(partner: httpx.AsyncClient) 
 
     answer = await partner.post("/tax/v1/invoice-allotments", json=allotment(), headers=idem())
 
-    assert set_.json()["tax"]["faults"] == fault
+    assert set_.json()["tax"]["faults"] == {**fault, "message": None}
     assert answer.status_code == 429
     assert answer.headers["Retry-After"] == "120"
     assert answer.json()["error"]["code"] == "too_many_requests"
     assert await effects(partner, "tax") == {"requests": 1, "effects": 0}
+
+
+async def test_a_fault_answers_with_the_message_it_is_given(partner: httpx.AsyncClient) -> None:
+    words = "经营者身份证号410502199003071234与登记信息不符，请联系13812345678"
+    fault = {"status": 422, "for_s": 600, "message": words}
+    await partner.put("/_sandbox/behaviour", json={"seal_shop": {"faults": fault}})
+
+    answer = await partner.get("/seal-shop/v1/shops", params={"district_code": "410502"})
+
+    assert answer.status_code == 422
+    assert answer.json()["error"] == {"code": "unprocessable_entity", "message": words}
 
 
 @pytest.mark.parametrize("status", [403, 404, 408, 409, 500, 503, 599])
@@ -102,6 +113,8 @@ async def test_hang_s_holds_each_answer(partner: httpx.AsyncClient) -> None:
         {"faults": {"status": 401, "for_s": 60, "retry_after_s": 1.5}},
         {"faults": {"status": "401", "for_s": 60}},
         {"faults": {"status": 401, "for_s": 60, "until": "later"}},
+        {"faults": {"status": 422, "for_s": 60, "message": ""}},
+        {"faults": {"status": 422, "for_s": 60, "message": "x" * 1001}},
         {"faults": 401},
         {"hang_s": 121},
         {"hang_s": -1},

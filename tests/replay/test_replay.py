@@ -58,7 +58,8 @@ HISTORIES = Path(__file__).parent / "histories"
 # patience runs out (``partner-trouble-reason-v1``); ``rel_`` ones (``test_record_release_histories``)
 # hold the portal's push and a delivery returned when its case was withdrawn; ``aq_`` ones
 # (``test_record_queue_histories``) run their activities on their own task queues
-# (``activity-queues-v1``). A test below fails
+# (``activity-queues-v1``); ``pn_`` ones keep an individual business's name out of the search
+# attributes (``private-individual-name-v1``). A test below fails
 # when a patch id in workflows/ or a workflow type has no history here.
 PREFIX = os.environ.get("ODS_RECORD_PREFIX", "pt_")
 # The alert webhooks' histories, replayed by the test beside them.
@@ -431,3 +432,18 @@ async def test_record_documents_late_histories(
             await closed(time_skipping_env, case)
     history = await case.fetch_history()
     (RECORD_TO / f"dl_documents_late__{case.id}.json").write_text(history.to_json())
+
+
+@pytest.mark.skipif(not os.environ.get("ODS_RECORD_HISTORIES"), reason="records histories on demand")
+async def test_record_private_name_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvironment) -> None:
+    """``pn_`` history: an individual business whose name conflicts is renamed by its supplement;
+    its name is no search attribute before or after (``private-individual-name-v1``)."""
+    await ts_stack.reset_sandbox()
+    body = factories.individual_business()
+    body["enterprise"]["name"] = "安阳市龙安区冲突早餐店"
+    app_id = body["application_id"]
+    case = await start(ts_stack, body, policy=SlaPolicy())
+    await until(ts_stack, app_id, lambda s: s.stage == "awaiting_supplement")
+    await rename(ts_stack, app_id, body, "安阳市龙安区李记早餐店")
+    await closed(time_skipping_env, case)
+    (RECORD_TO / f"pn_individual_renamed__{case.id}.json").write_text((await case.fetch_history()).to_json())
