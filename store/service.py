@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.alerts import AlertStore
+from store.audit import AuditLog
 from store.db import open_database
 from store.documents import CaseDocuments
 from store.facts import CaseFactStore
@@ -38,11 +39,17 @@ class _Opened:
     subsidies: SubsidyLedger
     facts: CaseFactStore
     documents: CaseDocuments
+    audit: AuditLog
 
     @classmethod
     def on(cls, engine: AsyncEngine) -> _Opened:
         return cls(
-            engine, AlertStore(engine), SubsidyLedger(engine), CaseFactStore(engine), CaseDocuments(engine)
+            engine,
+            AlertStore(engine),
+            SubsidyLedger(engine),
+            CaseFactStore(engine),
+            CaseDocuments(engine),
+            AuditLog(engine),
         )
 
 
@@ -120,6 +127,9 @@ class ServiceDatabase:
 
     async def documents(self) -> CaseDocuments:
         return (await self._open()).documents
+
+    async def audit(self) -> AuditLog:
+        return (await self._open()).audit
 
     async def close(self) -> None:
         """Dispose of the engine this object opened (one handed in is left alone); a later use opens

@@ -10,7 +10,7 @@ import asyncio
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from documents.models import DOCUMENT_NAMES
@@ -18,12 +18,13 @@ from documents.storage import DocumentNotFound, InvalidDocumentRef, LegacyDocume
 from domain.actions import ActionRequest, IdempotencyKey, OperatorAction
 from domain.application import Application, Delivery, DistrictCode, Supplement
 from domain.status import CaseStage, SlaState, StatusDocument
-from gateway.auth import OpsCallerDep, portal_access
+from gateway.access import bearer_access, ops_access
+from gateway.auth import BearerTokenDep, OpsCallerDep, Role, portal_access
 from gateway.bodies import BodyRoute, readable_body
 from gateway.dependencies import CaseId, PoliciesDep, ServiceDatabaseDep, SettingsDep, TemporalDep
 from gateway.models import CaseList, Detail, FieldErrors, SubmitAnswer, WithdrawBody
 from gateway.parameters import CaseCursor, CasePageSize, open_cursor, seal_cursor
-from service import cases
+from service import audit, cases
 
 PREFIX = "/v1/applications"
 
@@ -196,6 +197,8 @@ async def act_on_application(
     ],
     caller: OpsCallerDep,
     temporal: TemporalDep,
+    database: ServiceDatabaseDep,
+    http: Request,
     idempotency_key: Annotated[
         IdempotencyKey | None,
         Header(
@@ -205,7 +208,8 @@ async def act_on_application(
     ] = None,
 ) -> StatusDocument:
     """202 with the status document once the case has recorded the action (its effect follows);
-    409 for a closed case (checked first); 422 for an action the case does not offer now."""
+    409 for a closed case (checked first); 422 for an action the case does not offer now. The audit
+    log has each action a case took (its note, free text, stays out of it)."""
     action = OperatorAction(
         action=request.root.action,
         operator=caller.operator(request.root.operator),
@@ -214,7 +218,12 @@ async def act_on_application(
         **request.fields(),
     )
     client = await temporal.client()
-    return await cases.act(client, application_id, action)
+    status = await cases.act(client, application_id, action)
+    shared = "" if caller.personal_name else f" as {action.operator}"
+    await audit.record(
+        database, ops_access(http, caller), "act", cases=[application_id], detail=f"{action.action}{shared}"
+    )
+    return status
 
 
 @router.put(
@@ -250,9 +259,13 @@ async def get_document(
     ],
     settings: SettingsDep,
     database: ServiceDatabaseDep,
+    role: Annotated[Role, Depends(portal_access)],
+    token: BearerTokenDep,
+    request: Request,
 ) -> Response:
     """From the service database, whichever worker made it; a case begun before documents were
-    kept there is served from the ``$ODS_DATA_DIR/documents`` folder of the gateway that has it."""
+    kept there is served from the ``$ODS_DATA_DIR/documents`` folder of the gateway that has it.
+    Each document served is in the audit log first (503, and no document, when it cannot be)."""
     missing = JSONResponse({"detail": f"no document {name!r} for case {application_id}"}, status_code=404)
     try:
         pdf = await (await database.documents()).read(application_id, name)
@@ -263,6 +276,8 @@ async def get_document(
             pdf = await asyncio.to_thread(LegacyDocumentFolder(settings.data_dir).read, application_id, name)
         except DocumentNotFound:
             return missing
+    access = bearer_access(request, settings, token, role)
+    await audit.record(database, access, "document", cases=[application_id], detail=name)
     return Response(
         pdf,
         media_type="application/pdf",
