@@ -13,9 +13,11 @@ under a case's key carries the metadata ``encryption-key-id: case/<application_i
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+
+from temporalio.api.common.v1 import Payload
 
 from domain.audit import (
     ACTOR_MAX_LENGTH,
@@ -63,13 +65,13 @@ def case_of_key_id(key_id: bytes | str) -> str | None:
     return application_id if is_application_id(application_id) else None
 
 
-def cases_of_payloads(metadata: Iterable[Mapping[str, bytes]]) -> tuple[list[str], int]:
-    """The cases (in the order first met) and the number of encrypted payloads among payloads with
-    this metadata: every payload with an ``encryption-key-id`` is one."""
+def cases_of_payloads(payloads: Iterable[Payload]) -> tuple[list[str], int]:
+    """The cases (in the order first met) and the number of encrypted payloads among ``payloads``:
+    every payload with an ``encryption-key-id`` is one."""
     cases: dict[str, None] = {}
     encrypted = 0
-    for meta in metadata:
-        key_id = meta.get(KEY_ID_METADATA)
+    for payload in payloads:
+        key_id = payload.metadata.get(KEY_ID_METADATA)
         if key_id is None:
             continue
         encrypted += 1

@@ -102,7 +102,7 @@ async def decode(
     except (UnknownCodecKey, PayloadDecryptionError) as err:
         log.warning("codec_decode_refused", namespace=request.headers.get("x-namespace"), error=str(err))
         raise ParameterInvalid("payloads", str(err)) from None
-    cases, encrypted = audit.cases_of_payloads(payload.metadata for payload in protos)
+    cases, encrypted = audit.cases_of_payloads(protos)
     namespace = request.headers.get("x-namespace")
     await audit.record(
         database,

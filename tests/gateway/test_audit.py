@@ -134,7 +134,8 @@ def test_a_decode_is_attributed_to_the_cases_whose_keys_it_opened() -> None:
         {"encryption-key-id": b"case/../etc"},  # not an application id: counted, no case
         {"encoding": b"json/plain"},  # not encrypted: not counted
     ]
-    assert cases_of_payloads(metadata) == (["AY20261127-0002", "AY20261127-0001"], 5)
+    payloads = [Payload(metadata=meta, data=b"") for meta in metadata]
+    assert cases_of_payloads(payloads) == (["AY20261127-0002", "AY20261127-0001"], 5)
 
 
 # --- through the gateway -------------------------------------------------------------------------
