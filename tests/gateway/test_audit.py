@@ -35,7 +35,8 @@ from store.db import transaction
 from store.documents import CaseDocuments
 from store.service import ServiceDatabase
 from tests.factories import an_alert
-from tests.gateway.support import OPS, PORTAL, SUBSCRIBER, bearer, fields_of, gateway_settings
+from tests.gateway.support import OPS, PORTAL, SUBSCRIBER, bearer, fields_of, gateway_settings, in_process
+from tests.infra.test_settings import STRONG as BASE_STRONG
 
 ROOT = Path(__file__).resolve().parents[2]
 ZHANG_TOKEN = "zhang-wei-personal-token-000001"
@@ -87,14 +88,7 @@ def wire(payloads: list[Payload]) -> dict[str, Any]:
 
 # --- the setting ---------------------------------------------------------------------------------
 
-STRONG = {
-    "portal_token": "p" * 40,
-    "ops_token": "o" * 40,
-    "alerts_token": "a" * 40,
-    "callback_secret": "c" * 40,
-    "webhook_secret": "w" * 40,
-    "codec_keys": KEYS,
-}
+STRONG = BASE_STRONG | {"codec_keys": KEYS}
 
 
 @pytest.mark.parametrize(
@@ -289,7 +283,8 @@ async def test_the_route_is_in_the_openapi_document(gateway: httpx.AsyncClient) 
 
 
 def starter(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ODS_DATABASE_URL": database_url, "USER": "auditor-on-duty"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODS_")}
+    env |= {"ODS_DATABASE_URL": database_url, "USER": "auditor-on-duty", "LOGNAME": "auditor-on-duty"}
     return subprocess.run(
         [sys.executable, "starter.py", "audit", *args],
         cwd=ROOT,
@@ -327,3 +322,14 @@ async def test_the_command_line_verifies_the_chain_and_exports_it(
         await conn.execute(text("UPDATE audit_log SET cases = '[]' WHERE seq = 2"))
     broken = await asyncio.to_thread(starter, database_url, "verify")
     assert broken.returncode == 1 and "broken at entry 000000000002" in broken.stderr, broken.stderr
+
+
+async def test_nothing_is_decoded_or_served_while_the_log_cannot_be_written() -> None:
+    nowhere = ServiceDatabase("postgresql+asyncpg://ods@127.0.0.1:1/ods", connect_timeout_s=5)
+    app = create_app(SETTINGS, client=None, database=nowhere)
+    sealed = await EncryptionCodec.from_text(KEYS).encode(
+        [Payload(metadata={"encoding": b"json/plain"}, data=SECRET)]
+    )
+    async with in_process(app) as gateway:
+        resp = await gateway.post("/codec/decode", json=wire(sealed), headers=ZHANG)
+    assert resp.status_code == 503 and "410502" not in resp.text, resp.text
