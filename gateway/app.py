@@ -43,8 +43,8 @@ One-Day Setup (一日办): submit an application for setting up an enterprise an
 case through registration, seal carving, first invoices and delivery.
 
 Bearer tokens: the portal's for `/v1/applications…`; the ops token for all of the gateway but
-callbacks; the alerts token for `/v1/alerts` and `/v1/alerts/stream` only; an auditor's token for
-`/v1/audit` only. Partner callbacks are authenticated by their `X-ODS-Signature` instead.
+callbacks and the audit log; the alerts token for `/v1/alerts` and `/v1/alerts/stream` only; an
+auditor's token for `/v1/audit` only. Partner callbacks are authenticated by their `X-ODS-Signature` instead.
 Every refusal is JSON: `{"detail": "…"}`, or `{"errors": [{"field", "message"}]}` for a 422.
 """
 

@@ -2,7 +2,8 @@
 README's configuration table; the security of each route in ``/openapi.json``).
 
 The portal's token opens ``/v1/applications…``; the ops token all of the gateway but the
-partner callbacks (which carry signatures instead); the alerts token the alert feed only.
+partner callbacks (which carry signatures instead) and the audit log; the alerts token the alert
+feed only; an auditor's token (``ODS_AUDITOR_TOKENS``) the audit log only (``auditor_access``).
 A missing or wrong token is a 401 before anything else happens.
 
 Personal ops tokens (``ODS_OPERATOR_TOKENS``, ``name:token`` pairs) open whatever the ops token
