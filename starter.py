@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import re
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -57,7 +59,7 @@ from infra import deployments
 from infra.settings import Settings, get_settings
 from infra.temporal import connect, ensure_search_attributes, search_attribute_problems
 from reports.daily import DailyReport, daily_report
-from service import cases
+from service import audit, cases
 from store.service import ServiceDatabase
 
 EXIT_OK = 0
@@ -414,6 +416,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=report)
 
     p = commands.add_parser(
+        "audit", help="the audit log of personal data (the service database; no Temporal)"
+    )
+    audits = p.add_subparsers(dest="audit_command", required=True, metavar="AUDIT_COMMAND")
+    q = audits.add_parser(
+        "verify", help="check the hash chain: exit 0 when it holds, 1 naming the first broken entry"
+    )
+    q.set_defaults(run=audit_verify)
+    q = audits.add_parser("export", help="the entries as JSON lines on stdout (recorded as an export)")
+    q.add_argument(
+        "--since", metavar="ISO", help="only entries from this time on, with its zone (default: all)"
+    )
+    q.set_defaults(run=audit_export)
+
+    p = commands.add_parser(
         "setup-namespace", help="register the search attributes the cases need (once per namespace)"
     )
     p.set_defaults(run=setup_namespace)
@@ -486,6 +502,51 @@ async def report(args: argparse.Namespace, session: Session) -> int:
         return EXIT_OK
     for line in report_lines(found):
         out.print(line, highlight=False)
+    return EXIT_OK
+
+
+async def audit_verify(args: argparse.Namespace, session: Session) -> int:
+    """``audit verify``: the whole chain checked (``store.audit.AuditLog.verify``)."""
+    database = ServiceDatabase(session.settings.resolved_database_url)
+    try:
+        check = await (await database.audit()).verify()
+    finally:
+        await database.close()
+    if not check.holds:
+        err.print(
+            f"[red]the audit chain is broken at entry {check.broken}[/]: {escape(check.problem or '')} "
+            f"({check.checked} entries before it hold)"
+        )
+        return EXIT_REFUSED
+    out.print(f"the audit chain holds: {check.checked} entries", highlight=False)
+    return EXIT_OK
+
+
+async def audit_export(args: argparse.Namespace, session: Session) -> int:
+    """``audit export``: JSON lines on stdout, recorded as an export by the machine's user."""
+    since = None
+    if args.since is not None:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            since = None
+        if since is None or since.tzinfo is None:
+            err.print(
+                f"[red]--since {escape(args.since)}[/]: a time with its zone, e.g. 2026-12-01T00:00+08:00"
+            )
+            return EXIT_REFUSED
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    access = audit.Access(actor=user, role="cli", client=socket.gethostname())
+    database = ServiceDatabase(session.settings.resolved_database_url)
+    try:
+        count = await audit.export(database, access, sys.stdout.write, since=since)
+    finally:
+        await database.close()
+    sys.stdout.flush()
+    err.print(f"{count} entries exported", highlight=False)
     return EXIT_OK
 
 

@@ -19,7 +19,17 @@ from gateway.methods import AllowedMethods
 from gateway.observability import RequestLogMiddleware, observe_calendar_coverage, register_business_collector
 from gateway.openapi import install_openapi
 from gateway.queue_metrics import QUEUES
-from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, reports, subsidies
+from gateway.routers import (
+    alerts,
+    applications,
+    audit,
+    callbacks,
+    codec,
+    health,
+    ops_login,
+    reports,
+    subsidies,
+)
 from infra.case_keys import CaseKeyring
 from infra.log_context import CaseLogContext
 from infra.logging import get_logger
@@ -34,8 +44,8 @@ One-Day Setup (一日办): submit an application for setting up an enterprise an
 case through registration, seal carving, first invoices and delivery.
 
 Bearer tokens: the portal's for `/v1/applications…`; the ops token for all of the gateway but
-callbacks; the alerts token for `/v1/alerts` and `/v1/alerts/stream` only. Partner callbacks are
-authenticated by their `X-ODS-Signature` instead.
+callbacks and the audit log; the alerts token for `/v1/alerts` and `/v1/alerts/stream` only; an
+auditor's token for `/v1/audit` only. Partner callbacks are authenticated by their `X-ODS-Signature` instead.
 Every refusal is JSON: `{"detail": "…"}`, or `{"errors": [{"field", "message"}]}` for a 422.
 """
 
@@ -117,6 +127,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(codec.router)
     app.include_router(ops_login.router)
+    app.include_router(audit.router)
     app.add_middleware(AllowedMethods)  # Allow on 405s and OPTIONS; inside CodecCors (its preflights)
     # The Web UI (another origin) calls the codec endpoints with the ops session cookie.
     app.add_middleware(CodecCors, origin=settings.ui_origin)

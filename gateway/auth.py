@@ -2,7 +2,8 @@
 README's configuration table; the security of each route in ``/openapi.json``).
 
 The portal's token opens ``/v1/applications…``; the ops token all of the gateway but the
-partner callbacks (which carry signatures instead); the alerts token the alert feed only.
+partner callbacks (which carry signatures instead) and the audit log; the alerts token the alert
+feed only; an auditor's token (``ODS_AUDITOR_TOKENS``) the audit log only (``auditor_access``).
 A missing or wrong token is a 401 before anything else happens.
 
 Personal ops tokens (``ODS_OPERATOR_TOKENS``, ``name:token`` pairs) open whatever the ops token
@@ -37,8 +38,8 @@ from infra.settings import Settings
 
 bearer = HTTPBearer(
     auto_error=False,
-    description="the portal's, the ops, a personal ops or the alerts token (ODS_PORTAL_TOKEN, "
-    "ODS_OPS_TOKEN, ODS_OPERATOR_TOKENS, ODS_ALERTS_TOKEN)",
+    description="the portal's, the ops, a personal ops, the alerts or an auditor's token (ODS_PORTAL_TOKEN, "
+    "ODS_OPS_TOKEN, ODS_OPERATOR_TOKENS, ODS_ALERTS_TOKEN, ODS_AUDITOR_TOKENS)",
 )
 
 
@@ -65,14 +66,18 @@ def _as_bytes(text: str) -> bytes:
         return text.encode("utf-8")
 
 
-def personal_name_of(settings: Settings, token: str) -> str | None:
-    """The name of the personal ops token this is; None for any other (every one is compared)."""
+def _name_of(tokens: dict[str, str], token: str) -> str | None:
     presented = _as_bytes(token)
     found: str | None = None
-    for name, personal in settings.personal_ops_tokens.items():
+    for name, personal in tokens.items():
         if hmac.compare_digest(presented, personal.encode("utf-8")):
             found = name
     return found
+
+
+def personal_name_of(settings: Settings, token: str) -> str | None:
+    """The name of the personal ops token this is; None for any other (every one is compared)."""
+    return _name_of(settings.personal_ops_tokens, token)
 
 
 def _shared_roles_of(settings: Settings, token: str) -> set[Role]:
@@ -172,6 +177,19 @@ async def ops_caller(settings: SettingsDep, token: BearerTokenDep) -> OpsCaller:
 
 
 OpsCallerDep = Annotated[OpsCaller, Depends(ops_caller)]
+
+
+# --- auditors: the audit log, and nothing else ---------------------------------------------------
+
+
+async def auditor_access(settings: SettingsDep, token: BearerTokenDep) -> str:
+    """A dependency: the name of the auditor whose token this is (``ODS_AUDITOR_TOKENS``), else a
+    401. No other token opens the audit log, and an auditor's token opens nothing else (the
+    settings refuse one equal to any other token)."""
+    name = _name_of(settings.auditor_token_map, token)
+    if name is None:
+        raise unauthorized("the bearer token is not valid for this endpoint (an auditor's token)")
+    return name
 
 
 # --- the ops session cookie (the Web UI's way to the codec endpoints) ---------------------------

@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 from domain.application import TEXT_PATTERN
 from infra.settings import Settings
 from store.alerts import MAX_PAGE_SIZE
+from store.audit import MAX_PAGE_SIZE as AUDIT_MAX_PAGE_SIZE
 
 # --- page sizes: a whole number as digits (not "+5", "1_0" or " 5", which pydantic would read) -------
 
@@ -37,6 +38,7 @@ def _digits(value: object) -> object:
 
 CasePageSize = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_digits)]
 AlertPageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE), BeforeValidator(_digits)]
+AuditPageSize = Annotated[int, Field(ge=1, le=AUDIT_MAX_PAGE_SIZE), BeforeValidator(_digits)]
 
 # --- the case list's cursor -----------------------------------------------------------------------
 

@@ -57,10 +57,11 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
-def parse_operator_tokens(text: str) -> dict[str, str]:
-    """``ODS_OPERATOR_TOKENS`` (``name:token`` pairs, comma-separated) as name → token. ValueError,
-    naming the entry by its position and name but never showing a token, for a malformed entry, a
-    name or a token given twice. Blank entries (a trailing comma) are ignored."""
+def parse_operator_tokens(text: str, variable: str = "ODS_OPERATOR_TOKENS") -> dict[str, str]:
+    """``ODS_OPERATOR_TOKENS`` (or ``variable``, such as ``ODS_AUDITOR_TOKENS``: ``name:token``
+    pairs, comma-separated) as name → token. ValueError, naming the entry by its position and name
+    but never showing a token, for a malformed entry, a name or a token given twice. Blank entries
+    (a trailing comma) are ignored."""
     tokens: dict[str, str] = {}
     seen: dict[str, str] = {}
     for position, entry in enumerate(text.split(","), start=1):
@@ -68,7 +69,7 @@ def parse_operator_tokens(text: str) -> dict[str, str]:
         if not entry:
             continue
         name, colon, token = (part.strip() for part in entry.partition(":"))
-        where = f"ODS_OPERATOR_TOKENS entry {position}"
+        where = f"{variable} entry {position}"
         if not colon:
             raise ValueError(f"{where} is not name:token")
         if not _OPERATOR_NAME.fullmatch(name):
@@ -150,6 +151,8 @@ class Settings(BaseSettings):
     alerts_token: str = DEV_DEFAULTS["alerts_token"]
     # Personal ops tokens, ``name:token`` pairs, comma-separated (``parse_operator_tokens``).
     operator_tokens: str = ""
+    # Auditors' tokens, ``name:token`` pairs: they read the audit log (``GET /v1/audit``) and nothing else.
+    auditor_tokens: str = ""
     callback_secret: str = DEV_DEFAULTS["callback_secret"]
     webhook_secret: str = DEV_DEFAULTS["webhook_secret"]
     alert_webhooks: str = ""
@@ -201,6 +204,15 @@ class Settings(BaseSettings):
                         f"ODS_OPERATOR_TOKENS: {name}'s token is the same as {variable}; a personal "
                         "token must be a token of its own"
                     )
+        # An auditor's token opens the audit log only: one that opened anything else too is refused.
+        others = {getattr(self, field): variable for field, variable in _ROLE_TOKENS.items()}
+        others |= {token: f"ODS_OPERATOR_TOKENS ({name})" for name, token in personal.items()}
+        for name, token in self.auditor_token_map.items():
+            if token in others:
+                raise ValueError(
+                    f"ODS_AUDITOR_TOKENS: {name}'s token is the same as {others[token]}; an auditor's "
+                    "token must be a token of its own"
+                )
         return self
 
     @model_validator(mode="after")
@@ -230,6 +242,7 @@ class Settings(BaseSettings):
         problems: list[str] = []
         secrets = {f"ODS_{n.upper()}": getattr(self, n) for n in _SECRETS}
         secrets |= {f"ODS_OPERATOR_TOKENS ({n})": t for n, t in self.personal_ops_tokens.items()}
+        secrets |= {f"ODS_AUDITOR_TOKENS ({n})": t for n, t in self.auditor_token_map.items()}
         seen: dict[str, str] = {}
         for variable, value in secrets.items():
             if value in DEV_DEFAULTS.values():
@@ -267,6 +280,11 @@ class Settings(BaseSettings):
     def personal_ops_tokens(self) -> dict[str, str]:
         """The personal ops tokens, name → token (parsed anew: a ``model_copy`` keeps it current)."""
         return parse_operator_tokens(self.operator_tokens)
+
+    @property
+    def auditor_token_map(self) -> dict[str, str]:
+        """The auditors' tokens, name → token (``ODS_AUDITOR_TOKENS``)."""
+        return parse_operator_tokens(self.auditor_tokens, "ODS_AUDITOR_TOKENS")
 
     @property
     def alert_webhook_urls(self) -> list[str]:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.alerts import AlertStore
+from store.audit import AuditLog
 from store.case_keys import CaseKeyStore
 from store.db import open_database
 from store.documents import CaseDocuments, DocumentSealer
@@ -40,6 +41,7 @@ class _Opened:
     facts: CaseFactStore
     documents: CaseDocuments
     case_keys: CaseKeyStore
+    audit: AuditLog
 
     @classmethod
     def on(cls, engine: AsyncEngine, sealer: DocumentSealer | None = None) -> _Opened:
@@ -50,6 +52,7 @@ class _Opened:
             CaseFactStore(engine),
             CaseDocuments(engine, sealer),
             CaseKeyStore(engine),
+            AuditLog(engine),
         )
 
 
@@ -138,6 +141,9 @@ class ServiceDatabase:
 
     async def case_keys(self) -> CaseKeyStore:
         return (await self._open()).case_keys
+
+    async def audit(self) -> AuditLog:
+        return (await self._open()).audit
 
     async def close(self) -> None:
         """Dispose of the engine this object opened (one handed in is left alone); a later use opens

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 
 from domain.alerts import AlertLevel, AlertRecord, AlertStage
+from gateway.access import ops_access
 from gateway.auth import OpsCallerDep, alerts_access
 from gateway.bodies import BodyRoute
 from gateway.dependencies import ServiceDatabaseDep, SettingsDep, StoppingDep, TemporalDep
@@ -28,7 +29,7 @@ from gateway.errors import ParameterInvalid
 from gateway.models import AcknowledgeBody, AlertFeed, Detail, FieldErrors
 from gateway.parameters import ALERT_ID_PATTERN, AlertId, AlertPageSize, SixDigitDistrict, is_alert_id_form
 from infra.logging import get_logger
-from service import alerts
+from service import alerts, audit
 from service.alerts import HEARTBEAT_INTERVAL_S, RETRY_MS, SSE_EVENT_ACKNOWLEDGED, SSE_EVENT_RAISED
 from store.alerts import (
     DEFAULT_PAGE_SIZE,
@@ -268,6 +269,7 @@ async def acknowledge_alert(
     database: ServiceDatabaseDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    http: Request,
 ) -> AlertRecord:
     """200 with the alert, now with `acknowledged_by`, `acknowledged_at` and `note`; 409 if someone
     acknowledged it before (exactly one of simultaneous acknowledgements wins), 404 for an unknown
@@ -287,5 +289,10 @@ async def acknowledge_alert(
         raise HTTPException(409, str(err)) from None
     log.info(
         "alert_acknowledged", alert_id=alert.id, operator=operator, personal=caller.personal_name is not None
+    )
+    shared = "" if caller.personal_name else f" as {operator}"
+    detail = f"alert {alert.id} ({alert.stage} {alert.level}){shared}"
+    await audit.record(
+        database, ops_access(http, caller), "acknowledge", cases=[alert.application_id], detail=detail
     )
     return alert

@@ -19,7 +19,8 @@ from documents.storage import DocumentNotFound, InvalidDocumentRef, LegacyDocume
 from domain.actions import ActionRequest, IdempotencyKey, OperatorAction
 from domain.application import Application, Delivery, DistrictCode, Supplement
 from domain.status import CaseStage, SlaState, StatusDocument
-from gateway.auth import OpsCallerDep, ops_access, portal_access
+from gateway.access import bearer_access, ops_access
+from gateway.auth import BearerTokenDep, OpsCallerDep, Role, portal_access
 from gateway.bodies import BodyRoute, readable_body
 from gateway.dependencies import CaseId, PoliciesDep, ServiceDatabaseDep, SettingsDep, TemporalDep
 from gateway.models import (
@@ -32,7 +33,7 @@ from gateway.models import (
     WithdrawBody,
 )
 from gateway.parameters import CaseCursor, CasePageSize, open_cursor, seal_cursor
-from service import cases, erasure
+from service import audit, cases, erasure
 
 PREFIX = "/v1/applications"
 
@@ -194,6 +195,12 @@ async def erase_application(
     done = await erasure.erase(
         client, database, application_id, by=operator, reason=body.reason, keys=request.app.state.case_keys
     )
+    earlier = f"erased before, at {done.erased_at.isoformat()} by {done.erased_by}"
+    said = done.reason if done.first else earlier
+    named = "" if caller.personal_name is not None else f"as {operator}: "
+    await audit.record(
+        database, ops_access(request, caller), "erase", cases=[application_id], detail=f"{named}{said}"
+    )
     return ErasureAnswer(
         application_id=done.application_id,
         erased_at=done.erased_at,
@@ -258,6 +265,8 @@ async def act_on_application(
     ],
     caller: OpsCallerDep,
     temporal: TemporalDep,
+    database: ServiceDatabaseDep,
+    http: Request,
     idempotency_key: Annotated[
         IdempotencyKey | None,
         Header(
@@ -267,7 +276,8 @@ async def act_on_application(
     ] = None,
 ) -> StatusDocument:
     """202 with the status document once the case has recorded the action (its effect follows);
-    409 for a closed case (checked first); 422 for an action the case does not offer now."""
+    409 for a closed case (checked first); 422 for an action the case does not offer now. The audit
+    log has each action a case took (its note, free text, stays out of it)."""
     action = OperatorAction(
         action=request.root.action,
         operator=caller.operator(request.root.operator),
@@ -276,7 +286,12 @@ async def act_on_application(
         **request.fields(),
     )
     client = await temporal.client()
-    return await cases.act(client, application_id, action)
+    status = await cases.act(client, application_id, action)
+    shared = "" if caller.personal_name else f" as {action.operator}"
+    await audit.record(
+        database, ops_access(http, caller), "act", cases=[application_id], detail=f"{action.action}{shared}"
+    )
+    return status
 
 
 @router.put(
@@ -316,9 +331,13 @@ async def get_document(
     ],
     settings: SettingsDep,
     database: ServiceDatabaseDep,
+    role: Annotated[Role, Depends(portal_access)],
+    token: BearerTokenDep,
+    request: Request,
 ) -> Response:
     """From the service database, whichever worker made it; a case begun before documents were
-    kept there is served from the ``$ODS_DATA_DIR/documents`` folder of the gateway that has it."""
+    kept there is served from the ``$ODS_DATA_DIR/documents`` folder of the gateway that has it.
+    Each document served is in the audit log first (503, and no document, when it cannot be)."""
     missing = JSONResponse({"detail": f"no document {name!r} for case {application_id}"}, status_code=404)
     if await erasure.is_erased(database, application_id):
         return JSONResponse(
@@ -333,6 +352,8 @@ async def get_document(
             pdf = await asyncio.to_thread(LegacyDocumentFolder(settings.data_dir).read, application_id, name)
         except DocumentNotFound:
             return missing
+    access = bearer_access(request, settings, token, role)
+    await audit.record(database, access, "document", cases=[application_id], detail=name)
     return Response(
         pdf,
         media_type="application/pdf",

@@ -10,6 +10,10 @@ the same for every namespace.
 Who may: the ops token, or the ops session cookie of ``/ops/login`` (the Web UI sends cookies,
 never tokens, to a codec endpoint over plain HTTP). CORS with credentials for exactly
 ``ODS_UI_ORIGIN`` (``gateway.codec.CodecCors``); other origins get no CORS headers.
+
+Every decode is in the audit log (``service/audit.py``) before its answer leaves: who, from where,
+the cases whose keys the payloads are under, and how many encrypted payloads. When the log cannot
+be written the answer is a 503, and nothing is decoded for the caller.
 """
 
 from __future__ import annotations
@@ -18,15 +22,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
-from gateway.auth import codec_access
+from gateway.access import codec_caller
+from gateway.auth import bearer, codec_access
 from gateway.bodies import MAX_BODY_BYTES, BodyRoute
 from gateway.codec import PATH_PREFIX, CodecAnswer, CodecPayloads, payloads_json
+from gateway.dependencies import ServiceDatabaseDep, SettingsDep
 from gateway.errors import ParameterInvalid
 from gateway.models import Detail, FieldErrors
 from infra.codec import EncryptionCodec, PayloadDecryptionError, UnknownCodecKey
 from infra.logging import get_logger
 from infra.settings import Settings
+from service import audit
 
 log = get_logger("gateway.codec")
 
@@ -77,14 +85,32 @@ async def encode(request: Request, body: PayloadsBody) -> JSONResponse:
             "description": "field errors of the body; or (field `payloads`) a payload under a key id "
             "that is not configured, or one that does not decrypt with the key of its id: which payloads "
             "decrypt, no schema can say",
-        }
+        },
+        503: {"model": Detail, "description": "the audit log cannot be written: nothing is decoded"},
     },
 )
-async def decode(request: Request, body: PayloadsBody) -> JSONResponse:
+async def decode(
+    request: Request,
+    body: PayloadsBody,
+    settings: SettingsDep,
+    database: ServiceDatabaseDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> JSONResponse:
     """Payloads that are not encrypted come back as they are."""
+    protos = body.protos()
     try:
-        decoded = await payload_codec(request).decode(body.protos())
+        decoded = await payload_codec(request).decode(protos)
     except (UnknownCodecKey, PayloadDecryptionError) as err:
         log.warning("codec_decode_refused", namespace=request.headers.get("x-namespace"), error=str(err))
         raise ParameterInvalid("payloads", str(err)) from None
+    cases, encrypted = audit.cases_of_payloads(protos)
+    namespace = request.headers.get("x-namespace")
+    await audit.record(
+        database,
+        codec_caller(request, settings, credentials),
+        "decode",
+        cases=cases,
+        payloads=encrypted,
+        detail=f"namespace {namespace}" if namespace else "",
+    )
     return JSONResponse(payloads_json(decoded))

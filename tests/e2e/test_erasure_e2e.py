@@ -30,11 +30,14 @@ from tests.conftest import Stack, in_process_stack
 pytestmark = pytest.mark.e2e
 
 FINAL = {"completed", "rejected", "withdrawn"}
+AUDITOR_TOKEN = "wang-fang-auditor-token-0000001"
 
 
 @pytest_asyncio.fixture
 async def keyed_stack(dev_env: WorkflowEnvironment, sandbox_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
-    settings = Settings(task_queue=f"erasure-{uuid.uuid4()}", data_dir=tmp_path)
+    settings = Settings(
+        task_queue=f"erasure-{uuid.uuid4()}", data_dir=tmp_path, auditor_tokens=f"wang.fang:{AUDITOR_TOKEN}"
+    )
     database = ServiceDatabase(settings.resolved_database_url)
     # No cache in the test's client: it sees an erasure made through the gateway at once.
     keys = CaseKeyring.from_text(settings.codec_keys, database, ttl_s=0)
@@ -136,6 +139,25 @@ async def test_an_erased_case_is_unreadable_everywhere_and_another_reads_as_befo
     )
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert (await decoded_input(stack, other))["application"]["application_id"] == other
+
+    # The audit log has each decode of the erased case, by whom, of how many payloads, and the
+    # erasure with who asked for it and why; the chain holds.
+    auditor = {"Authorization": f"Bearer {AUDITOR_TOKEN}"}
+    log = (await stack.gateway.get(f"/v1/audit?case={app_id}", headers=auditor)).json()["entries"]
+    assert [(e["action"], e["cases"], e["payloads"]) for e in log] == [
+        ("decode", [app_id], 1),
+        ("erase", [app_id], 0),
+        ("decode", [app_id], 1),
+        ("erase", [app_id], 0),
+    ]
+    assert {e["actor"] for e in log} == {"ops (shared token)"}
+    assert log[1]["detail"].startswith("as zhang.wei: ") and "第47条" in log[1]["detail"]
+    assert log[3]["detail"].startswith("as zhang.wei: erased before")
+    database = ServiceDatabase(stack.settings.resolved_database_url)
+    try:
+        assert (await (await database.audit()).verify()).holds
+    finally:
+        await database.close()
 
 
 async def test_an_open_case_cannot_be_erased(keyed_stack: Stack) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from store.audit import AuditLog
 from tests.conftest import Stack
 from tests.e2e.test_gateway_e2e import status_of, submit, wait_for
 from tests.helpers import eventually, fresh_application
@@ -97,6 +98,13 @@ async def test_an_operator_reassigns_a_refused_seal_order_through_the_gateway(de
     assert late.json()["stage"] in {first.json()["stage"], "completed"}
     closed = await dev_stack.gateway.post(url, json=action, headers=ops(dev_stack, "k-43"))
     assert closed.status_code == 409
+
+    # The audit log has each action answered 202 (a repeat too), under the shared token and the
+    # name given; none refused, and not the note.
+    acts, _ = await AuditLog(dev_stack.alerts.engine).page(case=app_id, action="act")
+    assert [(e.actor, e.role, e.detail) for e in acts] == [
+        ("ops (shared token)", "ops", "reassign_seal_shop as 王敏")
+    ] * 3
 
 
 async def test_an_operator_rejects_a_case_whose_tax_record_is_not_ready(dev_stack: Stack) -> None:

@@ -16,7 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import store.case_keys  # their tables are on Base too (as are the documents', facts' and ledger's)
+import store.audit  # their tables are on Base too (as are the documents', facts' and ledger's)
+import store.case_keys
 import store.documents
 import store.facts
 import store.subsidy_schema  # noqa: F401
@@ -300,6 +301,8 @@ async def test_an_upgraded_database_has_exactly_the_schema_of_a_new_one_and_of_t
         assert tables == {
             "alerts",
             "alert_events",
+            "audit_log",
+            "audit_log_cases",
             "case_documents",
             "case_keys",
             "alembic_version",
