@@ -15,11 +15,13 @@ from gateway.business_metrics import BUSINESS
 from gateway.codec import CodecCors
 from gateway.dependencies import CONNECT_TIMEOUT_S, TemporalConnection, TemporalUnavailable
 from gateway.errors import install_error_handlers
+from gateway.failures import FailureLimiter
 from gateway.methods import AllowedMethods
 from gateway.observability import RequestLogMiddleware, observe_calendar_coverage, register_business_collector
 from gateway.openapi import install_openapi
 from gateway.queue_metrics import QUEUES
 from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, reports, subsidies
+from gateway.sessions import utc_now
 from infra.log_context import CaseLogContext
 from infra.logging import get_logger
 from infra.settings import Settings, get_settings
@@ -103,6 +105,10 @@ def create_app(
     # Set when the gateway stops (here, or earlier by a server that announces its shutdown), so
     # that open alert streams end rather than hold the server up.
     app.state.stopping = asyncio.Event()
+    # Wrong tokens per client address (gateway/failures.py); the clock the sessions' timeouts
+    # are read on (gateway/sessions.py).
+    app.state.failures = FailureLimiter()
+    app.state.clock = utc_now
     app.include_router(applications.router)
     app.include_router(alerts.router)
     app.include_router(subsidies.router)

@@ -250,7 +250,11 @@ def alert_id_of_path(
             "model": Detail,
             "description": "missing or wrong bearer token (the ops or a personal ops token)",
         },
-        403: {"model": Detail, "description": "a personal ops token with another operator's name"},
+        403: {
+            "model": Detail,
+            "description": "a personal ops token with another operator's name; or, in production, the "
+            "shared ops token (a person must acknowledge)",
+        },
         404: {"model": Detail, "description": "no alert has this id"},
         409: {"model": Detail, "description": "the alert was acknowledged before (that one is kept)"},
         422: {"model": FieldErrors, "description": "field errors of the body (`operator`, `note`)"},

@@ -179,7 +179,11 @@ async def withdraw_application(
     "/{application_id}/actions",
     summary="An operator's action on a case (ops or personal ops token)",
     responses={
-        403: {"model": Detail, "description": "a personal ops token with another operator's name"},
+        403: {
+            "model": Detail,
+            "description": "a personal ops token with another operator's name; or, in production, the "
+            "shared ops token (a person must act)",
+        },
         422: {
             "model": FieldErrors,
             "description": "field errors, or an action the case does not offer now "

@@ -7,9 +7,10 @@ payloads they hold here and show what comes back, in the bodies of ``gateway/cod
 strings (``?preserveStorageRefs=true``) and the ``X-Namespace`` header are accepted, and the keys are
 the same for every namespace.
 
-Who may: the ops token, or the ops session cookie of ``/ops/login`` (the Web UI sends cookies,
-never tokens, to a codec endpoint over plain HTTP). CORS with credentials for exactly
-``ODS_UI_ORIGIN`` (``gateway.codec.CodecCors``); other origins get no CORS headers.
+Who may: an ops token, or the session cookie of ``/ops/login`` (the Web UI sends cookies, never
+tokens, to a codec endpoint over plain HTTP); in production a person only, not the shared ops token
+(``gateway.auth.codec_access``). CORS with credentials for exactly ``ODS_UI_ORIGIN``
+(``gateway.codec.CodecCors``); other origins get no CORS headers.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ router = APIRouter(
     dependencies=[Depends(codec_access)],
     responses={
         200: {"model": CodecAnswer, "description": "the payloads, encoded or decoded"},
-        401: {"model": Detail, "description": "neither the ops token nor the ops session cookie"},
+        401: {"model": Detail, "description": "neither an ops token nor a session cookie that counts"},
+        403: {"model": Detail, "description": "ODS_ENV=production and the shared ops token: a person must"},
+        503: {"model": Detail, "description": "a session cookie, and the service database is unreachable"},
     },
 )
 

@@ -8,8 +8,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import store.documents  # their tables are on Base too (as are the facts and the subsidy ledger's)
+import store.documents  # their tables are on Base too (so are the facts', sessions' and ledger's)
 import store.facts
+import store.sessions
 import store.subsidy_schema  # noqa: F401
 from store.schema import Base
 

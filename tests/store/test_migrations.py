@@ -16,8 +16,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import store.documents  # their tables are on Base too (as are the facts and the subsidy ledger's)
+import store.documents  # their tables are on Base too (so are the facts', sessions' and ledger's)
 import store.facts
+import store.sessions
 import store.subsidy_schema  # noqa: F401
 from store.alerts import AlertIn, AlertStore
 from store.db import create_engine, init_schema, transaction
@@ -302,6 +303,7 @@ async def test_an_upgraded_database_has_exactly_the_schema_of_a_new_one_and_of_t
             "case_documents",
             "alembic_version",
             "case_facts",
+            "ops_sessions",
             "subsidy_budget",
             "subsidy_grants",
         }
