@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright, expect
 
-from gateway.auth import OPS_SESSION_COOKIE
+from gateway.sessions import COOKIE as OPS_SESSION_COOKIE
 from infra.temporal import SA_DISTRICT_CODE, SA_ENTERPRISE_NAME, SA_USCC
 from tests import factories
 from tests.browser.stack import WebUiStack, web_ui_stack
