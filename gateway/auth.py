@@ -40,9 +40,8 @@ from gateway.sessions import (
     COOKIE,
     IDLE_TIMEOUT,
     TLS_COOKIE,
-    cookie_name,
+    browser_session,
     minutes,
-    operator_sessions,
 )
 from infra.settings import SHARED_OPS_NAME, Settings
 
@@ -271,9 +270,7 @@ async def codec_access(
         caller = caller_of_token(settings, credentials.credentials, {Role.OPS}, client)
         if caller is not None:
             return _person_required(settings, caller)
-    cookie = request.cookies.get(cookie_name(settings))
-    # The service database is reached only for a cookie: a bearer token needs none.
-    signed_in = await (await operator_sessions(request, settings, database)).find(cookie) if cookie else None
+    signed_in = await browser_session(request, settings, database)
     if signed_in is not None:
         caller = Caller(
             role=Role.OPS,

@@ -177,6 +177,13 @@ async def operator_sessions(
     return OperatorSessions(await database.sessions(), settings, gateway_clock(request))
 
 
+async def browser_session(request: Request, settings: Settings, database: ServiceDatabase) -> SignedIn | None:
+    """The session of the request's cookie, if it counts; the service database is reached only when
+    there is a cookie (a request with a bearer token or none needs no database)."""
+    cookie = request.cookies.get(cookie_name(settings))
+    return await (await operator_sessions(request, settings, database)).find(cookie) if cookie else None
+
+
 def set_cookie(response: Response, settings: Settings, session_id: str) -> None:
     tls = served_over_tls(settings)
     response.set_cookie(

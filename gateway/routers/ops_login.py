@@ -31,6 +31,7 @@ from gateway.sessions import (
     ABSOLUTE_TIMEOUT,
     IDLE_TIMEOUT,
     SignedIn,
+    browser_session,
     clear_cookie,
     cookie_name,
     minutes,
@@ -172,8 +173,7 @@ def _answer(
 )
 async def login_page(request: Request, settings: SettingsDep, database: ServiceDatabaseDep) -> HTMLResponse:
     """A form for an ops token; says whether this browser is signed in, as whom, and until when."""
-    cookie = request.cookies.get(cookie_name(settings))
-    signed_in = await (await operator_sessions(request, settings, database)).find(cookie) if cookie else None
+    signed_in = await browser_session(request, settings, database)
     return HTMLResponse(_page(request, settings, signed_in=signed_in), headers=_PAGE_HEADERS)
 
 
