@@ -51,7 +51,7 @@ class AuditEntry(BaseModel):
     actor: str = Field(
         max_length=ACTOR_MAX_LENGTH,
         description="who: a personal token's name, or the shared credential used (such as "
-        "`ops (shared token)`)",
+        "`shared-ops-token`)",
     )
     role: AuditRole = Field(description="the caller's role")
     action: AuditAction

@@ -252,7 +252,7 @@ def validated(model: type[_M], data: object) -> _M:
 def operator_required_in_the_document(schema: dict[str, Any]) -> None:
     """``json_schema_extra`` of an operator's body: ``operator`` documented as the shared ops token
     needs it, a required string. A personal ops token may leave it out (or send null): its name
-    is the operator then (``gateway.auth.OpsCaller``)."""
+    is the operator then (``gateway.auth.Caller.operator``)."""
     properties = schema["properties"]
     branches = properties["operator"].pop("anyOf", None)
     if branches:

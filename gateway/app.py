@@ -15,6 +15,7 @@ from gateway.business_metrics import BUSINESS
 from gateway.codec import CodecCors
 from gateway.dependencies import CONNECT_TIMEOUT_S, TemporalConnection, TemporalUnavailable
 from gateway.errors import install_error_handlers
+from gateway.failures import FailureLimiter
 from gateway.methods import AllowedMethods
 from gateway.observability import RequestLogMiddleware, observe_calendar_coverage, register_business_collector
 from gateway.openapi import install_openapi
@@ -30,6 +31,7 @@ from gateway.routers import (
     reports,
     subsidies,
 )
+from gateway.sessions import utc_now
 from infra.case_keys import CaseKeyring
 from infra.log_context import CaseLogContext
 from infra.logging import get_logger
@@ -119,6 +121,10 @@ def create_app(
     # Set when the gateway stops (here, or earlier by a server that announces its shutdown), so
     # that open alert streams end rather than hold the server up.
     app.state.stopping = asyncio.Event()
+    # Wrong tokens per client address (gateway/failures.py); the clock the sessions' timeouts
+    # are read on (gateway/sessions.py).
+    app.state.failures = FailureLimiter()
+    app.state.clock = utc_now
     app.include_router(applications.router)
     app.include_router(alerts.router)
     app.include_router(subsidies.router)

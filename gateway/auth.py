@@ -1,40 +1,50 @@
-"""Who may call what: bearer tokens by role, compared in constant time (``ODS_*_TOKEN`` in the
-README's configuration table; the security of each route in ``/openapi.json``).
+"""Who may call what, and who the caller is: bearer tokens by role, compared in constant time
+(``ODS_*_TOKEN`` in the README's configuration table; the security of each route in
+``/openapi.json``), and the operators' sessions of ``/ops/login`` (``gateway/sessions.py``).
 
 The portal's token opens ``/v1/applications…``; the ops token all of the gateway but the
 partner callbacks (which carry signatures instead) and the audit log; the alerts token the alert
 feed only; an auditor's token (``ODS_AUDITOR_TOKENS``) the audit log only (``auditor_access``).
-A missing or wrong token is a 401 before anything else happens.
+A missing or wrong token is a 401 before anything else happens; too many wrong ones from one
+address are a 429 before the token is even compared (``gateway/failures.py``).
 
 Personal ops tokens (``ODS_OPERATOR_TOKENS``, ``name:token`` pairs) open whatever the ops token
-opens, ``/ops/login`` and the codec included. Where the gateway records who acted (an action on a
-case, an alert's acknowledgement), ``OpsCaller`` settles the name: a personal token's own, or the
-``operator`` the caller gives with the shared ops token. Tokens are compared in constant time, every
-one of them whatever matches first, and never logged.
+opens, ``/ops/login`` and the codec included. Every check answers a ``Caller``: the role, the
+person (or the shared token), the client address and user agent. Where the gateway records who
+acted (an action on a case, an alert's acknowledgement), ``Caller.operator`` settles the name: a
+personal token's own, or, outside production, the ``operator`` the caller gives with the shared
+ops token. In production (``ODS_ENV=production``) the shared ops token cannot act, acknowledge or
+decode (403): those need a person. Tokens are compared in constant time, every one of them
+whatever matches first, and never logged.
 
 The codec endpoints (``/codec/encode``, ``/codec/decode``) take the ops token or, for the Web UI
-(which sends cookies, not tokens, to a codec endpoint), the ops session cookie that ``/ops/login``
-hands out for the ops token: ``v1.<expiry, unix seconds>.<hex HMAC-SHA256>``, keyed by a key
-derived from the ops token. It is stateless, so every gateway with the same ops token accepts it,
-and a new ops token ends every session.
+(which sends cookies, not tokens, to a codec endpoint), the session cookie of ``/ops/login``;
+the cookie opens nothing else.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from domain.validation import ApplicationInvalid, FieldError
-from gateway.dependencies import SettingsDep
-from infra.settings import Settings
+from gateway.dependencies import ServiceDatabaseDep, SettingsDep
+from gateway.failures import Client, FailureLimiter, failure_limiter
+from gateway.sessions import (
+    ABSOLUTE_TIMEOUT,
+    COOKIE,
+    IDLE_TIMEOUT,
+    TLS_COOKIE,
+    browser_session,
+    minutes,
+)
+from infra.settings import SHARED_OPS_NAME, Settings
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -87,74 +97,51 @@ def _shared_roles_of(settings: Settings, token: str) -> set[Role]:
     }
 
 
-def roles_of(settings: Settings, token: str) -> set[Role]:
-    """The roles whose token this is (every role is compared, whatever matches first); a personal
-    ops token is the ops role's."""
-    roles = _shared_roles_of(settings, token)
-    if personal_name_of(settings, token) is not None:
-        roles.add(Role.OPS)
-    return roles
+def shared_ops_token(settings: Settings, token: str) -> bool:
+    """Whether this is the shared ops token (``ODS_OPS_TOKEN``); every role's token is compared."""
+    return Role.OPS in _shared_roles_of(settings, token)
 
 
 def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def bearer_token(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> str:
-    """A dependency: the bearer token the caller presents, else a 401."""
-    if credentials is None:
-        raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
-    return credentials.credentials
-
-
-BearerTokenDep = Annotated[str, Depends(bearer_token)]
-
-
-def require(*allowed: Role) -> Callable[..., Awaitable[Role]]:
-    """A dependency that lets only these roles through and names the caller's role."""
-
-    async def check_bearer_token(settings: SettingsDep, token: BearerTokenDep) -> Role:
-        matched = roles_of(settings, token) & set(allowed)
-        if not matched:
-            raise unauthorized("the bearer token is not valid for this endpoint")
-        return min(matched, key=list(Role).index)
-
-    return check_bearer_token
-
-
-portal_access = require(Role.PORTAL, Role.OPS)
-"""``/v1/applications…``: the portal, and ops who may do everything the portal may."""
-ops_access = require(Role.OPS)
-"""Operations-only endpoints (subsidies, reports, codec), as later issues add them."""
-alerts_access = require(Role.ALERTS, Role.OPS)
-"""``/v1/alerts`` and ``/v1/alerts/stream``."""
-
-
-# --- who acts: the shared ops token, or a personal one -------------------------------------------
+# --- who calls ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class OpsCaller:
-    """An ops caller, and the name its actions are recorded under."""
+class Caller:
+    """Who is calling: what an audit entry needs to say who did it, from where."""
 
-    personal_name: str | None
-    """The name of the personal token used; None for the shared ops token."""
+    role: Role
+    name: str
+    """The person's name (their personal ops token's, or their session's); for a shared token the
+    token's: ``shared-ops-token``, ``shared-portal-token``, ``shared-alerts-token``."""
+    personal: bool
+    """Whether ``name`` is a person's; False for a shared token (or a session opened with one)."""
+    client: str
+    """The client's address (``gateway/failures.py``)."""
+    user_agent: str
+    via: Literal["bearer", "session"]
+
+    @property
+    def personal_name(self) -> str | None:
+        """The person's name; None for a shared token."""
+        return self.name if self.personal else None
 
     def operator(self, claimed: str | None) -> str:
         """The name to record, given the body's ``operator``. A personal token: its own name (the
         body may leave it out, or give the same; another name is a 403). The shared ops token: the
         body's name, which it must then give (a 422 at ``operator`` otherwise)."""
         given = claimed.strip() if claimed is not None else ""
-        if self.personal_name is not None:
-            if given and given != self.personal_name:
+        if self.personal:
+            if given and given != self.name:
                 raise HTTPException(
                     403,
-                    f"this personal ops token is {self.personal_name}'s: act under that name (leave "
+                    f"this personal ops token is {self.name}'s: act under that name (leave "
                     "operator out, or give it), or use the shared ops token",
                 )
-            return self.personal_name
+            return self.name
         if not given:
             raise ApplicationInvalid(
                 [
@@ -166,92 +153,164 @@ class OpsCaller:
         return given
 
 
-async def ops_caller(settings: SettingsDep, token: BearerTokenDep) -> OpsCaller:
-    """A dependency: the ops token or a personal ops token, else a 401 (before anything else)."""
+def _shared_name(role: Role) -> str:
+    return SHARED_OPS_NAME if role is Role.OPS else f"shared-{role}-token"
+
+
+def caller_of_token(settings: Settings, token: str, allowed: set[Role], client: Client) -> Caller | None:
+    """The caller this bearer token makes, if its role is one of ``allowed`` (every token is compared,
+    whatever matches first); None for any other token."""
     personal = personal_name_of(settings, token)
-    if personal is not None:
-        return OpsCaller(personal_name=personal)
-    if Role.OPS in _shared_roles_of(settings, token):
-        return OpsCaller(personal_name=None)
-    raise unauthorized("the bearer token is not valid for this endpoint (the ops or a personal ops token)")
+    roles = _shared_roles_of(settings, token) | ({Role.OPS} if personal is not None else set())
+    matched = roles & allowed
+    if not matched:
+        return None
+    role = min(matched, key=list(Role).index)
+    name = personal if role is Role.OPS and personal is not None else None
+    return Caller(
+        role=role,
+        name=name or _shared_name(role),
+        personal=name is not None,
+        client=client.address,
+        user_agent=client.user_agent,
+        via="bearer",
+    )
 
 
-OpsCallerDep = Annotated[OpsCaller, Depends(ops_caller)]
+def _person_required(settings: Settings, caller: Caller) -> Caller:
+    """In production, acting, acknowledging and decoding need a person (403 for a shared token)."""
+    if settings.env == "production" and not caller.personal:
+        raise HTTPException(
+            403,
+            "ODS_ENV=production: the shared ops token cannot act on a case, acknowledge an alert or "
+            "decode payloads; these need a person: use your personal ops token (ODS_OPERATOR_TOKENS), "
+            "or sign in with it at /ops/login",
+        )
+    return caller
+
+
+async def _bearer_caller(
+    request: Request,
+    settings: Settings,
+    limiter: FailureLimiter,
+    credentials: HTTPAuthorizationCredentials | None,
+    allowed: set[Role],
+) -> Caller:
+    if credentials is None:
+        raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+    client = Client.of(request)
+    limiter.check(client)
+    caller = caller_of_token(settings, credentials.credentials, allowed, client)
+    if caller is None:
+        limiter.failed(client, where=request.url.path, why="bearer token not valid here")
+        raise unauthorized("the bearer token is not valid for this endpoint")
+    return caller
+
+
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+FailureLimiterDep = Annotated[FailureLimiter, Depends(failure_limiter)]
+
+
+def require(*allowed: Role) -> Callable[..., Awaitable[Caller]]:
+    """A dependency that lets only these roles' bearer tokens through and names the caller."""
+
+    async def check_bearer_token(
+        request: Request, settings: SettingsDep, limiter: FailureLimiterDep, credentials: BearerDep
+    ) -> Caller:
+        return await _bearer_caller(request, settings, limiter, credentials, set(allowed))
+
+    return check_bearer_token
+
+
+portal_access = require(Role.PORTAL, Role.OPS)
+"""``/v1/applications…``: the portal, and ops who may do everything the portal may."""
+ops_access = require(Role.OPS)
+"""Operations-only endpoints (subsidies, reports), as later issues add them."""
+alerts_access = require(Role.ALERTS, Role.OPS)
+"""``/v1/alerts`` and ``/v1/alerts/stream``."""
+
+
+async def ops_caller(
+    request: Request, settings: SettingsDep, limiter: FailureLimiterDep, credentials: BearerDep
+) -> Caller:
+    """A dependency for acting on a case and acknowledging an alert: the ops token or a personal ops
+    token, else a 401 (before anything else); in production a person's token only (403)."""
+    caller = await _bearer_caller(request, settings, limiter, credentials, {Role.OPS})
+    return _person_required(settings, caller)
+
+
+OpsCallerDep = Annotated[Caller, Depends(ops_caller)]
 
 
 # --- auditors: the audit log, and nothing else ---------------------------------------------------
 
 
-async def auditor_access(settings: SettingsDep, token: BearerTokenDep) -> str:
+async def auditor_access(
+    request: Request, settings: SettingsDep, limiter: FailureLimiterDep, credentials: BearerDep
+) -> str:
     """A dependency: the name of the auditor whose token this is (``ODS_AUDITOR_TOKENS``), else a
-    401. No other token opens the audit log, and an auditor's token opens nothing else (the
-    settings refuse one equal to any other token)."""
-    name = _name_of(settings.auditor_token_map, token)
+    401 (counted like any wrong token). No other token opens the audit log, and an auditor's token
+    opens nothing else (the settings refuse one equal to any other token)."""
+    if credentials is None:
+        raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+    client = Client.of(request)
+    limiter.check(client)
+    name = _name_of(settings.auditor_token_map, credentials.credentials)
     if name is None:
+        limiter.failed(client, where=request.url.path, why="not an auditor's token")
         raise unauthorized("the bearer token is not valid for this endpoint (an auditor's token)")
     return name
 
 
-# --- the ops session cookie (the Web UI's way to the codec endpoints) ---------------------------
+# --- the codec: a bearer token (the CLI) or the session cookie (the Web UI) ---------------------
 
-OPS_SESSION_COOKIE = "ods_ops_session"
-OPS_SESSION_LIFETIME_S = 8 * 3600
-_SESSION_VERSION = "v1"
-
-ops_session = APIKeyCookie(
-    name=OPS_SESSION_COOKIE,
+session_cookie = APIKeyCookie(
+    name=COOKIE,
+    scheme_name="OpsSessionCookie",
     auto_error=False,
     description="the ops session cookie from /ops/login (the Web UI's way to the codec endpoints)",
 )
-
-
-def _session_key(settings: Settings) -> bytes:
-    # Derived, so the cookie never carries anything that would open the bearer-token endpoints.
-    return hmac.new(settings.ops_token.encode("utf-8"), b"ods ops session cookie v1", hashlib.sha256).digest()
-
-
-def _session_mac(settings: Settings, expires: int) -> str:
-    message = f"{_SESSION_VERSION}.{expires}".encode()
-    return hmac.new(_session_key(settings), message, hashlib.sha256).hexdigest()
-
-
-def issue_ops_session(settings: Settings, now: float | None = None) -> tuple[str, int]:
-    """A new session cookie value and its expiry (unix seconds)."""
-    expires = int(now if now is not None else time.time()) + OPS_SESSION_LIFETIME_S
-    return f"{_SESSION_VERSION}.{expires}.{_session_mac(settings, expires)}", expires
-
-
-def ops_session_expiry(settings: Settings, value: str | None, now: float | None = None) -> int | None:
-    """The expiry of a valid, unexpired session cookie; None for anything else."""
-    if not value:
-        return None
-    version, _, rest = value.partition(".")
-    expires_text, _, mac = rest.partition(".")
-    if version != _SESSION_VERSION or not expires_text.isdigit() or len(expires_text) > 12:
-        return None
-    expires = int(expires_text)
-    if not hmac.compare_digest(_as_bytes(mac), _session_mac(settings, expires).encode()):
-        return None
-    current = now if now is not None else time.time()
-    if expires <= current or expires > current + OPS_SESSION_LIFETIME_S + 60:
-        return None
-    return expires
+tls_session_cookie = APIKeyCookie(
+    name=TLS_COOKIE,
+    scheme_name="OpsSessionCookieTLS",
+    auto_error=False,
+    description="the ops session cookie from /ops/login where the gateway is served over TLS",
+)
 
 
 async def codec_access(
+    request: Request,
     settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    session: Annotated[str | None, Depends(ops_session)],
-) -> Role:
-    """``/codec/…``: the ops token (the CLI's ``--codec-auth "Bearer …"``) or the ops session
-    cookie (the Web UI)."""
-    if credentials is not None and Role.OPS in roles_of(settings, credentials.credentials):
-        return Role.OPS
-    if ops_session_expiry(settings, session) is not None:
-        return Role.OPS
-    if credentials is None and session is None:
-        raise unauthorized(
-            "the ops token (Authorization: Bearer <token>) or the ops session cookie from /ops/login "
-            "is required"
+    limiter: FailureLimiterDep,
+    credentials: BearerDep,
+    database: ServiceDatabaseDep,
+    _plain: Annotated[str | None, Depends(session_cookie)],
+    _tls: Annotated[str | None, Depends(tls_session_cookie)],
+) -> Caller:
+    """``/codec/…``: the ops token (the CLI's ``--codec-auth "Bearer …"``) or the session cookie of
+    ``/ops/login`` (the Web UI); only the cookie of this gateway's scheme counts."""
+    client = Client.of(request)
+    if credentials is not None:
+        limiter.check(client)
+        caller = caller_of_token(settings, credentials.credentials, {Role.OPS}, client)
+        if caller is not None:
+            return _person_required(settings, caller)
+    signed_in = await browser_session(request, settings, database)
+    if signed_in is not None:
+        caller = Caller(
+            role=Role.OPS,
+            name=signed_in.operator,
+            personal=signed_in.personal,
+            client=client.address,
+            user_agent=client.user_agent,
+            via="session",
         )
-    raise unauthorized("neither an ops token nor a valid ops session (sign in again at /ops/login)")
+        return _person_required(settings, caller)
+    if credentials is not None:
+        limiter.failed(client, where=request.url.path, why="bearer token not valid here")
+        raise unauthorized("neither an ops token nor a valid ops session (sign in again at /ops/login)")
+    raise unauthorized(
+        "the ops token (Authorization: Bearer <token>) or the ops session cookie from /ops/login is "
+        f"required (a session ends after {minutes(IDLE_TIMEOUT)} minutes unused, or "
+        f"{minutes(ABSOLUTE_TIMEOUT)} minutes after signing in)"
+    )

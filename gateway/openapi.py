@@ -46,6 +46,24 @@ def _use_our_422(schema: dict[str, Any], components: dict[str, Any]) -> None:
     components.pop("ValidationError", None)
 
 
+def _too_many_wrong_tokens(schema: dict[str, Any]) -> None:
+    """Every route that takes a token may answer 429 (``gateway/failures.py``)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and operation.get("security"):
+                operation.setdefault("responses", {}).setdefault(
+                    "429",
+                    {
+                        "description": "too many wrong tokens from this address; try again after "
+                        "`Retry-After` seconds (the right token too)",
+                        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": _REF_TEMPLATE.format(model="Detail")}}
+                        },
+                    },
+                )
+
+
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
     """``anyOf: [X, {"type": "null"}]`` -> ``X`` (the other keys, such as the description, kept)."""
     branches = schema.get("anyOf")
@@ -117,6 +135,7 @@ def install_openapi(app: FastAPI) -> None:
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         _use_our_422(schema, components)
+        _too_many_wrong_tokens(schema)
         _parameters_as_sent(schema)
         _body_descriptions_on_the_body(schema)
         _keys_without_nul(components)

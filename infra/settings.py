@@ -19,6 +19,8 @@ DEV_DEFAULTS = {
     "alerts_token": "dev-alerts-token",
     "callback_secret": "dev-callback-secret",
     "webhook_secret": "dev-webhook-secret",
+    # Keys the fingerprints of the tokens operators' sessions were opened with (gateway/sessions.py).
+    "session_secret": "dev-session-secret",
     # Payload encryption (infra/codec.py): one fixed, public key, id ``dev``. Never for real data.
     "codec_keys": "dev:2Su0nw2SEoxK5gIBGyW8ID0mnBWVoc8THTc8j7pF0Bw=",
 }
@@ -29,6 +31,8 @@ _ORIGIN = re.compile(r"^https?://[^/\s*]+$")
 # ``-``, ``@``), and a token of at least 16 bearer-token characters (RFC 6750's b64token).
 _OPERATOR_NAME = re.compile(r"[\w.@-]{1,64}")
 _OPERATOR_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{16,512}", re.ASCII)
+# The name a session opened with the shared ops token goes by (gateway/sessions.py): no person's.
+SHARED_OPS_NAME = "shared-ops-token"
 _ROLE_TOKENS = {
     "portal_token": "ODS_PORTAL_TOKEN",
     "ops_token": "ODS_OPS_TOKEN",
@@ -37,7 +41,14 @@ _ROLE_TOKENS = {
 
 
 # Secrets that must be real ones when the service is exposed (``_refuse_weak_settings_when_exposed``).
-_SECRETS = ("portal_token", "ops_token", "alerts_token", "callback_secret", "webhook_secret")
+_SECRETS = (
+    "portal_token",
+    "ops_token",
+    "alerts_token",
+    "callback_secret",
+    "webhook_secret",
+    "session_secret",
+)
 MIN_SECRET_LENGTH = 32
 # The addresses a process listens on.
 _LISTENERS = ("gateway_addr", "sandbox_addr", "worker_metrics_addr")
@@ -77,6 +88,8 @@ def parse_operator_tokens(text: str, variable: str = "ODS_OPERATOR_TOKENS") -> d
                 f"{where}: the name must be 1 to 64 letters, digits, '.', '_', '-' or '@' (such as zhang.wei)"
             )
         where = f"{where} ({name})"
+        if name == SHARED_OPS_NAME:
+            raise ValueError(f"{where}: {SHARED_OPS_NAME} names the shared ops token, not a person")
         if not _OPERATOR_TOKEN.fullmatch(token):
             raise ValueError(
                 f"{where}: the token must be 16 to 512 characters of A-Z, a-z, 0-9 and . _ ~ + / = -"
@@ -155,6 +168,7 @@ class Settings(BaseSettings):
     auditor_tokens: str = ""
     callback_secret: str = DEV_DEFAULTS["callback_secret"]
     webhook_secret: str = DEV_DEFAULTS["webhook_secret"]
+    session_secret: str = DEV_DEFAULTS["session_secret"]
     alert_webhooks: str = ""
     # Comma-separated URLs of the portal's status push (docs/operations.md, workflows/portal_push.py).
     portal_webhooks: str = ""

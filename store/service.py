@@ -24,6 +24,7 @@ from store.case_keys import CaseKeyStore
 from store.db import open_database
 from store.documents import CaseDocuments, DocumentSealer
 from store.facts import CaseFactStore
+from store.sessions import OpsSessions
 from store.subsidies import SubsidyLedger
 
 
@@ -42,6 +43,7 @@ class _Opened:
     documents: CaseDocuments
     case_keys: CaseKeyStore
     audit: AuditLog
+    sessions: OpsSessions
 
     @classmethod
     def on(cls, engine: AsyncEngine, sealer: DocumentSealer | None = None) -> _Opened:
@@ -53,6 +55,7 @@ class _Opened:
             CaseDocuments(engine, sealer),
             CaseKeyStore(engine),
             AuditLog(engine),
+            OpsSessions(engine),
         )
 
 
@@ -144,6 +147,9 @@ class ServiceDatabase:
 
     async def audit(self) -> AuditLog:
         return (await self._open()).audit
+
+    async def sessions(self) -> OpsSessions:
+        return (await self._open()).sessions
 
     async def close(self) -> None:
         """Dispose of the engine this object opened (one handed in is left alone); a later use opens

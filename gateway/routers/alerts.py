@@ -21,7 +21,7 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 
 from domain.alerts import AlertLevel, AlertRecord, AlertStage
-from gateway.access import ops_access
+from gateway.access import access_of
 from gateway.auth import OpsCallerDep, alerts_access
 from gateway.bodies import BodyRoute
 from gateway.dependencies import ServiceDatabaseDep, SettingsDep, StoppingDep, TemporalDep
@@ -251,7 +251,11 @@ def alert_id_of_path(
             "model": Detail,
             "description": "missing or wrong bearer token (the ops or a personal ops token)",
         },
-        403: {"model": Detail, "description": "a personal ops token with another operator's name"},
+        403: {
+            "model": Detail,
+            "description": "a personal ops token with another operator's name; or, in production, the "
+            "shared ops token (a person must acknowledge)",
+        },
         404: {"model": Detail, "description": "no alert has this id"},
         409: {"model": Detail, "description": "the alert was acknowledged before (that one is kept)"},
         422: {"model": FieldErrors, "description": "field errors of the body (`operator`, `note`)"},
@@ -293,6 +297,6 @@ async def acknowledge_alert(
     shared = "" if caller.personal_name else f" as {operator}"
     detail = f"alert {alert.id} ({alert.stage} {alert.level}){shared}"
     await audit.record(
-        database, ops_access(http, caller), "acknowledge", cases=[alert.application_id], detail=detail
+        database, access_of(caller), "acknowledge", cases=[alert.application_id], detail=detail
     )
     return alert

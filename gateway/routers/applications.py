@@ -19,8 +19,8 @@ from documents.storage import DocumentNotFound, InvalidDocumentRef, LegacyDocume
 from domain.actions import ActionRequest, IdempotencyKey, OperatorAction
 from domain.application import Application, Delivery, DistrictCode, Supplement
 from domain.status import CaseStage, SlaState, StatusDocument
-from gateway.access import bearer_access, ops_access
-from gateway.auth import BearerTokenDep, OpsCallerDep, Role, portal_access
+from gateway.access import access_of
+from gateway.auth import Caller, OpsCallerDep, ops_access, portal_access
 from gateway.bodies import BodyRoute, readable_body
 from gateway.dependencies import CaseId, PoliciesDep, ServiceDatabaseDep, SettingsDep, TemporalDep
 from gateway.models import (
@@ -198,9 +198,7 @@ async def erase_application(
     earlier = f"erased before, at {done.erased_at.isoformat()} by {done.erased_by}"
     said = done.reason if done.first else earlier
     named = "" if caller.personal_name is not None else f"as {operator}: "
-    await audit.record(
-        database, ops_access(request, caller), "erase", cases=[application_id], detail=f"{named}{said}"
-    )
+    await audit.record(database, access_of(caller), "erase", cases=[application_id], detail=f"{named}{said}")
     return ErasureAnswer(
         application_id=done.application_id,
         erased_at=done.erased_at,
@@ -248,7 +246,11 @@ async def withdraw_application(
     "/{application_id}/actions",
     summary="An operator's action on a case (ops or personal ops token)",
     responses={
-        403: {"model": Detail, "description": "a personal ops token with another operator's name"},
+        403: {
+            "model": Detail,
+            "description": "a personal ops token with another operator's name; or, in production, the "
+            "shared ops token (a person must act)",
+        },
         422: {
             "model": FieldErrors,
             "description": "field errors, or an action the case does not offer now "
@@ -289,7 +291,7 @@ async def act_on_application(
     status = await cases.act(client, application_id, action)
     shared = "" if caller.personal_name else f" as {action.operator}"
     await audit.record(
-        database, ops_access(http, caller), "act", cases=[application_id], detail=f"{action.action}{shared}"
+        database, access_of(caller), "act", cases=[application_id], detail=f"{action.action}{shared}"
     )
     return status
 
@@ -331,9 +333,7 @@ async def get_document(
     ],
     settings: SettingsDep,
     database: ServiceDatabaseDep,
-    role: Annotated[Role, Depends(portal_access)],
-    token: BearerTokenDep,
-    request: Request,
+    caller: Annotated[Caller, Depends(portal_access)],
 ) -> Response:
     """From the service database, whichever worker made it; a case begun before documents were
     kept there is served from the ``$ODS_DATA_DIR/documents`` folder of the gateway that has it.
@@ -352,8 +352,7 @@ async def get_document(
             pdf = await asyncio.to_thread(LegacyDocumentFolder(settings.data_dir).read, application_id, name)
         except DocumentNotFound:
             return missing
-    access = bearer_access(request, settings, token, role)
-    await audit.record(database, access, "document", cases=[application_id], detail=name)
+    await audit.record(database, access_of(caller), "document", cases=[application_id], detail=name)
     return Response(
         pdf,
         media_type="application/pdf",

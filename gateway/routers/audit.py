@@ -59,7 +59,7 @@ async def audit_log(
             max_length=ACTOR_MAX_LENGTH,
             pattern=TEXT_PATTERN,
             description="only entries of this actor: a personal token's name, or a shared credential "
-            "(such as `ops (shared token)`)",
+            "(such as `shared-ops-token`)",
         ),
     ] = None,
     action: Annotated[AuditAction | None, Query(description="only entries of this action")] = None,

@@ -7,9 +7,10 @@ payloads they hold here and show what comes back, in the bodies of ``gateway/cod
 strings (``?preserveStorageRefs=true``) and the ``X-Namespace`` header are accepted, and the keys are
 the same for every namespace.
 
-Who may: the ops token, or the ops session cookie of ``/ops/login`` (the Web UI sends cookies,
-never tokens, to a codec endpoint over plain HTTP). CORS with credentials for exactly
-``ODS_UI_ORIGIN`` (``gateway.codec.CodecCors``); other origins get no CORS headers.
+Who may: an ops token, or the session cookie of ``/ops/login`` (the Web UI sends cookies, never
+tokens, to a codec endpoint over plain HTTP); in production a person only, not the shared ops token
+(``gateway.auth.codec_access``). CORS with credentials for exactly ``ODS_UI_ORIGIN``
+(``gateway.codec.CodecCors``); other origins get no CORS headers.
 
 Every decode is in the audit log (``service/audit.py``) before its answer leaves: who, from where,
 the cases whose keys the payloads are under, and how many encrypted payloads. When the log cannot
@@ -22,13 +23,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials
 
-from gateway.access import codec_caller
-from gateway.auth import bearer, codec_access
+from gateway.access import access_of
+from gateway.auth import Caller, codec_access
 from gateway.bodies import MAX_BODY_BYTES, BodyRoute
 from gateway.codec import PATH_PREFIX, CodecAnswer, CodecPayloads, payloads_json
-from gateway.dependencies import ServiceDatabaseDep, SettingsDep
+from gateway.dependencies import ServiceDatabaseDep
 from gateway.errors import ParameterInvalid
 from gateway.models import Detail, FieldErrors
 from infra.codec import EncryptionCodec, PayloadDecryptionError, UnknownCodecKey
@@ -52,7 +52,9 @@ router = APIRouter(
     dependencies=[Depends(codec_access)],
     responses={
         200: {"model": CodecAnswer, "description": "the payloads, encoded or decoded"},
-        401: {"model": Detail, "description": "neither the ops token nor the ops session cookie"},
+        401: {"model": Detail, "description": "neither an ops token nor a session cookie that counts"},
+        403: {"model": Detail, "description": "ODS_ENV=production and the shared ops token: a person must"},
+        503: {"model": Detail, "description": "a session cookie, and the service database is unreachable"},
     },
 )
 
@@ -92,9 +94,8 @@ async def encode(request: Request, body: PayloadsBody) -> JSONResponse:
 async def decode(
     request: Request,
     body: PayloadsBody,
-    settings: SettingsDep,
     database: ServiceDatabaseDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    caller: Annotated[Caller, Depends(codec_access)],
 ) -> JSONResponse:
     """Payloads that are not encrypted come back as they are."""
     protos = body.protos()
@@ -107,7 +108,7 @@ async def decode(
     namespace = request.headers.get("x-namespace")
     await audit.record(
         database,
-        codec_caller(request, settings, credentials),
+        access_of(caller),
         "decode",
         cases=cases,
         payloads=encrypted,

@@ -8,9 +8,11 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import store.case_keys  # their tables are on Base too (as are the documents', facts' and ledger's)
+import store.audit  # their tables are on Base too (so are the facts', sessions' and ledger's)
+import store.case_keys
 import store.documents
 import store.facts
+import store.sessions
 import store.subsidy_schema  # noqa: F401
 from store.schema import Base
 

@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright, expect
 
-from gateway.auth import OPS_SESSION_COOKIE
+from gateway.sessions import COOKIE as OPS_SESSION_COOKIE
 from infra.temporal import SA_DISTRICT_CODE, SA_ENTERPRISE_NAME, SA_USCC
 from tests import factories
 from tests.browser.stack import WebUiStack, web_ui_stack
@@ -127,7 +127,9 @@ async def sign_in(page: Page, stack: WebUiStack) -> None:
     await page.goto(f"{stack.gateway_url}/ops/login")
     await page.get_by_label("Ops token").fill(stack.settings.ops_token)
     await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("status")).to_contain_text("Signed in until", timeout=WAIT_MS)
+    await expect(page.get_by_role("status")).to_contain_text(
+        "Signed in as the shared ops token", timeout=WAIT_MS
+    )
     # The page names the one-time UI setting that ``make_the_codec_setting`` makes.
     for words in ("Use my browser setting", stack.codec_endpoint, "Include cross-origin credentials"):
         await expect(page.get_by_text(words).first).to_be_visible()

@@ -150,7 +150,7 @@ async def test_an_erased_case_is_unreadable_everywhere_and_another_reads_as_befo
         ("decode", [app_id], 1),
         ("erase", [app_id], 0),
     ]
-    assert {e["actor"] for e in log} == {"ops (shared token)"}
+    assert {e["actor"] for e in log} == {"shared-ops-token"}
     assert log[1]["detail"].startswith("as zhang.wei: ") and "第47条" in log[1]["detail"]
     assert log[3]["detail"].startswith("as zhang.wei: erased before")
     database = ServiceDatabase(stack.settings.resolved_database_url)

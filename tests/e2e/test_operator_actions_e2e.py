@@ -103,7 +103,7 @@ async def test_an_operator_reassigns_a_refused_seal_order_through_the_gateway(de
     # name given; none refused, and not the note.
     acts, _ = await AuditLog(dev_stack.alerts.engine).page(case=app_id, action="act")
     assert [(e.actor, e.role, e.detail) for e in acts] == [
-        ("ops (shared token)", "ops", "reassign_seal_shop as 王敏")
+        ("shared-ops-token", "ops", "reassign_seal_shop as 王敏")
     ] * 3
 
 

@@ -20,12 +20,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from limits import parse
 from pydantic import ValidationError
 from sqlalchemy import text
 from temporalio.api.common.v1 import Payload
 
 from domain.audit import AuditEntry
 from gateway.app import create_app
+from gateway.failures import FailureLimiter
 from infra.codec import EncryptionCodec
 from infra.settings import Settings
 from service.audit import cases_of_payloads
@@ -64,7 +66,10 @@ def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def app(store: AlertStore) -> FastAPI:
-    return create_app(SETTINGS, client=None, database=ServiceDatabase.on(store.engine))
+    app = create_app(SETTINGS, client=None, database=ServiceDatabase.on(store.engine))
+    # These tests present many wrong tokens on purpose; the limit is tests/gateway/test_ops_sessions.py's.
+    app.state.failures = FailureLimiter(parse("1000 per minute"))
+    return app
 
 
 async def audit_entries(gateway: httpx.AsyncClient, **params: str) -> list[dict[str, Any]]:
@@ -156,7 +161,13 @@ async def test_only_an_auditor_reads_the_log_and_an_auditors_token_opens_nothing
     # The gateway has no way to change the log: no method but GET on it.
     for method in ("POST", "PUT", "PATCH", "DELETE"):
         assert (await gateway.request(method, "/v1/audit", headers=AUDITOR)).status_code == 405
-    assert (await gateway.get("/v1/audit", headers=AUDITOR)).json()["entries"] == []
+    # Only the refused sign-in with the auditor's token is in it.
+    [refusal] = (await gateway.get("/v1/audit", headers=AUDITOR)).json()["entries"]
+    assert (refusal["action"], refusal["actor"], refusal["detail"]) == (
+        "login_failed",
+        "unknown",
+        "not an ops token",
+    )
 
 
 async def test_every_decode_is_recorded_with_who_from_where_which_cases_and_how_many(
@@ -170,7 +181,7 @@ async def test_every_decode_is_recorded_with_who_from_where_which_cases_and_how_
     assert resp.status_code == 200, resp.text
     resp = await gateway.post("/codec/decode", json=wire(sealed[:1]), headers=OPS)
     assert resp.status_code == 200, resp.text
-    # The Web UI's way: the ops session cookie, which names nobody.
+    # The Web UI's way: the session cookie of /ops/login, which names the person who signed in.
     assert (await gateway.post("/ops/login", data={"token": ZHANG_TOKEN})).status_code == 303
     assert (await gateway.post("/codec/decode", json={"payloads": []})).status_code == 200
     gateway.cookies.clear()
@@ -182,14 +193,16 @@ async def test_every_decode_is_recorded_with_who_from_where_which_cases_and_how_
     entries = await audit_entries(gateway, action="decode")
     assert [(e["actor"], e["role"], e["cases"], e["payloads"]) for e in entries] == [
         ("zhang.wei", "ops", [], 2),
-        ("ops (shared token)", "ops", [], 1),
-        ("ops-session", "ops", [], 0),
+        ("shared-ops-token", "ops", [], 1),
+        ("zhang.wei", "ops", [], 0),
     ]
     first = entries[0]
     assert first["client"] == "127.0.0.1"
     assert first["user_agent"] == "Mozilla/5.0 (temporal-ui) 138****0000"  # masked like any text
     assert first["detail"] == "namespace default"
-    assert [e["id"] for e in await audit_entries(gateway, actor="zhang.wei")] == [first["id"]]
+    by_zhang = await audit_entries(gateway, actor="zhang.wei")
+    assert [e["id"] for e in by_zhang if e["action"] == "decode"] == [first["id"], entries[2]["id"]]
+    assert [e["action"] for e in by_zhang] == ["decode", "login", "decode"]
     assert "410502199001011234" not in json.dumps(entries)
 
 
@@ -214,12 +227,12 @@ async def test_documents_and_acknowledgements_are_recorded(
 
     entries = await audit_entries(gateway)
     assert [(e["action"], e["actor"], e["role"], e["cases"], e["detail"]) for e in entries] == [
-        ("document", "portal (shared token)", "portal", [CASE], "acceptance_receipt"),
+        ("document", "shared-portal-token", "portal", [CASE], "acceptance_receipt"),
         ("document", "zhang.wei", "ops", [CASE], "acceptance_receipt"),
         ("acknowledge", "zhang.wei", "ops", [CASE], f"alert {alert.id} (invoice breached)"),
         (
             "acknowledge",
-            "ops (shared token)",
+            "shared-ops-token",
             "ops",
             ["AY20261127-0002"],
             f"alert {other.id} (invoice breached) as 值班员",

@@ -42,6 +42,7 @@ import pytest
 import pytest_asyncio
 import schemathesis
 from hypothesis import strategies as st
+from limits import parse
 from schemathesis.engine import events
 from schemathesis.engine import from_schema as engine_for
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
@@ -54,6 +55,7 @@ from domain.application import parse_application
 from domain.case_ids import WORKFLOW_TYPE, workflow_id_for
 from domain.validation import ApplicationInvalid
 from gateway.app import create_app
+from gateway.failures import FailureLimiter
 from gateway.parameters import ALERT_ID_PATTERN, CASE_CURSOR_PATTERN
 from infra.codec import ENCODING
 from infra.serving import serve_in_background
@@ -100,9 +102,11 @@ async def fuzz_stack(
         settings = Settings(partner_url=sandbox_url, task_queue=f"fuzz-{uuid.uuid4()}", data_dir=data_dir)
         engine = await open_database(settings.resolved_database_url)
         store = AlertStore(engine)
-        async with serve_in_background(
-            create_app(settings, client=dev_env.client, database=ServiceDatabase.on(store.engine))
-        ) as url:
+        app = create_app(settings, client=dev_env.client, database=ServiceDatabase.on(store.engine))
+        # schemathesis tries a wrong token on every route (its ignored_auth check): more than the
+        # limit of wrong tokens per address (gateway/failures.py), which is not what this test is about.
+        app.state.failures = FailureLimiter(parse("1000000 per minute"))
+        async with serve_in_background(app) as url:
             settings = settings.model_copy(update={"gateway_url": url})
             async with (
                 worker_process(dev_env.client, settings),

@@ -1,6 +1,7 @@
 """Personal ops tokens (``ODS_OPERATOR_TOKENS``): parsed and checked at start (a bad one stops every
 part with the reason, never the token), accepted wherever the ops token is (``/ops/login`` and the
-codec cookie included), and the name an acknowledgement or action is recorded under (``OpsCaller``).
+codec session included), and the name an acknowledgement or action is recorded under
+(``Caller.operator``).
 Through the real gateway over HTTP (httpx's ASGITransport; no Temporal is needed)."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 
 from domain.validation import ApplicationInvalid
 from gateway.app import create_app
-from gateway.auth import OpsCaller
+from gateway.auth import Caller, Role
 from infra.settings import Settings, parse_operator_tokens
 from store.alerts import AlertStore
 from store.service import ServiceDatabase
@@ -61,6 +62,7 @@ BAD = [
     ("zhang.wei:a token with spaces in it", "entry 1 (zhang.wei): the token must be"),
     (f"zhang.wei:{TOKEN},zhang.wei:{TOKEN}-2", "entry 2 (zhang.wei): the name zhang.wei is given twice"),
     (f"zhang.wei:{TOKEN},li.na:{TOKEN}", "entry 2 (li.na): the token is the same as zhang.wei's"),
+    (f"shared-ops-token:{TOKEN}", "entry 1 (shared-ops-token): shared-ops-token names the shared ops token"),
 ]
 
 
@@ -91,6 +93,7 @@ def test_production_takes_personal_tokens_beside_real_secrets() -> None:
     real |= {
         "callback_secret": "real-callback".ljust(32, "x"),
         "webhook_secret": "real-webhook".ljust(32, "x"),
+        "session_secret": "real-session".ljust(32, "x"),
     }
     real["codec_keys"] = "k2026:" + base64.b64encode(bytes(range(32))).decode()
     settings = Settings(env="production", operator_tokens=f"zhang.wei:{TOKEN}", **real)
@@ -117,8 +120,13 @@ def test_a_bad_entry_stops_each_part_at_start_with_the_reason(command: list[str]
 # --- who acts ------------------------------------------------------------------------------------
 
 
+def an_ops_caller(name: str, *, personal: bool) -> Caller:
+    return Caller(role=Role.OPS, name=name, personal=personal, client="10.0.0.1", user_agent="", via="bearer")
+
+
 def test_a_personal_caller_acts_under_its_own_name_only() -> None:
-    caller = OpsCaller(personal_name="zhang.wei")
+    caller = an_ops_caller("zhang.wei", personal=True)
+    assert caller.personal_name == "zhang.wei"
     assert caller.operator(None) == "zhang.wei"
     assert caller.operator("zhang.wei") == "zhang.wei"
     assert caller.operator(" zhang.wei ") == "zhang.wei"
@@ -129,7 +137,8 @@ def test_a_personal_caller_acts_under_its_own_name_only() -> None:
 
 
 def test_the_shared_token_records_the_name_given_and_needs_one() -> None:
-    caller = OpsCaller(personal_name=None)
+    caller = an_ops_caller("shared-ops-token", personal=False)
+    assert caller.personal_name is None
     assert caller.operator("李娜") == "李娜"
     assert caller.operator(" 李娜 ") == "李娜"
     for missing in (None, "", "   "):
@@ -181,7 +190,7 @@ async def test_a_personal_token_signs_in_for_the_web_uis_codec_cookie(gateway: h
     assert resp.status_code == 303, resp.text
     assert "ods_ops_session" in resp.cookies
     page = await gateway.get("/ops/login")
-    assert "Signed in until" in page.text
+    assert "Signed in as zhang.wei until" in page.text
     assert (await gateway.post("/codec/decode", json={"payloads": []})).status_code == 200  # the cookie
     gateway.cookies.clear()
     refused = await gateway.post("/ops/login", data={"token": "zhang.wei"})

@@ -139,5 +139,6 @@ def _production_secrets() -> dict[str, str]:
         "ODS_ALERTS_TOKEN": "prod-alerts-token-for-testsxxxxx",
         "ODS_CALLBACK_SECRET": "prod-callback-secret-for-testsxx",
         "ODS_WEBHOOK_SECRET": "prod-webhook-secret-for-testsxxx",
+        "ODS_SESSION_SECRET": "prod-session-secret-for-testsxxx",
         "ODS_CODEC_KEYS": f"prod:{key}",
     }

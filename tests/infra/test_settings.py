@@ -62,6 +62,7 @@ STRONG = {
     "alerts_token": "a" * 40,
     "callback_secret": "c" * 40,
     "webhook_secret": "w" * 40,
+    "session_secret": "s" * 40,
 }
 
 

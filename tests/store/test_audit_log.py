@@ -23,7 +23,7 @@ OTHER = "AY20261127-0002"
 
 async def some_entries(log: AuditLog) -> None:
     await log.append(actor="zhang.wei", role="ops", action="decode", cases=[CASE, OTHER], payloads=3)
-    await log.append(actor="portal (shared token)", role="portal", action="document", cases=[CASE])
+    await log.append(actor="shared-portal-token", role="portal", action="document", cases=[CASE])
     await log.append(actor="li.na", role="ops", action="act", cases=[OTHER], detail="retry_stage")
     await log.append(actor="zhang.wei", role="ops", action="decode", payloads=1)
 

@@ -16,10 +16,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import store.audit  # their tables are on Base too (as are the documents', facts' and ledger's)
+import store.audit  # their tables are on Base too (so are the facts', sessions' and ledger's)
 import store.case_keys
 import store.documents
 import store.facts
+import store.sessions
 import store.subsidy_schema  # noqa: F401
 from store.alerts import AlertIn, AlertStore
 from store.db import create_engine, init_schema, transaction
@@ -307,6 +308,7 @@ async def test_an_upgraded_database_has_exactly_the_schema_of_a_new_one_and_of_t
             "case_keys",
             "alembic_version",
             "case_facts",
+            "ops_sessions",
             "subsidy_budget",
             "subsidy_grants",
         }
