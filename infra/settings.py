@@ -111,7 +111,9 @@ def parse_callback_secrets(text: str) -> dict[str, str]:
         if not colon or not secret:
             raise ValueError(f"{where} is not party:secret")
         if not _CALLBACK_PARTY.fullmatch(party):
-            raise ValueError(f"{where}: the party must be postal or a seal shop's id (such as SHOP-410502-01)")
+            raise ValueError(
+                f"{where}: the party must be postal or a seal shop's id (such as SHOP-410502-01)"
+            )
         if party in secrets:
             raise ValueError(f"{where}: the party {party} is given twice")
         secrets[party] = secret
@@ -128,7 +130,9 @@ def parse_webhooks(text: str, variable: str) -> list[tuple[str, str | None]]:
         if not words:
             continue
         if len(words) > 2 or (len(words) == 2 and not words[1].startswith(WHSEC_PREFIX)):
-            raise ValueError(f"{variable} entry {position} must be a URL, optionally followed by a space and whsec_…")
+            raise ValueError(
+                f"{variable} entry {position} must be a URL, optionally followed by a space and whsec_…"
+            )
         secret = words[1] if len(words) == 2 else None
         if secret is not None:
             try:
@@ -332,7 +336,10 @@ class Settings(BaseSettings):
         """Adds each webhook endpoint's own secret to ``secrets`` (checked with the others); what is
         wrong with the rest: every endpoint needs a secret no other endpoint has."""
         problems: list[str] = []
-        fallbacks = {"ODS_ALERT_WEBHOOKS": "ODS_WEBHOOK_SECRET", "ODS_PORTAL_WEBHOOKS": "ODS_PORTAL_WEBHOOK_SECRET"}
+        fallbacks = {
+            "ODS_ALERT_WEBHOOKS": "ODS_WEBHOOK_SECRET",
+            "ODS_PORTAL_WEBHOOKS": "ODS_PORTAL_WEBHOOK_SECRET",
+        }
         for variable, fallback in fallbacks.items():
             entries = parse_webhooks(getattr(self, variable.removeprefix("ODS_").lower()), variable)
             secrets |= {f"{variable} ({_host(url)})": own for url, own in entries if own is not None}

@@ -18,8 +18,8 @@ Standard Webhooks (https://www.standardwebhooks.com, docs/operations.md): ``webh
 ``webhook-timestamp`` (unix seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of
 "<id>.<timestamp>.<body>">``, made by the ``standardwebhooks`` package. Its key is
 ``webhook_key`` of the endpoint's secret (``Settings.webhook_secret_of``): a ``whsec_`` value
-base64-decoded, any other value its UTF-8 bytes. (``standardwebhooks.Webhook`` given a ``str`` would base64-decode any value, so it is
-always given the key's bytes.) ``X-ODS-Signature`` keeps keying by the secret's text, as before.
+base64-decoded, any other value its UTF-8 bytes. (``standardwebhooks.Webhook`` given a ``str``
+would base64-decode any value, so it is always given the key's bytes.)
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _mac(secret: str | bytes, t: int, body: bytes) -> str:
 
 def sign(secret: str | bytes, body: bytes, now: float | None = None) -> str:
     """``X-ODS-Signature`` of ``body``: a text secret is its UTF-8 bytes; bytes are the key itself
-    (``webhook_key`` of ``ODS_WEBHOOK_SECRET``)."""
+    (``webhook_key`` of an alert endpoint's secret)."""
     t = int(now if now is not None else time.time())
     return f"t={t},sha256={_mac(secret, t, body)}"
 
@@ -138,7 +138,7 @@ def verify_callback(
     if "v2" not in parts:
         if legacy_secret is None:
             return (
-                "the signature must be v2=<hex HMAC-SHA256 of \"<t>.<partner>.\" + body> keyed by "
+                'the signature must be v2=<hex HMAC-SHA256 of "<t>.<partner>." + body> keyed by '
                 "this partner's own secret; the shared secret's sha256= is no longer taken"
             )
         return verify(legacy_secret, body, header, tolerance_s=tolerance_s, now=now)

@@ -2,10 +2,10 @@
 
 Each event is POSTed with ``X-ODS-Signature`` (``infra.signing.sign_callback``), signed by the
 party that sends it with that party's own secret (``Settings.callback_secret_of``: EMS for postal
-events, the order's shop for a seal shop's) over the partner the callback URL names, and retried, 0.5 s doubling to 10 s apart, until the receiver answers
-2xx (delivered) or 4xx (refused: retrying would not help). 5xx answers and connection errors are
-retried for as long as the process lives. A retry carries the same body, so the same
-``event_id``; only the signature's timestamp is fresh.
+events, the order's shop for a seal shop's) over the partner the callback URL names, and retried,
+0.5 s doubling to 10 s apart, until the receiver answers 2xx (delivered) or 4xx (refused: retrying
+would not help). 5xx answers and connection errors are retried for as long as the process lives.
+A retry carries the same body, so the same ``event_id``; only the signature's timestamp is fresh.
 """
 
 from __future__ import annotations
@@ -69,7 +69,10 @@ class CallbackSender:
         attempt = 0
         while True:
             attempt += 1
-            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign_callback(secret, partner, body)}
+            headers = {
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign_callback(secret, partner, body),
+            }
             try:
                 resp = await self._http().post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:

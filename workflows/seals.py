@@ -243,7 +243,9 @@ class SealCarving:
         if event.event != COMPLETED or order_id in self._abandoned:
             return None
         if self.completion is not None:
-            return None if self.completion.data.get("order_id") == order_id else "the seals are carved already"
+            return (
+                None if self.completion.data.get("order_id") == order_id else "the seals are carved already"
+            )
         if self._holds(event) or self._placing:
             return None
         if self.order is not None and order_id == self.order.order_id:

@@ -102,7 +102,9 @@ async def partner_callback(
 ) -> CallbackAccepted:
     """The common envelope of docs/partner-api.md; which partner sent it comes from the path."""
     if not envelope.event.startswith(EVENT_PREFIXES[partner]):
-        raise HTTPException(403, f"{partner} sends {EVENT_PREFIXES[partner]}* events, not {envelope.event[:64]!r}")
+        raise HTTPException(
+            403, f"{partner} sends {EVENT_PREFIXES[partner]}* events, not {envelope.event[:64]!r}"
+        )
     if not is_application_id(envelope.application_id):
         raise cases.CaseNotFound(envelope.application_id)
     client = await temporal.client()
