@@ -6,6 +6,7 @@ import base64
 import binascii
 import ipaddress
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -59,20 +60,28 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
+def _pairs(text: str, variable: str, form: str) -> Iterator[tuple[str, str, str]]:
+    """The ``key:value`` entries of a comma-separated setting as (where, key, value), ``where``
+    naming the entry by its position; blank entries (a trailing comma) are skipped. ValueError for
+    an entry without its colon, naming it as ``form`` (never showing a value)."""
+    for position, entry in enumerate(text.split(","), start=1):
+        entry = entry.strip()
+        if not entry:
+            continue
+        key, colon, value = (part.strip() for part in entry.partition(":"))
+        where = f"{variable} entry {position}"
+        if not colon:
+            raise ValueError(f"{where} is not {form}")
+        yield where, key, value
+
+
 def parse_operator_tokens(text: str) -> dict[str, str]:
     """``ODS_OPERATOR_TOKENS`` (``name:token`` pairs, comma-separated) as name → token. ValueError,
     naming the entry by its position and name but never showing a token, for a malformed entry, a
     name or a token given twice. Blank entries (a trailing comma) are ignored."""
     tokens: dict[str, str] = {}
     seen: dict[str, str] = {}
-    for position, entry in enumerate(text.split(","), start=1):
-        entry = entry.strip()
-        if not entry:
-            continue
-        name, colon, token = (part.strip() for part in entry.partition(":"))
-        where = f"ODS_OPERATOR_TOKENS entry {position}"
-        if not colon:
-            raise ValueError(f"{where} is not name:token")
+    for where, name, token in _pairs(text, "ODS_OPERATOR_TOKENS", "name:token"):
         if not _OPERATOR_NAME.fullmatch(name):
             raise ValueError(
                 f"{where}: the name must be 1 to 64 letters, digits, '.', '_', '-' or '@' (such as zhang.wei)"
@@ -102,13 +111,8 @@ def parse_callback_secrets(text: str) -> dict[str, str]:
     ValueError, naming the entry by its position and party but never showing a secret, for a
     malformed entry, a party given twice or an empty secret."""
     secrets: dict[str, str] = {}
-    for position, entry in enumerate(text.split(","), start=1):
-        entry = entry.strip()
-        if not entry:
-            continue
-        party, colon, secret = (part.strip() for part in entry.partition(":"))
-        where = f"ODS_CALLBACK_SECRETS entry {position}"
-        if not colon or not secret:
+    for where, party, secret in _pairs(text, "ODS_CALLBACK_SECRETS", "party:secret"):
+        if not secret:
             raise ValueError(f"{where} is not party:secret")
         if not _CALLBACK_PARTY.fullmatch(party):
             raise ValueError(

@@ -29,6 +29,7 @@ from tests import factories
 from tests.conftest import Stack
 from tests.gateway.support import gateway_settings
 from tests.helpers import closed, start, until
+from tests.infra.test_settings import STRONG, STRONG_CODEC_KEYS
 from tests.workflows.portal_push_harness import receiver_webhook
 
 SETTINGS = gateway_settings(
@@ -196,16 +197,6 @@ async def test_an_alert_subscribers_secret_cannot_verify_a_portal_push() -> None
         assert receiver_webhook(secret).verify(raw, headers)["id"].startswith("setup-")
         with pytest.raises(WebhookVerificationError):
             receiver_webhook(alerts_secret).verify(raw, headers)
-
-
-STRONG = {
-    "portal_token": "p" * 40,
-    "ops_token": "o" * 40,
-    "alerts_token": "a" * 40,
-    "callback_secret": "c" * 40,
-    "webhook_secret": "w" * 40,
-}
-STRONG_CODEC_KEYS = "k1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU="
 
 
 @pytest.mark.parametrize(
