@@ -441,7 +441,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("build_id", nargs="?", metavar="BUILD", help="a build id of ODS_WORKER_DEPLOYMENT")
     p.add_argument("--percent", type=float, default=10.0, help="ramp: the share of new cases (default 10)")
     p.set_defaults(run=deployment)
+
+    p = commands.add_parser(
+        "callback-secret", help="the callback secret to give a partner or seal shop (docs/partner-api.md)"
+    )
+    p.add_argument("party", metavar="PARTY", help="postal, or a seal shop's id such as SHOP-410502-01")
+    p.set_defaults(run=callback_secret)
     return parser
+
+
+async def callback_secret(args: argparse.Namespace, session: Session) -> int:
+    """Print the secret ``party`` signs its callbacks with (its own in ODS_CALLBACK_SECRETS, else
+    derived from ODS_CALLBACK_SECRET), to be handed to that party alone."""
+    if not session.settings.is_callback_party(args.party):
+        err.print("[red]not a party[/]: postal, or a seal shop's id such as SHOP-410502-01")
+        return EXIT_REFUSED
+    print(session.settings.callback_secret_of(args.party))
+    return 0
 
 
 async def setup_namespace(args: argparse.Namespace, session: Session) -> int:

@@ -43,10 +43,11 @@ class AlertWebhookActivities:
         """POST one event to one subscriber, signed; 2xx is done, anything else is retried."""
         body = json.dumps(post.alert.model_dump(mode="json"), ensure_ascii=False).encode()
         event_id = post.event_id or post.alert.id
-        secret, now = self.settings.webhook_secret, time.time()
+        # The subscriber's own secret (``URL whsec_…`` in ODS_ALERT_WEBHOOKS), else ODS_WEBHOOK_SECRET.
+        secret, now = self.settings.webhook_secret_of("alert", post.url), time.time()
         headers = {
             "Content-Type": "application/json",
-            # ODS_WEBHOOK_SECRET's key: a whsec_ value base64-decoded, any other its UTF-8 bytes.
+            # The secret's key: a whsec_ value base64-decoded, any other its UTF-8 bytes.
             SIGNATURE_HEADER: sign(webhook_key(secret), body, now=now),
             ALERT_ID_HEADER: post.alert.id,
             EVENT_HEADER: post.event,

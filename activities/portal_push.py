@@ -2,8 +2,10 @@
 runs these, one event at a time per URL, in sequence order).
 
 The body is ``PortalEvent.body()`` (docs/operations.md), signed in the Standard Webhooks convention
-with ``ODS_WEBHOOK_SECRET`` (``infra.signing.standard_webhook_headers``): ``webhook-id`` is the
-event's id, so a receiver drops a repeat by it.
+(``infra.signing.standard_webhook_headers``) with the receiver's own secret (``URL whsec_…`` in
+ODS_PORTAL_WEBHOOKS), else ``ODS_PORTAL_WEBHOOK_SECRET`` — never the alert subscribers' secret
+where that is set: ``webhook-id`` is the event's id, so a receiver drops a repeat by it. The secret
+is looked up here, by URL, so it never enters a case's history (which holds the URLs only).
 
 What an answer means: 2xx, the receiver has the event. 410 Gone, the receiver says the endpoint is
 no more (the Standard Webhooks advice: stop sending there): a non-retryable ``RECEIVER_GONE``
@@ -39,7 +41,7 @@ class PortalPushActivities:
         body = json.dumps(event.body(), ensure_ascii=False).encode()
         headers = {
             "Content-Type": "application/json",
-            **standard_webhook_headers(self.settings.webhook_secret, event.id, body),
+            **standard_webhook_headers(self.settings.webhook_secret_of("portal", post.url), event.id, body),
         }
         async with http_client(timeout=15.0) as client:
             resp = await client.post(post.url, content=body, headers=headers)

@@ -6,12 +6,15 @@ import base64
 import binascii
 import ipaddress
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infra.signing import WHSEC_PREFIX, callback_key, webhook_key
 
 DEV_DEFAULTS = {
     "portal_token": "dev-portal-token",
@@ -68,6 +71,21 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
+def _pairs(text: str, variable: str, form: str) -> Iterator[tuple[str, str, str]]:
+    """The ``key:value`` entries of a comma-separated setting as (where, key, value), ``where``
+    naming the entry by its position; blank entries (a trailing comma) are skipped. ValueError for
+    an entry without its colon, naming it as ``form`` (never showing a value)."""
+    for position, entry in enumerate(text.split(","), start=1):
+        entry = entry.strip()
+        if not entry:
+            continue
+        key, colon, value = (part.strip() for part in entry.partition(":"))
+        where = f"{variable} entry {position}"
+        if not colon:
+            raise ValueError(f"{where} is not {form}")
+        yield where, key, value
+
+
 def parse_operator_tokens(text: str, variable: str = "ODS_OPERATOR_TOKENS") -> dict[str, str]:
     """``ODS_OPERATOR_TOKENS`` (or ``variable``, such as ``ODS_AUDITOR_TOKENS``: ``name:token``
     pairs, comma-separated) as name → token. ValueError, naming the entry by its position and name
@@ -75,14 +93,7 @@ def parse_operator_tokens(text: str, variable: str = "ODS_OPERATOR_TOKENS") -> d
     (a trailing comma) are ignored."""
     tokens: dict[str, str] = {}
     seen: dict[str, str] = {}
-    for position, entry in enumerate(text.split(","), start=1):
-        entry = entry.strip()
-        if not entry:
-            continue
-        name, colon, token = (part.strip() for part in entry.partition(":"))
-        where = f"{variable} entry {position}"
-        if not colon:
-            raise ValueError(f"{where} is not name:token")
+    for where, name, token in _pairs(text, variable, "name:token"):
         if not _OPERATOR_NAME.fullmatch(name):
             raise ValueError(
                 f"{where}: the name must be 1 to 64 letters, digits, '.', '_', '-' or '@' (such as zhang.wei)"
@@ -103,6 +114,55 @@ def parse_operator_tokens(text: str, variable: str = "ODS_OPERATOR_TOKENS") -> d
         tokens[name] = token
         seen[token] = name
     return tokens
+
+
+# ``ODS_CALLBACK_SECRETS``: a party is ``postal`` or a seal shop's id (``SHOP-410502-01``).
+_CALLBACK_PARTY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
+
+
+def parse_callback_secrets(text: str) -> dict[str, str]:
+    """``ODS_CALLBACK_SECRETS`` (``party:secret`` pairs, comma-separated) as party → secret.
+    ValueError, naming the entry by its position and party but never showing a secret, for a
+    malformed entry, a party given twice or an empty secret."""
+    secrets: dict[str, str] = {}
+    for where, party, secret in _pairs(text, "ODS_CALLBACK_SECRETS", "party:secret"):
+        if not secret:
+            raise ValueError(f"{where} is not party:secret")
+        if not _CALLBACK_PARTY.fullmatch(party):
+            raise ValueError(
+                f"{where}: the party must be postal or a seal shop's id (such as SHOP-410502-01)"
+            )
+        if party in secrets:
+            raise ValueError(f"{where}: the party {party} is given twice")
+        secrets[party] = secret
+    return secrets
+
+
+def parse_webhooks(text: str, variable: str) -> list[tuple[str, str | None]]:
+    """``ODS_ALERT_WEBHOOKS`` / ``ODS_PORTAL_WEBHOOKS``: comma-separated entries, each a URL, or a
+    URL, a space and that endpoint's own ``whsec_`` secret. ValueError naming the entry (never the
+    secret) for anything else."""
+    entries: list[tuple[str, str | None]] = []
+    for position, entry in enumerate(text.split(","), start=1):
+        words = entry.split()
+        if not words:
+            continue
+        if len(words) > 2 or (len(words) == 2 and not words[1].startswith(WHSEC_PREFIX)):
+            raise ValueError(
+                f"{variable} entry {position} must be a URL, optionally followed by a space and whsec_…"
+            )
+        secret = words[1] if len(words) == 2 else None
+        if secret is not None:
+            try:
+                webhook_key(secret)
+            except ValueError as err:
+                raise ValueError(f"{variable} entry {position}: {err}") from None
+        entries.append((words[0], secret))
+    return entries
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
 
 
 def _holds_dev_codec_key(codec_keys: str) -> bool:
@@ -166,11 +226,20 @@ class Settings(BaseSettings):
     operator_tokens: str = ""
     # Auditors' tokens, ``name:token`` pairs: they read the audit log (``GET /v1/audit``) and nothing else.
     auditor_tokens: str = ""
+    # The master of the partners' callback secrets: a party ODS_CALLBACK_SECRETS names no secret
+    # for signs with one derived from it (``infra.signing.callback_key``).
     callback_secret: str = DEV_DEFAULTS["callback_secret"]
+    # ``party:secret`` pairs (``parse_callback_secrets``): a partner's (or a seal shop's) own secret.
+    callback_secrets: str = ""
+    # Signs the alert webhooks (endpoints without a secret of their own).
     webhook_secret: str = DEV_DEFAULTS["webhook_secret"]
     session_secret: str = DEV_DEFAULTS["session_secret"]
+    # Signs the portal push (endpoints without a secret of their own); empty: ODS_WEBHOOK_SECRET,
+    # refused when exposed (an alert subscriber could then forge a portal push).
+    portal_webhook_secret: str = ""
+    # Comma-separated entries, each ``URL`` or ``URL whsec_…`` (``parse_webhooks``).
     alert_webhooks: str = ""
-    # Comma-separated URLs of the portal's status push (docs/operations.md, workflows/portal_push.py).
+    # The same, for the portal's status push (docs/operations.md, workflows/portal_push.py).
     portal_webhooks: str = ""
     codec_keys: str = DEV_DEFAULTS["codec_keys"]
     # Empty: http://127.0.0.1:<temporal_ui_port>, the embedded Web UI.
@@ -230,6 +299,13 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_party_secrets(self) -> Settings:
+        parse_callback_secrets(self.callback_secrets)
+        parse_webhooks(self.alert_webhooks, "ODS_ALERT_WEBHOOKS")
+        parse_webhooks(self.portal_webhooks, "ODS_PORTAL_WEBHOOKS")
+        return self
+
+    @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:
         if self.env == "production":
             still_dev = [
@@ -249,14 +325,15 @@ class Settings(BaseSettings):
     def _refuse_weak_settings_when_exposed(self) -> Settings:
         """In production, or with a listener on an address other than loopback, every secret must
         be a real one and nothing may travel in the clear (CONTRACT section 11)."""
-        exposed = [f"ODS_{n.upper()}" for n in _LISTENERS if not _is_loopback(getattr(self, n))]
-        if self.env != "production" and not exposed:
+        why = self.exposure
+        if why is None:
             return self
-        why = "ODS_ENV=production" if self.env == "production" else f"{', '.join(exposed)} not on loopback"
         problems: list[str] = []
         secrets = {f"ODS_{n.upper()}": getattr(self, n) for n in _SECRETS}
         secrets |= {f"ODS_OPERATOR_TOKENS ({n})": t for n, t in self.personal_ops_tokens.items()}
         secrets |= {f"ODS_AUDITOR_TOKENS ({n})": t for n, t in self.auditor_token_map.items()}
+        secrets |= {f"ODS_CALLBACK_SECRETS ({p})": s for p, s in self.party_callback_secrets.items()}
+        problems += self._webhook_secrets_problems(secrets)
         seen: dict[str, str] = {}
         for variable, value in secrets.items():
             if value in DEV_DEFAULTS.values():
@@ -268,10 +345,10 @@ class Settings(BaseSettings):
             seen.setdefault(value, variable)
         urls = {"ODS_PARTNER_URL": [self.partner_url], "ODS_GATEWAY_URL": [self.gateway_url]}
         urls["ODS_ALERT_WEBHOOKS"] = self.alert_webhook_urls
-        urls["ODS_PORTAL_WEBHOOKS"] = [u.strip() for u in self.portal_webhooks.split(",") if u.strip()]
+        urls["ODS_PORTAL_WEBHOOKS"] = self.portal_webhook_urls
         for variable, values in urls.items():
             for url in values:
-                host = url.split("://", 1)[-1].split("/", 1)[0]
+                host = _host(url)
                 if url.startswith("http://") and not _is_loopback(host):
                     problems.append(f"{variable} sends in the clear to {host} (use https://)")
         temporal_tls = bool(
@@ -285,6 +362,72 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError(f"{why}: refused to start: " + "; ".join(problems))
         return self
+
+    def _webhook_secrets_problems(self, secrets: dict[str, str]) -> list[str]:
+        """Adds each webhook endpoint's own secret to ``secrets`` (checked with the others); what is
+        wrong with the rest: every endpoint needs a secret no other endpoint has."""
+        problems: list[str] = []
+        fallbacks = {
+            "ODS_ALERT_WEBHOOKS": "ODS_WEBHOOK_SECRET",
+            "ODS_PORTAL_WEBHOOKS": "ODS_PORTAL_WEBHOOK_SECRET",
+        }
+        for variable, fallback in fallbacks.items():
+            entries = parse_webhooks(getattr(self, variable.removeprefix("ODS_").lower()), variable)
+            secrets |= {f"{variable} ({_host(url)})": own for url, own in entries if own is not None}
+            sharing = [url for url, own in entries if own is None]
+            if len(sharing) > 1:
+                problems.append(
+                    f"{variable}: {len(sharing)} URLs share {fallback}; give each its own (URL whsec_…)"
+                )
+        if self.portal_webhook_secret:
+            secrets["ODS_PORTAL_WEBHOOK_SECRET"] = self.portal_webhook_secret
+        elif any(own is None for _, own in parse_webhooks(self.portal_webhooks, "ODS_PORTAL_WEBHOOKS")):
+            problems.append(
+                "ODS_PORTAL_WEBHOOK_SECRET is empty: the portal push would be signed with "
+                "ODS_WEBHOOK_SECRET, which the alert subscribers hold"
+            )
+        return problems
+
+    @property
+    def exposure(self) -> str | None:
+        """Why every secret must be a real one (production, or a listener off loopback); None in dev."""
+        if self.env == "production":
+            return "ODS_ENV=production"
+        exposed = [f"ODS_{n.upper()}" for n in _LISTENERS if not _is_loopback(getattr(self, n))]
+        return f"{', '.join(exposed)} not on loopback" if exposed else None
+
+    @property
+    def party_callback_secrets(self) -> dict[str, str]:
+        """``ODS_CALLBACK_SECRETS``, party → secret."""
+        return parse_callback_secrets(self.callback_secrets)
+
+    @staticmethod
+    def is_callback_party(party: str) -> bool:
+        """Whether ``party`` may name a callback's signer (``postal``, a seal shop's id)."""
+        return bool(_CALLBACK_PARTY.fullmatch(party))
+
+    def callback_secret_of(self, party: str) -> str:
+        """The secret ``party`` (``postal``, or a seal shop's id) signs its callbacks with: its own
+        from ``ODS_CALLBACK_SECRETS``, else one derived from ``ODS_CALLBACK_SECRET``."""
+        own = self.party_callback_secrets.get(party)
+        return own if own is not None else callback_key(self.callback_secret, party)
+
+    def webhook_secret_of(self, kind: Literal["alert", "portal"], url: str) -> str:
+        """The secret a webhook to ``url`` is signed with: the endpoint's own, else its kind's
+        (``ODS_WEBHOOK_SECRET`` for alerts; ``ODS_PORTAL_WEBHOOK_SECRET``, or when that is empty
+        ``ODS_WEBHOOK_SECRET``, for the portal push). A URL no longer listed (a case started before
+        it was removed) gets its kind's."""
+        text, variable = (
+            (self.alert_webhooks, "ODS_ALERT_WEBHOOKS")
+            if kind == "alert"
+            else (self.portal_webhooks, "ODS_PORTAL_WEBHOOKS")
+        )
+        for listed, own in parse_webhooks(text, variable):
+            if listed == url and own is not None:
+                return own
+        if kind == "portal" and self.portal_webhook_secret:
+            return self.portal_webhook_secret
+        return self.webhook_secret
 
     @property
     def resolved_database_url(self) -> str:
@@ -302,11 +445,14 @@ class Settings(BaseSettings):
 
     @property
     def alert_webhook_urls(self) -> list[str]:
-        return [u.strip() for u in self.alert_webhooks.split(",") if u.strip()]
+        """The URLs of ``ODS_ALERT_WEBHOOKS``, without their secrets (these stay in the settings)."""
+        return [url for url, _ in parse_webhooks(self.alert_webhooks, "ODS_ALERT_WEBHOOKS")]
 
     @property
     def portal_webhook_urls(self) -> list[str]:
-        return [u.strip() for u in self.portal_webhooks.split(",") if u.strip()]
+        """The URLs of ``ODS_PORTAL_WEBHOOKS``, without their secrets: a case keeps these in its
+        input (its history), so a secret must never be among them."""
+        return [url for url, _ in parse_webhooks(self.portal_webhooks, "ODS_PORTAL_WEBHOOKS")]
 
     @staticmethod
     def split_addr(addr: str) -> tuple[str, int]:

@@ -96,7 +96,7 @@ async def reset(request: Request, sandbox: Sandbox) -> JSONResponse:
 def create_app(settings: Settings | None = None, *, seed: int | None = None) -> FastAPI:
     """A sandbox of the partner systems with its own state; ``seed`` makes it deterministic."""
     settings = settings or get_settings()
-    sandbox = SandboxState(settings.callback_secret, seed=seed)
+    sandbox = SandboxState(settings.callback_secret_of, seed=seed)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

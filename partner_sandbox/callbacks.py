@@ -1,23 +1,26 @@
 """Signed callbacks from the partners (seal completion, postal tracking) to ``callback_url``.
 
-Each event is POSTed with ``X-ODS-Signature`` (``infra.signing``, keyed with
-``ODS_CALLBACK_SECRET``) and retried, 0.5 s doubling to 10 s apart, until the receiver answers
-2xx (delivered) or 4xx (refused: retrying would not help). 5xx answers and connection errors are
-retried for as long as the process lives. A retry carries the same body, so the same
-``event_id``; only the signature's timestamp is fresh.
+Each event is POSTed with ``X-ODS-Signature`` (``infra.signing.sign_callback``), signed by the
+party that sends it with that party's own secret (``Settings.callback_secret_of``: EMS for postal
+events, the order's shop for a seal shop's) over the partner the callback URL names, and retried,
+0.5 s doubling to 10 s apart, until the receiver answers 2xx (delivered) or 4xx (refused: retrying
+would not help). 5xx answers and connection errors are retried for as long as the process lives.
+A retry carries the same body, so the same ``event_id``; only the signature's timestamp is fresh.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from infra.http import http_client
 from infra.logging import get_logger
-from infra.signing import SIGNATURE_HEADER, sign
+from infra.signing import SIGNATURE_HEADER, sign_callback
 
 log = get_logger("partner_sandbox.callbacks")
 
@@ -30,9 +33,14 @@ def json_bytes(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def signer_of(event: dict[str, Any]) -> str:
+    """The party that sends ``event``: EMS for a tracking event, else the seal shop that carved."""
+    return "postal" if event["event"].startswith("postal.") else str(event["data"]["shop_id"])
+
+
 class CallbackSender:
-    def __init__(self, secret: str) -> None:
-        self._secret = secret
+    def __init__(self, secret_of: Callable[[str], str]) -> None:
+        self._secret_of = secret_of
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
@@ -48,6 +56,9 @@ class CallbackSender:
     async def deliver(self, url: str, event: dict[str, Any]) -> bool:
         """POST ``event`` until the receiver takes it (True) or refuses it with a 4xx (False)."""
         body = json_bytes(event)
+        # The partner the URL names (``…/v1/callbacks/postal``) is part of what is signed.
+        partner = urlsplit(url).path.rstrip("/").rpartition("/")[2]
+        secret = self._secret_of(signer_of(event))
         about = {
             "event_id": event["event_id"],
             "callback_event": event["event"],
@@ -58,7 +69,10 @@ class CallbackSender:
         attempt = 0
         while True:
             attempt += 1
-            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body)}
+            headers = {
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign_callback(secret, partner, body),
+            }
             try:
                 resp = await self._http().post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:

@@ -114,8 +114,9 @@ class Waybill:
 
 
 class SandboxState:
-    def __init__(self, callback_secret: str, seed: int | None = None) -> None:
-        self.callbacks = CallbackSender(callback_secret)
+    def __init__(self, callback_secret_of: Callable[[str], str], seed: int | None = None) -> None:
+        """``callback_secret_of``: the secret each party (``postal``, a shop's id) signs with."""
+        self.callbacks = CallbackSender(callback_secret_of)
         self._seed = seed
         self._tasks: set[asyncio.Task[None]] = set()
         self.reset()

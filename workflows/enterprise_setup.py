@@ -36,7 +36,7 @@ from workflows.partner_step import PartnerStep
 from workflows.portal_push import PortalNotifier
 from workflows.promises import Promises
 from workflows.registration import Registration
-from workflows.seals import SealCarving
+from workflows.seals import SEAL_ORDER_MATCH_PATCH, SealCarving
 from workflows.subsidy import FirstSealSubsidy
 
 # Introduced with the free services (subsidy, postal delivery, documents); older histories replay without.
@@ -97,6 +97,8 @@ class EnterpriseSetup:
         # Social insurance, housing fund and the bank account (cases from before them have none).
         if workflow.patched(WHOLE_SCOPE_PATCH):
             self._more.enable()
+        # A seal completion is taken only for the order the case holds (cases from before: any).
+        self._seals.matching = workflow.patched(SEAL_ORDER_MATCH_PATCH)
         # The portal hears of every stage and attention change (cases with its URLs only).
         if self._portal.enabled and workflow.patched(PORTAL_PUSH_PATCH):
             # On the webhooks' own queue (domain/task_queues.py), cases from before it on theirs.
@@ -308,6 +310,10 @@ class EnterpriseSetup:
     def _validate_partner_event(self, event: PartnerEvent) -> None:
         if event.event_id in self._seen_events:
             raise ApplicationError(f"event {event.event_id} was taken before", type=EVENT_ALREADY_TAKEN)
+        refusal = self._seals.refusal(event) if event.partner == "seal_shop" else None
+        if refusal is not None:
+            # A shop's completion of an order this case does not hold: refused, never recorded.
+            raise ApplicationError(refusal, type=CASE_STATE_CONFLICT)
 
     @workflow.signal(name=PROGRESS_SIGNAL)
     def delivery_progress(self, progress: DeliveryProgress) -> None:

@@ -3,7 +3,10 @@
 The order is one activity with its idempotency key made once here; the shop then carves and
 reports completion by a signed callback, which the gateway passes on as a ``partner_event``
 signal: no worker slot is held while the shop works. The completion may overtake the order's
-answer; it is matched when that lands. A case that ends first cancels what is still carving.
+answer; it is held until that lands, and taken only if it is that order's, from that order's shop
+(``seal-completion-of-the-order-v1``; cases from before it took any completion that came while no
+order was in). A completion for an order the case does not hold is refused at the gateway
+(``refusal``). A case that ends first cancels what is still carving.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from workflows.partner_step import PartnerStep, Refusal
 from workflows.subsidy import FirstSealSubsidy
 
 COMPLETED = "seal_order.completed"
+# A completion is this case's only if it names the order the case holds (and that order's shop).
+SEAL_ORDER_MATCH_PATCH = "seal-completion-of-the-order-v1"
 # What an operator may do when a shop refuses an order, or stays silent past the patience.
 SHOP_ACTIONS: tuple[ActionName, ...] = ("reassign_seal_shop", "retry_stage")
 
@@ -58,13 +63,24 @@ class SealCarving:
         # Orders given up by an operator (reassigned or retried): their callbacks are not ours.
         self._abandoned: set[str] = set()
         self._gave_up = False
+        # Set at the case's start (``SEAL_ORDER_MATCH_PATCH``): completions are matched to the order.
+        self.matching = False
+        # While an order is being placed its answer is not in: completions wait here, by order id.
+        self._placing = False
+        self._early: dict[str, PartnerEvent] = {}
 
     async def carve(self, licence: Licence) -> PartnerEvent:
         record, desk = self._record, self._desk
         shop_id: str | None = None  # None: the district's first shop
         while True:
-            order = await self._place(licence, shop_id)
+            self._placing = True
+            try:
+                order = await self._place(licence, shop_id)
+            finally:
+                self._placing = False
             self.order = order
+            if self.matching and self.completion is None:
+                self.completion = self._early.pop(order.order_id, None)
             record.stage_waiting("seal_carving")
             record.record("seal_carving.ordered", f"order {order.order_id} at {order.shop_name}")
             await self._subsidy.reserve(licence, order)
@@ -198,10 +214,43 @@ class SealCarving:
         order_id = event.data.get("order_id")
         if order_id in self._abandoned:
             return False
-        if self.order is not None and self.order.order_id != order_id:
+        if self.matching:
+            if self._placing:
+                # Perhaps the order being placed, whose answer is not in yet: matched when it is.
+                if isinstance(order_id, str):
+                    self._early[order_id] = event
+                return True
+            if not self._holds(event):
+                return False
+        elif self.order is not None and self.order.order_id != order_id:
             return False
         self.completion = event
         return True
+
+    def _holds(self, event: PartnerEvent) -> bool:
+        """Whether ``event`` completes the order the case holds, and comes from its shop."""
+        shop = event.data.get("shop_id")
+        return (
+            self.order is not None
+            and event.data.get("order_id") == self.order.order_id
+            and (shop is None or shop == self.order.shop_id)
+        )
+
+    def refusal(self, event: PartnerEvent) -> str | None:
+        """Why a completion callback is not this case's (the gateway answers 409), or None. Orders
+        given up on and an order being placed (its answer not in yet) may still complete."""
+        order_id = event.data.get("order_id")
+        if event.event != COMPLETED or order_id in self._abandoned:
+            return None
+        if self.completion is not None:
+            return (
+                None if self.completion.data.get("order_id") == order_id else "the seals are carved already"
+            )
+        if self._holds(event) or self._placing:
+            return None
+        if self.order is not None and order_id == self.order.order_id:
+            return f"order {self.order.order_id} is not the shop {event.data.get('shop_id')}'s"
+        return f"the case holds no seal order {str(order_id)[:64]!r}"
 
     async def cancel_pending(self, reason: str) -> None:
         """Cancel every order of the case still being carved (the case ends first, or an operator

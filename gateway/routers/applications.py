@@ -176,6 +176,7 @@ async def get_application(
     responses={
         403: {"model": Detail, "description": "a personal ops token with another operator's name"},
         409: {"model": Detail, "description": "the case is open: only a closed case can be erased"},
+        **_NOT_FOUND,
         **_INVALID,
     },
 )

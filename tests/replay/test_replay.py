@@ -59,7 +59,9 @@ HISTORIES = Path(__file__).parent / "histories"
 # hold the portal's push and a delivery returned when its case was withdrawn; ``aq_`` ones
 # (``test_record_queue_histories``) run their activities on their own task queues
 # (``activity-queues-v1``); ``pn_`` ones keep an individual business's name out of the search
-# attributes (``private-individual-name-v1``). A test below fails
+# attributes (``private-individual-name-v1``); ``sc_`` ones
+# (``test_record_seal_order_match_histories``) take a seal completion only for the order they hold
+# (``seal-completion-of-the-order-v1``). A test below fails
 # when a patch id in workflows/ or a workflow type has no history here.
 PREFIX = os.environ.get("ODS_RECORD_PREFIX", "pt_")
 # The alert webhooks' histories, replayed by the test beside them.
@@ -447,3 +449,23 @@ async def test_record_private_name_histories(ts_stack: Stack, time_skipping_env:
     await rename(ts_stack, app_id, body, "安阳市龙安区李记早餐店")
     await closed(time_skipping_env, case)
     (RECORD_TO / f"pn_individual_renamed__{case.id}.json").write_text((await case.fetch_history()).to_json())
+
+
+async def test_record_seal_order_match_histories(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """``sc_`` history (``seal-completion-of-the-order-v1``): a completion of an order the case
+    never placed, signalled before its order, is ignored; the shop's own completes the case."""
+    await ts_stack.reset_sandbox()
+    body = factories.application()
+    app_id = body["application_id"]
+    case = await start(ts_stack, body)
+    await case.signal(
+        "partner_event",
+        factories.partner_event(app_id, "seal_order.completed", f"evt-forged-{app_id}", order_id="SO-FORGED"),
+    )
+    status = await closed(time_skipping_env, case)
+    assert status.stage == "completed"
+    assert "partner.event_ignored" in [h.event for h in status.history]
+    history = await case.fetch_history()
+    (RECORD_TO / f"sc_forged_completion_ignored__{case.id}.json").write_text(history.to_json())

@@ -26,7 +26,7 @@ from domain.delivery import DeliveryInput, DeliveryOutcome
 from domain.partners import PartnerEvent
 from domain.task_queues import partner_task_queue
 from infra.serving import serve_in_background
-from infra.signing import SIGNATURE_HEADER, verify
+from infra.signing import SIGNATURE_HEADER, verify_callback
 from tests import factories
 from tests.conftest import Stack
 from tests.workflows.delivery_stand_ins import DeliveryProgressListener, InboundLabelCase
@@ -143,7 +143,8 @@ def receiver(stack: Stack, harness_events: list[PartnerEvent]) -> FastAPI:
     @app.post("/v1/callbacks/{partner}")
     async def receive(partner: str, request: Request) -> Response:
         body = await request.body()
-        problem = verify(stack.settings.callback_secret, body, request.headers.get(SIGNATURE_HEADER))
+        secret = stack.settings.callback_secret_of("postal")
+        problem = verify_callback(secret, partner, body, request.headers.get(SIGNATURE_HEADER))
         if problem is not None:
             return Response(problem, status_code=401)
         event = PartnerEvent.model_validate({**json.loads(body), "partner": partner})
