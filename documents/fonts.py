@@ -31,10 +31,15 @@ KNOWN_PATHS: tuple[Path, ...] = (
 )
 SEARCH_ROOTS: tuple[Path, ...] = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 
-# How many embedded subsets (their TrueType bytes, compressed) a process keeps: the few made of the
-# documents' fixed text (see seed) come back in every document; a case's own names and addresses
-# make the others, which seldom do.
+# How many embedded subsets (their TrueType bytes, compressed) a process keeps: the few made of each
+# document kind's fixed wording (see seed) come back in every document of the kind; a case's own
+# names and addresses make the others, which seldom do (a drawing of the same case again does).
 SUBSET_CACHE_SIZE = 32
+# A kind's fixed wording ends in a subset of its own only when that last subset would hold at least
+# this many of its glyphs; a shorter tail takes the case's characters too. Each subset embeds the
+# font's tables once more (about 3.6 KB compressed), while making a subset of a few dozen glyphs
+# costs about what making one of the case's few characters does.
+SHARED_TAIL_BELOW = 48
 
 _lock = threading.Lock()
 _registered: str | None = None
@@ -119,14 +124,16 @@ class _SubsetCachingFace(TTFontFace):
 
 
 def seed(canvas: Canvas, text: str) -> None:
-    """Give the glyphs of ``text`` (a document's fixed wording) the first codes of a new canvas, and
-    start the rest (a case's own names) on a subset of their own: the fixed subsets are then the same
-    in every document, so their embedded bytes are made once (``_SubsetCachingFace``)."""
+    """Give the glyphs of ``text`` (a document kind's fixed wording) the first codes of a new canvas,
+    and start the rest (a case's own names) on a subset of their own, unless the wording's last
+    subset is short (``SHARED_TAIL_BELOW``): the wording's other subsets are then the same in every
+    document of the kind, so their embedded bytes are made once (``_SubsetCachingFace``)."""
     font = pdfmetrics.getFont(register_font())
     assert isinstance(font, TTFont)
     font.splitString(text, canvas._doc)
     state = font.state[canvas._doc]
-    if state.nextCode & 0xFF:
+    tail = state.nextCode & 0xFF
+    if tail and not (len(state.subsets) > 1 and tail < SHARED_TAIL_BELOW):
         state.nextCode = (state.nextCode | 0xFF) + 1
 
 

@@ -7,6 +7,7 @@ same bytes. Times are printed in Beijing time.
 
 from __future__ import annotations
 
+import ast
 import io
 import itertools
 import re
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -203,11 +204,46 @@ _SPACES = re.compile(r"[^\S\n]+")
 
 
 @lru_cache(maxsize=1)
-def _fixed_text() -> str:
-    """Every character this module's text is written in (its labels, titles and notes; a few of its
-    comments' too), in code point order: the glyphs each document is seeded with (``fonts.seed``)."""
-    source = Path(__file__).read_text(encoding="utf-8")
-    return "".join(sorted({c for c in source if ord(c) >= 0x80 and not c.isspace()}))
+def _definitions() -> dict[str, ast.AST]:
+    """This module's top-level functions, classes and constants by name, from its own source."""
+    found: dict[str, ast.AST] = {}
+    for node in ast.parse(Path(__file__).read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            found[node.name] = node
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found.update((t.id, node) for t in targets if isinstance(t, ast.Name))
+    return found
+
+
+@cache
+def _fixed_text(renderer: str) -> str:
+    """The non-ASCII characters of one document kind's fixed wording, in code point order: the string
+    literals of its ``renderer`` and of this module's functions and constants it uses (its labels,
+    the page furniture), docstrings left out. These are the glyphs its documents are seeded with
+    (``fonts.seed``): a kind embeds only its own wording, and what a case adds goes to a subset of its
+    own (or to the kind's last, short subset), so a character missed here costs size and CPU, never
+    a wrong page."""
+    definitions = _definitions()
+    chars: set[str] = set()
+    seen: set[str] = set()
+    todo = [renderer]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in definitions:
+            continue
+        seen.add(name)
+        nodes = [definitions[name]]
+        while nodes:
+            node = nodes.pop()
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+                continue  # a docstring: never drawn
+            if isinstance(node, ast.Name):
+                todo.append(node.id)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                chars.update(c for c in node.value if ord(c) >= 0x80 and not c.isspace())
+            nodes.extend(ast.iter_child_nodes(node))
+    return "".join(sorted(chars))
 
 
 @lru_cache(maxsize=1)
@@ -296,6 +332,7 @@ class _Page:
 def _build(
     blocks: Sequence[Block],
     *,
+    renderer: Callable[..., bytes],
     title: str,
     subject: str,
     footer: str,
@@ -312,7 +349,7 @@ def _build(
     canvas.setSubject(subject)
     canvas.setCreator("One-Day Setup (一日办)")
     canvas.setProducer("One-Day Setup (一日办) with ReportLab")
-    seed(canvas, _fixed_text())
+    seed(canvas, _fixed_text(renderer.__name__))
     pad = (BORDER_PADDING if border else 0) + FRAME_PADDING
     frame = Frame(
         x=MARGIN + pad,
@@ -492,6 +529,7 @@ def acceptance_receipt(data: AcceptanceReceiptData) -> bytes:
     )
     return _build(
         story,
+        renderer=acceptance_receipt,
         title=f"受理通知书 {data.application_id}",
         subject=f"Notice of acceptance, {district}",
         footer=f"申请编号 Application {data.application_id}",
@@ -598,6 +636,7 @@ def business_licence(data: BusinessLicenceData) -> bytes:
     ]
     return _build(
         story,
+        renderer=business_licence,
         title=f"营业执照 {lic.name}",
         subject=f"Business licence {lic.uscc}",
         footer=f"申请编号 Application {data.application_id}",
@@ -666,6 +705,7 @@ def subsidy_voucher(data: SubsidyVoucherData) -> bytes:
     story.append(_signature_block([("刻制单位", "Seal shop"), ("企业经办人", "For the enterprise")]))
     return _build(
         story,
+        renderer=subsidy_voucher,
         title=f"首套印章免费刻制凭证 {data.grant_id}",
         subject=f"First-seal subsidy voucher {data.uscc}",
         footer=f"申请编号 Application {data.application_id}",
@@ -738,6 +778,7 @@ def waybill_label(data: WaybillLabelData) -> bytes:
     title = "EMS 邮件详情单" if data.direction == "outbound" else "EMS 邮件详情单（回寄）"
     return _build(
         [Together([label, Space(3 * mm), cut])],
+        renderer=waybill_label,
         title=f"{title} {data.waybill_no}",
         subject=f"EMS waybill {data.waybill_no} ({data.direction})",
         footer=f"申请编号 Application {data.application_id}",
@@ -812,6 +853,7 @@ def completion_notice(data: CompletionNoticeData) -> bytes:
         story.append(_text(line, SMALL))
     return _build(
         story,
+        renderer=completion_notice,
         title=f"一日办结告知单 {data.application_id}",
         subject=f"Completion notice {data.uscc}",
         footer=f"申请编号 Application {data.application_id}",
@@ -881,6 +923,7 @@ def subsidy_statement(data: SubsidyStatementData) -> bytes:
     )
     return _build(
         story,
+        renderer=subsidy_statement,
         title=f"首套印章免费刻制补贴结算单 {data.month} {data.shop_id}",
         subject=f"First-seal subsidy statement {data.month} {data.shop_id}",
         footer=f"结算单 Statement {data.month} · {data.shop_id}",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import re
 import unicodedata
+import zlib
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -192,3 +194,24 @@ def test_the_late_stage_is_named_in_the_result(tmp_path: Path) -> None:
     stages = [s for s in on_time.stages if s.stage != "seal_carving"]
     text = pdf_text(render.completion_notice(on_time.model_copy(update={"stages": stages})), tmp_path)
     assert "已按承诺时限办结" in text
+
+
+def _embedded_chars(pdf: bytes) -> set[str]:
+    """The characters the PDF's embedded font subsets map (their ToUnicode CMaps)."""
+    chars: set[str] = set()
+    for stream in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S):
+        try:
+            cmap = zlib.decompressobj().decompress(stream)
+        except zlib.error:
+            continue
+        if b"begincmap" in cmap:
+            chars.update(chr(int(code, 16)) for code in re.findall(rb"<[0-9A-F]{2}> <([0-9A-F]{4})>", cmap))
+    return chars
+
+
+def test_a_document_embeds_its_own_kinds_wording_and_not_another_kinds(rendered: dict[str, bytes]) -> None:
+    label = _embedded_chars(rendered["waybill_label"])
+    assert set("详情单收件人寄件人内") <= label
+    # The receipt's title and the licence's heading: not a glyph of them is on the label.
+    assert not set("受理通知书") & label
+    assert not set("统社会信用代码") & label
