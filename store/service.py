@@ -22,6 +22,7 @@ from store.alerts import AlertStore
 from store.db import open_database
 from store.documents import CaseDocuments
 from store.facts import CaseFactStore
+from store.ratings import RatingStore
 from store.subsidies import SubsidyLedger
 
 
@@ -38,11 +39,17 @@ class _Opened:
     subsidies: SubsidyLedger
     facts: CaseFactStore
     documents: CaseDocuments
+    ratings: RatingStore
 
     @classmethod
     def on(cls, engine: AsyncEngine) -> _Opened:
         return cls(
-            engine, AlertStore(engine), SubsidyLedger(engine), CaseFactStore(engine), CaseDocuments(engine)
+            engine,
+            AlertStore(engine),
+            SubsidyLedger(engine),
+            CaseFactStore(engine),
+            CaseDocuments(engine),
+            RatingStore(engine),
         )
 
 
@@ -120,6 +127,9 @@ class ServiceDatabase:
 
     async def documents(self) -> CaseDocuments:
         return (await self._open()).documents
+
+    async def ratings(self) -> RatingStore:
+        return (await self._open()).ratings
 
     async def close(self) -> None:
         """Dispose of the engine this object opened (one handed in is left alone); a later use opens

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import store.documents  # their tables are on Base too (as are the facts and the subsidy ledger's)
 import store.facts
+import store.ratings
 import store.subsidy_schema  # noqa: F401
 from store.alerts import AlertIn, AlertStore
 from store.db import create_engine, init_schema, transaction
@@ -302,6 +303,7 @@ async def test_an_upgraded_database_has_exactly_the_schema_of_a_new_one_and_of_t
             "case_documents",
             "alembic_version",
             "case_facts",
+            "ratings",
             "subsidy_budget",
             "subsidy_grants",
         }
