@@ -3,7 +3,8 @@
 Each (workflow, stage, level, episode) is alerted once. ``episode`` is 1 except for
 ``needs_attention``, which counts each time the same stage needs an operator again (its ``reason``
 says why), and a follow-up of a bad rating (``rating_follow_up``), whose two promises are episode 1
-(the call back) and 2 (the answer to the applicant), its ``reason`` naming which. An operator acknowledges an alert once (``acknowledged_by``, ``acknowledged_at``,
+(the call back) and 2 (the answer to the applicant), its ``reason`` naming which. An operator
+acknowledges an alert once (``acknowledged_by``, ``acknowledged_at``,
 ``note``); the stream and the webhooks carry that as an ``alert.acknowledged`` event of its own
 (``AlertEvent``), with an event id of its own.
 """

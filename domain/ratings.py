@@ -32,7 +32,9 @@ from domain.actions import NOTE_MAX_LENGTH, IdempotencyKey, _Action
 from domain.application import TEXT_PATTERN
 from domain.sla_policy import SlaPolicy
 
-RatingLevel = Literal["very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied"]
+RatingLevel = Literal[
+    "very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied"
+]
 RATING_LEVELS: tuple[RatingLevel, ...] = (
     "very_satisfied",
     "satisfied",
@@ -107,7 +109,9 @@ class RatingBody(BaseModel):
 
 class RatingAnswer(BaseModel):
     rating_id: str
-    follow_up: str | None = Field(description="the follow-up's workflow id; null for a rating that is not bad")
+    follow_up: str | None = Field(
+        description="the follow-up's workflow id; null for a rating that is not bad"
+    )
 
 
 class Rating(BaseModel):
@@ -184,7 +188,8 @@ class FollowUpDocument(BaseModel):
 
 # --- operators' actions on a follow-up ----------------------------------------------------------
 _Text = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NOTE_MAX_LENGTH, pattern=TEXT_PATTERN)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=NOTE_MAX_LENGTH, pattern=TEXT_PATTERN),
 ]
 
 
@@ -202,7 +207,9 @@ class Resolve(_Action):
     kind: ResolutionKind = Field(description="immediate 立行立改, by_date 限期整改, explained 解释说明")
     answer: _Text = Field(description="the answer to the applicant, sent to the portal")
     date: dt.date | None = Field(
-        default=None, validate_default=True, description="by_date (required there): the date it is put right by"
+        default=None,
+        validate_default=True,
+        description="by_date (required there): the date it is put right by",
     )
 
     @field_validator("date")
@@ -233,7 +240,8 @@ class FollowUpActionRequest(
     def fields(self) -> dict[str, object]:
         body = self.root
         return {
-            name: getattr(body, name, None) for name in ("outcome", "kind", "answer", "date", "reason", "upheld")
+            name: getattr(body, name, None)
+            for name in ("outcome", "kind", "answer", "date", "reason", "upheld")
         }
 
 

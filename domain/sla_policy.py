@@ -267,5 +267,9 @@ class SlaPolicy(BaseModel):
 def load_sla_policy(path: Path | None) -> SlaPolicy:
     """The SLA policy file at ``path`` (None → the defaults); SlaPolicyError otherwise."""
     return load_policy_file(
-        path, SlaPolicy, SlaPolicyError, what="SLA policy", sections={"limits": SlaLimits, "rating": RatingLimits}
+        path,
+        SlaPolicy,
+        SlaPolicyError,
+        what="SLA policy",
+        sections={"limits": SlaLimits, "rating": RatingLimits},
     )

@@ -19,7 +19,17 @@ from gateway.methods import AllowedMethods
 from gateway.observability import RequestLogMiddleware, observe_calendar_coverage, register_business_collector
 from gateway.openapi import install_openapi
 from gateway.queue_metrics import QUEUES
-from gateway.routers import alerts, applications, callbacks, codec, health, ops_login, reports, subsidies
+from gateway.routers import (
+    alerts,
+    applications,
+    callbacks,
+    codec,
+    health,
+    ops_login,
+    ratings,
+    reports,
+    subsidies,
+)
 from infra.log_context import CaseLogContext
 from infra.logging import get_logger
 from infra.settings import Settings, get_settings
@@ -107,6 +117,7 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(subsidies.router)
     app.include_router(reports.router)
+    app.include_router(ratings.router)
     app.include_router(callbacks.router)
     app.include_router(health.router)
     app.include_router(codec.router)

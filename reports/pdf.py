@@ -192,6 +192,30 @@ def daily_report_pdf(report: DailyReport, policy: SlaPolicy) -> bytes:
     if report.breaches.by_stage:
         lines = ", ".join(f"{_label(s)}: {n}" for s, n in report.breaches.by_stage.items())
         story.append(Paragraph(escape(f"按环节 by stage: {lines}"), body))
+    r = report.ratings
+    rated = [
+        [
+            "好差评 ratings",
+            "好评率 good share",
+            "差评 bad",
+            "回访 called back (in time)",
+            "答复 answered (in time)",
+            "申诉成立 appeals upheld",
+            "未结 open / 超时 late",
+        ],
+        [
+            f"{r.ratings} ({', '.join(f'{k}: {n}' for k, n in r.by_level.items() if n)})"
+            if r.ratings
+            else "0",
+            _rate(r.good_share),
+            str(r.bad),
+            f"{r.called_back} ({r.called_back_on_time})",
+            f"{r.answered} ({r.answered_on_time})",
+            str(r.appeals_upheld),
+            f"{r.follow_ups_open} / {r.follow_ups_late}",
+        ],
+    ]
+    story += [Spacer(1, 2 * mm), Table(rated, style=grid)]
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
         buffer,

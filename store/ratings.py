@@ -83,13 +83,17 @@ class RatingRecord(Rating):
 
     @property
     def answered_on_time(self) -> bool:
-        return self.answered_at is not None and (self.resolve_due is None or self.answered_at <= self.resolve_due)
+        return self.answered_at is not None and (
+            self.resolve_due is None or self.answered_at <= self.resolve_due
+        )
 
     def late(self, now: datetime) -> bool:
         """Still open past a promise it has not kept."""
         if self.follow_up is None or self.state in (None, "closed"):
             return False
-        missed_call = self.called_back_at is None and self.call_back_due is not None and now > self.call_back_due
+        missed_call = (
+            self.called_back_at is None and self.call_back_due is not None and now > self.call_back_due
+        )
         missed_answer = self.answered_at is None and self.resolve_due is not None and now > self.resolve_due
         return missed_call or missed_answer
 
