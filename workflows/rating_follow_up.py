@@ -96,8 +96,9 @@ class RatingFollowUp:
         sender = asyncio.create_task(self._send())
         if self._portal.enabled:
             self._portal.start(webhooks_task_queue(workflow.info().task_queue))
-        # Counted from the whole second of the rating, as a case's promises are.
-        start = doc.rated_at.replace(microsecond=0)
+        # Counted from the whole second the follow-up starts (at once after the rating), as a
+        # case's promises are from the second a stage starts.
+        start = workflow.now().replace(microsecond=0)
         call_back, resolve = policy.rating_limit("call_back"), policy.rating_limit("resolve")
         doc.call_back_due = await clock.add(start, call_back)
         doc.resolve_due = await clock.add(start, resolve)
