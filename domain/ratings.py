@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -31,6 +31,7 @@ from pydantic import (
 from domain.actions import NOTE_MAX_LENGTH, IdempotencyKey, _Action
 from domain.application import TEXT_PATTERN
 from domain.sla_policy import SlaPolicy
+from domain.validation import operator_required_in_the_document
 
 RatingLevel = Literal[
     "very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied"
@@ -202,7 +203,15 @@ class CalledBack(_Action):
     outcome: _Text = Field(description="what the call found (回访核实), for the follow-up's history")
 
 
+def _by_date_needs_a_date(schema: dict[str, Any]) -> None:
+    operator_required_in_the_document(schema)
+    schema["if"] = {"properties": {"kind": {"const": "by_date"}}, "required": ["kind"]}
+    schema["then"] = {"required": ["date"], "properties": {"date": {"type": "string", "format": "date"}}}
+
+
 class Resolve(_Action):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_by_date_needs_a_date)
+
     action: Literal["resolve"]
     kind: ResolutionKind = Field(description="immediate 立行立改, by_date 限期整改, explained 解释说明")
     answer: _Text = Field(description="the answer to the applicant, sent to the portal")

@@ -78,7 +78,14 @@ async def daily_pdf(database: ServiceDatabaseDep, policies: PoliciesDep, date: D
     )
 
 
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MONTH_SCHEMA = {
+    "type": "string",
+    "pattern": DATE_SCHEMA["pattern"].split(")-(", 1)[0] + r")-(0[1-9]|1[0-2])$",  # type: ignore[union-attr]
+    "minLength": 7,
+    "maxLength": 7,
+    "description": "the month, YYYY-MM, in the SLA policy's time zone",
+    "examples": ["2026-12"],
+}
 
 
 @router.get(
@@ -90,12 +97,12 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 async def ratings(
     database: ServiceDatabaseDep,
     policies: PoliciesDep,
-    month: Annotated[str, Query(description="the month, YYYY-MM, in the SLA policy's time zone")],
+    month: Annotated[str, WithJsonSchema(MONTH_SCHEMA), Query(description="the month, YYYY-MM")],
     accept: Annotated[str | None, Header(description="application/pdf for the PDF, with a chart")] = None,
 ) -> Any:
     """JSON by default; with ``Accept: application/pdf`` the same as a PDF. The good share leaves out
     ratings whose appeal was upheld; ``by_district`` and ``by_unit`` rank best first."""
-    if not _MONTH.fullmatch(month) or month < "0001":
+    if not re.fullmatch(str(MONTH_SCHEMA["pattern"]), month):
         raise ParameterInvalid("month", f"{month[:20]!r} is not a month; write YYYY-MM, e.g. 2026-12")
     report = await monthly_ratings(database, month, policies.sla.zone)
     if accept and PDF in accept:

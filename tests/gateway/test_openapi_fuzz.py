@@ -69,6 +69,7 @@ FUZZ_EXAMPLES = 5
 SEED = 20261127
 SUBMIT = ("POST", "/v1/applications")
 ACTIONS = "/v1/applications/{application_id}/actions"
+RATING_ACTIONS = "/v1/ratings/{rating_id}/actions"
 DECODE = "/codec/decode"
 STREAM = "/v1/alerts/stream"
 
@@ -291,14 +292,18 @@ def _config(base_url: str, token: str) -> schemathesis.Config:
                 {"include-path": STREAM, "request-timeout": 1},
                 # An action the case does not offer now is a 422 that names those it does
                 # (docs/operations.md): whether a schema-valid action is offered depends on the case.
-                {
-                    "include-path": ACTIONS,
-                    "checks": {
-                        "positive_data_acceptance": {
-                            "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]
-                        }
-                    },
-                },
+                *(
+                    {
+                        "include-path": path,
+                        "checks": {
+                            "positive_data_acceptance": {
+                                "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]
+                            }
+                        },
+                    }
+                    # So with a follow-up: what it offers depends on its state.
+                    for path in (ACTIONS, RATING_ACTIONS)
+                ),
             ],
         }
     )
