@@ -31,6 +31,7 @@ from pydantic import (
 from domain.actions import NOTE_MAX_LENGTH, IdempotencyKey, _Action
 from domain.application import TEXT_PATTERN
 from domain.sla_policy import SlaPolicy
+from domain.status import StageName
 from domain.validation import operator_required_in_the_document
 
 RatingLevel = Literal[
@@ -53,18 +54,8 @@ LEVEL_NAMES: dict[str, str] = {
     "very_dissatisfied": "非常不满意",
 }
 
-# What a rating is about: the whole case, one of its stages, the delivery, or the window staff.
-RatingAbout = Literal[
-    "overall",
-    "registration",
-    "seal_carving",
-    "invoice",
-    "social_insurance",
-    "housing_fund",
-    "bank_account",
-    "delivery",
-    "staff",
-]
+# What a rating is about: the whole case (overall), one of its stages, the delivery, or the staff.
+RatingAbout = Literal[StageName, "staff"]
 FollowUpState = Literal["open", "claimed", "called_back", "resolved", "answered", "appealed", "closed"]
 ResolutionKind = Literal["immediate", "by_date", "explained"]
 Verdict = Literal["satisfied", "basically_satisfied", "dissatisfied"]

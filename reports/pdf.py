@@ -131,11 +131,9 @@ def _stage_row(stage: str, figures: StageFigures) -> list[str]:
     ]
 
 
-def daily_report_pdf(report: DailyReport, policy: SlaPolicy) -> bytes:
-    font = register_font()
-    body = ParagraphStyle("body", fontName=font, fontSize=9, leading=13)
-    title = ParagraphStyle("title", fontName=font, fontSize=15, leading=20, spaceAfter=4)
-    grid = TableStyle(
+def grid_style(font: str) -> TableStyle:
+    """The reports' tables: a grey grid, a shaded header row, figures right-aligned."""
+    return TableStyle(
         [
             ("FONTNAME", (0, 0), (-1, -1), font),
             ("FONTSIZE", (0, 0), (-1, -1), 8),
@@ -144,6 +142,35 @@ def daily_report_pdf(report: DailyReport, policy: SlaPolicy) -> bytes:
             ("ALIGN", (1, 1), (-1, -1), "RIGHT"),
         ]
     )
+
+
+def title_style(font: str) -> ParagraphStyle:
+    return ParagraphStyle("title", fontName=font, fontSize=15, leading=20, spaceAfter=4)
+
+
+def build_pdf(story: list[object], title: str) -> bytes:
+    """An A4 report of ``story``; no clock is read (``invariant``), so the same story gives the same bytes."""
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+        title=title,
+        author="One-Day Setup",
+        invariant=1,
+    )
+    document.build(story)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def daily_report_pdf(report: DailyReport, policy: SlaPolicy) -> bytes:
+    font = register_font()
+    body = ParagraphStyle("body", fontName=font, fontSize=9, leading=13)
+    title = title_style(font)
+    grid = grid_style(font)
     story: list[object] = [
         Paragraph(escape(f"一日办 每日报告 One-Day Setup daily report — {report.date.isoformat()}"), title),
         Paragraph(escape(f"时区 time zone: {report.timezone}"), body),
@@ -216,17 +243,4 @@ def daily_report_pdf(report: DailyReport, policy: SlaPolicy) -> bytes:
         ],
     ]
     story += [Spacer(1, 2 * mm), Table(rated, style=grid)]
-    buffer = io.BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
-        title=f"One-Day Setup daily report {report.date.isoformat()}",
-        author="One-Day Setup",
-        invariant=1,
-    )
-    document.build(story)  # type: ignore[arg-type]
-    return buffer.getvalue()
+    return build_pdf(story, f"One-Day Setup daily report {report.date.isoformat()}")

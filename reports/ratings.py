@@ -8,7 +8,6 @@ upheld: they stay on record (counted in ``ratings`` and ``by_level``) but out of
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from datetime import UTC, date, datetime, time
 from xml.sax.saxutils import escape
@@ -176,26 +175,16 @@ def monthly_ratings_pdf(report: MonthlyRatings) -> bytes:
     from reportlab.graphics.charts.barcharts import VerticalBarChart
     from reportlab.graphics.shapes import Drawing, String
     from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import Paragraph, Spacer, Table
 
     from documents.fonts import register_font
     from domain.districts import ANYANG_DISTRICTS
     from domain.ratings import LEVEL_NAMES
+    from reports.pdf import build_pdf, grid_style, title_style  # reports.pdf imports this module
 
     font = register_font()
-    title = ParagraphStyle("title", fontName=font, fontSize=15, leading=20, spaceAfter=4)
-    grid = TableStyle(
-        [
-            ("FONTNAME", (0, 0), (-1, -1), font),
-            ("FONTSIZE", (0, 0), (-1, -1), 8),
-            ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#edf2f7")),
-            ("ALIGN", (1, 1), (-1, -1), "RIGHT"),
-        ]
-    )
+    title, grid = title_style(font), grid_style(font)
     share = f"{report.good_share:.0%}" if report.ratings else "—"
     story: list[object] = [
         Paragraph(escape(f"好差评 月度报告 Ratings of {report.month}"), title),
@@ -253,16 +242,4 @@ def monthly_ratings_pdf(report: MonthlyRatings) -> bytes:
         for i, s in enumerate(report.by_unit, 1)
     ]
     story.append(Table(ranking, style=grid, repeatRows=1))
-    buffer = io.BytesIO()
-    SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
-        title=f"One-Day Setup ratings {report.month}",
-        author="One-Day Setup",
-        invariant=1,
-    ).build(story)  # type: ignore[arg-type]
-    return buffer.getvalue()
+    return build_pdf(story, f"One-Day Setup ratings {report.month}")

@@ -80,7 +80,7 @@ async def daily_pdf(database: ServiceDatabaseDep, policies: PoliciesDep, date: D
 
 MONTH_SCHEMA = {
     "type": "string",
-    "pattern": DATE_SCHEMA["pattern"].split(")-(", 1)[0] + r")-(0[1-9]|1[0-2])$",  # type: ignore[union-attr]
+    "pattern": str(DATE_SCHEMA["pattern"]).split(")-(", 1)[0] + r")-(0[1-9]|1[0-2])$",
     "minLength": 7,
     "maxLength": 7,
     "description": "the month, YYYY-MM, in the SLA policy's time zone",

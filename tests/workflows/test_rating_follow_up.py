@@ -149,6 +149,14 @@ async def test_a_bad_rating_of_the_seal_carving_is_followed_up_answered_and_rate
         f"/v1/reports/ratings?month={this_month()}", headers=ops(ts_stack) | {"Accept": "application/pdf"}
     )
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    today = datetime.now(UTC).astimezone(SlaPolicy().zone).date().isoformat()
+    daily = (await ts_stack.gateway.get(f"/v1/reports/daily?date={today}", headers=ops(ts_stack))).json()
+    assert (
+        daily["ratings"]["by_level"]["very_dissatisfied"] >= 1
+    )  # made today (its follow-up ran on server time)
+    metrics = (await ts_stack.gateway.get("/metrics")).text
+    assert 'ods_ratings_total{about="seal_carving",district="410502",level="very_dissatisfied"}' in metrics
+    assert "ods_rating_follow_ups_answered_on_time_total" in metrics and "13803720000" not in metrics
 
 
 async def _with_dues(stack: Stack, rating_id: str) -> dict[str, Any] | None:
