@@ -183,9 +183,6 @@ async def test_an_open_case_is_not_rated_and_a_bad_field_is_named(ts_stack: Stac
             url, json={"level": "satisfied", "comment": "长" * 501}, headers=ts_stack.portal
         )
         assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "comment"
-        await ts_stack.gateway.post(
-            f"/v1/applications/{body['application_id']}/withdraw", json={}, headers=ts_stack.portal
-        )
 
 
 async def test_an_appeal_is_decided_by_someone_else_and_upheld_closes_without_an_answer(
