@@ -51,15 +51,16 @@ from domain.calendar_coverage import (
 )
 from domain.districts import CITY_ZONE
 from domain.policies import Policies, PolicyFileError, load_policies
+from domain.ratings import FollowUpAction, FollowUpActionName, FollowUpActionRequest, ResolutionKind
 from domain.sla_policy import SlaLimits, SlaPolicy, load_sla_policy
 from domain.status import ACTION_NAMES, STAGE_NAMES, CaseStage, StatusDocument
-from domain.validation import ApplicationInvalid
+from domain.validation import ApplicationInvalid, validated
 from domain.working_time import deadline_command, official_data_years
 from infra import deployments
 from infra.settings import Settings, get_settings
 from infra.temporal import connect, ensure_search_attributes, search_attribute_problems
 from reports.daily import DailyReport, daily_report
-from service import audit, cases
+from service import audit, cases, ratings
 from store.service import ServiceDatabase
 
 EXIT_OK = 0
@@ -336,6 +337,47 @@ async def act(args: argparse.Namespace, session: Session) -> int:
     return EXIT_OK
 
 
+# --- ratings (好差评): a bad rating's follow-up ------------------------------------------------
+
+
+async def rating_show(args: argparse.Namespace, session: Session) -> int:
+    doc = await ratings.get_follow_up(await session.client(), args.rating_id)
+    out.print(
+        f"{escape(doc.rating_id)} ({escape(doc.application_id)}): {doc.level} about {doc.about}, {doc.state}"
+    )
+    out.print(f"  unit {escape(doc.unit)}; owner {escape(doc.owner or '—')}")
+    out.print(f"  call back due {_when(doc.call_back_due)}; answer due {_when(doc.resolve_due)}")
+    for entry in doc.history:
+        out.print(f"  {_when(entry.at)}  {escape(entry.event)}  {escape(entry.detail)}")
+    return EXIT_OK
+
+
+async def rating_act(args: argparse.Namespace, session: Session) -> int:
+    """An operator's action on a follow-up, as ``POST /v1/ratings/{id}/actions`` takes it."""
+    given = {
+        "outcome": args.outcome,
+        "kind": args.kind,
+        "answer": args.answer,
+        "date": args.date,
+        "reason": args.reason,
+        "upheld": {"yes": True, "no": False}.get(args.upheld or ""),
+    }
+    body = {"action": args.action, "operator": args.operator, "note": args.note}
+    body.update({k: v for k, v in given.items() if v is not None})
+    request = validated(FollowUpActionRequest, body)
+    assert request.root.operator is not None
+    action = FollowUpAction(
+        action=request.root.action,
+        operator=request.root.operator,
+        note=request.root.note,
+        idempotency_key=args.idempotency_key,
+        **request.fields(),  # type: ignore[arg-type]
+    )
+    doc = await ratings.act(await session.client(), args.rating_id, action)
+    out.print(f"{escape(doc.rating_id)}: {args.action} recorded (now {doc.state})")
+    return EXIT_OK
+
+
 # --- the command line -------------------------------------------------------------------------
 
 
@@ -385,6 +427,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note", required=True, metavar="TEXT", help="why (kept in the case's history)")
     p.add_argument("--idempotency-key", metavar="KEY", help="a repeat with the same key does nothing")
     p.set_defaults(run=act)
+
+    p = commands.add_parser("rating", help="a bad rating's follow-up (好差评回访)")
+    p.add_argument("rating_id", metavar="RATING_ID")
+    p.set_defaults(run=rating_show)
+
+    p = commands.add_parser("rating-act", help="an operator's action on a rating's follow-up")
+    p.add_argument("rating_id", metavar="RATING_ID")
+    p.add_argument("action", choices=get_args(FollowUpActionName))
+    p.add_argument("--outcome", help="called_back: what the call found")
+    p.add_argument("--kind", choices=get_args(ResolutionKind), help="resolve: how it is put right")
+    p.add_argument("--answer", help="resolve: the answer to the applicant")
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="resolve --kind by_date: put right by")
+    p.add_argument("--reason", help="appeal: why the rating is mistaken or false")
+    p.add_argument("--upheld", choices=("yes", "no"), help="decide_appeal: the decision")
+    p.add_argument("--operator", required=True, metavar="NAME", help="who acts")
+    p.add_argument("--note", default="", metavar="TEXT", help="why (kept in the follow-up's history)")
+    p.add_argument("--idempotency-key", metavar="KEY", help="a repeat with the same key does nothing")
+    p.set_defaults(run=rating_act)
 
     p = commands.add_parser("deadline", help="a stage's deadline on the SLA policy's clock")
     p.add_argument("--stage", required=True, choices=list(SlaLimits.model_fields))
@@ -712,6 +772,12 @@ async def _run(command: Command, args: argparse.Namespace, session: Session) -> 
         return EXIT_REFUSED
     except cases.ActionNotOffered as exc:
         err.print(f"[red]not offered[/]: {escape(str(exc))}")
+        return EXIT_REFUSED
+    except ratings.RatingNotFound as exc:
+        err.print(f"[red]no follow-up of rating {escape(str(exc))}[/] (unknown, or not a bad rating)")
+        return EXIT_REFUSED
+    except ratings.AppealByItsAuthor as exc:
+        err.print(f"[red]refused[/]: {escape(str(exc))}")
         return EXIT_REFUSED
     except cases.InvalidQuery as exc:
         err.print(f"[red]invalid filter[/]: {escape(str(exc))}")

@@ -43,6 +43,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.documents import DocumentActivities
 from activities.facts import CaseFactActivities
 from activities.partners import PartnerClient
+from activities.ratings import RatingActivities
 from activities.registry import (
     WorkerResources,
     all_activities,
@@ -312,6 +313,7 @@ async def running_worker(
         documents=DocumentActivities(await database.documents()),
         facts=CaseFactActivities(await database.facts()),
         client=client,
+        ratings=RatingActivities(await database.ratings()),
     )
     common = worker_options(settings)
     workers: list[Worker] = []

@@ -17,6 +17,7 @@ from activities.filings import FilingActivities
 from activities.partner_trouble import PartnerTroubleActivities
 from activities.partners import PartnerClient
 from activities.portal_push import PortalPushActivities
+from activities.ratings import RatingActivities
 from activities.registration import RegistrationActivities
 from activities.seals import SealActivities
 from activities.sla import SlaActivities
@@ -33,6 +34,8 @@ class WorkerResources:
     facts: CaseFactActivities
     client: Client | None = None
     """Temporal, for the activities that read a workflow's own state (``partner_trouble``)."""
+    ratings: RatingActivities | None = None
+    """The follow-ups' writes to the ratings (none: a worker that runs no follow-up)."""
 
 
 def document_activities(documents: DocumentActivities) -> list[Callable[..., Any]]:
@@ -51,6 +54,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     webhooks = AlertWebhookActivities(r.sla.settings)
     portal = PortalPushActivities(r.sla.settings)
     trouble = PartnerTroubleActivities(r.client)
+    ratings = r.ratings or RatingActivities(None)
     return [
         registration.file_registration,
         seals.list_seal_shops,
@@ -68,6 +72,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         r.sla.load_working_calendar,
         r.sla.raise_alert,
         r.facts.record_case_fact,
+        ratings.record_rating_progress,
         webhooks.post_alert_webhook,
         portal.post_portal_event,
         r.subsidy.reserve_first_seal_subsidy,

@@ -2,7 +2,9 @@
 
 Each (workflow, stage, level, episode) is alerted once. ``episode`` is 1 except for
 ``needs_attention``, which counts each time the same stage needs an operator again (its ``reason``
-says why). An operator acknowledges an alert once (``acknowledged_by``, ``acknowledged_at``,
+says why), and a follow-up of a bad rating (``rating_follow_up``), whose two promises are episode 1
+(the call back) and 2 (the answer to the applicant), its ``reason`` naming which. An operator
+acknowledges an alert once (``acknowledged_by``, ``acknowledged_at``,
 ``note``); the stream and the webhooks carry that as an ``alert.acknowledged`` event of its own
 (``AlertEvent``), with an event id of its own.
 """
@@ -26,6 +28,7 @@ AlertStage = Literal[
     "social_insurance",
     "housing_fund",
     "bank_account",
+    "rating_follow_up",
 ]
 AlertLevel = Literal["at_risk", "breached", "recovered", "budget_exhausted", "needs_attention"]
 AlertEventKind = Literal["alert.raised", "alert.acknowledged"]
@@ -64,7 +67,7 @@ class AlertIn(BaseModel):
         if self.level == "needs_attention":
             if self.reason is None or not self.reason.strip():
                 raise ValueError("a needs_attention alert says why (reason)")
-        elif self.episode != 1:
+        elif self.episode != 1 and self.stage != "rating_follow_up":
             raise ValueError("only a needs_attention alert has an episode other than 1")
         return self
 

@@ -18,9 +18,11 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from domain.case_ids import PORTAL_PUSH_PREFIX
 
-PortalEventType = Literal["case.stage_changed", "case.attention_changed"]
+PortalEventType = Literal["case.stage_changed", "case.attention_changed", "rating.follow_up_replied"]
 STAGE_CHANGED: PortalEventType = "case.stage_changed"
 ATTENTION_CHANGED: PortalEventType = "case.attention_changed"
+# The answer of a bad rating's follow-up (workflows/rating_follow_up.py), for the applicant to rate.
+RATING_REPLIED: PortalEventType = "rating.follow_up_replied"
 
 RECEIVER_GONE = "PortalReceiverGone"
 """ApplicationError type of a receiver that answered 410 Gone: this case posts it nothing more."""
@@ -50,6 +52,8 @@ class PortalEvent(BaseModel):
     sequence: int = Field(ge=1)
     at: AwareDatetime
     attention: dict[str, Any] | None = None
+    rating: dict[str, Any] | None = None
+    """A ``rating.follow_up_replied`` event's answer: ``rating_id``, ``kind``, ``answer``, ``date``."""
 
     @classmethod
     def change(
@@ -62,6 +66,7 @@ class PortalEvent(BaseModel):
         sequence: int,
         at: datetime,
         attention: dict[str, Any] | None = None,
+        rating: dict[str, Any] | None = None,
     ) -> Self:
         """The event of one change, its id made from the case and the sequence."""
         return cls(
@@ -73,6 +78,7 @@ class PortalEvent(BaseModel):
             sequence=sequence,
             at=at,
             attention=attention,
+            rating=rating,
         )
 
     @model_validator(mode="after")
@@ -89,6 +95,8 @@ class PortalEvent(BaseModel):
         body = self.model_dump(mode="json")
         if self.type != ATTENTION_CHANGED:
             del body["attention"]
+        if self.type != RATING_REPLIED:
+            del body["rating"]
         return body
 
 

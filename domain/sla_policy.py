@@ -33,6 +33,8 @@ Clock = Literal["working_hours", "wall"]
 DEFAULT_WORKING_HOURS: tuple[str, ...] = ("09:00-12:00", "13:00-17:00")
 
 _DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
+# The ``[rating]`` keys may also count working days (``"5d"``, ``"1d4h"``).
+_DAYS = re.compile(r"(?:(?P<d>\d+)d)?(?P<rest>.*)")
 _BLOCK = re.compile(r"(?P<sh>\d\d):(?P<sm>\d\d)-(?P<eh>\d\d):(?P<em>\d\d)")
 _DAY = timedelta(days=1)
 
@@ -58,6 +60,24 @@ def parse_duration(text: str) -> timedelta:
     if value <= timedelta(0):
         raise ValueError(f'"{text}" is not a positive duration')
     return value
+
+
+def parse_days_duration(text: str, working_day: timedelta) -> timedelta:
+    """``"5d"``, ``"1d4h"``, ``"4h"`` → timedelta, a ``d`` being ``working_day`` (the working hours of
+    one day on the policy's clock: 7h for the default blocks, 24h on the wall clock)."""
+    match = _DAYS.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f'"{text}" is not a duration (use d, h, m or s, e.g. "5d" or "4h")')
+    days = int(match["d"] or 0)
+    rest = match["rest"]
+    if not rest:
+        if not days:
+            raise ValueError(f'"{text}" is not a positive duration')
+        return working_day * days
+    try:
+        return working_day * days + parse_duration(rest)
+    except ValueError:
+        raise ValueError(f'"{text}" is not a duration (use d, h, m or s, e.g. "5d" or "4h")') from None
 
 
 def parse_working_block(text: str) -> WorkingBlock:
@@ -109,7 +129,13 @@ def _iso_date(value: Any) -> Any:
     )
 
 
+def _check_days_duration(text: str) -> str:
+    parse_days_duration(text, timedelta(hours=1))
+    return text
+
+
 Duration = Annotated[str, AfterValidator(_check_duration)]
+DaysDuration = Annotated[str, AfterValidator(_check_days_duration)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
@@ -126,6 +152,22 @@ class SlaLimits(BaseModel):
     social_insurance: Duration = "2h"
     housing_fund: Duration = "2h"
     bank_account: Duration = "2h"
+
+
+RatingPromise = Literal["call_back", "resolve", "verdict_window"]
+
+
+class RatingLimits(BaseModel):
+    """The follow-up of a bad rating (``[rating]``, 好差评), on the policy's clock; ``d`` counts
+    working days. ``call_back``: the applicant called back (回访核实) from the rating; ``resolve``: put
+    right or explained, with the answer to the applicant, from the rating; ``verdict_window``: how
+    long the applicant may rate the answer before the follow-up closes without a verdict."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    call_back: DaysDuration = "4h"
+    resolve: DaysDuration = "5d"
+    verdict_window: DaysDuration = "10d"
 
 
 class SlaPolicy(BaseModel):
@@ -153,6 +195,7 @@ class SlaPolicy(BaseModel):
     extra_holidays: list[IsoDate] = Field(default_factory=list)
     extra_workdays: list[IsoDate] = Field(default_factory=list)
     limits: SlaLimits = Field(default_factory=SlaLimits)
+    rating: RatingLimits = Field(default_factory=RatingLimits)
 
     @field_validator("working_hours")
     @classmethod
@@ -201,6 +244,17 @@ class SlaPolicy(BaseModel):
         """How long a partner may go without a successful answer before an operator is asked."""
         return parse_duration(self.partner_patience)
 
+    @property
+    def working_day(self) -> timedelta:
+        """One ``d`` of the ``[rating]`` keys: a day's working hours (24h on the wall clock)."""
+        if self.clock == "wall":
+            return _DAY
+        return sum((b.end - b.start for b in self.working_blocks), timedelta(0))
+
+    def rating_limit(self, promise: RatingPromise) -> timedelta:
+        """The ``[rating]`` promise as working time (``"5d"``: five days' working hours)."""
+        return parse_days_duration(getattr(self.rating, promise), self.working_day)
+
     def limit(self, stage: StageName | str) -> timedelta:
         """The promised time for ``stage`` (registration, seal_carving, invoice, overall, delivery)."""
         if stage not in SlaLimits.model_fields:
@@ -213,5 +267,9 @@ class SlaPolicy(BaseModel):
 def load_sla_policy(path: Path | None) -> SlaPolicy:
     """The SLA policy file at ``path`` (None → the defaults); SlaPolicyError otherwise."""
     return load_policy_file(
-        path, SlaPolicy, SlaPolicyError, what="SLA policy", sections={"limits": SlaLimits}
+        path,
+        SlaPolicy,
+        SlaPolicyError,
+        what="SLA policy",
+        sections={"limits": SlaLimits, "rating": RatingLimits},
     )

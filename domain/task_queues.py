@@ -40,6 +40,7 @@ PARTNER_ACTIVITIES: dict[str, tuple[str, ...]] = {
 RECORD_ACTIVITIES = (
     "raise_alert",
     "record_case_fact",
+    "record_rating_progress",
     "load_working_calendar",
     "reserve_first_seal_subsidy",
     "settle_first_seal_subsidy",

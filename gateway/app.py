@@ -28,6 +28,7 @@ from gateway.routers import (
     codec,
     health,
     ops_login,
+    ratings,
     reports,
     subsidies,
 )
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(subsidies.router)
     app.include_router(reports.router)
+    app.include_router(ratings.router)
     app.include_router(callbacks.router)
     app.include_router(health.router)
     app.include_router(codec.router)

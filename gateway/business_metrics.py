@@ -13,18 +13,27 @@ only ever grow.
 - ``ods_attention_open``: the stages that wait for an operator now.
 - ``ods_subsidy_amount_cny_total``: first-seal subsidies settled with the shops (yuan).
 - ``ods_subsidy_settled_total``: how many subsidies were settled.
+- ``ods_ratings_total{level,district,about}``: ratings (好差评) made; ``ods_rating_good_share``: the
+  share of 非常满意 and 满意 (upheld appeals left out).
+- ``ods_rating_follow_ups_called_back_on_time_total``, ``…_answered_on_time_total``: bad ratings
+  called back and answered by their deadlines; ``ods_rating_appeals_total{outcome}``: appeals.
+- ``ods_rating_follow_ups_open``, ``ods_rating_follow_ups_late``: follow-ups open now, and those
+  of them past a promise.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 
+from reports.ratings import good_share
 from store.db import transaction
 from store.facts import case_facts_table
 from store.service import ServiceDatabase
@@ -43,6 +52,13 @@ class Snapshot:
     attention_open: int = 0
     subsidy_count: int = 0
     subsidy_cny: Decimal = Decimal("0.00")
+    ratings: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    good_share: float = 0.0
+    called_back_on_time: int = 0
+    answered_on_time: int = 0
+    appeals: dict[str, int] = field(default_factory=dict)
+    follow_ups_open: int = 0
+    follow_ups_late: int = 0
 
 
 async def read_snapshot(database: ServiceDatabase) -> Snapshot:
@@ -81,6 +97,16 @@ async def read_snapshot(database: ServiceDatabase) -> Snapshot:
     )
     snap.alerts = await (await database.alerts()).counts()
     snap.subsidy_count, snap.subsidy_cny = await (await database.subsidies()).settled_total()
+    ratings = await (await database.ratings()).all()
+    now = datetime.now(UTC)
+    snap.ratings = dict(Counter((r.level, r.district_code, r.about) for r in ratings))
+    snap.good_share = good_share(ratings) or 0.0
+    follow_ups = [r for r in ratings if r.follow_up is not None]
+    snap.called_back_on_time = sum(1 for r in follow_ups if r.called_back_on_time)
+    snap.answered_on_time = sum(1 for r in follow_ups if r.answered_on_time)
+    snap.appeals = dict(Counter(r.appeal for r in follow_ups if r.appeal))
+    snap.follow_ups_open = sum(1 for r in follow_ups if r.state != "closed")
+    snap.follow_ups_late = sum(1 for r in follow_ups if r.late(now))
     return snap
 
 
@@ -134,6 +160,37 @@ class BusinessMetrics(Collector):
         )
         settled.add_metric([], s.subsidy_count)
         yield settled
+        ratings = CounterMetricFamily(
+            "ods_ratings",
+            "Ratings (好差评) made, by level, district and what they are about.",
+            labels=["level", "district", "about"],
+        )
+        for (level, district, about), n in sorted(s.ratings.items()):
+            ratings.add_metric([level, district, about], n)
+        yield ratings
+        share = GaugeMetricFamily("ods_rating_good_share", "Share of good ratings (非常满意, 满意), 0 to 1.")
+        share.add_metric([], s.good_share)
+        yield share
+        for name, value, text in (
+            ("called_back_on_time", s.called_back_on_time, "Bad ratings called back by their deadline."),
+            ("answered_on_time", s.answered_on_time, "Bad ratings answered by their deadline."),
+        ):
+            on_time = CounterMetricFamily(f"ods_rating_follow_ups_{name}", text)
+            on_time.add_metric([], value)
+            yield on_time
+        appeals = CounterMetricFamily(
+            "ods_rating_appeals", "Appeals against ratings, by outcome.", labels=["outcome"]
+        )
+        for outcome in ("pending", "upheld", "refused"):
+            appeals.add_metric([outcome], s.appeals.get(outcome, 0))
+        yield appeals
+        for name, value, text in (
+            ("open", s.follow_ups_open, "Follow-ups of bad ratings open now."),
+            ("late", s.follow_ups_late, "Open follow-ups past their call-back or answer deadline."),
+        ):
+            gauge = GaugeMetricFamily(f"ods_rating_follow_ups_{name}", text)
+            gauge.add_metric([], value)
+            yield gauge
 
 
 BUSINESS = BusinessMetrics()

@@ -27,6 +27,9 @@ SA_ENTERPRISE_NAME = SearchAttributeKey.for_keyword("EnterpriseName")
 SA_USCC = SearchAttributeKey.for_keyword("Uscc")
 SA_SUBSIDY_GRANTED = SearchAttributeKey.for_bool("SubsidyGranted")
 SA_NEEDS_ATTENTION = SearchAttributeKey.for_bool("NeedsAttention")
+# A bad rating's follow-up (workflows/rating_follow_up.py), with DistrictCode and SlaStatus above.
+SA_RATING_LEVEL = SearchAttributeKey.for_keyword("RatingLevel")
+SA_RATING_STATE = SearchAttributeKey.for_keyword("RatingState")
 
 SEARCH_ATTRIBUTES: list[SearchAttributeKey] = [  # type: ignore[type-arg]
     SA_SETUP_STAGE,
@@ -37,6 +40,8 @@ SEARCH_ATTRIBUTES: list[SearchAttributeKey] = [  # type: ignore[type-arg]
     SA_USCC,
     SA_SUBSIDY_GRANTED,
     SA_NEEDS_ATTENTION,
+    SA_RATING_LEVEL,
+    SA_RATING_STATE,
 ]
 
 _CLI_TYPE_NAMES: dict[int, str] = {

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from domain.alerts import AlertRecord
 from domain.facts import CaseFact
 from domain.status import EXTRA_ITEMS, STAGE_NAMES
+from reports.ratings import DayRatings, day_ratings
 from store.service import ServiceDatabase
 
 # The stages of the promise, in the order the report lists them; the six-item ones when they ran.
@@ -77,6 +78,7 @@ class DailyReport(BaseModel):
     attention: AttentionFigures = Field(default_factory=AttentionFigures)
     subsidy: SubsidyFigures = Field(default_factory=SubsidyFigures)
     deliveries: DeliveryFigures = Field(default_factory=DeliveryFigures)
+    ratings: DayRatings = Field(default_factory=DayRatings, description="好差评: ratings and follow-ups")
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -182,4 +184,8 @@ async def daily_report(database: ServiceDatabase, day: date, zone: ZoneInfo) -> 
     )
     alerts = await (await database.alerts()).raised_between(start, end, level="breached")
     settled = await (await database.subsidies()).settled_between(start, end)
-    return compile_report(day, zone, of_the_day, attention, alerts, [(g.uscc, g.amount_cny) for g in settled])
+    report = compile_report(
+        day, zone, of_the_day, attention, alerts, [(g.uscc, g.amount_cny) for g in settled]
+    )
+    report.ratings = await day_ratings(database, start, end)
+    return report

@@ -131,11 +131,9 @@ def _stage_row(stage: str, figures: StageFigures) -> list[str]:
     ]
 
 
-def daily_report_pdf(report: DailyReport, policy: SlaPolicy) -> bytes:
-    font = register_font()
-    body = ParagraphStyle("body", fontName=font, fontSize=9, leading=13)
-    title = ParagraphStyle("title", fontName=font, fontSize=15, leading=20, spaceAfter=4)
-    grid = TableStyle(
+def grid_style(font: str) -> TableStyle:
+    """The reports' tables: a grey grid, a shaded header row, figures right-aligned."""
+    return TableStyle(
         [
             ("FONTNAME", (0, 0), (-1, -1), font),
             ("FONTSIZE", (0, 0), (-1, -1), 8),
@@ -144,6 +142,35 @@ def daily_report_pdf(report: DailyReport, policy: SlaPolicy) -> bytes:
             ("ALIGN", (1, 1), (-1, -1), "RIGHT"),
         ]
     )
+
+
+def title_style(font: str) -> ParagraphStyle:
+    return ParagraphStyle("title", fontName=font, fontSize=15, leading=20, spaceAfter=4)
+
+
+def build_pdf(story: list[object], title: str) -> bytes:
+    """An A4 report of ``story``; no clock is read (``invariant``), so the same story gives the same bytes."""
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+        title=title,
+        author="One-Day Setup",
+        invariant=1,
+    )
+    document.build(story)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def daily_report_pdf(report: DailyReport, policy: SlaPolicy) -> bytes:
+    font = register_font()
+    body = ParagraphStyle("body", fontName=font, fontSize=9, leading=13)
+    title = title_style(font)
+    grid = grid_style(font)
     story: list[object] = [
         Paragraph(escape(f"一日办 每日报告 One-Day Setup daily report — {report.date.isoformat()}"), title),
         Paragraph(escape(f"时区 time zone: {report.timezone}"), body),
@@ -192,17 +219,28 @@ def daily_report_pdf(report: DailyReport, policy: SlaPolicy) -> bytes:
     if report.breaches.by_stage:
         lines = ", ".join(f"{_label(s)}: {n}" for s, n in report.breaches.by_stage.items())
         story.append(Paragraph(escape(f"按环节 by stage: {lines}"), body))
-    buffer = io.BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
-        title=f"One-Day Setup daily report {report.date.isoformat()}",
-        author="One-Day Setup",
-        invariant=1,
-    )
-    document.build(story)  # type: ignore[arg-type]
-    return buffer.getvalue()
+    r = report.ratings
+    rated = [
+        [
+            "好差评 ratings",
+            "好评率 good share",
+            "差评 bad",
+            "回访 called back (in time)",
+            "答复 answered (in time)",
+            "申诉成立 appeals upheld",
+            "未结 open / 超时 late",
+        ],
+        [
+            f"{r.ratings} ({', '.join(f'{k}: {n}' for k, n in r.by_level.items() if n)})"
+            if r.ratings
+            else "0",
+            _rate(r.good_share),
+            str(r.bad),
+            f"{r.called_back} ({r.called_back_on_time})",
+            f"{r.answered} ({r.answered_on_time})",
+            str(r.appeals_upheld),
+            f"{r.follow_ups_open} / {r.follow_ups_late}",
+        ],
+    ]
+    story += [Spacer(1, 2 * mm), Table(rated, style=grid)]
+    return build_pdf(story, f"One-Day Setup daily report {report.date.isoformat()}")

@@ -24,6 +24,7 @@ from store.case_keys import CaseKeyStore
 from store.db import open_database
 from store.documents import CaseDocuments, DocumentSealer
 from store.facts import CaseFactStore
+from store.ratings import RatingStore
 from store.sessions import OpsSessions
 from store.subsidies import SubsidyLedger
 
@@ -44,6 +45,7 @@ class _Opened:
     case_keys: CaseKeyStore
     audit: AuditLog
     sessions: OpsSessions
+    ratings: RatingStore
 
     @classmethod
     def on(cls, engine: AsyncEngine, sealer: DocumentSealer | None = None) -> _Opened:
@@ -56,6 +58,7 @@ class _Opened:
             CaseKeyStore(engine),
             AuditLog(engine),
             OpsSessions(engine),
+            RatingStore(engine),
         )
 
 
@@ -150,6 +153,9 @@ class ServiceDatabase:
 
     async def sessions(self) -> OpsSessions:
         return (await self._open()).sessions
+
+    async def ratings(self) -> RatingStore:
+        return (await self._open()).ratings
 
     async def close(self) -> None:
         """Dispose of the engine this object opened (one handed in is left alone); a later use opens

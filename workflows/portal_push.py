@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.portal import (
         ATTENTION_CHANGED,
         PORTAL_PUSH_WORKFLOW,
+        RATING_REPLIED,
         RECEIVER_GONE,
         STAGE_CHANGED,
         PortalEvent,
@@ -230,6 +231,8 @@ class PortalNotifier:
             case_workflow_id=case_workflow_id, application_id=application_id, urls=urls
         )
         self.sequence = 0
+        # The last sequence handed to the push (signalled): what the receivers will get.
+        self.signalled = 0
         self._stage: str | None = None
         self._attention: dict[str, Any] | None = None
         self._outbox: list[PortalEvent] = []
@@ -260,6 +263,14 @@ class PortalNotifier:
             self._attention = attention
             self._emit(ATTENTION_CHANGED, stage, attention)
 
+    def reply(self, state: str, rating: dict[str, Any]) -> int:
+        """A bad rating's answer to the applicant (``rating.follow_up_replied``); its sequence (0:
+        no push)."""
+        if self._sender is None or self._sender.done() or self._closing:
+            return 0
+        self._emit(RATING_REPLIED, state, None, rating)
+        return self.sequence
+
     async def close(self) -> None:
         """Send what is left and ``finish``; returns once the child has them (not the receivers)."""
         if self._sender is None:
@@ -267,7 +278,13 @@ class PortalNotifier:
         self._closing = True
         await self._sender
 
-    def _emit(self, type: PortalEventType, stage: str, attention: dict[str, Any] | None) -> None:
+    def _emit(
+        self,
+        type: PortalEventType,
+        stage: str,
+        attention: dict[str, Any] | None,
+        rating: dict[str, Any] | None = None,
+    ) -> None:
         self.sequence += 1
         self._outbox.append(
             PortalEvent.change(
@@ -278,6 +295,7 @@ class PortalNotifier:
                 sequence=self.sequence,
                 at=workflow.now(),
                 attention=attention,
+                rating=rating,
             )
         )
 
@@ -297,6 +315,7 @@ class PortalNotifier:
                 batch, self._outbox = self._outbox, []
                 # Signalled together: the push puts them in sequence order itself.
                 await asyncio.gather(*(child.signal(PortalPush.event, e) for e in batch))
+                self.signalled = max([self.signalled, *(e.sequence for e in batch)])
                 if self._closing and not self._outbox:
                     await child.signal(PortalPush.finish, self.sequence)
                     return

@@ -6,8 +6,15 @@ from workflows.alert_webhooks import AlertWebhookDelivery
 from workflows.delivery import PostalDelivery
 from workflows.enterprise_setup import EnterpriseSetup
 from workflows.portal_push import PortalPush
+from workflows.rating_follow_up import RatingFollowUp
 
-ALL_WORKFLOWS: list[type] = [EnterpriseSetup, PostalDelivery, AlertWebhookDelivery, PortalPush]
+ALL_WORKFLOWS: list[type] = [
+    EnterpriseSetup,
+    PostalDelivery,
+    AlertWebhookDelivery,
+    PortalPush,
+    RatingFollowUp,
+]
 # Started on the webhooks' own task queue (domain/task_queues.py); those from before it run on the
 # cases' queue, where ALL_WORKFLOWS keeps them.
 WEBHOOK_WORKFLOWS: list[type] = [AlertWebhookDelivery, PortalPush]

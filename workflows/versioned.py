@@ -20,6 +20,7 @@ from workflows.alert_webhooks import AlertWebhookDelivery
 from workflows.delivery import PostalDelivery
 from workflows.enterprise_setup import EnterpriseSetup
 from workflows.portal_push import PortalPush
+from workflows.rating_follow_up import RatingFollowUp
 
 
 @workflow.defn(name=PORTAL_PUSH_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
@@ -41,4 +42,5 @@ VERSIONED_WORKFLOWS: list[type] = [
     PostalDelivery,
     AutoUpgradingAlertWebhookDelivery,
     AutoUpgradingPortalPush,
+    RatingFollowUp,
 ]

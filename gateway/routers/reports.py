@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import Query
+from fastapi import Header, Query
 from fastapi.responses import Response
 from pydantic import WithJsonSchema
 
@@ -18,6 +18,7 @@ from gateway.errors import ParameterInvalid
 from gateway.ops_routes import ops_read_router
 from reports.daily import DailyReport, daily_report
 from reports.pdf import daily_report_pdf
+from reports.ratings import MonthlyRatings, monthly_ratings, monthly_ratings_pdf
 
 PDF = "application/pdf"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -75,3 +76,40 @@ async def daily_pdf(database: ServiceDatabaseDep, policies: PoliciesDep, date: D
         media_type=PDF,
         headers={"Content-Disposition": f'inline; filename="daily-report-{report.date.isoformat()}.pdf"'},
     )
+
+
+MONTH_SCHEMA = {
+    "type": "string",
+    "pattern": str(DATE_SCHEMA["pattern"]).split(")-(", 1)[0] + r")-(0[1-9]|1[0-2])$",
+    "minLength": 7,
+    "maxLength": 7,
+    "description": "the month, YYYY-MM, in the SLA policy's time zone",
+    "examples": ["2026-12"],
+}
+
+
+@router.get(
+    "/ratings",
+    summary="The month's ratings (好差评) and the ranking of districts and windows",
+    response_model=MonthlyRatings,
+    responses={200: {"content": {PDF: {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def ratings(
+    database: ServiceDatabaseDep,
+    policies: PoliciesDep,
+    month: Annotated[str, WithJsonSchema(MONTH_SCHEMA), Query(description="the month, YYYY-MM")],
+    accept: Annotated[str | None, Header(description="application/pdf for the PDF, with a chart")] = None,
+) -> Any:
+    """JSON by default; with ``Accept: application/pdf`` the same as a PDF. The good share leaves out
+    ratings whose appeal was upheld; ``by_district`` and ``by_unit`` rank best first."""
+    if not re.fullmatch(str(MONTH_SCHEMA["pattern"]), month):
+        raise ParameterInvalid("month", f"{month[:20]!r} is not a month; write YYYY-MM, e.g. 2026-12")
+    report = await monthly_ratings(database, month, policies.sla.zone)
+    if accept and PDF in accept:
+        pdf = await anyio.to_thread.run_sync(monthly_ratings_pdf, report)
+        return Response(
+            content=pdf,
+            media_type=PDF,
+            headers={"Content-Disposition": f'inline; filename="ratings-{month}.pdf"'},
+        )
+    return report

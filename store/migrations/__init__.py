@@ -23,7 +23,7 @@ from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent
 BASELINE = "0001"
-HEAD = "0007"
+HEAD = "0008"
 
 
 def alembic_config() -> Config:

@@ -72,6 +72,7 @@ SEED = 20261127
 SUBMIT = ("POST", "/v1/applications")
 ACTIONS = "/v1/applications/{application_id}/actions"
 ERASURE = "/v1/applications/{application_id}/erasure"
+RATING_ACTIONS = "/v1/ratings/{rating_id}/actions"
 DECODE = "/codec/decode"
 STREAM = "/v1/alerts/stream"
 
@@ -296,24 +297,20 @@ def _config(base_url: str, token: str) -> schemathesis.Config:
                 {"include-path": STREAM, "request-timeout": 1},
                 # An action the case does not offer now is a 422 that names those it does
                 # (docs/operations.md): whether a schema-valid action is offered depends on the case.
-                {
-                    "include-path": ACTIONS,
-                    "checks": {
-                        "positive_data_acceptance": {
-                            "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]
-                        }
-                    },
-                },
-                # With the shared ops token (this test's) an erasure must name its operator; a body
-                # without one is schema-valid (a personal token implies it) and a 422 here.
-                {
-                    "include-path": ERASURE,
-                    "checks": {
-                        "positive_data_acceptance": {
-                            "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]
-                        }
-                    },
-                },
+                *(
+                    {
+                        "include-path": path,
+                        "checks": {
+                            "positive_data_acceptance": {
+                                "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]
+                            }
+                        },
+                    }
+                    # So with a follow-up: what it offers depends on its state; and an erasure with
+                    # the shared ops token (this test's) must name its operator, which a schema-valid
+                    # body may leave out.
+                    for path in (ACTIONS, ERASURE, RATING_ACTIONS)
+                ),
             ],
         }
     )

@@ -14,7 +14,7 @@ import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -451,6 +451,7 @@ async def test_record_private_name_histories(ts_stack: Stack, time_skipping_env:
     (RECORD_TO / f"pn_individual_renamed__{case.id}.json").write_text((await case.fetch_history()).to_json())
 
 
+@pytest.mark.skipif(not os.environ.get("ODS_RECORD_HISTORIES"), reason="records histories on demand")
 async def test_record_seal_order_match_histories(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> None:
@@ -469,3 +470,84 @@ async def test_record_seal_order_match_histories(
     assert "partner.event_ignored" in [h.event for h in status.history]
     history = await case.fetch_history()
     (RECORD_TO / f"sc_forged_completion_ignored__{case.id}.json").write_text(history.to_json())
+
+
+@pytest.mark.skipif(not os.environ.get("ODS_RECORD_HISTORIES"), reason="records histories on demand")
+async def test_record_rating_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvironment) -> None:
+    """``rt_`` histories: every path of a ``RatingFollowUp`` (workflows/rating_follow_up.py) —
+    answered at once and rated by the applicant with its alerts, put right by a date with no verdict
+    in time, explained after a refused appeal, and closed by an upheld appeal."""
+    from domain.ratings import FollowUpAction, RatingBody
+    from service import ratings
+    from store.service import ServiceDatabase
+
+    await ts_stack.reset_sandbox()
+    database = ServiceDatabase.on(ts_stack.alerts.engine)
+
+    async def rated(about: str = "seal_carving", portal: list[str] | None = None) -> str:
+        body = factories.application()
+        await closed(time_skipping_env, await start(ts_stack, body))
+        answer = await ratings.rate(
+            ts_stack.client,
+            database,
+            body["application_id"],
+            RatingBody(level="very_dissatisfied", about=about),  # type: ignore[arg-type]
+            task_queue=ts_stack.settings.task_queue,
+            portal_webhooks=portal,
+        )
+        await eventually(lambda: _has_dues(answer.rating_id), what="the follow-up's deadlines")
+        return answer.rating_id
+
+    async def _answered(rating_id: str) -> bool:
+        return (await ratings.get_follow_up(ts_stack.client, rating_id)).state == "answered"
+
+    async def _has_dues(rating_id: str) -> bool:
+        return (await ratings.get_follow_up(ts_stack.client, rating_id)).resolve_due is not None
+
+    async def act(rating_id: str, action: str, operator: str = "王敏", **fields: Any) -> None:
+        await ratings.act(
+            ts_stack.client, rating_id, FollowUpAction(action=action, operator=operator, **fields)
+        )  # type: ignore[arg-type]
+
+    async def keep(rating_id: str, name: str) -> None:
+        from domain.ratings import follow_up_workflow_id
+
+        handle = ts_stack.client.get_workflow_handle(follow_up_workflow_id(rating_id))
+        await _keep(handle, f"rt_{name}")
+
+    receiver = PortalReceiver(ts_stack.settings.webhook_secret)
+    async with serve_in_background(receiver.app()) as portal_url:
+        first = await rated(portal=[f"{portal_url}/portal"])
+        await time_skipping_env.sleep(timedelta(days=6))  # past both promises: at risk and breached
+        await eventually(
+            lambda: ts_stack.has_alert(f"rating-follow-up-{first}", "rating_follow_up", "breached"),
+            what="the breached alert",
+        )
+        await act(first, "claim")
+        await act(first, "called_back", outcome="情况属实")
+        await act(first, "resolve", kind="immediate", answer="已当场整改")
+        await eventually(lambda: _answered(first), what="the answer sent")
+        await ratings.give_verdict(ts_stack.client, first, "satisfied")
+        await keep(first, "answered_and_rated")
+
+    by_date = await rated(about="delivery")
+    await act(by_date, "claim")
+    await act(by_date, "called_back", outcome="情况属实")
+    await act(by_date, "resolve", kind="by_date", answer="本周内整改", date=date(2027, 1, 8))
+    await time_skipping_env.sleep(timedelta(days=30))  # no verdict in the window
+    await keep(by_date, "by_date_no_verdict")
+
+    explained = await rated(about="staff")
+    await act(explained, "appeal", reason="不属实")
+    await act(explained, "decide_appeal", operator="赵强", upheld=False)
+    await act(explained, "claim")
+    await act(explained, "called_back", outcome="已解释")
+    await act(explained, "resolve", kind="explained", answer="该要求无法律依据，已作说明")
+    await ratings.give_verdict(ts_stack.client, explained, "basically_satisfied")
+    await keep(explained, "appeal_refused_explained")
+
+    upheld = await rated(about="overall")
+    await act(upheld, "claim")
+    await act(upheld, "appeal", reason="恶意评价")
+    await act(upheld, "decide_appeal", operator="赵强", upheld=True)
+    await keep(upheld, "appeal_upheld")

@@ -20,6 +20,7 @@ import store.audit  # their tables are on Base too (so are the facts', sessions'
 import store.case_keys
 import store.documents
 import store.facts
+import store.ratings
 import store.sessions
 import store.subsidy_schema  # noqa: F401
 from store.alerts import AlertIn, AlertStore
@@ -309,6 +310,7 @@ async def test_an_upgraded_database_has_exactly_the_schema_of_a_new_one_and_of_t
             "alembic_version",
             "case_facts",
             "ops_sessions",
+            "ratings",
             "subsidy_budget",
             "subsidy_grants",
         }
