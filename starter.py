@@ -57,6 +57,7 @@ from domain.status import ACTION_NAMES, STAGE_NAMES, CaseStage, StatusDocument
 from domain.validation import ApplicationInvalid, validated
 from domain.working_time import deadline_command, official_data_years
 from infra import deployments
+from infra.case_keys import CaseKeyring
 from infra.settings import Settings, get_settings
 from infra.temporal import connect, ensure_search_attributes, search_attribute_problems
 from reports.daily import DailyReport, daily_report
@@ -89,19 +90,33 @@ def _short_reason(exc: BaseException) -> str:
 @dataclass
 class Session:
     """What a command works with: the settings, the policies new cases start with (read at start
-    by the commands that start cases), and a Temporal client connected on first use."""
+    by the commands that start cases), and a Temporal client connected on first use; with
+    ``case_keys`` one that reads and writes each case's payloads under the case's own key, from the
+    service database (``infra/case_keys.py``), as the gateway's and the workers' do."""
 
     settings: Settings
     policies: Policies = field(default_factory=Policies)
     _client: Client | None = field(default=None, init=False)
+    _database: ServiceDatabase | None = field(default=None, init=False)
 
-    async def client(self) -> Client:
+    def database(self) -> ServiceDatabase:
+        """The service database (``ODS_DATABASE_URL``), opened on first use; ``close`` closes it."""
+        if self._database is None:
+            self._database = ServiceDatabase(self.settings.resolved_database_url)
+        return self._database
+
+    async def client(self, *, case_keys: bool = False) -> Client:
         if self._client is None:
+            keys = CaseKeyring.from_text(self.settings.codec_keys, self.database()) if case_keys else None
             try:
-                self._client = await connect(self.settings)
+                self._client = await connect(self.settings, case_keys=keys)
             except (RuntimeError, RPCError, OSError) as exc:
                 raise TemporalUnreachable(_short_reason(exc)) from exc
         return self._client
+
+    async def close(self) -> None:
+        if self._database is not None:
+            await self._database.close()
 
 
 Command = Callable[[argparse.Namespace, Session], Awaitable[int]]
@@ -341,7 +356,10 @@ async def act(args: argparse.Namespace, session: Session) -> int:
 
 
 async def rating_show(args: argparse.Namespace, session: Session) -> int:
-    doc = await ratings.get_follow_up(await session.client(), args.rating_id)
+    """A follow-up's document: found by its rating's row in the service database (``ODS_DATABASE_URL``),
+    read under its case's key."""
+    client = await session.client(case_keys=True)
+    doc = await ratings.get_follow_up(client, session.database(), args.rating_id)
     out.print(
         f"{escape(doc.rating_id)} ({escape(doc.application_id)}): {doc.level} about {doc.about}, {doc.state}"
     )
@@ -373,7 +391,8 @@ async def rating_act(args: argparse.Namespace, session: Session) -> int:
         idempotency_key=args.idempotency_key,
         **request.fields(),  # type: ignore[arg-type]
     )
-    doc = await ratings.act(await session.client(), args.rating_id, action)
+    client = await session.client(case_keys=True)
+    doc = await ratings.act(client, session.database(), args.rating_id, action)
     out.print(f"{escape(doc.rating_id)}: {args.action} recorded (now {doc.state})")
     return EXIT_OK
 
@@ -776,7 +795,7 @@ async def _run(command: Command, args: argparse.Namespace, session: Session) -> 
     except ratings.RatingNotFound as exc:
         err.print(f"[red]no follow-up of rating {escape(str(exc))}[/] (unknown, or not a bad rating)")
         return EXIT_REFUSED
-    except ratings.AppealByItsAuthor as exc:
+    except (ratings.AppealByItsAuthor, ratings.FollowUpErased) as exc:
         err.print(f"[red]refused[/]: {escape(str(exc))}")
         return EXIT_REFUSED
     except cases.InvalidQuery as exc:
@@ -787,6 +806,8 @@ async def _run(command: Command, args: argparse.Namespace, session: Session) -> 
         for problem in invalid.errors:
             err.print(f"  {escape(problem.field)}: {escape(problem.message)}")
         return EXIT_REFUSED
+    finally:
+        await session.close()
 
 
 def main(argv: list[str] | None = None) -> int:

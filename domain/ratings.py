@@ -64,15 +64,10 @@ AppealOutcome = Literal["pending", "upheld", "refused"]
 
 COMMENT_MAX_LENGTH = 500
 RATING_FOLLOW_UP_WORKFLOW = "RatingFollowUp"
-FOLLOW_UP_PREFIX = "rating-follow-up-"
 # The update refusals a follow-up answers with (service/ratings.py turns them into 409 and 403).
 FOLLOW_UP_CLOSED = "FollowUpClosed"
 APPEAL_BY_ITS_AUTHOR = "AppealDecidedByItsAuthor"
 VERDICT_NOT_DUE = "VerdictNotDue"
-
-
-def follow_up_workflow_id(rating_id: str) -> str:
-    return f"{FOLLOW_UP_PREFIX}{rating_id}"
 
 
 def handling_unit(district_code: str, about: str) -> str:

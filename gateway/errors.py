@@ -25,7 +25,7 @@ from gateway.bodies import TOO_LARGE, BodyTooLarge
 from gateway.dependencies import TemporalUnavailable
 from infra.logging import get_logger
 from service.cases import ActionNotOffered, ApplicationConflict, CaseNotFound, CaseStateConflict, InvalidQuery
-from service.ratings import AppealByItsAuthor, RatingNotFound
+from service.ratings import AppealByItsAuthor, FollowUpErased, RatingNotFound
 from store.alerts import UnknownAlertId
 from store.service import ServiceDatabaseUnavailable
 
@@ -117,6 +117,10 @@ async def _rating_not_found(_: Request, exc: Exception) -> JSONResponse:
     return detail(404, f"no follow-up of rating {str(exc)[:40]!r} (unknown, or not a bad rating)")
 
 
+async def _follow_up_erased(_: Request, exc: Exception) -> JSONResponse:
+    return detail(410, str(exc))
+
+
 async def _appeal_by_its_author(_: Request, exc: Exception) -> JSONResponse:
     return detail(403, str(exc))
 
@@ -176,6 +180,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApplicationConflict, _application_conflict)
     app.add_exception_handler(RatingNotFound, _rating_not_found)
     app.add_exception_handler(AppealByItsAuthor, _appeal_by_its_author)
+    app.add_exception_handler(FollowUpErased, _follow_up_erased)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
     app.add_exception_handler(TemporalUnavailable, _temporal_unavailable)
     app.add_exception_handler(RPCError, _temporal_rpc_failed)

@@ -14,16 +14,17 @@ Payloads that are not encrypted (histories recorded before the codec) pass throu
 are.
 
 **A key per case.** Given the process's case keys (``CaseKeySource``: ``infra/case_keys.py``) and a
-serialization context that names a workflow of a case (``domain.case_ids.case_of_workflow``: the case,
-its delivery child, its portal push), a payload is encrypted under that case's own data key instead,
-with ``encryption-key-id: case/<application_id>``, and bound to the namespace and workflow id as
-AES-GCM associated data; both are carried in the metadata (``encryption-namespace``,
-``encryption-workflow-id``) so that a decoder without a context (the codec endpoint, which knows the
-namespace only) can check the tag. A decoder with a context refuses a payload bound to another
-workflow, and one that was moved and relabelled does not decrypt. Once the case is erased its key is
-gone and its payloads decode to ``{"erased": true, "application_id": …, "erased_at": …, "erased_by":
-…}``. Without case keys (the replay tests, a tool with no service database) every payload is
-encrypted under the master key as before, and a case key's payload cannot be decoded (``UnknownCodecKey``).
+serialization context that names a workflow of a case (``domain.case_ids.case_of_workflow``: the
+case, its delivery child, its portal push, its bad rating's follow-up), a payload is encrypted under
+that case's own data key instead, with ``encryption-key-id: case/<application_id>``, and bound to
+the namespace and workflow id as AES-GCM associated data; both are carried in the metadata
+(``encryption-namespace``, ``encryption-workflow-id``) so that a decoder without a context (the
+codec endpoint, which knows the namespace only) can check the tag. A decoder with a context refuses
+a payload bound to another workflow, and one that was moved and relabelled does not decrypt. Once
+the case is erased its key is gone and its payloads decode to ``{"erased": true, "application_id":
+…, "erased_at": …, "erased_by": …}``. Without case keys (the replay tests, a tool with no service
+database) every payload is encrypted under the master key as before, and a case key's payload cannot
+be decoded (``UnknownCodecKey``).
 
 Never import this module at the top of a module that workflow code imports: ``cryptography``
 breaks the workflow sandbox (``infra.temporal.data_converter`` imports it lazily).

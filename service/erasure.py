@@ -1,17 +1,24 @@
 """Erasing a closed case (PIPL Art. 47): its data key, documents and free text destroyed, its figures kept.
 
-``erase`` is the one implementation behind ``POST /v1/applications/{id}/erasure`` and the retention
-schedule (``workflows/retention.py``). It refuses an open case (``CaseStateConflict``) and an unknown
-one (``CaseNotFound``); for a closed case it
+``erase`` is the one implementation behind ``POST /v1/applications/{id}/erasure``. It refuses an
+open case, and a closed one whose bad rating's follow-up (``workflows/rating_follow_up.py``) is still
+open (``CaseStateConflict``: the follow-up still calls the applicant back and encrypts under the
+case's key), and an unknown one (``CaseNotFound``); for a closed case it
 
 - keeps the status document without personal data (stages and times) for
   ``GET /v1/applications/{id}``, which answers it from then on with ``erased_at``;
 - destroys the case's data key (``store/case_keys.py``; the row stays with when, by whom and why), so
-  every payload of the case in Temporal, and in every backup of it, decodes only to
+  every payload of the case (its bad rating's follow-up's too: ``domain.case_ids.case_of_workflow``)
+  in Temporal, and in every backup of it, decodes only to
   ``{"erased": true, …}`` (``infra/codec.py``); the process's cached key goes at once, other
   processes' within ``infra.case_keys.DEFAULT_TTL_S``;
 - deletes the case's documents (they answer ``410 Gone``);
-- replaces the alerts' reasons, notes and enterprise name of the case by ``ERASED_TEXT``.
+- replaces the alerts' reasons, notes and enterprise name of the case (its follow-up's alerts are
+  the case's) by ``ERASED_TEXT``.
+
+The case's rating row (``store/ratings.py``) is kept as it is: it holds no free text (the comment,
+the call's outcome and the answer live only in the follow-up's payloads), only the level, what it
+is about, the unit and the times the reports count.
 
 A second erasure of the same case changes nothing and answers the first (``Erased.first`` False).
 What it answers is what an audit entry needs: who, when, which case, what was removed; no personal
@@ -26,8 +33,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.case_ids import workflow_id_for
+from domain.ratings import RATING_FOLLOW_UP_WORKFLOW
 from domain.status import StatusDocument
 from infra.privacy import mask_text
 from service import cases
@@ -82,6 +91,17 @@ async def is_erased(database: ServiceDatabase, application_id: str) -> bool:
     return record is not None and record.erased
 
 
+async def _running(client: Client, workflow_id: str) -> bool:
+    try:
+        return (await client.get_workflow_handle(workflow_id).describe()).status == (
+            WorkflowExecutionStatus.RUNNING
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False  # its start was lost (service/ratings.py): nothing runs under the key
+        raise
+
+
 async def erase(
     client: Client,
     database: ServiceDatabase,
@@ -105,6 +125,13 @@ async def erase(
         description = await handle.describe()
     if description.status == WorkflowExecutionStatus.RUNNING:
         raise cases.CaseStateConflict(f"case {application_id} is open: only a closed case can be erased")
+    rating = await (await database.ratings()).of_case(application_id)
+    if rating is not None and rating.follow_up is not None:
+        if await _running(client, rating.follow_up):
+            raise cases.CaseStateConflict(
+                f"the follow-up of case {application_id}'s bad rating ({RATING_FOLLOW_UP_WORKFLOW} "
+                f"{rating.follow_up}) is open: close it first"
+            )
     try:
         status: StatusDocument | None = await cases.get_status(client, application_id)
     except Exception:  # a case that failed or was terminated has no status document to keep

@@ -2,9 +2,13 @@
 applicant's verdict on its answer. The single implementation behind the gateway and starter.py.
 
 A rating is kept once per case by the service database (``store/ratings.py``); a bad one then
-starts its ``RatingFollowUp`` (``workflows/rating_follow_up.py``), id ``rating-follow-up-<rating_id>``.
-Were the start lost after the rating was kept (a gateway dying in between), the next rating of the
-same case, refused as a second one, starts it.
+starts its ``RatingFollowUp`` (``workflows/rating_follow_up.py``), id
+``rating-follow-up-setup-<application_id>``: named after its case, so that its payloads (the
+applicant's comment, the call's outcome) are encrypted under the case's key and an erasure of the
+case (``service/erasure.py``) reaches them too. The rating id stays random; the rating's row gives its
+follow-up's workflow id (older follow-ups' ids are ``rating-follow-up-rt-…``). Were the start lost
+after the rating was kept (a gateway dying in between), the next rating of the same case, refused as
+a second one, starts it. An erased case is not rated, and its follow-up's document is gone (410).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.actions import ACTION_NOT_OFFERED
-from domain.case_ids import workflow_id_for
+from domain.case_ids import follow_up_workflow_id, workflow_id_for
 from domain.ratings import (
     APPEAL_BY_ITS_AUTHOR,
     BAD_LEVELS,
@@ -43,7 +47,6 @@ from domain.ratings import (
     RatingAnswer,
     RatingBody,
     Verdict,
-    follow_up_workflow_id,
     handling_unit,
 )
 from domain.sla_policy import SlaPolicy
@@ -57,6 +60,7 @@ from infra.temporal import (
     SA_SLA_STATUS,
 )
 from service.cases import ActionNotOffered, CaseStateConflict, _update, case_errors
+from service.erasure import is_erased
 from store.ratings import RatingExists
 from store.service import ServiceDatabase
 from workflows.rating_follow_up import RatingFollowUp
@@ -71,6 +75,10 @@ class RatingNotFound(Exception):
 
 class AppealByItsAuthor(Exception):
     """The operator who appealed may not decide the appeal (a 403)."""
+
+
+class FollowUpErased(Exception):
+    """The follow-up's case was erased: its payloads decode to the erased marker only (a 410)."""
 
 
 async def rate(
@@ -88,6 +96,8 @@ async def rate(
     case = client.get_workflow_handle(workflow_id_for(application_id))
     with case_errors(application_id, unknown=True):
         description = await case.describe()
+    if await is_erased(database, application_id):
+        raise CaseStateConflict(f"case {application_id} was erased: it is not rated any more")
     attributes = description.typed_search_attributes
     stage = attributes.get(SA_SETUP_STAGE)
     if description.status == WorkflowExecutionStatus.RUNNING or stage not in CLOSED_STAGES:
@@ -102,7 +112,7 @@ async def rate(
         unit=handling_unit(district, body.about),
         district_code=district,
         rated_at=datetime.now(UTC),
-        follow_up=follow_up_workflow_id(rating_id) if body.level in BAD_LEVELS else None,
+        follow_up=follow_up_workflow_id(application_id) if body.level in BAD_LEVELS else None,
     )
     follow_up = FollowUpInput(
         rating=rating,
@@ -156,8 +166,15 @@ async def _start_follow_up(client: Client, follow_up: FollowUpInput, task_queue:
         pass  # closed already: it ran
 
 
-def _handle(client: Client, rating_id: str) -> FollowUpHandle:
-    return client.get_workflow_handle_for(RatingFollowUp.run, follow_up_workflow_id(rating_id))
+async def _handle(client: Client, database: ServiceDatabase, rating_id: str) -> FollowUpHandle:
+    """The rating's follow-up, by its row's workflow id; ``RatingNotFound`` without one,
+    ``FollowUpErased`` once its case is erased."""
+    record = await (await database.ratings()).get(rating_id)
+    if record is None or record.follow_up is None:
+        raise RatingNotFound(rating_id)
+    if await is_erased(database, record.application_id):
+        raise FollowUpErased(f"the case of rating {rating_id} was erased: its follow-up is gone")
+    return client.get_workflow_handle_for(RatingFollowUp.run, record.follow_up)
 
 
 async def _described(handle: FollowUpHandle, rating_id: str) -> WorkflowExecutionStatus | None:
@@ -169,9 +186,9 @@ async def _described(handle: FollowUpHandle, rating_id: str) -> WorkflowExecutio
         raise
 
 
-async def get_follow_up(client: Client, rating_id: str) -> FollowUpDocument:
+async def get_follow_up(client: Client, database: ServiceDatabase, rating_id: str) -> FollowUpDocument:
     """The follow-up document: a closed one's from its close event, an open one's by query."""
-    handle = _handle(client, rating_id)
+    handle = await _handle(client, database, rating_id)
     if await _described(handle, rating_id) == WorkflowExecutionStatus.COMPLETED:
         async for event in handle.fetch_history_events(
             event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
@@ -193,14 +210,16 @@ def _refusals(err: WorkflowUpdateFailedError) -> Exception:
     return CaseStateConflict(str(refusal.message if isinstance(refusal, ApplicationError) else err))
 
 
-async def act(client: Client, rating_id: str, action: FollowUpAction) -> FollowUpDocument:
+async def act(
+    client: Client, database: ServiceDatabase, rating_id: str, action: FollowUpAction
+) -> FollowUpDocument:
     """An operator's action, answered once recorded. A closed follow-up is a conflict (checked
     first), unless this very action (its Idempotency-Key) was recorded before it closed."""
-    handle = _handle(client, rating_id)
+    handle = await _handle(client, database, rating_id)
     key = action.idempotency_key
     if await _described(handle, rating_id) != WorkflowExecutionStatus.RUNNING:
         if key is not None and await handle.query(RatingFollowUp.action_taken, key):
-            return await get_follow_up(client, rating_id)
+            return await get_follow_up(client, database, rating_id)
         raise CaseStateConflict(f"the follow-up of rating {rating_id} is closed")
     update_id = None if key is None else "action-" + hashlib.sha256(key.encode()).hexdigest()[:32]
     try:
@@ -212,9 +231,11 @@ async def act(client: Client, rating_id: str, action: FollowUpAction) -> FollowU
         raise
 
 
-async def give_verdict(client: Client, rating_id: str, verdict: Verdict) -> FollowUpDocument:
+async def give_verdict(
+    client: Client, database: ServiceDatabase, rating_id: str, verdict: Verdict
+) -> FollowUpDocument:
     """The applicant's verdict on the answer (from the portal): 409 before an answer or once closed."""
-    handle = _handle(client, rating_id)
+    handle = await _handle(client, database, rating_id)
     if await _described(handle, rating_id) != WorkflowExecutionStatus.RUNNING:
         raise CaseStateConflict(f"the follow-up of rating {rating_id} is closed")
     with case_errors(rating_id, gone=f"the follow-up of rating {rating_id} is closed"):

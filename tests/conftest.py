@@ -2,8 +2,9 @@
 the gateway, all in-process or from the pip-installed binaries (nothing is downloaded).
 
 ``ts_stack`` and ``dev_stack`` are ``in_process_stack`` on the time-skipping test server and on the
-dev server; a test that needs real processes starts devstack's ``Stack`` (devstack/stack.py), as
-tests/faults/harness.py and tests/browser/stack.py do (tests/README.md)."""
+dev server, ``keyed_stack`` one on the dev server with a key per case; a test that needs real
+processes starts devstack's ``Stack`` (devstack/stack.py), as tests/faults/harness.py and
+tests/browser/stack.py do (tests/README.md)."""
 
 from __future__ import annotations
 
@@ -250,7 +251,12 @@ async def in_process_stack(
             settings = settings.model_copy(update={"gateway_url": gateway_url})
             async with (
                 running_worker(client, settings),
-                httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway,
+                # Idle connections dropped before uvicorn's 5 s keep-alive ends them: with both at
+                # 5 s (httpx's default), a request after about 5 s of quiet can meet a closing
+                # connection (httpx.ReadError).
+                httpx.AsyncClient(
+                    base_url=gateway_url, timeout=30, limits=httpx.Limits(keepalive_expiry=2)
+                ) as gateway,
                 httpx.AsyncClient(base_url=sandbox_url, timeout=30) as sandbox,
             ):
                 stack = Stack(
@@ -279,3 +285,33 @@ async def ts_stack(
 async def dev_stack(dev_env: WorkflowEnvironment, sandbox_url: str, data_dir: Path) -> AsyncIterator[Stack]:
     async with in_process_stack(dev_env.client, sandbox_url, data_dir) as stack:
         yield stack
+
+
+KEYED_AUDITOR_TOKEN = "wang-fang-auditor-token-0000001"
+
+
+@pytest_asyncio.fixture
+async def keyed_stack(dev_env: WorkflowEnvironment, sandbox_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    """``in_process_stack`` on the dev server whose client encrypts each case under its own key
+    (infra/case_keys.py), as a deployed process does; an auditor's token ``KEYED_AUDITOR_TOKEN``."""
+    from infra.case_keys import CaseKeyring
+
+    settings = Settings(
+        task_queue=f"keyed-{uuid.uuid4()}",
+        data_dir=tmp_path,
+        auditor_tokens=f"wang.fang:{KEYED_AUDITOR_TOKEN}",
+    )
+    database = ServiceDatabase(settings.resolved_database_url)
+    # No cache in the test's client: it sees an erasure made through the gateway at once.
+    keys = CaseKeyring.from_text(settings.codec_keys, database, ttl_s=0)
+    client = await Client.connect(
+        dev_env.client.service_client.config.target_host,
+        namespace=dev_env.client.namespace,
+        data_converter=data_converter(settings, keys),
+    )
+    try:
+        async with in_process_stack(client, sandbox_url, tmp_path, settings=settings) as stack:
+            await stack.behave(seal_shop={"carving_s": 0.05}, postal={"collect_after_s": 0.05})
+            yield stack
+    finally:
+        await database.close()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -222,3 +224,24 @@ def child_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def starter(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """``starter.py`` as an operator runs it, on the stack's Temporal, service database and keys
+    (none of the caller's ``ODS_`` variables); run it in a thread (``asyncio.to_thread``)."""
+    settings, service = stack.settings, stack.client.service_client
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ODS_")} | {
+        "ODS_TEMPORAL_ADDRESS": service.config.target_host,
+        "ODS_TEMPORAL_NAMESPACE": stack.client.namespace,
+        "ODS_DATABASE_URL": settings.resolved_database_url,
+        "ODS_CODEC_KEYS": settings.codec_keys,
+        "COLUMNS": "200",  # rich wraps at 80 columns when not on a terminal
+    }
+    return subprocess.run(
+        [sys.executable, "starter.py", *args],
+        cwd=PROJECT_ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -175,7 +175,11 @@ async def get_application(
     summary="Erase a closed case: its key, documents and free text (ops; docs/operations.md)",
     responses={
         403: {"model": Detail, "description": "a personal ops token with another operator's name"},
-        409: {"model": Detail, "description": "the case is open: only a closed case can be erased"},
+        409: {
+            "model": Detail,
+            "description": "the case is open, or its bad rating's follow-up is: only a closed case "
+            "can be erased",
+        },
         **_NOT_FOUND,
         **_INVALID,
     },

@@ -32,6 +32,10 @@ _COMMON: dict[int | str, dict[str, Any]] = {
     503: {"model": Detail, "description": "Temporal or the service database is unreachable; try again"},
 }
 
+_ERASED: dict[int | str, dict[str, Any]] = {
+    410: {"model": Detail, "description": "the rating's case was erased: its follow-up is gone"}
+}
+
 router = APIRouter(route_class=BodyRoute, tags=["ratings"], responses=_COMMON)
 
 
@@ -52,7 +56,7 @@ RatingId = Annotated[str, Depends(rating_id)]
     summary="The applicant's rating (好差评) of a closed case, once",
     dependencies=[Depends(portal_access)],
     responses={
-        409: {"model": Detail, "description": "the case is open, or was rated before"},
+        409: {"model": Detail, "description": "the case is open, was rated before, or was erased"},
         422: {"model": FieldErrors, "description": "field errors (level, about, comment)"},
     },
 )
@@ -65,7 +69,8 @@ async def rate_application(
     temporal: TemporalDep,
 ) -> RatingAnswer:
     """201 for a completed, rejected or withdrawn case; a bad rating (dissatisfied, very_dissatisfied)
-    opens a follow-up (its workflow id in `follow_up`). 409 for an open case or a second rating."""
+    opens a follow-up (its workflow id in `follow_up`). 409 for an open case, a second rating or an
+    erased case."""
     return await ratings.rate(
         await temporal.client(),
         database,
@@ -77,9 +82,16 @@ async def rate_application(
     )
 
 
-@router.get("/v1/ratings/{rating_id}", summary="A bad rating's follow-up", dependencies=[Depends(ops_access)])
-async def get_follow_up(rating_id: RatingId, temporal: TemporalDep) -> FollowUpDocument:
-    return await ratings.get_follow_up(await temporal.client(), rating_id)
+@router.get(
+    "/v1/ratings/{rating_id}",
+    summary="A bad rating's follow-up",
+    dependencies=[Depends(ops_access)],
+    responses=_ERASED,
+)
+async def get_follow_up(
+    rating_id: RatingId, temporal: TemporalDep, database: ServiceDatabaseDep
+) -> FollowUpDocument:
+    return await ratings.get_follow_up(await temporal.client(), database, rating_id)
 
 
 @router.post(
@@ -87,7 +99,12 @@ async def get_follow_up(rating_id: RatingId, temporal: TemporalDep) -> FollowUpD
     status_code=202,
     summary="An operator's action on a follow-up (ops or personal ops token)",
     responses={
-        403: {"model": Detail, "description": "the appeal's own author deciding it, or another's token"},
+        **_ERASED,
+        403: {
+            "model": Detail,
+            "description": "the appeal's own author deciding it, another's token, or (in production) "
+            "the shared ops token",
+        },
         422: {"model": FieldErrors, "description": "field errors, or an action not offered now (`offered`)"},
     },
 )
@@ -111,7 +128,7 @@ async def act_on_follow_up(
         idempotency_key=idempotency_key,
         **request.fields(),  # type: ignore[arg-type]
     )
-    document = await ratings.act(await temporal.client(), rating_id, action)
+    document = await ratings.act(await temporal.client(), database, rating_id, action)
     shared = "" if caller.personal_name else f" as {action.operator}"
     detail = f"rating {rating_id}: {action.action}{shared}"
     await audit.record(database, access_of(caller), "act", cases=[document.application_id], detail=detail)
@@ -123,12 +140,13 @@ async def act_on_follow_up(
     status_code=202,
     summary="The applicant's verdict on the follow-up's answer",
     dependencies=[Depends(portal_access)],
-    responses={422: {"model": FieldErrors, "description": "an unknown verdict"}},
+    responses={**_ERASED, 422: {"model": FieldErrors, "description": "an unknown verdict"}},
 )
 async def give_verdict(
     rating_id: RatingId,
     body: Annotated[VerdictBody, Body(description="satisfied, basically_satisfied or dissatisfied")],
     temporal: TemporalDep,
+    database: ServiceDatabaseDep,
 ) -> FollowUpDocument:
     """202 once the follow-up has it (it closes); 409 before it has an answer, or once closed."""
-    return await ratings.give_verdict(await temporal.client(), rating_id, body.verdict)
+    return await ratings.give_verdict(await temporal.client(), database, rating_id, body.verdict)

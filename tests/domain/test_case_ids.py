@@ -7,7 +7,9 @@ from domain.case_ids import (
     WORKFLOW_TYPE,
     application_id_of,
     case_application_id,
+    case_of_workflow,
     delivery_workflow_id,
+    follow_up_workflow_id,
     workflow_id_for,
 )
 
@@ -31,3 +33,13 @@ def test_an_application_id_ending_in_delivery_is_kept_whole_for_the_case_itself(
 def test_a_workflow_of_no_case_names_none() -> None:
     assert case_application_id("alert-webhooks-000000000001-abcd") is None
     assert case_application_id("setup-") is None
+
+
+def test_a_bad_ratings_follow_up_and_its_push_belong_to_the_case() -> None:
+    follow_up = follow_up_workflow_id("AY20261127-0001")
+    assert follow_up == "rating-follow-up-setup-AY20261127-0001"
+    assert case_of_workflow(follow_up) == "AY20261127-0001"
+    assert case_of_workflow(f"portal-push-{follow_up}") == "AY20261127-0001"
+    # Follow-ups opened before they were named after their case name none: the master key's.
+    assert case_of_workflow("rating-follow-up-rt-71879578141d4c8b911b") is None
+    assert case_of_workflow("portal-push-rating-follow-up-rt-71879578141d4c8b911b") is None

@@ -1,6 +1,7 @@
 """Erasure end to end on the Temporal dev server (CONTRACT.md §11): a closed case erased through the
 gateway reads as the erased marker everywhere (its payloads through /codec/decode, its documents 410,
-its status stages and times only); an open case is 409, an unknown one 404; another case is untouched.
+its status stages and times only, its bad rating's follow-up too); an open case is 409, an unknown
+one 404, one whose follow-up is open 409; another case is untouched.
 The client encrypts each case under its own key (infra/case_keys.py), as a deployed process does."""
 
 from __future__ import annotations
@@ -8,50 +9,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from domain.case_ids import workflow_id_for
 from gateway.codec import payloads_json
-from infra.case_keys import CaseKeyring
-from infra.settings import Settings
-from infra.temporal import data_converter
 from store.service import ServiceDatabase
 from tests import factories
-from tests.conftest import Stack, in_process_stack
+from tests.conftest import KEYED_AUDITOR_TOKEN, Stack
+from tests.helpers import starter
 
 pytestmark = pytest.mark.e2e
 
 FINAL = {"completed", "rejected", "withdrawn"}
-AUDITOR_TOKEN = "wang-fang-auditor-token-0000001"
-
-
-@pytest_asyncio.fixture
-async def keyed_stack(dev_env: WorkflowEnvironment, sandbox_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
-    settings = Settings(
-        task_queue=f"erasure-{uuid.uuid4()}", data_dir=tmp_path, auditor_tokens=f"wang.fang:{AUDITOR_TOKEN}"
-    )
-    database = ServiceDatabase(settings.resolved_database_url)
-    # No cache in the test's client: it sees an erasure made through the gateway at once.
-    keys = CaseKeyring.from_text(settings.codec_keys, database, ttl_s=0)
-    client = await Client.connect(
-        dev_env.client.service_client.config.target_host,
-        namespace=dev_env.client.namespace,
-        data_converter=data_converter(settings, keys),
-    )
-    try:
-        async with in_process_stack(client, sandbox_url, tmp_path, settings=settings) as stack:
-            await stack.behave(seal_shop={"carving_s": 0.05}, postal={"collect_after_s": 0.05})
-            yield stack
-    finally:
-        await database.close()
 
 
 def ops(stack: Stack) -> dict[str, str]:
@@ -59,19 +30,20 @@ def ops(stack: Stack) -> dict[str, str]:
 
 
 async def closed(stack: Stack, app_id: str) -> dict[str, Any]:
-    while True:
-        doc: dict[str, Any] = (
-            await stack.gateway.get(f"/v1/applications/{app_id}", headers=stack.portal)
-        ).json()
-        if doc.get("stage") in FINAL:
-            return doc
-        await asyncio.sleep(0.2)
+    """The case's status document once its workflow has closed (its stage is final a moment before,
+    and an erasure or a rating waits for the workflow)."""
+    await stack.client.get_workflow_handle(workflow_id_for(app_id)).result()
+    doc: dict[str, Any] = (await stack.gateway.get(f"/v1/applications/{app_id}", headers=stack.portal)).json()
+    assert doc["stage"] in FINAL, doc
+    return doc
 
 
-async def decoded_input(stack: Stack, app_id: str) -> Any:
-    """The case's start input as the Web UI reads it: through the gateway's /codec/decode."""
-    history = await stack.client.get_workflow_handle(workflow_id_for(app_id)).fetch_history()
+async def decoded_input(stack: Stack, app_id: str, workflow_id: str | None = None) -> Any:
+    """The start input of the case's workflow (or of ``workflow_id``) as the Web UI reads it: through
+    the gateway's /codec/decode."""
+    history = await stack.client.get_workflow_handle(workflow_id or workflow_id_for(app_id)).fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes.input.payloads
+    assert all(p.metadata["encryption-key-id"] == f"case/{app_id}".encode() for p in started)
     answer = await stack.gateway.post(
         "/codec/decode", json=payloads_json(started), headers={**ops(stack), "X-Namespace": "default"}
     )
@@ -142,7 +114,7 @@ async def test_an_erased_case_is_unreadable_everywhere_and_another_reads_as_befo
 
     # The audit log has each decode of the erased case, by whom, of how many payloads, and the
     # erasure with who asked for it and why; the chain holds.
-    auditor = {"Authorization": f"Bearer {AUDITOR_TOKEN}"}
+    auditor = {"Authorization": f"Bearer {KEYED_AUDITOR_TOKEN}"}
     log = (await stack.gateway.get(f"/v1/audit?case={app_id}", headers=auditor)).json()["entries"]
     assert [(e["action"], e["cases"], e["payloads"]) for e in log] == [
         ("decode", [app_id], 1),
@@ -173,3 +145,71 @@ async def test_an_open_case_cannot_be_erased(keyed_stack: Stack) -> None:
             headers=ops(stack),
         )
         assert refused.status_code == 409, refused.text
+
+
+async def test_a_bad_ratings_follow_up_is_erased_with_its_case_and_another_reads_as_before(
+    keyed_stack: Stack,
+) -> None:
+    stack = keyed_stack
+    erase, keep = factories.application(), factories.application()
+    for body in (erase, keep):
+        assert (
+            await stack.gateway.post("/v1/applications", json=body, headers=stack.portal)
+        ).status_code == 202
+    follow_ups: dict[str, tuple[str, str]] = {}  # application id: rating id, follow-up's workflow id
+    for body in (erase, keep):
+        app_id = body["application_id"]
+        await closed(stack, app_id)
+        rated = await stack.gateway.post(
+            f"/v1/applications/{app_id}/rating",
+            json={"level": "very_dissatisfied", "about": "seal_carving", "comment": "刻章太慢"},
+            headers=stack.portal,
+        )
+        assert rated.status_code == 201, rated.text
+        follow_ups[app_id] = (rated.json()["rating_id"], rated.json()["follow_up"])
+    app_id, other = erase["application_id"], keep["application_id"]
+    rating_id, workflow_id = follow_ups[app_id]
+    reason = {"reason": "申请人请求删除", "operator": "zhang.wei"}
+
+    # While its follow-up is open the case is not erased; the follow-up is the case's.
+    refused = await stack.gateway.post(f"/v1/applications/{app_id}/erasure", json=reason, headers=ops(stack))
+    assert refused.status_code == 409 and workflow_id in refused.json()["detail"]
+    assert (await decoded_input(stack, app_id, workflow_id))["comment"] == "刻章太慢"
+    for action in (
+        {"action": "appeal", "operator": "li.na", "reason": "评价对象有误"},
+        {"action": "decide_appeal", "operator": "zhao.qiang", "upheld": True},
+    ):
+        acted = await stack.gateway.post(f"/v1/ratings/{rating_id}/actions", json=action, headers=ops(stack))
+        assert acted.status_code == 202, acted.text
+    await stack.client.get_workflow_handle(workflow_id).result()
+    # The command line reads it under the case's key, as the gateway does.
+    shown = await asyncio.to_thread(starter, stack, "rating", rating_id)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith(f"{rating_id} ({app_id}): very_dissatisfied about seal_carving, closed")
+
+    erased = await stack.gateway.post(f"/v1/applications/{app_id}/erasure", json=reason, headers=ops(stack))
+    assert erased.status_code == 202, erased.text
+    assert await decoded_input(stack, app_id, workflow_id) == {
+        "erased": True,
+        "application_id": app_id,
+        "erased_at": erased.json()["erased_at"].replace("Z", "+00:00"),
+        "erased_by": "zhang.wei",
+    }
+    gone = await stack.gateway.get(f"/v1/ratings/{rating_id}", headers=ops(stack))
+    assert gone.status_code == 410, gone.text
+    refused_too = await asyncio.to_thread(starter, stack, "rating", rating_id)
+    assert refused_too.returncode == 1 and "was erased" in refused_too.stderr
+    again = await stack.gateway.post(
+        f"/v1/applications/{app_id}/rating", json={"level": "satisfied"}, headers=stack.portal
+    )
+    assert again.status_code == 409
+
+    # The other case's follow-up reads as before, and still takes actions.
+    other_rating, other_follow_up = follow_ups[other]
+    assert (await decoded_input(stack, other, other_follow_up))["comment"] == "刻章太慢"
+    claimed = await stack.gateway.post(
+        f"/v1/ratings/{other_rating}/actions",
+        json={"action": "claim", "operator": "wang.min"},
+        headers=ops(stack),
+    )
+    assert claimed.status_code == 202 and claimed.json()["owner"] == "wang.min"

@@ -274,6 +274,11 @@ async def test_in_production_the_shared_ops_token_cannot_sign_in_act_acknowledge
             await client.post(
                 f"/v1/alerts/{alert.id}/acknowledge", json={"operator": "值班员"}, headers=shared
             ),
+            await client.post(
+                "/v1/ratings/rt-0123456789abcdef0123/actions",
+                json={"action": "claim", "operator": "值班员"},
+                headers=shared,
+            ),
         ):
             assert answer.status_code == 403, answer.text
             assert "ODS_ENV=production" in answer.json()["detail"] and "personal" in answer.json()["detail"]

@@ -484,6 +484,8 @@ async def test_record_rating_histories(ts_stack: Stack, time_skipping_env: Workf
     await ts_stack.reset_sandbox()
     database = ServiceDatabase.on(ts_stack.alerts.engine)
 
+    follow_ups: dict[str, str] = {}  # rating id: its follow-up's workflow id
+
     async def rated(about: str = "seal_carving", portal: list[str] | None = None) -> str:
         body = factories.application()
         await closed(time_skipping_env, await start(ts_stack, body))
@@ -495,39 +497,38 @@ async def test_record_rating_histories(ts_stack: Stack, time_skipping_env: Workf
             task_queue=ts_stack.settings.task_queue,
             portal_webhooks=portal,
         )
+        assert answer.follow_up is not None
+        follow_ups[answer.rating_id] = answer.follow_up
         await eventually(lambda: _has_dues(answer.rating_id), what="the follow-up's deadlines")
         return answer.rating_id
 
     async def _answered(rating_id: str) -> bool:
-        return (await ratings.get_follow_up(ts_stack.client, rating_id)).state == "answered"
+        return (await ratings.get_follow_up(ts_stack.client, database, rating_id)).state == "answered"
 
     async def _has_dues(rating_id: str) -> bool:
-        return (await ratings.get_follow_up(ts_stack.client, rating_id)).resolve_due is not None
+        return (await ratings.get_follow_up(ts_stack.client, database, rating_id)).resolve_due is not None
 
     async def act(rating_id: str, action: str, operator: str = "王敏", **fields: Any) -> None:
         await ratings.act(
-            ts_stack.client, rating_id, FollowUpAction(action=action, operator=operator, **fields)
+            ts_stack.client, database, rating_id, FollowUpAction(action=action, operator=operator, **fields)
         )  # type: ignore[arg-type]
 
     async def keep(rating_id: str, name: str) -> None:
-        from domain.ratings import follow_up_workflow_id
-
-        handle = ts_stack.client.get_workflow_handle(follow_up_workflow_id(rating_id))
-        await _keep(handle, f"rt_{name}")
+        await _keep(ts_stack.client.get_workflow_handle(follow_ups[rating_id]), f"rt_{name}")
 
     receiver = PortalReceiver(ts_stack.settings.webhook_secret)
     async with serve_in_background(receiver.app()) as portal_url:
         first = await rated(portal=[f"{portal_url}/portal"])
         await time_skipping_env.sleep(timedelta(days=6))  # past both promises: at risk and breached
         await eventually(
-            lambda: ts_stack.has_alert(f"rating-follow-up-{first}", "rating_follow_up", "breached"),
+            lambda: ts_stack.has_alert(follow_ups[first], "rating_follow_up", "breached"),
             what="the breached alert",
         )
         await act(first, "claim")
         await act(first, "called_back", outcome="情况属实")
         await act(first, "resolve", kind="immediate", answer="已当场整改")
         await eventually(lambda: _answered(first), what="the answer sent")
-        await ratings.give_verdict(ts_stack.client, first, "satisfied")
+        await ratings.give_verdict(ts_stack.client, database, first, "satisfied")
         await keep(first, "answered_and_rated")
 
     by_date = await rated(about="delivery")
@@ -543,7 +544,7 @@ async def test_record_rating_histories(ts_stack: Stack, time_skipping_env: Workf
     await act(explained, "claim")
     await act(explained, "called_back", outcome="已解释")
     await act(explained, "resolve", kind="explained", answer="该要求无法律依据，已作说明")
-    await ratings.give_verdict(ts_stack.client, explained, "basically_satisfied")
+    await ratings.give_verdict(ts_stack.client, database, explained, "basically_satisfied")
     await keep(explained, "appeal_refused_explained")
 
     upheld = await rated(about="overall")

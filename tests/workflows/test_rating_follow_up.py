@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from domain.ratings import RatingBody, follow_up_workflow_id
+from domain.case_ids import follow_up_workflow_id
+from domain.ratings import RatingBody
 from domain.sla_policy import SlaPolicy
 from domain.working_time import DayCalendar, add_working_time
 from infra.serving import serve_in_background
@@ -64,7 +65,7 @@ async def test_a_bad_rating_of_the_seal_carving_is_followed_up_answered_and_rate
             task_queue=ts_stack.settings.task_queue,
             portal_webhooks=[f"{portal_url}/portal"],
         )
-        assert rated.follow_up == follow_up_workflow_id(rated.rating_id)
+        assert rated.follow_up == follow_up_workflow_id(app_id)
         again = await ts_stack.gateway.post(
             f"/v1/applications/{app_id}/rating", json={"level": "satisfied"}, headers=ts_stack.portal
         )
@@ -196,7 +197,7 @@ async def test_an_appeal_is_decided_by_someone_else_and_upheld_closes_without_an
     )
     assert rated.status_code == 201, rated.text
     rating_id = rated.json()["rating_id"]
-    assert rated.json()["follow_up"] == follow_up_workflow_id(rating_id)
+    assert rated.json()["follow_up"] == follow_up_workflow_id(app_id)
     await eventually(lambda: _in_state(ts_stack, rating_id, "open"), what="the follow-up")
     appealed = await act(ts_stack, rating_id, action="appeal", operator="李娜", reason="评价对象不是本窗口")
     assert appealed.status_code == 202 and appealed.json()["state"] == "appealed"
@@ -204,9 +205,7 @@ async def test_an_appeal_is_decided_by_someone_else_and_upheld_closes_without_an
     assert own.status_code == 403, own.text
     upheld = await act(ts_stack, rating_id, action="decide_appeal", operator="赵强", upheld=True)
     assert upheld.status_code == 202, upheld.text
-    done = await closed(
-        time_skipping_env, ts_stack.client.get_workflow_handle(follow_up_workflow_id(rating_id))
-    )
+    done = await closed(time_skipping_env, ts_stack.client.get_workflow_handle(follow_up_workflow_id(app_id)))
     assert done["state"] == "closed" and done["resolution"] is None and done["appeal"]["upheld"] is True
     record = await (await ServiceDatabase.on(ts_stack.alerts.engine).ratings()).get(rating_id)
     assert record is not None and (record.appeal, record.state) == ("upheld", "closed")
