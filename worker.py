@@ -312,6 +312,7 @@ async def running_worker(
         documents=DocumentActivities(await database.documents()),
         facts=CaseFactActivities(await database.facts()),
         client=client,
+        database=database,
     )
     common = worker_options(settings)
     workers: list[Worker] = []

@@ -18,10 +18,12 @@ from activities.partner_trouble import PartnerTroubleActivities
 from activities.partners import PartnerClient
 from activities.portal_push import PortalPushActivities
 from activities.registration import RegistrationActivities
+from activities.retention import RetentionActivities
 from activities.seals import SealActivities
 from activities.sla import SlaActivities
 from activities.subsidy import SubsidyActivities
 from domain.task_queues import PARTNER_ACTIVITIES, RECORD_ACTIVITIES
+from store.service import ServiceDatabase
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class WorkerResources:
     facts: CaseFactActivities
     client: Client | None = None
     """Temporal, for the activities that read a workflow's own state (``partner_trouble``)."""
+    database: ServiceDatabase | None = None
+    """The process's service database, for the retention schedule's erasures (``activities/retention.py``)."""
 
 
 def document_activities(documents: DocumentActivities) -> list[Callable[..., Any]]:
@@ -51,6 +55,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     webhooks = AlertWebhookActivities(r.sla.settings)
     portal = PortalPushActivities(r.sla.settings)
     trouble = PartnerTroubleActivities(r.client)
+    retention = RetentionActivities(r.client, r.database)
     return [
         registration.file_registration,
         seals.list_seal_shops,
@@ -75,6 +80,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         r.subsidy.release_first_seal_subsidy,
         # Cases that began before documents-apart-v1 still draw theirs on the cases' queue.
         r.documents.issue_document,
+        retention.erase_expired_cases,
     ]
 
 

@@ -6,8 +6,9 @@ from workflows.alert_webhooks import AlertWebhookDelivery
 from workflows.delivery import PostalDelivery
 from workflows.enterprise_setup import EnterpriseSetup
 from workflows.portal_push import PortalPush
+from workflows.retention import Retention
 
-ALL_WORKFLOWS: list[type] = [EnterpriseSetup, PostalDelivery, AlertWebhookDelivery, PortalPush]
+ALL_WORKFLOWS: list[type] = [EnterpriseSetup, PostalDelivery, AlertWebhookDelivery, PortalPush, Retention]
 # Started on the webhooks' own task queue (domain/task_queues.py); those from before it run on the
 # cases' queue, where ALL_WORKFLOWS keeps them.
 WEBHOOK_WORKFLOWS: list[type] = [AlertWebhookDelivery, PortalPush]

@@ -20,6 +20,7 @@ from workflows.alert_webhooks import AlertWebhookDelivery
 from workflows.delivery import PostalDelivery
 from workflows.enterprise_setup import EnterpriseSetup
 from workflows.portal_push import PortalPush
+from workflows.retention import Retention
 
 
 @workflow.defn(name=PORTAL_PUSH_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
@@ -41,4 +42,6 @@ VERSIONED_WORKFLOWS: list[type] = [
     PostalDelivery,
     AutoUpgradingAlertWebhookDelivery,
     AutoUpgradingPortalPush,
+    # One short run a day: it stays on the version it started on, like the cases.
+    Retention,
 ]
