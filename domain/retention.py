@@ -38,7 +38,7 @@ class RetentionPolicyError(PolicyFileError):
 
 def _clock_time(text: str) -> str:
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
-        raise ValueError(f"{text!r} is not a time of day as HH:MM (e.g. \"02:30\")")
+        raise ValueError(f'{text!r} is not a time of day as HH:MM (e.g. "02:30")')
     return text
 
 
