@@ -124,6 +124,11 @@ async def test_an_erased_case_is_unreadable_everywhere_and_another_reads_as_befo
         "erased_at": erased["erased_at"].replace("Z", "+00:00"),
         "erased_by": "zhang.wei",
     }
+    # It takes nothing more: a conflict, not a failure on its erased payloads.
+    refused = await stack.gateway.post(
+        f"/v1/applications/{app_id}/withdraw", json={"reason": "late"}, headers=stack.portal
+    )
+    assert refused.status_code == 409 and "erased" in refused.text, refused.text
     # Again: the first erasure stands.
     again = await stack.gateway.post(f"/v1/applications/{app_id}/erasure", json=reason, headers=ops(stack))
     assert again.status_code == 202 and again.json()["erased_at"] == erased["erased_at"]

@@ -63,12 +63,15 @@ from store.db import open_database
 from store.service import ServiceDatabase
 from tests import factories
 from tests.gateway.strategies import applications
+from tests.helpers import keyed_client
 
 FUZZ_EXAMPLES = 5
 """Examples per operation and phase: the whole run stays around a minute on two cores."""
 SEED = 20261127
 SUBMIT = ("POST", "/v1/applications")
 ACTIONS = "/v1/applications/{application_id}/actions"
+ERASURE = "/v1/applications/{application_id}/erasure"
+DOCUMENT = "/v1/applications/{application_id}/documents/{name}"
 DECODE = "/codec/decode"
 STREAM = "/v1/alerts/stream"
 
@@ -100,19 +103,23 @@ async def fuzz_stack(
         settings = Settings(partner_url=sandbox_url, task_queue=f"fuzz-{uuid.uuid4()}", data_dir=data_dir)
         engine = await open_database(settings.resolved_database_url)
         store = AlertStore(engine)
-        async with serve_in_background(
-            create_app(settings, client=dev_env.client, database=ServiceDatabase.on(store.engine))
-        ) as url:
+        # The worker process encrypts each case under its own key: the gateway reads them so too.
+        async with (
+            keyed_client(dev_env.client, settings) as client,
+            serve_in_background(
+                create_app(settings, client=client, database=ServiceDatabase.on(store.engine))
+            ) as url,
+        ):
             settings = settings.model_copy(update={"gateway_url": url})
             async with (
-                worker_process(dev_env.client, settings),
+                worker_process(client, settings),
                 httpx.AsyncClient(base_url=url, timeout=30) as http,
                 httpx.AsyncClient(base_url=sandbox_url, timeout=30) as sandbox,
             ):
                 fast = {"seal_shop": {"carving_s": 0.05}, "postal": {"collect_after_s": 0.05}}
                 (await sandbox.put("/_sandbox/behaviour", json=fast)).raise_for_status()
-                yield FuzzStack(dev_env.client, settings, url, store, http)
-                await _terminate_open_cases(dev_env.client, settings.task_queue)
+                yield FuzzStack(client, settings, url, store, http)
+                await _terminate_open_cases(client, settings.task_queue)
         await engine.dispose()
 
 
@@ -296,6 +303,24 @@ def _config(base_url: str, token: str) -> schemathesis.Config:
                     "checks": {
                         "positive_data_acceptance": {
                             "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]
+                        }
+                    },
+                },
+                # The shared ops token must name the operator who erases (a 422 without one);
+                # an erased case's documents are gone (410).
+                {
+                    "include-path": ERASURE,
+                    "checks": {
+                        "positive_data_acceptance": {
+                            "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]
+                        }
+                    },
+                },
+                {
+                    "include-path": DOCUMENT,
+                    "checks": {
+                        "positive_data_acceptance": {
+                            "expected-statuses": ["2xx", "401", "403", "404", "409", "410"]
                         }
                     },
                 },
