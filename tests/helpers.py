@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import subprocess
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -27,11 +27,31 @@ from domain.case_ids import workflow_id_for
 from domain.sla_policy import SlaPolicy
 from domain.status import StatusDocument
 from domain.subsidy_policy import SubsidyPolicy
+from infra.case_keys import CaseKeyring
+from infra.settings import Settings
+from infra.temporal import data_converter
 from service import cases
+from store.service import ServiceDatabase
 from tests import factories
 from tests.conftest import Stack
 
 T = TypeVar("T")
+
+
+@asynccontextmanager
+async def keyed_client(client: Client, settings: Settings) -> AsyncIterator[Client]:
+    """``client``'s connection, reading (and writing) each case under its own data key from the
+    service database of ``settings``, as the gateway and worker processes on it do. No cache: it
+    sees an erasure made by another process at once."""
+    database = ServiceDatabase(settings.resolved_database_url)
+    keys = CaseKeyring.from_text(settings.codec_keys, database, ttl_s=0)
+    config = client.config()
+    config["data_converter"] = data_converter(settings, keys)
+    try:
+        yield Client(**config)
+    finally:
+        await database.close()
+
 
 # The seal promise on the wall clock is 2 h: one minute past it.
 PAST_THE_SEAL_PROMISE = timedelta(hours=2, minutes=1)
