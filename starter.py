@@ -10,9 +10,11 @@
     python starter.py act AY20261127-0001 reassign_seal_shop --operator 王敏 --note "…"
     python starter.py calendar --year 2027 [--policy FILE]   # holidays, make-up days (no Temporal)
 
-It uses ``service.cases``, the same code behind the gateway, with ``ODS_*`` settings.
-Exit status: 0 done, 1 refused (invalid, unknown case, conflict), 2 Temporal unreachable
-(or the configuration is invalid: the settings, or for ``submit`` a policy file).
+It uses ``service.cases``, the same code behind the gateway, with ``ODS_*`` settings, and reads each
+case under its own data key from the service database (``ODS_DATABASE_URL``) as the gateway does; an
+erased case's ``status`` is its stages and times only (``service/erasure.py``).
+Exit status: 0 done, 1 refused (invalid, unknown case, conflict), 2 Temporal or the service database
+unreachable (or the configuration is invalid: the settings, or for ``submit`` a policy file).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import os
 import re
 import socket
@@ -52,17 +55,19 @@ from domain.calendar_coverage import (
 from domain.districts import CITY_ZONE
 from domain.policies import Policies, PolicyFileError, load_policies
 from domain.ratings import FollowUpAction, FollowUpActionName, FollowUpActionRequest, ResolutionKind
+from domain.retention import RETENTION_SCHEDULE_ID, load_retention_policy
 from domain.sla_policy import SlaLimits, SlaPolicy, load_sla_policy
 from domain.status import ACTION_NAMES, STAGE_NAMES, CaseStage, StatusDocument
 from domain.validation import ApplicationInvalid, validated
 from domain.working_time import deadline_command, official_data_years
 from infra import deployments
 from infra.case_keys import CaseKeyring
+from infra.retention import apply_retention_policy
 from infra.settings import Settings, get_settings
 from infra.temporal import connect, ensure_search_attributes, search_attribute_problems
 from reports.daily import DailyReport, daily_report
-from service import audit, cases, ratings
-from store.service import ServiceDatabase
+from service import audit, cases, erasure, ratings
+from store.service import ServiceDatabase, ServiceDatabaseUnavailable
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -90,24 +95,24 @@ def _short_reason(exc: BaseException) -> str:
 @dataclass
 class Session:
     """What a command works with: the settings, the policies new cases start with (read at start
-    by the commands that start cases), and a Temporal client connected on first use; with
-    ``case_keys`` one that reads and writes each case's payloads under the case's own key, from the
-    service database (``infra/case_keys.py``), as the gateway's and the workers' do."""
+    by the commands that start cases), the service database and a Temporal client, each opened on
+    first use. The client reads each case under its own data key, from the service database, as the
+    gateway does (``infra/case_keys.py``)."""
 
     settings: Settings
     policies: Policies = field(default_factory=Policies)
     _client: Client | None = field(default=None, init=False)
     _database: ServiceDatabase | None = field(default=None, init=False)
 
+    @property
     def database(self) -> ServiceDatabase:
-        """The service database (``ODS_DATABASE_URL``), opened on first use; ``close`` closes it."""
         if self._database is None:
             self._database = ServiceDatabase(self.settings.resolved_database_url)
         return self._database
 
-    async def client(self, *, case_keys: bool = False) -> Client:
+    async def client(self) -> Client:
         if self._client is None:
-            keys = CaseKeyring.from_text(self.settings.codec_keys, self.database()) if case_keys else None
+            keys = CaseKeyring.from_text(self.settings.codec_keys, self.database)
             try:
                 self._client = await connect(self.settings, case_keys=keys)
             except (RuntimeError, RPCError, OSError) as exc:
@@ -265,7 +270,25 @@ def show_status(doc: StatusDocument, console: Console) -> None:
         console.print(history)
 
 
+def show_erased_status(doc: dict[str, Any], console: Console) -> None:
+    """An erased case (``service.erasure.erased_status``): what it keeps, nothing about whom."""
+    case, at = escape(str(doc.get("application_id", ""))), escape(str(doc["erased_at"]))
+    console.print(f"[bold]{case}[/]  [red]erased[/] {at}")
+    console.print(
+        f"stage {escape(str(doc.get('stage', '—')))}  SLA {escape(str(doc.get('sla_status', '—')))}"
+    )
+    console.print("Its personal data, documents and notes were destroyed; only its stages and times remain.")
+
+
 async def status(args: argparse.Namespace, session: Session) -> int:
+    # An erased case answers what the gateway answers: its stages and times, when it was erased.
+    erased = await erasure.status_of_erased(session.database, args.application_id)
+    if erased is not None:
+        if args.json:
+            print(json.dumps(erased, indent=2, ensure_ascii=False))
+        else:
+            show_erased_status(erased, out)
+        return EXIT_OK
     doc = await cases.get_status(await session.client(), args.application_id)
     if args.json:
         print(doc.model_dump_json(indent=2))
@@ -356,10 +379,8 @@ async def act(args: argparse.Namespace, session: Session) -> int:
 
 
 async def rating_show(args: argparse.Namespace, session: Session) -> int:
-    """A follow-up's document: found by its rating's row in the service database (``ODS_DATABASE_URL``),
-    read under its case's key."""
-    client = await session.client(case_keys=True)
-    doc = await ratings.get_follow_up(client, session.database(), args.rating_id)
+    """A follow-up's document, found by its rating's row in the service database."""
+    doc = await ratings.get_follow_up(await session.client(), session.database, args.rating_id)
     out.print(
         f"{escape(doc.rating_id)} ({escape(doc.application_id)}): {doc.level} about {doc.about}, {doc.state}"
     )
@@ -391,8 +412,7 @@ async def rating_act(args: argparse.Namespace, session: Session) -> int:
         idempotency_key=args.idempotency_key,
         **request.fields(),  # type: ignore[arg-type]
     )
-    client = await session.client(case_keys=True)
-    doc = await ratings.act(client, session.database(), args.rating_id, action)
+    doc = await ratings.act(await session.client(), session.database, args.rating_id, action)
     out.print(f"{escape(doc.rating_id)}: {args.action} recorded (now {doc.state})")
     return EXIT_OK
 
@@ -509,7 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(run=audit_export)
 
     p = commands.add_parser(
-        "setup-namespace", help="register the search attributes the cases need (once per namespace)"
+        "setup-namespace",
+        help="register the search attributes the cases need and the retention schedule (once per "
+        "namespace; again after changing ODS_RETENTION_POLICY)",
     )
     p.set_defaults(run=setup_namespace)
 
@@ -540,7 +562,13 @@ async def callback_secret(args: argparse.Namespace, session: Session) -> int:
 
 
 async def setup_namespace(args: argparse.Namespace, session: Session) -> int:
-    """Add the custom search attributes the namespace lacks, then check them all by name and type."""
+    """Add the custom search attributes the namespace lacks, then check them all by name and type;
+    make the retention schedule match the retention policy (``ODS_RETENTION_POLICY``)."""
+    try:
+        retention = load_retention_policy(session.settings.retention_policy)
+    except PolicyFileError as exc:
+        err.print(f"[red]invalid policy file[/]: {escape(str(exc))}")
+        return EXIT_CONFIGURATION
     client = await session.client()
     namespace = session.settings.temporal_namespace
     added = await ensure_search_attributes(client, namespace)
@@ -552,6 +580,14 @@ async def setup_namespace(args: argparse.Namespace, session: Session) -> int:
             err.print(f"[red]{escape(problem)}[/]")
         return EXIT_REFUSED
     out.print(f"namespace {escape(namespace)}: every search attribute is there, of its type", highlight=False)
+    done = await apply_retention_policy(client, retention, session.settings.task_queue)
+    days = retention.erase_closed_after_days
+    out.print(
+        f"retention schedule {RETENTION_SCHEDULE_ID}: {done}"
+        + (f" (closed cases erased {days} days after closing, daily at {retention.daily_at})" if days else "")
+        + ("" if days else " (no retention period: closed cases are kept)"),
+        highlight=False,
+    )
     return EXIT_OK
 
 
@@ -587,11 +623,7 @@ async def report(args: argparse.Namespace, session: Session) -> int:
     except (ValueError, PolicyFileError) as exc:
         err.print(f"[red]cannot make the report[/]: {escape(str(exc))}")
         return EXIT_REFUSED
-    database = ServiceDatabase(session.settings.resolved_database_url)
-    try:
-        found = await daily_report(database, day, policy.zone)
-    finally:
-        await database.close()
+    found = await daily_report(session.database, day, policy.zone)
     if args.json:
         print(found.model_dump_json(indent=2))
         return EXIT_OK
@@ -774,6 +806,9 @@ async def _run(command: Command, args: argparse.Namespace, session: Session) -> 
     where = f"{settings.temporal_address} (namespace {settings.temporal_namespace})"
     try:
         return await command(args, session)
+    except ServiceDatabaseUnavailable as exc:
+        err.print(f"[red]{escape(str(exc))}[/]: ODS_DATABASE_URL says where.")
+        return EXIT_UNREACHABLE
     except TemporalUnreachable as exc:
         err.print(f"[red]cannot reach Temporal at {escape(where)}[/]: {escape(str(exc))}")
         err.print("Is it running? `make temporal` starts one; ODS_TEMPORAL_ADDRESS says where.")

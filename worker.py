@@ -314,6 +314,7 @@ async def running_worker(
         facts=CaseFactActivities(await database.facts()),
         client=client,
         ratings=RatingActivities(await database.ratings()),
+        database=database,
     )
     common = worker_options(settings)
     workers: list[Worker] = []

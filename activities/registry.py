@@ -19,10 +19,12 @@ from activities.partners import PartnerClient
 from activities.portal_push import PortalPushActivities
 from activities.ratings import RatingActivities
 from activities.registration import RegistrationActivities
+from activities.retention import RetentionActivities
 from activities.seals import SealActivities
 from activities.sla import SlaActivities
 from activities.subsidy import SubsidyActivities
 from domain.task_queues import PARTNER_ACTIVITIES, RECORD_ACTIVITIES
+from store.service import ServiceDatabase
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class WorkerResources:
     """Temporal, for the activities that read a workflow's own state (``partner_trouble``)."""
     ratings: RatingActivities | None = None
     """The follow-ups' writes to the ratings (none: a worker that runs no follow-up)."""
+    database: ServiceDatabase | None = None
+    """The process's service database, for the retention schedule's erasures (``activities/retention.py``)."""
 
 
 def document_activities(documents: DocumentActivities) -> list[Callable[..., Any]]:
@@ -55,6 +59,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     portal = PortalPushActivities(r.sla.settings)
     trouble = PartnerTroubleActivities(r.client)
     ratings = r.ratings or RatingActivities(None)
+    retention = RetentionActivities(r.client, r.database)
     return [
         registration.file_registration,
         seals.list_seal_shops,
@@ -80,6 +85,7 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
         r.subsidy.release_first_seal_subsidy,
         # Cases that began before documents-apart-v1 still draw theirs on the cases' queue.
         r.documents.issue_document,
+        retention.erase_expired_cases,
     ]
 
 

@@ -46,9 +46,11 @@ from devstack.temporal_server import (
     web_ui_url,
 )
 from domain.task_queues import documents_task_queue
+from infra.case_keys import CaseKeyring
 from infra.http import http_client
 from infra.settings import Settings
 from infra.temporal import connect, ensure_search_attributes
+from store.service import ServiceDatabase
 
 STOP_TIMEOUT_S = 15.0  # the worker takes up to 10 s to finish the tasks in hand
 TAIL_LINES = 25
@@ -190,7 +192,7 @@ def _http_ok(addr: str, path: str) -> Callable[[Stack, Running], Awaitable[bool]
 
 async def _temporal_ready(stack: Stack, _running: Running) -> bool:
     try:
-        client = await asyncio.wait_for(connect(stack.settings), timeout=5)
+        client = await asyncio.wait_for(connect(stack.settings, case_keys=stack.case_keys), timeout=5)
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=stack.settings.temporal_namespace), timeout=None
         )
@@ -334,6 +336,12 @@ class Stack:
             self.parts = [p for p in self.parts if p.name in wanted]
         self.running: list[Running] = []
         self.started: list[Running] = []  # every run of every part, in order, stopped ones too
+        # The client decodes what the worker processes encrypt: each case under its own data key, read
+        # from the stack's service database as the gateway reads it (infra/case_keys.py).
+        self.database = ServiceDatabase(
+            settings.model_copy(update={"data_dir": self.data_dir}).resolved_database_url
+        )
+        self.case_keys = CaseKeyring.from_text(settings.codec_keys, self.database)
         self.client: Client | None = None
         self.http = http_client(timeout=2.0)
         self.stopping = False
@@ -439,6 +447,7 @@ class Stack:
                 await asyncio.wait_for(running.process.wait(), timeout=10)
         self.running.clear()
         await self.http.aclose()
+        await self.database.close()
 
     async def _spawn(self, part: Part) -> Running:
         log_path = self.log_dir / f"{part.name}.log"
@@ -522,6 +531,7 @@ class Stack:
             await self._stop_one(running)
         self.running.clear()
         await self.http.aclose()
+        await self.database.close()
 
     async def _stop_one(self, running: Running) -> None:
         process, title = running.process, running.title

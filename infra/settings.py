@@ -219,6 +219,8 @@ class Settings(BaseSettings):
     gateway_url: str = "http://127.0.0.1:8000"
     sla_policy: Path | None = None
     subsidy_policy: Path | None = None
+    # How long closed cases are kept (domain/retention.py); applied by `starter.py setup-namespace`.
+    retention_policy: Path | None = None
     portal_token: str = DEV_DEFAULTS["portal_token"]
     ops_token: str = DEV_DEFAULTS["ops_token"]
     alerts_token: str = DEV_DEFAULTS["alerts_token"]

@@ -294,24 +294,16 @@ KEYED_AUDITOR_TOKEN = "wang-fang-auditor-token-0000001"
 async def keyed_stack(dev_env: WorkflowEnvironment, sandbox_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
     """``in_process_stack`` on the dev server whose client encrypts each case under its own key
     (infra/case_keys.py), as a deployed process does; an auditor's token ``KEYED_AUDITOR_TOKEN``."""
-    from infra.case_keys import CaseKeyring
+    from tests.helpers import keyed_client  # it imports this module
 
     settings = Settings(
         task_queue=f"keyed-{uuid.uuid4()}",
         data_dir=tmp_path,
         auditor_tokens=f"wang.fang:{KEYED_AUDITOR_TOKEN}",
     )
-    database = ServiceDatabase(settings.resolved_database_url)
-    # No cache in the test's client: it sees an erasure made through the gateway at once.
-    keys = CaseKeyring.from_text(settings.codec_keys, database, ttl_s=0)
-    client = await Client.connect(
-        dev_env.client.service_client.config.target_host,
-        namespace=dev_env.client.namespace,
-        data_converter=data_converter(settings, keys),
-    )
-    try:
-        async with in_process_stack(client, sandbox_url, tmp_path, settings=settings) as stack:
-            await stack.behave(seal_shop={"carving_s": 0.05}, postal={"collect_after_s": 0.05})
-            yield stack
-    finally:
-        await database.close()
+    async with (
+        keyed_client(dev_env.client, settings) as client,
+        in_process_stack(client, sandbox_url, tmp_path, settings=settings) as stack,
+    ):
+        await stack.behave(seal_shop={"carving_s": 0.05}, postal={"collect_after_s": 0.05})
+        yield stack

@@ -13,13 +13,13 @@ import inspect
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -29,11 +29,31 @@ from domain.case_ids import workflow_id_for
 from domain.sla_policy import SlaPolicy
 from domain.status import StatusDocument
 from domain.subsidy_policy import SubsidyPolicy
+from infra.case_keys import CaseKeyring
+from infra.settings import Settings
+from infra.temporal import data_converter
 from service import cases
+from store.service import ServiceDatabase
 from tests import factories
 from tests.conftest import Stack
 
 T = TypeVar("T")
+
+
+@asynccontextmanager
+async def keyed_client(client: Client, settings: Settings) -> AsyncIterator[Client]:
+    """``client``'s connection, reading (and writing) each case under its own data key from the
+    service database of ``settings``, as the gateway and worker processes on it do. No cache: it
+    sees an erasure made by another process at once."""
+    database = ServiceDatabase(settings.resolved_database_url)
+    keys = CaseKeyring.from_text(settings.codec_keys, database, ttl_s=0)
+    config = client.config()
+    config["data_converter"] = data_converter(settings, keys)
+    try:
+        yield Client(**config)
+    finally:
+        await database.close()
+
 
 # The seal promise on the wall clock is 2 h: one minute past it.
 PAST_THE_SEAL_PROMISE = timedelta(hours=2, minutes=1)
@@ -226,21 +246,22 @@ def child_process(
             process.wait()
 
 
-def starter(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    """``starter.py`` as an operator runs it, on the stack's Temporal, service database and keys
-    (none of the caller's ``ODS_`` variables); run it in a thread (``asyncio.to_thread``)."""
-    settings, service = stack.settings, stack.client.service_client
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("ODS_")} | {
-        "ODS_TEMPORAL_ADDRESS": service.config.target_host,
+def starter(stack: Stack, *argv: str, **ods: str) -> subprocess.CompletedProcess[str]:
+    """``python starter.py …`` on the stack's Temporal and service database (``ods``: more ``ODS_``
+    variables, none of the caller's), as an operator runs it. A command that needs the stack's
+    worker (a query, an update) runs in a thread (``asyncio.to_thread``), the test's event loop free."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODS_")}
+    env |= {
+        "ODS_TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
         "ODS_TEMPORAL_NAMESPACE": stack.client.namespace,
-        "ODS_DATABASE_URL": settings.resolved_database_url,
-        "ODS_CODEC_KEYS": settings.codec_keys,
-        "COLUMNS": "200",  # rich wraps at 80 columns when not on a terminal
-    }
+        "ODS_TASK_QUEUE": stack.settings.task_queue,
+        "ODS_DATA_DIR": str(stack.settings.data_dir),
+        "COLUMNS": "1000",  # rich wraps at 80 columns when not on a terminal
+    } | ods
     return subprocess.run(
-        [sys.executable, "starter.py", *args],
+        [sys.executable, "starter.py", *argv],
         cwd=PROJECT_ROOT,
-        env=environ,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,

@@ -19,8 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack.stack import free_port
 from domain.partners import SetupInput
+from infra.settings import Settings
 from tests import factories
-from tests.helpers import child_process
+from tests.helpers import child_process, keyed_client
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_SLA = '[limits]\nregistration = "3h"\n'
@@ -144,8 +145,10 @@ async def test_the_gateway_starts_every_case_with_the_policies_it_read_at_start(
                     answer = await gateway.post("/v1/applications", json=body, headers=portal)
                     assert answer.status_code == 202, answer.text
                     workflow_ids.append(answer.json()["workflow_id"])
-                for workflow_id in workflow_ids:
-                    setup = await started_with(client, workflow_id)
+                # The gateway encrypts each case under its own key, in its service database.
+                async with keyed_client(client, Settings(data_dir=tmp_path / "data")) as reader:
+                    setups = [await started_with(reader, workflow_id) for workflow_id in workflow_ids]
+                for setup in setups:
                     assert setup.sla_policy.limits.registration == "3h"
                     assert setup.subsidy_policy.cap_per_enterprise_cny == Decimal("600.00")
             finally:

@@ -1,4 +1,5 @@
-"""``RatingFollowUp``: the follow-up of one bad rating (差评), id ``rating-follow-up-<rating_id>``.
+"""``RatingFollowUp``: the follow-up of one bad rating (差评), id ``rating-follow-up-setup-<application_id>``
+(``domain.case_ids.follow_up_workflow_id``; those started before, ``rating-follow-up-<rating_id>``).
 
 The story, as docs/operations.md tells ops: the rating opens it; an operator of the unit claims it,
 calls the applicant back (回访核实) and resolves it (立行立改 ``immediate``, 限期整改 ``by_date``,

@@ -7,6 +7,7 @@ from workflows.delivery import PostalDelivery
 from workflows.enterprise_setup import EnterpriseSetup
 from workflows.portal_push import PortalPush
 from workflows.rating_follow_up import RatingFollowUp
+from workflows.retention import Retention
 
 ALL_WORKFLOWS: list[type] = [
     EnterpriseSetup,
@@ -14,6 +15,7 @@ ALL_WORKFLOWS: list[type] = [
     AlertWebhookDelivery,
     PortalPush,
     RatingFollowUp,
+    Retention,
 ]
 # Started on the webhooks' own task queue (domain/task_queues.py); those from before it run on the
 # cases' queue, where ALL_WORKFLOWS keeps them.

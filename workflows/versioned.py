@@ -21,6 +21,7 @@ from workflows.delivery import PostalDelivery
 from workflows.enterprise_setup import EnterpriseSetup
 from workflows.portal_push import PortalPush
 from workflows.rating_follow_up import RatingFollowUp
+from workflows.retention import Retention
 
 
 @workflow.defn(name=PORTAL_PUSH_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
@@ -43,4 +44,6 @@ VERSIONED_WORKFLOWS: list[type] = [
     AutoUpgradingAlertWebhookDelivery,
     AutoUpgradingPortalPush,
     RatingFollowUp,
+    # One short run a day: it stays on the version it started on, like the cases.
+    Retention,
 ]

@@ -57,8 +57,22 @@ _INVALID: dict[int | str, dict[str, Any]] = {
 _CLOSED: dict[int | str, dict[str, Any]] = {
     409: {"model": Detail, "description": "the case's state does not allow this"}
 }
-# An action on a case: taken (202) once the case has it; 404 unknown, 409 when its state refuses.
-case_action = partial(router.post, status_code=202, responses={**_NOT_FOUND, **_CLOSED})
+
+
+async def refuse_erased(application_id: CaseId, database: ServiceDatabaseDep) -> None:
+    """An erased case takes nothing more (409): its payloads decode only to the erased marker."""
+    if await erasure.is_erased(database, application_id):
+        raise cases.CaseStateConflict(f"case {application_id} was erased")
+
+
+# An action on a case: taken (202) once the case has it; 404 unknown, 409 when its state refuses
+# (an erased case's too).
+case_action = partial(
+    router.post,
+    status_code=202,
+    responses={**_NOT_FOUND, **_CLOSED},
+    dependencies=[Depends(refuse_erased)],
+)
 
 
 def status_url(application_id: str) -> str:
@@ -183,6 +197,7 @@ async def get_application(
         **_NOT_FOUND,
         **_INVALID,
     },
+    dependencies=[],  # erasing an erased case again answers the first erasure
 )
 async def erase_application(
     application_id: CaseId,
@@ -305,6 +320,7 @@ async def act_on_application(
     "/{application_id}/delivery",
     summary="Change the delivery (address or method) until EMS collects the parcel",
     responses={**_NOT_FOUND, **_CLOSED},
+    dependencies=[Depends(refuse_erased)],
 )
 async def change_delivery(
     application_id: CaseId,
@@ -344,6 +360,8 @@ async def get_document(
     kept there is served from the ``$ODS_DATA_DIR/documents`` folder of the gateway that has it.
     Each document served is in the audit log first (503, and no document, when it cannot be)."""
     missing = JSONResponse({"detail": f"no document {name!r} for case {application_id}"}, status_code=404)
+    if name not in DOCUMENT_NAMES:
+        return missing  # no such document, of any case, erased or not
     if await erasure.is_erased(database, application_id):
         return JSONResponse(
             {"detail": f"case {application_id} was erased: its documents are gone"}, status_code=410

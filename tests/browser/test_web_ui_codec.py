@@ -1,7 +1,10 @@
-"""In a real browser (Debian's Chromium, driven by Playwright): ops who sign in at the gateway's
-``/ops/login`` and make the Web UI's one-time Codec Server setting read a case's decoded
-application in the Temporal Web UI; a browser that has not signed in sees none of its personal
-data there (README, "Finding a case in the Web UI").
+"""In a real browser (Debian's Chromium, driven by Playwright): an operator who signs in at the
+gateway's ``/ops/login`` with their personal token and makes the Web UI's one-time Codec Server
+setting reads a case's decoded application in the Temporal Web UI, and the audit log (``GET
+/v1/audit``, an auditor's token; CONTRACT.md section 11) holds exactly those decodes, by that person,
+of that case; once they sign out, that browser, and one replaying their cookie, sees none of its
+personal data there (README, "Finding a case in the Web UI"); the audit chain verifies
+(``starter.py audit verify``).
 
 The dev server's UI (``--ui-codec-endpoint``) reports ``includeCredentials: false`` and no flag,
 variable or file of ``temporal server start-dev`` (CLI 1.9.1) changes that, so the UI calls the
@@ -10,8 +13,13 @@ codec without cookies until the browser's own setting says otherwise; the first 
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
 import re
+import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +30,14 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright, expect
 
+from domain.case_ids import workflow_id_for
 from gateway.sessions import COOKIE as OPS_SESSION_COOKIE
 from infra.temporal import SA_DISTRICT_CODE, SA_ENTERPRISE_NAME, SA_USCC
 from tests import factories
 from tests.browser.stack import WebUiStack, web_ui_stack
 from tests.helpers import start, until
 
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -56,9 +66,19 @@ DECODE_COUNTS = re.compile(
 )
 
 
+OPERATOR = "ouyang.lan"
+OPERATOR_TOKEN = secrets.token_urlsafe(32)
+AUDITOR_TOKEN = secrets.token_urlsafe(32)
+
+
 @pytest_asyncio.fixture(scope="module")
 async def web_ui(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WebUiStack]:
-    async with web_ui_stack(sandbox_url, tmp_path_factory.mktemp("web-ui")) as stack:
+    async with web_ui_stack(
+        sandbox_url,
+        tmp_path_factory.mktemp("web-ui"),
+        operator_tokens=f"{OPERATOR}:{OPERATOR_TOKEN}",
+        auditor_tokens=f"lu.shen:{AUDITOR_TOKEN}",
+    ) as stack:
         yield stack
 
 
@@ -123,12 +143,13 @@ def more(after: dict[int, int], before: dict[int, int]) -> dict[int, int]:
 
 
 async def sign_in(page: Page, stack: WebUiStack) -> None:
-    """As ops do: the gateway's sign-in page, the ops token, "Sign in"."""
+    """As an operator does: the gateway's sign-in page, their personal ops token, "Sign in"; the
+    page names them."""
     await page.goto(f"{stack.gateway_url}/ops/login")
-    await page.get_by_label("Ops token").fill(stack.settings.ops_token)
+    await page.get_by_label("Your personal ops token").fill(OPERATOR_TOKEN)
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("status")).to_contain_text(
-        "Signed in as the shared ops token", timeout=WAIT_MS
+        f"Signed in as {OPERATOR} until", timeout=WAIT_MS
     )
     # The page names the one-time UI setting that ``make_the_codec_setting`` makes.
     for words in ("Use my browser setting", stack.codec_endpoint, "Include cross-origin credentials"):
@@ -152,6 +173,44 @@ async def make_the_codec_setting(page: Page, endpoint: str) -> None:
     await expect(dialog.get_by_test_id("data-encoder-title")).to_be_hidden(timeout=WAIT_MS)
 
 
+async def sign_out(page: Page, stack: WebUiStack) -> None:
+    """As an operator does: "Sign out" on the gateway's sign-in page; it then asks for a token again."""
+    await page.goto(f"{stack.gateway_url}/ops/login")
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("Your personal ops token")).to_be_visible(timeout=WAIT_MS)
+    await expect(page.get_by_role("status")).to_have_count(0)
+
+
+async def audit_log(stack: WebUiStack, **query: str) -> list[dict[str, Any]]:
+    """Every entry of ``GET /v1/audit`` for ``query``, as the auditor reads them (all pages)."""
+    entries: list[dict[str, Any]] = []
+    after: dict[str, str] = {}
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=10) as http:
+        while True:
+            answer = await http.get(
+                "/v1/audit", params=query | after, headers={"Authorization": f"Bearer {AUDITOR_TOKEN}"}
+            )
+            assert answer.status_code == 200, answer.text
+            page = answer.json()
+            entries += page["entries"]
+            if not page["next_cursor"]:
+                return entries
+            after = {"after": page["next_cursor"]}
+
+
+def audit_verify(stack: WebUiStack) -> subprocess.CompletedProcess[str]:
+    """``python starter.py audit verify`` on the stack's service database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODS_")}
+    return subprocess.run(
+        [sys.executable, "starter.py", "audit", "verify"],
+        cwd=ROOT,
+        env=env | {"ODS_DATABASE_URL": stack.settings.resolved_database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 async def ui_codec_settings(page: Page) -> dict[str, Any]:
     stored: dict[str, Any] = await page.evaluate(
         "keys => Object.fromEntries(keys.map(k => [k, JSON.parse(localStorage.getItem(k))]))",
@@ -169,11 +228,12 @@ def shown(secrets: dict[str, str], text: str) -> list[str]:
     return [what for what, value in secrets.items() if value in text]
 
 
-async def test_ops_who_sign_in_read_the_decoded_application_and_nobody_else_does(
+async def test_an_operator_who_signs_in_reads_the_application_on_record_and_not_after_signing_out(
     web_ui: WebUiStack, browser: Browser, tmp_path: Path
 ) -> None:
     stack = web_ui.stack
     body = factories.application(name="安阳市文峰区砚秋浏览餐饮有限公司")
+    app_id = body["application_id"]
     representative = body["legal_representative"]
     representative["name"] = "欧阳砚秋"
     representative["phone"] = f"139{random.randint(10**7, 10**8 - 1)}"
@@ -186,7 +246,8 @@ async def test_ops_who_sign_in_read_the_decoded_application_and_nobody_else_does
         "the recipient's phone": body["delivery"]["phone"],
     }
     handle = await start(stack, body)
-    done = await until(stack, body["application_id"], lambda s: s.is_final, timeout=60)
+    assert handle.id == workflow_id_for(app_id)
+    done = await until(stack, app_id, lambda s: s.is_final, timeout=60)
     assert done.stage == "completed", done.stage
     case_page = f"{web_ui.ui_url}/namespaces/{stack.settings.temporal_namespace}/workflows/{handle.id}"
     async with httpx.AsyncClient(timeout=10) as http:
@@ -194,11 +255,12 @@ async def test_ops_who_sign_in_read_the_decoded_application_and_nobody_else_does
     assert ui_settings["Endpoint"] == web_ui.codec_endpoint
     assert ui_settings["IncludeCredentials"] is False  # hence the browser's own setting below
 
-    # (a) Ops sign in. Until the browser's Codec Server setting is made, the UI calls the codec
-    # without the session cookie (401) and shows ciphertext.
+    # (a) The operator signs in. Until the browser's Codec Server setting is made, the UI calls the
+    # codec without the session cookie (401) and shows ciphertext.
     ops = await browser.new_context()
     ops_calls = CodecCalls(ops, web_ui.codec_endpoint)
     page = await ops.new_page()
+    user_agent = await page.evaluate("navigator.userAgent")
     await sign_in(page, web_ui)
     before = await gateway_codec_answers(web_ui)
     await page.goto(case_page)
@@ -226,12 +288,27 @@ async def test_ops_who_sign_in_read_the_decoded_application_and_nobody_else_does
     assert representative["phone"] in text
     assert "Codec Server could not connect" not in text
 
-    # (b) A browser with the same UI setting that has not signed in: the UI calls the codec
-    # with no session (401) and shows ciphertext only.
+    # (b) The operator signs out: the same browser, its UI setting unchanged, now calls the codec
+    # without a session (401) and shows ciphertext only.
+    [session_cookie] = [c for c in await ops.cookies() if c["name"] == OPS_SESSION_COOKIE]
+    await sign_out(page, web_ui)
+    assert not [c for c in await ops.cookies() if c["name"] == OPS_SESSION_COOKIE]
+    ops_calls.clear()
+    await page.goto(case_page)
+    await expect(page.get_by_test_id("workflow-id-heading")).to_contain_text(handle.id, timeout=WAIT_MS)
+    await expect(io_block).to_contain_text(BASE64_RUN, timeout=WAIT_MS)
+    await ops_calls.wait_for_one(page)
+    signed_out = await ops_calls.calls()
+    assert {(c.status, c.sent_session_cookie) for c in signed_out} == {(401, False)}, signed_out
+    assert not shown(personal, await page_text(page))
+    assert await ui_codec_settings(page) == stored
     ui_storage = [o for o in (await ops.storage_state())["origins"] if o["origin"] == web_ui.ui_url]
     assert ui_storage, "the UI stored no settings in this browser"
     await ops.close()
-    stranger = await browser.new_context(storage_state={"cookies": [], "origins": ui_storage})
+
+    # (c) A browser with the same UI setting that replays the ended session's cookie: the session is
+    # gone on the gateway too (401), and the UI shows ciphertext only.
+    stranger = await browser.new_context(storage_state={"cookies": [session_cookie], "origins": ui_storage})
     stranger_calls = CodecCalls(stranger, web_ui.codec_endpoint)
     page = await stranger.new_page()
     await page.goto(case_page)
@@ -241,9 +318,9 @@ async def test_ops_who_sign_in_read_the_decoded_application_and_nobody_else_does
     await expect(io_block).to_contain_text(BASE64_RUN, timeout=WAIT_MS)
     refusal = page.get_by_text("Codec Server could not connect").filter(visible=True)
     await expect(refusal.first).to_be_visible(timeout=WAIT_MS)
-    await page.screenshot(path=str(tmp_path / "not-signed-in.png"))
+    await page.screenshot(path=str(tmp_path / "signed-out.png"))
     refused = await stranger_calls.calls()
-    assert refused and {(c.status, c.sent_session_cookie) for c in refused} == {(401, False)}, refused
+    assert refused and {(c.status, c.sent_session_cookie) for c in refused} == {(401, True)}, refused
     assert not shown(personal, await page_text(page))
     # Its search attributes (no personal data) still tell ops which case this is.
     await page.get_by_test_id("search-attributes-tab").click()
@@ -268,4 +345,27 @@ async def test_ops_who_sign_in_read_the_decoded_application_and_nobody_else_does
     answers = more(await gateway_codec_answers(web_ui), before)
     assert set(answers) == {200, 401}, answers
     assert answers[200] >= len(decoded), (answers, decoded)
-    assert answers[401] >= len(refused) + 1, (answers, refused)
+    assert answers[401] >= len(signed_out) + len(refused) + 1, (answers, signed_out, refused)
+
+    # (d) The audit log, as the auditor reads it: this case was opened by that person alone, once per
+    # decode the gateway answered (each payload under the case's own key names it), from this
+    # browser; the sign-in is theirs; nothing else was recorded (refused decodes open nothing).
+    of_the_case = await audit_log(web_ui, case=app_id)
+    assert len(of_the_case) == answers[200], (answers, of_the_case)
+    for entry in of_the_case:
+        assert entry["action"] == "decode", entry
+        assert (entry["actor"], entry["role"], entry["cases"]) == (OPERATOR, "ops", [app_id]), entry
+        assert (entry["client"], entry["user_agent"]) == ("127.0.0.1", user_agent), entry
+        assert entry["payloads"] >= 1, entry
+    [login] = await audit_log(web_ui, actor=OPERATOR, action="login")
+    assert (login["role"], login["cases"], login["client"], login["user_agent"]) == (
+        "ops",
+        [],
+        "127.0.0.1",
+        user_agent,
+    ), login
+    everything = await audit_log(web_ui)
+    assert {e["id"] for e in everything} == {login["id"]} | {e["id"] for e in of_the_case}, everything
+    verified = await asyncio.to_thread(audit_verify, web_ui)
+    assert verified.returncode == 0, verified.stderr
+    assert f"the audit chain holds: {len(everything)} entries" in verified.stdout, verified.stdout

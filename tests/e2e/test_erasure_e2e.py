@@ -2,23 +2,35 @@
 gateway reads as the erased marker everywhere (its payloads through /codec/decode, its documents 410,
 its status stages and times only, its bad rating's follow-up too); an open case is 409, an unknown
 one 404, one whose follow-up is open 409; another case is untouched.
-The client encrypts each case under its own key (infra/case_keys.py), as a deployed process does."""
+The retention run erases the cases closed longer ago than the policy keeps them, and no other;
+``starter.py setup-namespace`` makes its schedule match the policy file; ``starter.py status`` reads
+an erased case as the gateway does. The client encrypts each case under its own key
+(infra/case_keys.py), as a deployed process does."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import ScheduleActionStartWorkflow
+from temporalio.service import RPCError
 
 from domain.case_ids import workflow_id_for
+from domain.retention import RETENTION_SCHEDULE_ID, RetentionInput, RetentionOutcome
 from gateway.codec import payloads_json
+from service import cases
 from store.service import ServiceDatabase
 from tests import factories
 from tests.conftest import KEYED_AUDITOR_TOKEN, Stack
 from tests.helpers import starter
+from workflows.retention import Retention
 
 pytestmark = pytest.mark.e2e
 
@@ -30,8 +42,7 @@ def ops(stack: Stack) -> dict[str, str]:
 
 
 async def closed(stack: Stack, app_id: str) -> dict[str, Any]:
-    """The case's status document once its workflow has closed (its stage is final a moment before,
-    and an erasure or a rating waits for the workflow)."""
+    """The case's status once its workflow has closed (its final stage comes a moment before)."""
     await stack.client.get_workflow_handle(workflow_id_for(app_id)).result()
     doc: dict[str, Any] = (await stack.gateway.get(f"/v1/applications/{app_id}", headers=stack.portal)).json()
     assert doc["stage"] in FINAL, doc
@@ -99,6 +110,11 @@ async def test_an_erased_case_is_unreadable_everywhere_and_another_reads_as_befo
         "erased_at": erased["erased_at"].replace("Z", "+00:00"),
         "erased_by": "zhang.wei",
     }
+    # It takes nothing more: a conflict, not a failure on its erased payloads.
+    refused = await stack.gateway.post(
+        f"/v1/applications/{app_id}/withdraw", json={"reason": "late"}, headers=stack.portal
+    )
+    assert refused.status_code == 409 and "erased" in refused.text, refused.text
     # Again: the first erasure stands.
     again = await stack.gateway.post(f"/v1/applications/{app_id}/erasure", json=reason, headers=ops(stack))
     assert again.status_code == 202 and again.json()["erased_at"] == erased["erased_at"]
@@ -213,3 +229,100 @@ async def test_a_bad_ratings_follow_up_is_erased_with_its_case_and_another_reads
         headers=ops(stack),
     )
     assert claimed.status_code == 202 and claimed.json()["owner"] == "wang.min"
+
+
+async def withdrawn(stack: Stack) -> tuple[str, datetime]:
+    """A new case, withdrawn at once: its application id and when its workflow closed."""
+    body = factories.application()
+    app_id = body["application_id"]
+    assert (await stack.gateway.post("/v1/applications", json=body, headers=stack.portal)).status_code == 202
+    await cases.withdraw(stack.client, app_id, "retention test")
+    await closed(stack, app_id)
+    description = await stack.client.get_workflow_handle(workflow_id_for(app_id)).describe()
+    assert description.close_time is not None
+    return app_id, description.close_time
+
+
+async def test_retention_erases_the_cases_closed_longer_ago_than_the_policy_keeps_them(
+    keyed_stack: Stack,
+) -> None:
+    stack = keyed_stack
+    old, old_closed = await withdrawn(stack)
+    new, new_closed = await withdrawn(stack)
+    assert old_closed < new_closed
+    # The run as it would run 30 days after a moment between the two closings.
+    days = 30
+    between = old_closed + (new_closed - old_closed) / 2
+    run = RetentionInput(
+        erase_closed_after_days=days,
+        task_queue=stack.settings.task_queue,
+        as_of=between + timedelta(days=days),
+    )
+
+    async def retention() -> RetentionOutcome:
+        return await stack.client.execute_workflow(
+            Retention.run, run, id=f"retention-test-{uuid.uuid4()}", task_queue=stack.settings.task_queue
+        )
+
+    outcome = await retention()
+    assert (outcome.found, outcome.erased, outcome.already_erased, outcome.skipped) == (1, 1, 0, 0)
+    assert outcome.closed_before == between
+    erased = (await stack.gateway.get(f"/v1/applications/{old}", headers=stack.portal)).json()
+    assert erased["erased_at"] and erased["stage"] == "withdrawn"
+    assert (await decoded_input(stack, old))["erased_by"] == "retention"
+    kept = (await stack.gateway.get(f"/v1/applications/{new}", headers=stack.portal)).json()
+    assert "erased_at" not in kept and kept["stage"] == "withdrawn"
+    assert (await decoded_input(stack, new))["application"]["application_id"] == new
+    # Again: nothing more to erase, the first erasure counted as such.
+    again = await retention()
+    assert (again.found, again.erased, again.already_erased) == (1, 0, 1)
+    # The schedule's erasure is in the audit log once, by the schedule, with its reason.
+    auditor = {"Authorization": f"Bearer {KEYED_AUDITOR_TOKEN}"}
+    log = (await stack.gateway.get(f"/v1/audit?case={old}&action=erase", headers=auditor)).json()
+    assert [(e["actor"], e["detail"]) for e in log["entries"]] == [("retention", "retention period")]
+
+    # The command line reads both as the gateway does: the erased one's stages and times, the other
+    # decrypted under its own key.
+    shown = starter(stack, "status", old, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == erased
+    shown = starter(stack, "status", new, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["stage"] == "withdrawn"
+    assert "erased" in starter(stack, "status", old).stdout
+
+
+async def test_setup_namespace_makes_the_retention_schedule_match_the_policy(
+    keyed_stack: Stack, tmp_path: Path
+) -> None:
+    stack = keyed_stack
+    policy = tmp_path / "retention.toml"
+    policy.write_text('erase_closed_after_days = 1095\ndaily_at = "03:15"\n', encoding="utf-8")
+    handle = stack.client.get_schedule_handle(RETENTION_SCHEDULE_ID)
+    try:
+        first = starter(stack, "setup-namespace", ODS_RETENTION_POLICY=str(policy))
+        assert first.returncode == 0, first.stderr
+        assert f"retention schedule {RETENTION_SCHEDULE_ID}: created" in first.stdout
+        policy.write_text("erase_closed_after_days = 365\n", encoding="utf-8")
+        second = starter(stack, "setup-namespace", ODS_RETENTION_POLICY=str(policy))
+        assert f"retention schedule {RETENTION_SCHEDULE_ID}: updated" in second.stdout, second.stdout
+        schedule = (await handle.describe()).schedule
+        action = schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        assert action.workflow == "Retention" and action.task_queue == stack.settings.task_queue
+        [arg] = await stack.client.data_converter.decode(action.args, [RetentionInput])
+        assert arg == RetentionInput(erase_closed_after_days=365, task_queue=stack.settings.task_queue)
+        [calendar] = schedule.spec.calendars
+        assert (calendar.hour[0].start, calendar.minute[0].start) == (2, 30)
+        assert schedule.spec.time_zone_name == "Asia/Shanghai"
+        # A broken file: refused, naming the key; the schedule stays as it was.
+        policy.write_text("erase_closed_after_days = 0\n", encoding="utf-8")
+        broken = starter(stack, "setup-namespace", ODS_RETENTION_POLICY=str(policy))
+        assert broken.returncode == 2 and "erase_closed_after_days" in broken.stderr, broken.stderr
+        # No policy: closed cases are kept, and the schedule goes.
+        removed = starter(stack, "setup-namespace")
+        assert f"retention schedule {RETENTION_SCHEDULE_ID}: removed" in removed.stdout, removed.stdout
+        assert f"retention schedule {RETENTION_SCHEDULE_ID}: none" in starter(stack, "setup-namespace").stdout
+    finally:
+        with contextlib.suppress(RPCError):
+            await handle.delete()

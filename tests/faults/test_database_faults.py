@@ -94,6 +94,11 @@ async def test_sqlite_locked_by_another_process_holds_the_writes_until_it_is_rel
     bodies = some_cases(4)
     ids = [b["application_id"] for b in bodies]
     database = stack.data_dir / "ods.db"
+    # Intake writes each case's data key to this database (infra/case_keys.py), and a locked file
+    # holds that write too: the keys are made before the lock, as an earlier intake would have.
+    # Under the lock the gateway only reads them (WAL: readers are not blocked).
+    for app_id in ids:
+        await stack.processes.case_keys.encrypting(app_id)
 
     async with sqlite_locked(database):
         stack.mark("ods.db locked by another process")

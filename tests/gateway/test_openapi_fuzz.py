@@ -41,6 +41,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import strategies as st
 from limits import parse
 from schemathesis.engine import events
@@ -65,6 +66,7 @@ from store.db import open_database
 from store.service import ServiceDatabase
 from tests import factories
 from tests.gateway.strategies import applications
+from tests.helpers import keyed_client
 
 FUZZ_EXAMPLES = 5
 """Examples per operation and phase: the whole run stays around a minute on two cores."""
@@ -73,6 +75,7 @@ SUBMIT = ("POST", "/v1/applications")
 ACTIONS = "/v1/applications/{application_id}/actions"
 ERASURE = "/v1/applications/{application_id}/erasure"
 RATING_ACTIONS = "/v1/ratings/{rating_id}/actions"
+DOCUMENT = "/v1/applications/{application_id}/documents/{name}"
 DECODE = "/codec/decode"
 STREAM = "/v1/alerts/stream"
 
@@ -93,6 +96,14 @@ class FuzzStack:
         return {"Authorization": f"Bearer {self.settings.ops_token}"}
 
 
+def gateway_app(settings: Settings, client: Client, store: AlertStore) -> FastAPI:
+    app = create_app(settings, client=client, database=ServiceDatabase.on(store.engine))
+    # schemathesis tries a wrong token on every route (its ignored_auth check): more than the
+    # limit of wrong tokens per address (gateway/failures.py), which is not what this test is about.
+    app.state.failures = FailureLimiter(parse("1000000 per minute"))
+    return app
+
+
 @pytest_asyncio.fixture(scope="module")
 async def fuzz_stack(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
@@ -104,21 +115,21 @@ async def fuzz_stack(
         settings = Settings(partner_url=sandbox_url, task_queue=f"fuzz-{uuid.uuid4()}", data_dir=data_dir)
         engine = await open_database(settings.resolved_database_url)
         store = AlertStore(engine)
-        app = create_app(settings, client=dev_env.client, database=ServiceDatabase.on(store.engine))
-        # schemathesis tries a wrong token on every route (its ignored_auth check): more than the
-        # limit of wrong tokens per address (gateway/failures.py), which is not what this test is about.
-        app.state.failures = FailureLimiter(parse("1000000 per minute"))
-        async with serve_in_background(app) as url:
+        # The worker process encrypts each case under its own key: the gateway reads them so too.
+        async with (
+            keyed_client(dev_env.client, settings) as client,
+            serve_in_background(gateway_app(settings, client, store)) as url,
+        ):
             settings = settings.model_copy(update={"gateway_url": url})
             async with (
-                worker_process(dev_env.client, settings),
+                worker_process(client, settings),
                 httpx.AsyncClient(base_url=url, timeout=30) as http,
                 httpx.AsyncClient(base_url=sandbox_url, timeout=30) as sandbox,
             ):
                 fast = {"seal_shop": {"carving_s": 0.05}, "postal": {"collect_after_s": 0.05}}
                 (await sandbox.put("/_sandbox/behaviour", json=fast)).raise_for_status()
-                yield FuzzStack(dev_env.client, settings, url, store, http)
-                await _terminate_open_cases(dev_env.client, settings.task_queue)
+                yield FuzzStack(client, settings, url, store, http)
+                await _terminate_open_cases(client, settings.task_queue)
         await engine.dispose()
 
 
@@ -311,6 +322,15 @@ def _config(base_url: str, token: str) -> schemathesis.Config:
                     # body may leave out.
                     for path in (ACTIONS, ERASURE, RATING_ACTIONS)
                 ),
+                # An erased case's documents are gone (410).
+                {
+                    "include-path": DOCUMENT,
+                    "checks": {
+                        "positive_data_acceptance": {
+                            "expected-statuses": ["2xx", "401", "403", "404", "409", "410"]
+                        }
+                    },
+                },
             ],
         }
     )

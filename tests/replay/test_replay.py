@@ -26,6 +26,7 @@ from temporalio.worker import Replayer
 from domain.actions import OperatorAction
 from domain.case_ids import delivery_workflow_id
 from domain.portal import portal_push_workflow_id
+from domain.retention import RETENTION_SCHEDULE_ID, RetentionInput
 from domain.sla_policy import SlaPolicy
 from infra.serving import serve_in_background
 from infra.temporal import data_converter
@@ -45,6 +46,7 @@ from tests.workflows.portal_push_harness import PortalReceiver
 from worker import running_worker, workflow_runner
 from workflows.delivery import PostalDelivery
 from workflows.registry import ALL_WORKFLOWS
+from workflows.retention import Retention
 
 HISTORIES = Path(__file__).parent / "histories"
 # Recordings of each workflow version are kept side by side: files without a prefix predate
@@ -61,7 +63,8 @@ HISTORIES = Path(__file__).parent / "histories"
 # (``activity-queues-v1``); ``pn_`` ones keep an individual business's name out of the search
 # attributes (``private-individual-name-v1``); ``sc_`` ones
 # (``test_record_seal_order_match_histories``) take a seal completion only for the order they hold
-# (``seal-completion-of-the-order-v1``). A test below fails
+# (``seal-completion-of-the-order-v1``); ``ret_`` ones are runs of the retention schedule's
+# ``Retention`` (``test_record_retention_histories``). A test below fails
 # when a patch id in workflows/ or a workflow type has no history here.
 PREFIX = os.environ.get("ODS_RECORD_PREFIX", "pt_")
 # The alert webhooks' histories, replayed by the test beside them.
@@ -552,3 +555,28 @@ async def test_record_rating_histories(ts_stack: Stack, time_skipping_env: Workf
     await act(upheld, "appeal", reason="恶意评价")
     await act(upheld, "decide_appeal", operator="赵强", upheld=True)
     await keep(upheld, "appeal_upheld")
+
+
+@pytest.mark.skipif(not os.environ.get("ODS_RECORD_HISTORIES"), reason="records histories on demand")
+async def test_record_retention_histories(dev_stack: Stack) -> None:
+    """``ret_`` history: a run of the retention schedule (``workflows/retention.py``) erasing the one
+    case of its task queue that closed before its cut-off. On the dev server: the time-skipping
+    server has no visibility queries."""
+    await dev_stack.reset_sandbox()
+    body = factories.application()
+    app_id = body["application_id"]
+    case = await start(dev_stack, body)
+    await cases.withdraw(dev_stack.client, app_id, "changed plans")
+    await eventually(lambda: _closed(case), what=f"{case.id} closed", timeout=60)
+    closed_at = (await case.describe()).close_time
+    assert closed_at is not None
+    run = RetentionInput(
+        erase_closed_after_days=30,
+        task_queue=dev_stack.settings.task_queue,
+        as_of=closed_at + timedelta(days=30, seconds=1),
+    )
+    handle = await dev_stack.client.start_workflow(
+        Retention.run, run, id=f"{RETENTION_SCHEDULE_ID}-{uuid.uuid4().hex[:8]}", task_queue=run.task_queue
+    )
+    assert (await handle.result()).erased == 1
+    await _keep(handle, "ret_erased_one")
