@@ -7,22 +7,21 @@ district. No clock is read: the same report always gives the same PDF.
 
 from __future__ import annotations
 
-import io
 from xml.sax.saxutils import escape
 
 from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
 from reportlab.graphics.charts.legends import Legend
 from reportlab.graphics.shapes import Drawing, String
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Paragraph, Spacer, Table
 
 from documents.fonts import register_font
 from domain.districts import ANYANG_DISTRICTS
 from domain.sla_policy import SlaPolicy
 from reports.daily import DailyReport, StageFigures
+from reports.layout import build_pdf, grid_style, title_style
 
 STAGE_LABELS: dict[str, tuple[str, str]] = {
     "registration": ("企业设立登记", "registration"),
@@ -129,41 +128,6 @@ def _stage_row(stage: str, figures: StageFigures) -> list[str]:
         _hours(figures.wall_time.median_s),
         _hours(figures.wall_time.p90_s),
     ]
-
-
-def grid_style(font: str) -> TableStyle:
-    """The reports' tables: a grey grid, a shaded header row, figures right-aligned."""
-    return TableStyle(
-        [
-            ("FONTNAME", (0, 0), (-1, -1), font),
-            ("FONTSIZE", (0, 0), (-1, -1), 8),
-            ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#edf2f7")),
-            ("ALIGN", (1, 1), (-1, -1), "RIGHT"),
-        ]
-    )
-
-
-def title_style(font: str) -> ParagraphStyle:
-    return ParagraphStyle("title", fontName=font, fontSize=15, leading=20, spaceAfter=4)
-
-
-def build_pdf(story: list[object], title: str) -> bytes:
-    """An A4 report of ``story``; no clock is read (``invariant``), so the same story gives the same bytes."""
-    buffer = io.BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
-        title=title,
-        author="One-Day Setup",
-        invariant=1,
-    )
-    document.build(story)  # type: ignore[arg-type]
-    return buffer.getvalue()
 
 
 def daily_report_pdf(report: DailyReport, policy: SlaPolicy) -> bytes:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from domain.ratings import BAD_LEVELS, GOOD_LEVELS, RATING_LEVELS
+from reports.layout import build_pdf, grid_style, title_style
 from store.ratings import RatingRecord
 from store.service import ServiceDatabase
 
@@ -181,7 +182,6 @@ def monthly_ratings_pdf(report: MonthlyRatings) -> bytes:
     from documents.fonts import register_font
     from domain.districts import ANYANG_DISTRICTS
     from domain.ratings import LEVEL_NAMES
-    from reports.pdf import build_pdf, grid_style, title_style  # reports.pdf imports this module
 
     font = register_font()
     title, grid = title_style(font), grid_style(font)

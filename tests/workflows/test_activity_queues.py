@@ -38,9 +38,15 @@ def test_every_activity_of_a_case_has_its_queue() -> None:
     placed = set(RECORD_ACTIVITIES).union(*PARTNER_ACTIVITIES.values())
     assert placed <= names, placed - names
     # Not placed by the case: the documents have their own queue (documents-apart-v1), the
-    # webhooks' posts run on their workflows' queue, and the partner-trouble look-up (Temporal
-    # only) stays on the cases' own.
-    assert names - placed == {"issue_document", "partner_trouble", "post_alert_webhook", "post_portal_event"}
+    # webhooks' posts run on their workflows' queue, the partner-trouble look-up (Temporal only)
+    # stays on the cases' own, and so do the retention schedule's erasures (no case's activity).
+    assert names - placed == {
+        "issue_document",
+        "partner_trouble",
+        "post_alert_webhook",
+        "post_portal_event",
+        "erase_expired_cases",
+    }
 
 
 def _resources() -> WorkerResources:

@@ -27,7 +27,10 @@ async def test_a_workflow_reading_the_clock_fails_its_task_under_the_production_
             async for event in handle.fetch_history_events():
                 if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
                     failure = event.workflow_task_failed_event_attributes.failure
-                    return f"{failure.application_failure_info.type}: {failure.message}"
+                    # Read through the client's converter: with the production converter the
+                    # message is sealed in the history ("Encoded failure").
+                    assert failure.application_failure_info.type == "RestrictedWorkflowAccessError"
+                    return str(await client.data_converter.decode_failure(failure))
             return None
 
         message = await eventually(task_failure, what="the clock reader's workflow task failing")

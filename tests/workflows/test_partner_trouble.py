@@ -74,7 +74,10 @@ async def test_a_429s_retry_after_spaces_the_attempts(
     assert 2 <= asked <= 6, asked
     assert pending.attempt <= 7, pending.attempt
     assert pending.last_failure.application_failure_info.type == "PartnerUnavailable"
-    assert pending.last_failure.message.endswith("HTTP 429")
+    # The message is sealed in the history ("Encoded failure"): the client's converter opens it.
+    assert pending.last_failure.message == "Encoded failure"
+    failure = await ts_stack.client.data_converter.decode_failure(pending.last_failure)
+    assert str(failure).endswith("HTTP 429"), failure
 
     await time_skipping_env.sleep(timedelta(seconds=301))
     final = await until(ts_stack, app_id, lambda s: s.is_final, timeout=60)
