@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
+from reportlab.graphics.charts.barcharts import HorizontalBarChart
 from reportlab.graphics.charts.legends import Legend
 from reportlab.graphics.shapes import Drawing, String
 from reportlab.lib import colors
@@ -18,10 +18,9 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, Spacer, Table
 
 from documents.fonts import register_font
-from domain.districts import ANYANG_DISTRICTS
 from domain.sla_policy import SlaPolicy
 from reports.daily import DailyReport, StageFigures
-from reports.layout import build_pdf, grid_style, title_style
+from reports.layout import build_pdf, district_chart, grid_style, title_style
 
 STAGE_LABELS: dict[str, tuple[str, str]] = {
     "registration": ("企业设立登记", "registration"),
@@ -94,27 +93,11 @@ def durations_chart(report: DailyReport, policy: SlaPolicy, font: str) -> Drawin
 
 def breaches_chart(report: DailyReport, font: str) -> Drawing:
     """Breached promises by district."""
-    drawing = Drawing(170 * mm, 62 * mm)
-    chart = VerticalBarChart()
-    chart.x, chart.y, chart.width, chart.height = 14 * mm, 16 * mm, 150 * mm, 38 * mm
-    districts = list(ANYANG_DISTRICTS)
-    chart.data = [[report.breaches.by_district.get(code, 0) for code in districts]]
-    chart.categoryAxis.categoryNames = [ANYANG_DISTRICTS[code] for code in districts]
-    chart.categoryAxis.labels.fontName = font
-    chart.categoryAxis.labels.fontSize = 7
-    chart.categoryAxis.labels.angle = 30
-    chart.categoryAxis.labels.dy = -6
-    chart.valueAxis.labels.fontName = font
-    chart.valueAxis.labels.fontSize = 7
-    chart.valueAxis.valueMin = 0
-    chart.valueAxis.valueMax = max(1, max(chart.data[0]))
-    chart.valueAxis.valueStep = max(1, chart.valueAxis.valueMax // 5)
-    chart.bars[0].fillColor = colors.HexColor("#c53030")
-    drawing.add(chart)
-    drawing.add(
-        String(0, 58 * mm, "超时承诺（按区县）Broken promises by district", fontName=font, fontSize=9)
+    worst = max(1, *report.breaches.by_district.values()) if report.breaches.by_district else 1
+    title = "超时承诺（按区县）Broken promises by district"
+    return district_chart(
+        report.breaches.by_district, title, "#c53030", font, value_max=worst, value_step=max(1, worst // 5)
     )
-    return drawing
 
 
 def _stage_row(stage: str, figures: StageFigures) -> list[str]:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from domain.ratings import BAD_LEVELS, GOOD_LEVELS, RATING_LEVELS
-from reports.layout import build_pdf, grid_style, title_style
+from reports.layout import build_pdf, district_chart, grid_style, title_style
 from store.ratings import RatingRecord
 from store.service import ServiceDatabase
 
@@ -173,14 +173,10 @@ async def day_ratings(database: ServiceDatabase, start: datetime, end: datetime)
 # --- the month's PDF ----------------------------------------------------------------------------
 def monthly_ratings_pdf(report: MonthlyRatings) -> bytes:
     """The month's figures and ranking, with a chart of the good share by district."""
-    from reportlab.graphics.charts.barcharts import VerticalBarChart
-    from reportlab.graphics.shapes import Drawing, String
-    from reportlab.lib import colors
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, Spacer, Table
 
     from documents.fonts import register_font
-    from domain.districts import ANYANG_DISTRICTS
     from domain.ratings import LEVEL_NAMES
 
     font = register_font()
@@ -219,23 +215,9 @@ def monthly_ratings_pdf(report: MonthlyRatings) -> bytes:
         ),
         Spacer(1, 4 * mm),
     ]
-    drawing = Drawing(170 * mm, 62 * mm)
-    chart = VerticalBarChart()
-    chart.x, chart.y, chart.width, chart.height = 14 * mm, 16 * mm, 150 * mm, 38 * mm
     scores = {s.district_code: s.good_share * 100 for s in report.by_district}
-    districts = list(ANYANG_DISTRICTS)
-    chart.data = [[scores.get(code, 0) for code in districts]]
-    chart.categoryAxis.categoryNames = [ANYANG_DISTRICTS[code] for code in districts]
-    chart.categoryAxis.labels.fontName = font
-    chart.categoryAxis.labels.fontSize = 7
-    chart.categoryAxis.labels.angle = 30
-    chart.categoryAxis.labels.dy = -6
-    chart.valueAxis.labels.fontName = font
-    chart.valueAxis.labels.fontSize = 7
-    chart.valueAxis.valueMin, chart.valueAxis.valueMax, chart.valueAxis.valueStep = 0, 100, 20
-    chart.bars[0].fillColor = colors.HexColor("#2f855a")
-    drawing.add(chart)
-    drawing.add(String(0, 58 * mm, "好评率（按区县）Good share by district, %", fontName=font, fontSize=9))
+    title = "好评率（按区县）Good share by district, %"
+    drawing = district_chart(scores, title, "#2f855a", font, value_max=100, value_step=20)
     story += [drawing, Spacer(1, 2 * mm)]
     ranking = [["排名 rank", "窗口 window", "评价 ratings", "好评率 good share", "差评 bad"]] + [
         [str(i), s.unit, str(s.ratings), f"{s.good_share:.0%}", str(s.bad)]
