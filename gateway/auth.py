@@ -189,6 +189,18 @@ def _person_required(settings: Settings, caller: Caller) -> Caller:
     return caller
 
 
+def _presented(
+    request: Request, limiter: FailureLimiter, credentials: HTTPAuthorizationCredentials | None
+) -> tuple[Client, str]:
+    """The caller's address and bearer token: a 401 without one, a 429 for an address past its
+    wrong tokens (before the token is compared)."""
+    if credentials is None:
+        raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+    client = Client.of(request)
+    limiter.check(client)
+    return client, credentials.credentials
+
+
 async def _bearer_caller(
     request: Request,
     settings: Settings,
@@ -196,11 +208,8 @@ async def _bearer_caller(
     credentials: HTTPAuthorizationCredentials | None,
     allowed: set[Role],
 ) -> Caller:
-    if credentials is None:
-        raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
-    client = Client.of(request)
-    limiter.check(client)
-    caller = caller_of_token(settings, credentials.credentials, allowed, client)
+    client, token = _presented(request, limiter, credentials)
+    caller = caller_of_token(settings, token, allowed, client)
     if caller is None:
         limiter.failed(client, where=request.url.path, why="bearer token not valid here")
         raise unauthorized("the bearer token is not valid for this endpoint")
@@ -251,11 +260,8 @@ async def auditor_access(
     """A dependency: the name of the auditor whose token this is (``ODS_AUDITOR_TOKENS``), else a
     401 (counted like any wrong token). No other token opens the audit log, and an auditor's token
     opens nothing else (the settings refuse one equal to any other token)."""
-    if credentials is None:
-        raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
-    client = Client.of(request)
-    limiter.check(client)
-    name = _name_of(settings.auditor_token_map, credentials.credentials)
+    client, token = _presented(request, limiter, credentials)
+    name = _name_of(settings.auditor_token_map, token)
     if name is None:
         limiter.failed(client, where=request.url.path, why="not an auditor's token")
         raise unauthorized("the bearer token is not valid for this endpoint (an auditor's token)")
