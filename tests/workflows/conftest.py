@@ -2,4 +2,4 @@
 (tests/workflows/delivery_harness.py, tests/workflows/portal_push_harness.py)."""
 
 from tests.workflows.delivery_harness import postal_harness  # noqa: F401
-from tests.workflows.portal_push_harness import own_time_skipping_env, portal  # noqa: F401
+from tests.workflows.portal_push_harness import portal  # noqa: F401

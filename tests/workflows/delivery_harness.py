@@ -161,7 +161,7 @@ def receiver(stack: Stack, harness_events: list[PartnerEvent]) -> FastAPI:
     return app
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def postal_harness(
     ts_stack: Stack, time_skipping_env: WorkflowEnvironment
 ) -> AsyncIterator[PostalHarness]:

@@ -21,10 +21,8 @@ from temporalio.worker import Worker
 
 from activities.portal_push import PortalPushActivities
 from domain.portal import PortalPushInput, PortalPushOutcome, portal_push_workflow_id
-from infra.binaries import temporal_test_server
 from infra.serving import serve_in_background
 from infra.settings import Settings
-from infra.temporal import data_converter
 from tests.workflows.portal_push_stand_ins import CasePlan, Change, PortalCaseStandIn
 from workflows.portal_push import PortalPush
 
@@ -137,23 +135,6 @@ class PortalHarness:
         )
 
 
-@pytest_asyncio.fixture
-async def own_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping test server of the test's own (started as ``time_skipping_env`` is).
-
-    Not the session's: once a child completes after its parent has closed (what a push does),
-    that server stops skipping time for good (sdk-typescript#1101: ``sleep`` then hangs), which
-    would slow or hang every later test on it. The real server has no such bug
-    (``test_portal_push_on_the_dev_server.py``)."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(temporal_test_server()), data_converter=data_converter()
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
 async def open_portal(env: WorkflowEnvironment, secret: str) -> AsyncIterator[PortalHarness]:
     settings = Settings(task_queue=f"test-portal-{uuid.uuid4()}", webhook_secret=secret)
     async with (
@@ -170,10 +151,10 @@ async def open_portal(env: WorkflowEnvironment, secret: str) -> AsyncIterator[Po
 
 @pytest_asyncio.fixture
 async def portal(
-    request: pytest.FixtureRequest, own_time_skipping_env: WorkflowEnvironment
+    request: pytest.FixtureRequest, time_skipping_env: WorkflowEnvironment
 ) -> AsyncIterator[PortalHarness]:
     """Parametrize indirectly with an ``ODS_WEBHOOK_SECRET`` value; the dev default otherwise."""
-    async for harness in open_portal(own_time_skipping_env, getattr(request, "param", DEV_SECRET)):
+    async for harness in open_portal(time_skipping_env, getattr(request, "param", DEV_SECRET)):
         yield harness
 
 

@@ -1,6 +1,6 @@
 """The portal push on the real Temporal server (the dev server): the abandoned child outlives
 its case and completes there, every event once and in order (the time-skipping server mishandles
-that ending, see ``own_time_skipping_env``)."""
+that ending, see ``time_skipping_env`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
