@@ -48,6 +48,7 @@ from activities.registry import (
     WorkerResources,
     all_activities,
     document_activities,
+    local_activities,
     partner_activities,
     record_activities,
     webhook_activities,
@@ -241,7 +242,10 @@ def cases_workers(
                 client,
                 task_queue=queue,
                 workflows=list(workflows),
-                activities=all_activities(resources) if activities else [],
+                # A lean case's local activities run where the case does (workflows/versions.py):
+                # a worker of workflows only registers them for that, polling no activity tasks.
+                activities=all_activities(resources) if activities else local_activities(resources),
+                no_remote_activities=not activities,
                 **common,
             )
         )

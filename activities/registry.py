@@ -89,6 +89,12 @@ def all_activities(r: WorkerResources) -> list[Callable[..., Any]]:
     ]
 
 
+def local_activities(r: WorkerResources) -> list[Callable[..., Any]]:
+    """What a lean case (``workflows/versions.py``) runs as local activities, in the worker that
+    runs the case: every worker of the cases' workflows registers them."""
+    return [r.facts.record_case_fact, r.sla.load_working_calendar]
+
+
 def _named(activities: list[Callable[..., Any]], names: tuple[str, ...]) -> list[Callable[..., Any]]:
     return [activity for activity in activities if activity.__name__ in names]
 

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.calls import LOOKUP_RETRY, is_cancellation
 from workflows.case_record import CaseRecord
 from workflows.promises import Promises
+from workflows.versions import patched
 
 T = TypeVar("T")
 # Operators may act on cases from this release on; older histories replay without.
@@ -238,19 +239,22 @@ class OperatorDesk:
         asked = False
         while True:
             timeout = None if asked else max(ends - workflow.now(), timedelta(seconds=1))
+            summary = f"{stage.replace('_', ' ')}: patience with {partner} until {clock.local_hm(ends)}"
+            alarms = self._promises.alarms
             try:
-                await workflow.wait_condition(
-                    lambda: done() or stage in self._mailbox,
-                    timeout=timeout,
-                    timeout_summary=f"{stage.replace('_', ' ')}: patience with {partner} "
-                    f"until {clock.local_hm(ends)}",
-                )
+                if alarms is not None and timeout is not None:
+                    answered = lambda: done() or stage in self._mailbox  # noqa: E731
+                    await alarms.wait(answered, workflow.now() + timeout, summary)
+                else:
+                    await workflow.wait_condition(
+                        lambda: done() or stage in self._mailbox, timeout=timeout, timeout_summary=summary
+                    )
             except TimeoutError:
                 asked = True
                 if stage in self._open:
                     continue  # asked already (a refusal): the partner's silence adds nothing
                 trouble = None
-                if calls_in is not None and stage in PARTNER_CALLS and workflow.patched(TROUBLE_PATCH):
+                if calls_in is not None and stage in PARTNER_CALLS and patched(TROUBLE_PATCH):
                     trouble = await self._trouble(stage, calls_in)
                 shops = await candidates() if candidates is not None else None
                 waited = (

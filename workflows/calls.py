@@ -21,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.partners import NON_RETRYABLE_TYPES
     from domain.task_queues import activity_task_queue
 
+from workflows.versions import patched
+
 A = TypeVar("A")
 R = TypeVar("R")
 # A withdrawal's cancellation that met an activity's result on its way is raised after all.
@@ -89,14 +91,14 @@ def honour_cancellation() -> None:
     counts the request, so the work path calls this after each call it awaits.
     """
     task = asyncio.current_task()
-    if task is not None and task.cancelling() and workflow.patched(SWALLOWED_CANCEL_PATCH):
+    if task is not None and task.cancelling() and patched(SWALLOWED_CANCEL_PATCH):
         raise asyncio.CancelledError("cancelled while the result of an activity was on its way")
 
 
 def queues_apart() -> bool:
     """Whether this run puts its activities on their own task queues (``QUEUES_APART_PATCH``).
     The SDK keeps the first answer for the whole run, whichever call site asks first."""
-    return workflow.patched(QUEUES_APART_PATCH)
+    return patched(QUEUES_APART_PATCH)
 
 
 async def run_activity(activity: Callable[[Any, A], Awaitable[R]], arg: A, **options: Any) -> R:

@@ -45,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
         SA_USCC,
     )
 
+from workflows.versions import patched
+
 OPEN_STATES = ("pending", "running", "waiting")
 
 
@@ -69,7 +71,7 @@ class CaseRecord:
         self.app = app
         # Accepted when the gateway started the case, not when a worker first ran it (which, with
         # workers behind, is later: every promise would start late). Earlier cases keep theirs.
-        accepted = info.workflow_start_time if workflow.patched(ACCEPTED_AT_START_PATCH) else info.start_time
+        accepted = info.workflow_start_time if patched(ACCEPTED_AT_START_PATCH) else info.start_time
         self.status = StatusDocument(
             application_id=application_id_of(info.workflow_id),
             workflow_id=info.workflow_id,
@@ -112,7 +114,7 @@ class CaseRecord:
     def take_supplement(self, corrected: Application) -> None:
         """The corrected application replaces the one in hand (the name may have changed)."""
         self.app = corrected
-        if not enterprise_name_searchable(corrected.enterprise.kind) and workflow.patched(PRIVATE_NAME_PATCH):
+        if not enterprise_name_searchable(corrected.enterprise.kind) and patched(PRIVATE_NAME_PATCH):
             # Unset, not left alone: a case started before its gateway knew this has the name.
             workflow.upsert_search_attributes([SA_ENTERPRISE_NAME.value_unset()])
             return

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY, run_activity
 from workflows.partner_step import Candidates, PartnerStep, Refusal
+from workflows.versions import patched
 
 T = TypeVar("T")
 
@@ -101,7 +102,7 @@ class PostalDelivery:
                 await self._follow_parcel()
         except asyncio.CancelledError:
             # The case was withdrawn: the parcel booked for it goes back to the centre.
-            if workflow.patched(RETURN_ON_CANCEL_PATCH) and self._parcel_out():
+            if patched(RETURN_ON_CANCEL_PATCH) and self._parcel_out():
                 await self._return("the case was withdrawn")
             raise
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._outbox)
@@ -371,7 +372,7 @@ class PostalDelivery:
         entry = HistoryEntry(at=workflow.now(), event=event, detail=detail)
         self._outcome.history.append(entry)
         self._publish()
-        if event in _OWN_EVENTS and workflow.patched(QUIET_EVENTS_PATCH):
+        if event in _OWN_EVENTS and patched(QUIET_EVENTS_PATCH):
             return  # changes nothing the case shows: kept in the delivery's own history only
         if self._input.parent_workflow_id:
             self._outbox.append(

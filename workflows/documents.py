@@ -40,6 +40,7 @@ from workflows.calls import (
     is_cancellation,
 )
 from workflows.case_record import CaseRecord
+from workflows.versions import patched
 
 # A case whose documents wait the policy's documents_patience for a worker to draw them says so (a
 # needs_attention alert), once, and goes on waiting: a case never closes without the documents it
@@ -73,7 +74,7 @@ class Documents:
         if not self.enabled:
             return
         if self._apart is None:
-            self._apart = workflow.patched(DOCUMENTS_APART_PATCH)
+            self._apart = patched(DOCUMENTS_APART_PATCH)
         if self._apart:
             self._drawing.append(asyncio.create_task(self._draw(data)))
         else:
@@ -84,7 +85,7 @@ class Documents:
         while self._drawing:
             drawing, self._drawing = self._drawing, []
             gathered = asyncio.gather(*drawing)
-            if self._late is not None and workflow.patched(DOCUMENTS_LATE_PATCH):
+            if self._late is not None and patched(DOCUMENTS_LATE_PATCH):
                 try:
                     await workflow.wait_condition(gathered.done, timeout=self._patience)
                 except TimeoutError:

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.status import CaseStage, StatusDocument
     from domain.task_queues import webhooks_task_queue
 
+from workflows.alarms import Alarms
 from workflows.attention import ATTENTION_PATCH, OperatorDesk
 from workflows.calls import is_cancellation, queues_apart
 from workflows.case_record import CaseRecord, CaseRejected
@@ -38,6 +39,7 @@ from workflows.promises import Promises
 from workflows.registration import Registration
 from workflows.seals import SEAL_ORDER_MATCH_PATCH, SealCarving
 from workflows.subsidy import FirstSealSubsidy
+from workflows.versions import lean, patched
 
 # Introduced with the free services (subsidy, postal delivery, documents); older histories replay without.
 FREE_SERVICES_PATCH = "free-services-v1"
@@ -87,20 +89,24 @@ class EnterpriseSetup:
     async def run(self, input: SetupInput) -> StatusDocument:
         status = self._record.status
         self._record.record("accepted", f"application {status.application_id} accepted")
-        if workflow.patched(FREE_SERVICES_PATCH):
+        if patched(FREE_SERVICES_PATCH):
             self._offer_free_services()
         # Operators are asked instead of the case failing (cases from before it replay without).
-        self._desk.enabled = workflow.patched(ATTENTION_PATCH)
+        self._desk.enabled = patched(ATTENTION_PATCH)
         # Facts for the daily report and the metrics (cases from before them record none).
-        self._promises.facts_enabled = workflow.patched(FACTS_PATCH)
+        self._promises.facts_enabled = patched(FACTS_PATCH)
+        # A lean run (workflows/versions.py) writes its facts and reads its calendar locally, and
+        # watches all its promises and patiences with one timer (workflows/alarms.py).
+        self._promises.local_facts = self._promises.clock.local = lean()
+        self._promises.alarms = Alarms() if lean() else None
         self._promises.fact("accepted")
         # Social insurance, housing fund and the bank account (cases from before them have none).
-        if workflow.patched(WHOLE_SCOPE_PATCH):
+        if patched(WHOLE_SCOPE_PATCH):
             self._more.enable()
         # A seal completion is taken only for the order the case holds (cases from before: any).
-        self._seals.matching = workflow.patched(SEAL_ORDER_MATCH_PATCH)
+        self._seals.matching = patched(SEAL_ORDER_MATCH_PATCH)
         # The portal hears of every stage and attention change (cases with its URLs only).
-        if self._portal.enabled and workflow.patched(PORTAL_PUSH_PATCH):
+        if self._portal.enabled and patched(PORTAL_PUSH_PATCH):
             # On the webhooks' own queue (domain/task_queues.py), cases from before it on theirs.
             queue = webhooks_task_queue(workflow.info().task_queue) if queues_apart() else None
             self._portal.start(queue)
@@ -125,7 +131,7 @@ class EnterpriseSetup:
 
         await self._promises.alerts_stored()
         await self._portal.close()
-        if workflow.patched(HANDLERS_FINISH_PATCH):
+        if patched(HANDLERS_FINISH_PATCH):
             await workflow.wait_condition(workflow.all_handlers_finished)
         return status
 
@@ -328,7 +334,7 @@ class EnterpriseSetup:
             return
         length = workflow.info().get_current_history_length()
         limit = self._promises.policy.history_alert_events
-        if length >= limit and workflow.patched(HISTORY_WATCH_PATCH):
+        if length >= limit and patched(HISTORY_WATCH_PATCH):
             self._history_alerted = True
             self._needs_attention(
                 f"the case's history has {length} events (over {limit}): a partner may be "

@@ -44,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
         portal_push_workflow_id,
     )
 
+from workflows.versions import patched
+
 PORTAL_POST_TIMEOUT = timedelta(seconds=30)
 # A push ends by itself once its case has been quiet this long with nothing left to post: longer
 # than any case waits for an applicant or an operator, short enough that a terminated or reset
@@ -88,7 +90,7 @@ class PortalPush:
         def over() -> bool:
             return finished() or failed() or workflow.info().is_continue_as_new_suggested()
 
-        if workflow.patched(IDLE_END_PATCH):
+        if patched(IDLE_END_PATCH):
             if await self._idled_out(over):
                 for pusher in pushers:
                     pusher.cancel()

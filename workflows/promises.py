@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla_policy import SlaPolicy
     from domain.status import StageName
 
+from workflows.alarms import Alarms
 from workflows.calls import SERVICE_CALL_TIMEOUT, SERVICE_RETRY, is_cancellation, run_activity
 from workflows.case_record import CaseRecord
 from workflows.sla import PromiseClock, StageWatch
@@ -40,6 +41,11 @@ class Promises:
         self._sender: asyncio.Task[None] | None = None
         # Facts for the daily report and the metrics (``case-facts-v1``; older cases keep none).
         self.facts_enabled = False
+        # A lean run (``workflows/versions.py``) writes its facts as local activities: one marker
+        # each in its history instead of an activity's three events and a workflow task's three.
+        self.local_facts = False
+        # A lean case's one timer for all its promises and patiences (workflows/alarms.py).
+        self.alarms: Alarms | None = None
 
     @property
     def policy(self) -> SlaPolicy:
@@ -67,7 +73,9 @@ class Promises:
         return result
 
     async def watch(self, name: StageName, started_at: datetime) -> None:
-        watch = StageWatch(self.clock, name, started_at, self._record.promise_due, self._level_reached)
+        watch = StageWatch(
+            self.clock, name, started_at, self._record.promise_due, self._level_reached, self.alarms
+        )
         self._watches[name] = watch
         self._record.promise_watched(name)
         await watch.begin()
@@ -188,7 +196,8 @@ class Promises:
             await workflow.wait_condition(lambda: bool(self._outbox))
             alert = self._outbox[0]
             if isinstance(alert, CaseFact):
-                await run_activity(
+                record = workflow.execute_local_activity_method if self.local_facts else run_activity
+                await record(
                     CaseFactActivities.record_case_fact,
                     alert,
                     start_to_close_timeout=SERVICE_CALL_TIMEOUT,

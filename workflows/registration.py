@@ -25,6 +25,7 @@ from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
 from workflows.case_record import CaseRecord, CaseRejected
 from workflows.partner_step import PartnerStep
 from workflows.promises import Promises
+from workflows.versions import patched
 
 _PARTNER = "the registration system (市场监管)"
 PAUSED_BY_SUPPLEMENT: tuple[StageName, ...] = ("registration", "overall")
@@ -76,7 +77,7 @@ class Registration:
         refusal ends the case (registration is the case: no operator can file around it)."""
         if refusal.type == NAME_CONFLICT:
             rounds = self._promises.policy.supplement_rounds
-            if self._rounds >= rounds and workflow.patched(SUPPLEMENT_ROUNDS_PATCH):
+            if self._rounds >= rounds and patched(SUPPLEMENT_ROUNDS_PATCH):
                 raise CaseRejected(
                     f"the name still conflicts after {rounds} supplements (the policy's limit)"
                 ) from err
@@ -95,12 +96,13 @@ class Registration:
         due = await clock.add(workflow.now(), clock.policy.supplement_window_td)
         self._promises.note_calendar()
         record.supplement_requested([f"{f}: {conflict.message}" for f in fields], due)
+        supplied, summary = (lambda: self.supplied is not None), f"supplement due {clock.local_hm(due)}"
+        timeout = max(due - workflow.now(), timedelta(seconds=1))
         try:
-            await workflow.wait_condition(
-                lambda: self.supplied is not None,
-                timeout=max(due - workflow.now(), timedelta(seconds=1)),
-                timeout_summary=f"supplement due {clock.local_hm(due)}",
-            )
+            if self._promises.alarms is not None:
+                await self._promises.alarms.wait(supplied, workflow.now() + timeout, summary)
+            else:
+                await workflow.wait_condition(supplied, timeout=timeout, timeout_summary=summary)
         except TimeoutError:
             window = clock.policy.supplement_window
             raise CaseRejected(f"no supplement arrived within the supplement window ({window})") from None

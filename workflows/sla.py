@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 
@@ -28,7 +29,8 @@ with workflow.unsafe.imports_passed_through():
         working_time_between,
     )
 
-from workflows.calls import CALENDAR_RETRY, execute
+from workflows.alarms import Alarms
+from workflows.calls import CALENDAR_RETRY, execute, honour_cancellation
 from workflows.case_record import local_hm
 
 CALENDAR_DAYS_AHEAD = 60
@@ -44,6 +46,8 @@ class PromiseClock:
 
     def __init__(self, policy: SlaPolicy) -> None:
         self.policy = policy
+        # Look the calendar up as a local activity (a lean case, ``workflows/versions.py``).
+        self.local = False
         self._slice: CalendarSlice | None = None
         self.uncovered_years: set[int] = set()
 
@@ -52,13 +56,21 @@ class PromiseClock:
         first = local - timedelta(days=1)
         if self._slice is not None:
             first = min(first, self._slice.first_day)
-        self._slice = await execute(
-            SlaActivities.load_working_calendar,
-            CalendarRequest(first_day=first, last_day=local + timedelta(days=days), policy=self.policy),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=CALENDAR_RETRY,
-            summary=f"working calendar from {first.isoformat()}",
-        )
+        request = CalendarRequest(first_day=first, last_day=local + timedelta(days=days), policy=self.policy)
+        options: dict[str, Any] = {
+            "start_to_close_timeout": timedelta(seconds=30),
+            "retry_policy": CALENDAR_RETRY,
+            "summary": f"working calendar from {first.isoformat()}",
+        }
+        if self.local:
+            # Package data and the policy, read in the worker's own process: a local activity (one
+            # marker in the history) that a lean case (workflows/versions.py) does not send to another worker.
+            self._slice = await workflow.execute_local_activity_method(
+                SlaActivities.load_working_calendar, request, **options
+            )
+            honour_cancellation()
+        else:
+            self._slice = await execute(SlaActivities.load_working_calendar, request, **options)
 
     async def _with_calendar(self, around: datetime, compute: Callable[[DayCalendar], datetime | timedelta]):  # type: ignore[no-untyped-def]
         if self.policy.clock == "wall":
@@ -101,8 +113,11 @@ class StageWatch:
         started_at: datetime,
         on_deadline: DeadlineSet,
         on_level: LevelReached,
+        alarms: Alarms | None = None,
     ) -> None:
         self.clock = clock
+        # The case's one timer (a lean case, workflows/alarms.py); None: a timer of its own.
+        self.alarms = alarms
         self.name = name
         self.started_at = started_at
         self.on_deadline = on_deadline
@@ -142,12 +157,16 @@ class StageWatch:
             remaining = target - workflow.now()
             if remaining > timedelta(0):
                 version = self._version
+                summary = f"{self.name.replace('_', ' ')} {what} {self.clock.local_hm(target)}"
                 try:
-                    await workflow.wait_condition(
-                        lambda v=version: self._version != v,  # type: ignore[misc]
-                        timeout=remaining,
-                        timeout_summary=f"{self.name.replace('_', ' ')} {what} {self.clock.local_hm(target)}",
-                    )
+                    if self.alarms is not None:
+                        await self.alarms.wait(lambda v=version: self._version != v, target, summary)  # type: ignore[misc]
+                    else:
+                        await workflow.wait_condition(
+                            lambda v=version: self._version != v,  # type: ignore[misc]
+                            timeout=remaining,
+                            timeout_summary=summary,
+                        )
                     continue  # paused or moved: look again
                 except TimeoutError:
                     pass

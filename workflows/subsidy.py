@@ -24,6 +24,7 @@ from workflows.calls import SERVICE_CALL_TIMEOUT, SERVICE_RETRY, execute, honour
 from workflows.case_record import CaseRecord
 from workflows.documents import Documents
 from workflows.promises import Promises
+from workflows.versions import patched
 
 # A reservation interrupted by a withdrawal is waited for, then released; older histories replay without.
 RESERVE_WAITS_PATCH = "subsidy-reserve-waits-v1"
@@ -55,7 +56,7 @@ class FirstSealSubsidy:
         if not self.enabled:
             return
         app = self._record.app
-        waits = workflow.patched(RESERVE_WAITS_PATCH)
+        waits = patched(RESERVE_WAITS_PATCH)
         self._requested = waits
         decision = await run_activity(
             SubsidyActivities.reserve_first_seal_subsidy,

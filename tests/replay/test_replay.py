@@ -64,7 +64,9 @@ HISTORIES = Path(__file__).parent / "histories"
 # attributes (``private-individual-name-v1``); ``sc_`` ones
 # (``test_record_seal_order_match_histories``) take a seal completion only for the order they hold
 # (``seal-completion-of-the-order-v1``); ``ret_`` ones are runs of the retention schedule's
-# ``Retention`` (``test_record_retention_histories``). A test below fails
+# ``Retention`` (``test_record_retention_histories``); ``ln_`` ones (``test_record_histories``) are
+# lean cases (``lean-case-v1``, workflows/versions.py): one patch marker, their facts and calendar
+# as local activities, one timer for all their promises (workflows/alarms.py). A test below fails
 # when a patch id in workflows/ or a workflow type has no history here.
 PREFIX = os.environ.get("ODS_RECORD_PREFIX", "pt_")
 # The alert webhooks' histories, replayed by the test beside them.
@@ -236,7 +238,8 @@ def _patch_ids_in_code() -> set[str]:
     for path in (HISTORIES.parents[2] / "workflows").glob("*.py"):
         source = path.read_text()
         constants = dict(re.findall(r'^([A-Z_]+) = "([^"]+)"$', source, flags=re.M))
-        for name in re.findall(r"workflow\.patched\(([A-Z_]+)\)", source):
+        # ``workflow.patched(X)``, or ``patched(X)`` of workflows/versions.py.
+        for name in re.findall(r"\bpatched\(([A-Z_]+)\)", source):
             found.add(constants.get(name) or _constant_elsewhere(name))
     return found
 
