@@ -53,8 +53,10 @@ def payload_texts(node: Any) -> list[str]:
 
 
 # Left in plaintext by design: search attributes (the server indexes them; never personal data,
-# README "Finding a case in the Web UI") and the SDK's patch markers (a patch id).
-NOT_ENCODED = ("searchAttributes", "patch-data")
+# README "Finding a case in the Web UI"), the SDK's patch markers (a patch id) and its local
+# activity markers' own record (sequence number, attempt, activity type, times; the activity's
+# result beside it is encrypted).
+NOT_ENCODED = ("searchAttributes", "patch-data", "markerRecordedEventAttributes.details.data")
 
 
 def payload_encodings(node: Any, path: str = "") -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,19 +106,17 @@ async def test_sqlite_locked_by_another_process_holds_the_writes_until_it_is_rel
         for body in bodies:
             await stack.submit(body)
 
-        # Every case is writing while the lock is held: the subsidy reservation of its seal order,
-        # and its outbox (its facts and alerts, stored in order: the first, a fact, holds the rest).
-        # Both wait for the lock.
+        # Every case is writing while the lock is held: the subsidy reservation of its seal order
+        # waits for the lock, and so does its outbox (its facts and alerts, stored in order: the
+        # first, a fact, holds the rest; a local activity of the case's worker, so not among the
+        # pending activities: none of the case's facts is stored, and it is stored once released).
         async def both_writing(app_id: str) -> bool:
             doing = {name: state for name, (state, _) in (await activities_in_hand(stack, app_id)).items()}
-            reserving = doing.get("reserve_first_seal_subsidy", "").endswith("STARTED")
-            storing = any(
-                doing.get(name, "").endswith("STARTED") for name in ("record_case_fact", "raise_alert")
-            )
-            return reserving and storing
+            return doing.get("reserve_first_seal_subsidy", "").endswith("STARTED")
 
         for app_id in ids:
             await stack.until(lambda a=app_id: both_writing(a), what=f"{app_id}: writing under the lock")
+            assert facts_stored(database, app_id) == 0
         # Readers are not blocked (WAL): the feed answers, and none of these alerts is in it yet.
         feed = await stack.alert_feed()
         assert not [a for a in feed if a["application_id"] in ids], feed
@@ -126,7 +125,17 @@ async def test_sqlite_locked_by_another_process_holds_the_writes_until_it_is_rel
     for app_id in ids:
         await stack.case_until(app_id, carving, what="subsidy reserved")
         await stack.until(lambda a=app_id: seal_breached(stack, a), what=f"{app_id}: the seal promise broken")
+        assert facts_stored(database, app_id) >= 1  # accepted, at least (held, not lost)
     await finish_held_orders_once(stack, bodies, ids, held=ids)
+
+
+def facts_stored(database: Path, app_id: str) -> int:
+    """How many facts of the case are in the service database (read-only: WAL readers are not
+    blocked by the writer's lock)."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        query = "SELECT count(*) FROM case_facts WHERE application_id = ?"
+        (count,) = db.execute(query, (app_id,)).fetchone()
+    return int(count)
 
 
 async def test_postgresql_stopped_and_started_again_the_writes_are_retried(
