@@ -39,6 +39,10 @@ def _drainage(status: int) -> str:
     }.get(status, "-")  # type: ignore[call-overload]
 
 
+# What a busy server answers now and then to a call that a moment later succeeds.
+TRANSIENT = (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE)
+
+
 async def describe(client: Client, name: str) -> DeploymentState | None:
     """The deployment ``name``, or None when no worker has joined it yet."""
     try:
@@ -88,7 +92,14 @@ async def adopt_if_first(client: Client, settings: Settings, *, attempts: int = 
     the worker has polled, so a version not yet known is asked again for a while."""
     name, build_id = settings.worker_deployment, settings.worker_build_id
     for attempt in range(attempts):
-        state = await describe(client, name)
+        try:
+            state = await describe(client, name)
+        except RPCError as err:
+            # A busy server may cancel or time out the call: asked again, like a version not yet known.
+            if err.status not in TRANSIENT or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.25)
+            continue
         if state is not None and state.current is not None:
             return False
         if state is not None and any(v.build_id == build_id for v in state.versions):
