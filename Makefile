@@ -44,8 +44,11 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+## the suite in TEST_WORKERS processes (pytest-xdist; a module's tests stay in one): most tests
+## wait on servers, so two share two cores well; TEST_WORKERS=0 runs it in this process alone
+TEST_WORKERS ?= 2
 test: system lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 ## the benchmark on a stack of its own (var/bench): prints a table, writes bench/results.json;
 ## PART=throughput|workers|outage|scale|timers|intake (comma-separated; default all); counts: BENCH_* (bench/config.py)
