@@ -97,7 +97,7 @@ def table(results: dict[str, Any]) -> str:
     row("gateways (cores)", [str(cores(p, gateway_cpu)) for p in peak])
     row(
         "Temporal server CPU at the peak (cores, as the dev server spends it)",
-        [f"{p * server_cpu / HEADROOM:.1f}" for p in peak],
+        [f"{p * server_cpu / HEADROOM:.2f}" for p in peak],
     )
     row("history events/s at the peak", [f"{p * events:,.0f}" for p in peak])
     row("workflow tasks/s at the peak", [f"{p * tasks:,.0f}" for p in peak])
