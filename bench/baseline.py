@@ -2,11 +2,12 @@
 
 ``BenchBaseline`` plays back a :class:`bench.shape.Shape` counted from a real case in the same run:
 workflow task by workflow task, it starts and cancels as many timers, upserts as many search
-attributes, records as many markers, starts as many children (each a ``BenchBaseline`` with its
-child's shape), sends as many signals and runs as many activities side by side as the real case
-did; then it waits for the signals and updates it is owed (from its children, and from the bench's
-driver, which stands in for the gateway passing partner callbacks on). The activities return at
-once, so what it costs is Temporal's share of a case: the throughput part compares ours with it.
+attributes, records as many patch markers, starts as many children (each a ``BenchBaseline`` with
+its child's shape), sends as many signals and runs as many activities and local activities side by
+side as the real case did; then it waits for the signals and updates it is owed (from its
+children, and from the bench's driver, which stands in for the gateway passing partner callbacks
+on). The activities return at once, so what it costs is Temporal's share of a case: the throughput
+part compares ours with it.
 
     python -m bench.baseline    # its worker: its own process, its own task queue, our worker settings
 """
@@ -86,6 +87,10 @@ class BenchBaseline:
             waits += [
                 workflow.execute_activity(baseline_step, start_to_close_timeout=STEP_TIMEOUT)
                 for _ in range(batch.activities)
+            ]
+            waits += [
+                workflow.execute_local_activity(baseline_step, start_to_close_timeout=STEP_TIMEOUT)
+                for _ in range(batch.local_activities)
             ]
             if waits or batch.children:
                 await asyncio.gather(*waits)

@@ -36,6 +36,8 @@ CHILDREN = "start_child_workflow_execution_initiated"
 UPSERTS = "upsert_workflow_search_attributes"
 MARKERS = "marker_recorded"
 WORKFLOW_TASKS = "workflow_task_completed"
+# The marker the SDK records for each local activity (a patch's is ``core_patch``).
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 # The search attribute the SDK upserts along with every ``workflow.patched`` marker.
 CHANGE_VERSION = "TemporalChangeVersion"
 
@@ -66,6 +68,9 @@ class Batch(BaseModel):
     """Held timers cancelled here, by their number among the held timers in start order."""
     upserts: int = 0
     markers: int = 0
+    """Patch markers (each a ``workflow.patched`` in the baseline)."""
+    local_activities: int = 0
+    """Local activities recorded here (a marker each): run as local activities in the baseline too."""
     children: int = 0
     """Child workflows started here (the next ones of ``Shape.children``)."""
     signal_children: list[int] = Field(default_factory=list)
@@ -81,6 +86,7 @@ class Batch(BaseModel):
             or self.cancel_timers
             or self.upserts
             or self.markers
+            or self.local_activities
             or self.children
             or self.signal_children
             or self.signal_parent
@@ -195,7 +201,10 @@ def shape_of_history(
             if not fields <= {CHANGE_VERSION}:
                 batch.upserts += 1
         elif kind == MARKERS:
-            batch.markers += 1
+            if e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER:
+                batch.local_activities += 1
+            else:
+                batch.markers += 1
         elif kind == CHILDREN:
             child_ids.append(e.start_child_workflow_execution_initiated_event_attributes.workflow_id)
             batch.children += 1
