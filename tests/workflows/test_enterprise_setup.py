@@ -242,19 +242,23 @@ async def callbacks_written(handle: WorkflowHandle[Any, Any]) -> int:
     return sum(1 for e in (await handle.fetch_history()).events if e.event_type in written)
 
 
-async def test_a_repeated_callback_writes_nothing_to_the_case(ts_stack: Stack) -> None:
-    body, app_id = await fresh_application(ts_stack, invoice=False)
-    async with ts_stack.seal_orders_held():
-        handle = await start(ts_stack, body)
-        await until(ts_stack, app_id, carving_the_seals)
+async def test_a_repeated_callback_writes_nothing_to_the_case(dev_stack: Stack) -> None:
+    # On the dev server: twice in full runs (last round's CI, one fresh run under xdist) the
+    # time-skipping test server refused the case's workflow task with ACTIVITY_UNKNOWN just as the
+    # case reached its seal order, and the case never went on; never seen alone or on the real
+    # server, cause not found. Nothing here needs time to skip.
+    body, app_id = await fresh_application(dev_stack, invoice=False)
+    async with dev_stack.seal_orders_held():
+        handle = await start(dev_stack, body)
+        await until(dev_stack, app_id, carving_the_seals)
         event = factories.partner_event(app_id, "seal_order.progress", f"evt-progress-{app_id}")
-        await cases.deliver_partner_event(ts_stack.client, event)
+        await cases.deliver_partner_event(dev_stack.client, event)
         # Taken once: its update accepted and completed (the rest of the case goes on meanwhile).
         assert await callbacks_written(handle) == 2
         for _ in range(3):
-            await cases.deliver_partner_event(ts_stack.client, event)
+            await cases.deliver_partner_event(dev_stack.client, event)
         assert await callbacks_written(handle) == 2
-        await cases.withdraw(ts_stack.client, app_id, "changed plans")
+        await cases.withdraw(dev_stack.client, app_id, "changed plans")
 
 
 async def test_documents_waiting_for_a_worker_raise_an_alert_and_the_case_still_closes_with_them(
