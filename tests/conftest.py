@@ -182,7 +182,7 @@ async def sandbox_url() -> AsyncIterator[str]:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping test server of the test's own (it starts in about 0.1 s). A shared one
     stops skipping time for good once a test leaves it a child completing after its parent or an
-    activity nobody polls (sdk-typescript#1101): every later timer test then timed out."""
+    activity nobody polls: every later timer test then timed out."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal_test_server()), data_converter=data_converter()
     )

@@ -77,3 +77,14 @@ class Alarms:
     def _earliest_at(self) -> datetime | None:
         earliest = self._earliest()
         return earliest[0] if earliest is not None else None
+
+
+async def wait_until(
+    alarms: Alarms | None, condition: Callable[[], bool], timeout: timedelta | None, summary: str
+) -> None:
+    """``workflow.wait_condition(condition, timeout=timeout)``: on the case's one timer when it has
+    one (a lean case), else (or with no timeout) as the workflow always did."""
+    if alarms is None or timeout is None:
+        await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
+    else:
+        await alarms.wait(condition, workflow.now() + timeout, summary)

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.partner_trouble import PARTNER_CALLS, PartnerTrouble, TroubleQuery, trouble_words
     from domain.status import ACTION_NAMES, ActionName, Attention, ShopCandidate, StageName, StageState
 
+from workflows.alarms import wait_until
 from workflows.calls import LOOKUP_RETRY, is_cancellation
 from workflows.case_record import CaseRecord
 from workflows.promises import Promises
@@ -240,15 +241,10 @@ class OperatorDesk:
         while True:
             timeout = None if asked else max(ends - workflow.now(), timedelta(seconds=1))
             summary = f"{stage.replace('_', ' ')}: patience with {partner} until {clock.local_hm(ends)}"
-            alarms = self._promises.alarms
             try:
-                if alarms is not None and timeout is not None:
-                    answered = lambda: done() or stage in self._mailbox  # noqa: E731
-                    await alarms.wait(answered, workflow.now() + timeout, summary)
-                else:
-                    await workflow.wait_condition(
-                        lambda: done() or stage in self._mailbox, timeout=timeout, timeout_summary=summary
-                    )
+                await wait_until(
+                    self._promises.alarms, lambda: done() or stage in self._mailbox, timeout, summary
+                )
             except TimeoutError:
                 asked = True
                 if stage in self._open:

@@ -101,9 +101,16 @@ def queues_apart() -> bool:
     return patched(QUEUES_APART_PATCH)
 
 
-async def run_activity(activity: Callable[[Any, A], Awaitable[R]], arg: A, **options: Any) -> R:
+async def run_activity(
+    activity: Callable[[Any, A], Awaitable[R]], arg: A, *, local: bool = False, **options: Any
+) -> R:
     """``workflow.execute_activity_method`` on the activity's own task queue
-    (``domain/task_queues.py``) when the run has them, else on the workflow's."""
+    (``domain/task_queues.py``) when the run has them, else on the workflow's; ``local``: a local
+    activity in the case's own worker instead (a lean case's, ``workflows/versions.py``: a marker
+    in its history, no activity task and no workflow task of its own)."""
+    if local:
+        done: R = await workflow.execute_local_activity_method(activity, arg, **options)
+        return done
     if "task_queue" not in options and queues_apart():
         queue = activity_task_queue(workflow.info().task_queue, activity.__name__)
         if queue is not None:
@@ -112,9 +119,11 @@ async def run_activity(activity: Callable[[Any, A], Awaitable[R]], arg: A, **opt
     return result
 
 
-async def execute(activity: Callable[[Any, A], Awaitable[R]], arg: A, **options: Any) -> R:
+async def execute(
+    activity: Callable[[Any, A], Awaitable[R]], arg: A, *, local: bool = False, **options: Any
+) -> R:
     """:func:`run_activity` for the work path of a case: a cancellation that arrives with the activity's
     result is not lost (:func:`honour_cancellation`)."""
-    result = await run_activity(activity, arg, **options)
+    result = await run_activity(activity, arg, local=local, **options)
     honour_cancellation()
     return result

@@ -196,10 +196,10 @@ class Promises:
             await workflow.wait_condition(lambda: bool(self._outbox))
             alert = self._outbox[0]
             if isinstance(alert, CaseFact):
-                record = workflow.execute_local_activity_method if self.local_facts else run_activity
-                await record(
+                await run_activity(
                     CaseFactActivities.record_case_fact,
                     alert,
+                    local=self.local_facts,
                     start_to_close_timeout=SERVICE_CALL_TIMEOUT,
                     retry_policy=SERVICE_RETRY,
                     summary=f"fact: {alert.kind} {alert.stage}".rstrip(),

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.partners import Licence, RegistrationFiling
     from domain.status import StageName
 
+from workflows.alarms import wait_until
 from workflows.calls import PARTNER_CALL_TIMEOUT, PARTNER_RETRY, execute
 from workflows.case_record import CaseRecord, CaseRejected
 from workflows.partner_step import PartnerStep
@@ -99,10 +100,7 @@ class Registration:
         supplied, summary = (lambda: self.supplied is not None), f"supplement due {clock.local_hm(due)}"
         timeout = max(due - workflow.now(), timedelta(seconds=1))
         try:
-            if self._promises.alarms is not None:
-                await self._promises.alarms.wait(supplied, workflow.now() + timeout, summary)
-            else:
-                await workflow.wait_condition(supplied, timeout=timeout, timeout_summary=summary)
+            await wait_until(self._promises.alarms, supplied, timeout, summary)
         except TimeoutError:
             window = clock.policy.supplement_window
             raise CaseRejected(f"no supplement arrived within the supplement window ({window})") from None

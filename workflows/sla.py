@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
 
@@ -29,8 +28,8 @@ with workflow.unsafe.imports_passed_through():
         working_time_between,
     )
 
-from workflows.alarms import Alarms
-from workflows.calls import CALENDAR_RETRY, execute, honour_cancellation
+from workflows.alarms import Alarms, wait_until
+from workflows.calls import CALENDAR_RETRY, execute
 from workflows.case_record import local_hm
 
 CALENDAR_DAYS_AHEAD = 60
@@ -46,7 +45,8 @@ class PromiseClock:
 
     def __init__(self, policy: SlaPolicy) -> None:
         self.policy = policy
-        # Look the calendar up as a local activity (a lean case, ``workflows/versions.py``).
+        # Package data and the policy: a lean case (workflows/versions.py) reads them in its own
+        # worker, as a local activity.
         self.local = False
         self._slice: CalendarSlice | None = None
         self.uncovered_years: set[int] = set()
@@ -56,21 +56,14 @@ class PromiseClock:
         first = local - timedelta(days=1)
         if self._slice is not None:
             first = min(first, self._slice.first_day)
-        request = CalendarRequest(first_day=first, last_day=local + timedelta(days=days), policy=self.policy)
-        options: dict[str, Any] = {
-            "start_to_close_timeout": timedelta(seconds=30),
-            "retry_policy": CALENDAR_RETRY,
-            "summary": f"working calendar from {first.isoformat()}",
-        }
-        if self.local:
-            # Package data and the policy, read in the worker's own process: a local activity (one
-            # marker in the history) that a lean case (workflows/versions.py) does not send to another worker.
-            self._slice = await workflow.execute_local_activity_method(
-                SlaActivities.load_working_calendar, request, **options
-            )
-            honour_cancellation()
-        else:
-            self._slice = await execute(SlaActivities.load_working_calendar, request, **options)
+        self._slice = await execute(
+            SlaActivities.load_working_calendar,
+            CalendarRequest(first_day=first, last_day=local + timedelta(days=days), policy=self.policy),
+            local=self.local,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=CALENDAR_RETRY,
+            summary=f"working calendar from {first.isoformat()}",
+        )
 
     async def _with_calendar(self, around: datetime, compute: Callable[[DayCalendar], datetime | timedelta]):  # type: ignore[no-untyped-def]
         if self.policy.clock == "wall":
@@ -159,14 +152,7 @@ class StageWatch:
                 version = self._version
                 summary = f"{self.name.replace('_', ' ')} {what} {self.clock.local_hm(target)}"
                 try:
-                    if self.alarms is not None:
-                        await self.alarms.wait(lambda v=version: self._version != v, target, summary)  # type: ignore[misc]
-                    else:
-                        await workflow.wait_condition(
-                            lambda v=version: self._version != v,  # type: ignore[misc]
-                            timeout=remaining,
-                            timeout_summary=summary,
-                        )
+                    await wait_until(self.alarms, lambda v=version: self._version != v, remaining, summary)  # type: ignore[misc]
                     continue  # paused or moved: look again
                 except TimeoutError:
                     pass

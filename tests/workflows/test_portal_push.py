@@ -36,7 +36,7 @@ from workflows.portal_push import PORTAL_IDLE, PortalPush
 N = len(STORY_EVENTS)
 CONTRACT_FIELDS = {"id", "type", "application_id", "workflow_id", "stage", "sequence", "at"}
 # The server's clock moves on in steps this long while the push retries: the step in which the push
-# completes may run on the real clock (sdk-typescript#1101).
+# completes may run on the real clock (see ``time_skipping_env`` in tests/conftest.py).
 STEP = timedelta(seconds=1)
 
 
