@@ -309,6 +309,13 @@ class CaseRecord:
             ]
         if self.waiting_for and not s.is_final:
             lines.append(f"waiting for: {self.waiting_for}")
+        if (d := s.delivery) is not None and d.state not in ("awaiting_dispatch", "not_applicable"):
+            # The parcel as ops follow it: waybill and state only (no names, phones or addresses).
+            lines.append(
+                f"delivery: `{d.method}`  state: `{d.state}`"
+                + (f"  EMS waybill: {d.waybill_no}" if d.waybill_no else "")
+                + (f"  pickup at: {d.pickup_at}" if d.pickup_at else "")
+            )
         lines += self._due_lines()
         if breached := s.breached_stages:
             lines.append(f"breached: {', '.join(breached)}")

@@ -1,14 +1,16 @@
-"""``PostalDelivery``: the free mailing (免费寄递) of a new enterprise's licence and seals.
+"""The free mailing (免费寄递) of a new enterprise's licence and seals: :class:`Parcel`.
 
-A child of the case. A postal delivery books one EMS waybill (its idempotency key made once
-here), then follows the parcel through the tracking events the case forwards as
-``partner_event`` signals: collected → in transit → out for delivery → delivered. A failed
-attempt asks EMS for another until ``max_attempts`` have failed; then the parcel is returned
+A parcel books one EMS waybill (its idempotency key made once here), then follows it through the
+tracking events the case passes on: collected → in transit → out for delivery → delivered. A
+failed attempt asks EMS for another until ``max_attempts`` have failed; then the parcel is returned
 and the delivery falls back to pickup at the service centre. A pickup delivery is ready at once.
+The applicant may change the address until EMS collects the parcel. Each change of state is kept
+in ``history`` and reported as it happens. Nothing here waits on a timer: the parcel's pace is EMS's.
 
-The applicant may change the address (``change_address`` update) until EMS collects the parcel.
-Each change of state is kept in ``history`` and, when a parent is named, sent to it as a
-``delivery_progress`` signal. Nothing here waits on a timer: the parcel's pace is EMS's.
+A case begun under ``lean-case-v2`` carries its parcel itself (``workflows/delivery_handoff.py``);
+earlier cases have a ``PostalDelivery`` child carry it, taking events and operators' actions as
+signals and the new address as an update, and sending each change to the case as a
+``delivery_progress`` signal (about sixteen events per tracking event between the two histories).
 """
 
 from __future__ import annotations
@@ -67,11 +69,23 @@ PROGRESS_SIGNAL = "delivery_progress"
 _RANK = {"collected": 1, "in_transit": 2, "out_for_delivery": 3, "failed_attempt": 4, "delivered": 5}
 
 
-@workflow.defn(name="PostalDelivery")
-class PostalDelivery:
-    @workflow.init
-    def __init__(self, input: DeliveryInput) -> None:
+class Parcel:
+    """The parcel's whole story (book, follow, redeliver, return, re-address), wherever it runs: in
+    a ``PostalDelivery`` child (cases begun before ``lean-case-v2``) or in the case itself.
+
+    ``report`` takes each change of state as it happens (the child queues it for the case; the
+    case takes it at once); ``publish`` shows it in the Web UI (the child's own current details).
+    """
+
+    def __init__(
+        self,
+        input: DeliveryInput,
+        report: Callable[[DeliveryProgress], None] | None = None,
+        publish: bool = False,
+    ) -> None:
         self._input = input
+        self._report = report
+        self._publishes = publish
         self._delivery = input.delivery
         self._outcome = DeliveryOutcome(method=input.delivery.method, state="awaiting_dispatch")
         self._waybill: Waybill | None = None
@@ -83,15 +97,14 @@ class PostalDelivery:
         self._seen_events: set[str] = set()
         self._progress: tuple[int, int] = (0, 0)
         self._failed_attempts: set[int] = set()
-        self._outbox: list[DeliveryProgress] = []
         self._actions: list[OperatorAction] = []
         self._refusal: str | None = None
         self._operators = _RelayedOperators(self)
 
     # ------------------------------------------------------------------ run
-    @workflow.run
-    async def run(self, input: DeliveryInput) -> DeliveryOutcome:
-        notifier = asyncio.create_task(self._notify_parent()) if input.parent_workflow_id else None
+    async def carry(self) -> DeliveryOutcome:
+        """Book and follow the parcel to its end (or ready it for pickup); a cancellation (the
+        case withdrawn) returns a parcel EMS has booked."""
         try:
             # Changes that arrived with the start are applied by now (handlers run first).
             if self._delivery.method == "pickup":
@@ -105,9 +118,6 @@ class PostalDelivery:
             if patched(RETURN_ON_CANCEL_PATCH) and self._parcel_out():
                 await self._return("the case was withdrawn")
             raise
-        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._outbox)
-        if notifier is not None:
-            notifier.cancel()
         return self._outcome
 
     async def _book(self) -> bool:
@@ -275,14 +285,13 @@ class PostalDelivery:
             "ready_for_pickup", event, f"{detail}; ready for pickup at {self._input.pickup_centre}"
         )
 
-    # ------------------------------------------------------------------ handlers
-    @workflow.query
-    def status(self) -> DeliveryOutcome:
+    # ------------------------------------------------------------------ what comes in
+    @property
+    def outcome(self) -> DeliveryOutcome:
         """The status document's ``delivery`` (method, waybill_no, state, pickup_at), plus history."""
         return self._outcome
 
-    @workflow.signal
-    def partner_event(self, event: PartnerEvent) -> None:
+    def take_event(self, event: PartnerEvent) -> None:
         """A postal tracking event forwarded by the case; repeats and other parcels are dropped."""
         if event.event_id in self._seen_events or not event.event.startswith("postal."):
             return
@@ -293,20 +302,18 @@ class PostalDelivery:
             self._collected = True  # any tracking event: EMS has the parcel
             self._inbox.append(event)
 
-    @workflow.signal
-    def operator_action(self, action: OperatorAction) -> None:
+    def take_action(self, action: OperatorAction) -> None:
         """An operator's action on the booking, relayed by the case (which checked it is offered)."""
         if self._booking and self._input.operator_actions:
             self._actions.append(action)
 
-    @workflow.update
     async def change_address(self, change: AddressChange) -> DeliveryOutcome:
         """A new delivery from the applicant: replaces it before booking, amends the waybill after."""
         if self._booking or self._changing:  # no yield otherwise: a change sent with the start comes first
             await workflow.wait_condition(lambda: not self._booking and not self._changing)
         self._changing = True
         try:
-            self._refuse_if_collected()
+            self.refuse_if_collected()
             new = change.delivery
             if self._waybill is None:
                 self._delivery = new
@@ -320,10 +327,6 @@ class PostalDelivery:
         finally:
             self._changing = False
         return self._outcome
-
-    @change_address.validator
-    def _validate_change_address(self, change: AddressChange) -> None:
-        self._refuse_if_collected()
 
     # ------------------------------------------------------------------ address changes
     async def _amend(self, no: str, new: Delivery) -> None:
@@ -351,7 +354,7 @@ class PostalDelivery:
         self._delivery = new
         self._record("delivery.address_changed", f"waybill {no} amended before collection")
 
-    def _refuse_if_collected(self) -> None:
+    def refuse_if_collected(self) -> None:
         if self._collected or self._returning or self._outcome.is_final:
             where = f" (waybill {self._outcome.waybill_no}, {self._outcome.state})"
             raise ApplicationError(
@@ -371,11 +374,12 @@ class PostalDelivery:
     def _record(self, event: str, detail: str) -> None:
         entry = HistoryEntry(at=workflow.now(), event=event, detail=detail)
         self._outcome.history.append(entry)
-        self._publish()
+        if self._publishes:
+            self._publish()
         if event in _OWN_EVENTS and patched(QUIET_EVENTS_PATCH):
             return  # changes nothing the case shows: kept in the delivery's own history only
-        if self._input.parent_workflow_id:
-            self._outbox.append(
+        if self._report is not None:
+            self._report(
                 DeliveryProgress(
                     application_id=self._input.application_id,
                     delivery=self._outcome.as_status(),
@@ -398,6 +402,54 @@ class PostalDelivery:
         if o.pickup_at:
             lines.append(f"pickup at: {o.pickup_at}")
         workflow.set_current_details("\n\n".join(lines))
+
+
+@workflow.defn(name="PostalDelivery")
+class PostalDelivery:
+    """The parcel as a child workflow of its case (cases begun before ``lean-case-v2``): tracking
+    events and operators' actions come as signals from the case, the applicant's new address as an
+    update, and each change of state goes to the case as a ``delivery_progress`` signal."""
+
+    @workflow.init
+    def __init__(self, input: DeliveryInput) -> None:
+        self._input = input
+        self._outbox: list[DeliveryProgress] = []
+        self._parcel = Parcel(
+            input, report=self._outbox.append if input.parent_workflow_id else None, publish=True
+        )
+
+    @workflow.run
+    async def run(self, input: DeliveryInput) -> DeliveryOutcome:
+        notifier = asyncio.create_task(self._notify_parent()) if input.parent_workflow_id else None
+        outcome = await self._parcel.carry()
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._outbox)
+        if notifier is not None:
+            notifier.cancel()
+        return outcome
+
+    @workflow.query
+    def status(self) -> DeliveryOutcome:
+        """The status document's ``delivery`` (method, waybill_no, state, pickup_at), plus history."""
+        return self._parcel.outcome
+
+    @workflow.signal
+    def partner_event(self, event: PartnerEvent) -> None:
+        """A postal tracking event forwarded by the case; repeats and other parcels are dropped."""
+        self._parcel.take_event(event)
+
+    @workflow.signal
+    def operator_action(self, action: OperatorAction) -> None:
+        """An operator's action on the booking, relayed by the case (which checked it is offered)."""
+        self._parcel.take_action(action)
+
+    @workflow.update
+    async def change_address(self, change: AddressChange) -> DeliveryOutcome:
+        """A new delivery from the applicant: replaces it before booking, amends the waybill after."""
+        return await self._parcel.change_address(change)
+
+    @change_address.validator
+    def _validate_change_address(self, change: AddressChange) -> None:
+        self._parcel.refuse_if_collected()
 
     async def _notify_parent(self) -> None:
         """Send progress to the case in order, one signal at a time; never fails the delivery."""
@@ -427,7 +479,7 @@ class _RelayedOperators:
     """The delivery's operators: the case asks them (past its patience, or on the refusal this
     reports in its progress) and relays their actions (``operator_action``)."""
 
-    def __init__(self, delivery: PostalDelivery) -> None:
+    def __init__(self, delivery: Parcel) -> None:
         self._delivery = delivery
 
     @property

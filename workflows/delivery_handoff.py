@@ -1,15 +1,19 @@
 """``DeliveryHandoff``: the case's side of the free mailing (免费寄递).
 
-The parcel itself is the ``PostalDelivery`` child workflow's (``workflows/delivery.py``); the case
-starts it once seals and invoices are done, passes on the postal tracking callbacks it receives
-(holding any that come before the child exists), mirrors the child's progress in its own status
-document and issues the waybill labels. Two-way mailing (双向寄递) books a prepaid inbound label
-at acceptance. Cases that began before the free services deliver nothing.
+The case starts the delivery once seals and invoices are done, passes on the postal tracking
+callbacks it receives (holding any that come before the parcel is under way), mirrors the parcel's
+progress in its own status document and issues the waybill labels. Two-way mailing (双向寄递) books
+a prepaid inbound label at acceptance. Cases that began before the free services deliver nothing.
+
+A case begun under ``lean-case-v2`` carries the parcel itself (a :class:`workflows.delivery.Parcel`
+in its own run: a tracking event costs it an update and one workflow task); earlier cases have a
+``PostalDelivery`` child carry it and keep doing so when they replay.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
@@ -17,16 +21,24 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from documents.models import WaybillLabelData
+    from domain.actions import OperatorAction
     from domain.application import Delivery, DeliveryMethod
     from domain.case_ids import delivery_workflow_id
-    from domain.delivery import DEFAULT_CONTENTS, DeliveryInput, DeliveryOutcome, DeliveryProgress, Recipient
+    from domain.delivery import (
+        DEFAULT_CONTENTS,
+        AddressChange,
+        DeliveryInput,
+        DeliveryOutcome,
+        DeliveryProgress,
+        Recipient,
+    )
     from domain.partners import PartnerEvent
     from domain.status import ActionName, DeliveryStatus
 
 from workflows.attention import OperatorDesk
 from workflows.calls import honour_cancellation, is_cancellation
 from workflows.case_record import CaseRecord
-from workflows.delivery import PostalDelivery, book_inbound_label
+from workflows.delivery import Parcel, PostalDelivery, book_inbound_label
 from workflows.documents import Documents, postal_party
 
 DELIVERY_IN_PROGRESS = "DeliveryInProgress"
@@ -40,7 +52,10 @@ class DeliveryHandoff:
         self._documents = documents
         self._desk = desk
         self.enabled = False
+        # Set by the case: it carries the parcel itself (``lean-case-v2``), not a child.
+        self.in_case = False
         self._child: workflow.ChildWorkflowHandle[PostalDelivery, DeliveryOutcome] | None = None
+        self._parcel: Parcel | None = None
         self._backlog: list[PartnerEvent] = []
         self._labelled: set[str] = set()
 
@@ -50,7 +65,7 @@ class DeliveryHandoff:
 
     @property
     def started(self) -> bool:
-        return self._child is not None
+        return self._child is not None or self._parcel is not None
 
     @property
     def finished(self) -> bool:
@@ -94,10 +109,13 @@ class DeliveryHandoff:
         fails on an answer from EMS waits for an operator: ``retry_stage`` starts it again,
         ``switch_to_pickup`` readies the package at the window instead."""
         delivery = self._record.app.delivery
+        failures = (ActivityError, ApplicationError) if self.in_case else (ChildWorkflowError,)
         while True:
             try:
+                if self.in_case:
+                    return await self._carried(delivery)
                 return await self._delivered(delivery)
-            except ChildWorkflowError as err:
+            except failures as err:
                 if not self._desk.enabled or is_cancellation(err):
                     raise
                 action = await self._desk.refused(
@@ -106,21 +124,64 @@ class DeliveryHandoff:
                 if action.action == "switch_to_pickup":
                     delivery = Delivery(method="pickup")
 
-    async def _delivered(self, delivery: Delivery) -> DeliveryOutcome:
+    def _input(self, delivery: Delivery, parent: str | None) -> DeliveryInput:
         record, app = self._record, self._record.app
+        return DeliveryInput(
+            application_id=record.application_id,
+            workflow_id=record.workflow_id,
+            delivery=delivery,
+            contents=list(DEFAULT_CONTENTS),
+            sender_district_code=app.enterprise.district_code,
+            # Empty: the EMS activity uses its worker's ODS_GATEWAY_URL, as the seal order does.
+            callback_url="",
+            parent_workflow_id=parent,
+            operator_actions=self._desk.enabled,
+        )
+
+    async def _carried(self, delivery: Delivery) -> DeliveryOutcome:
+        """The parcel in the case's own run: its progress is the case's at once, tracking events
+        and operators' actions reach it without a signal."""
+        parcel = Parcel(self._input(delivery, None), report=self.progress)
+        self._parcel = parcel
+        self._record.wait_for("EMS to deliver the licence and seals" if delivery.method == "postal" else "")
+        for event in self._backlog:
+            parcel.take_event(event)
+        self._backlog.clear()
+        outcome = await self._alongside(
+            parcel.carry(), lambda: parcel.outcome.is_final, parcel.take_action, self._record.workflow_id
+        )
+        self._record.delivery_changed(outcome.as_status())
+        return outcome
+
+    async def _alongside(
+        self,
+        carrying: Awaitable[DeliveryOutcome],
+        over: Callable[[], bool],
+        relay: Callable[[OperatorAction], Awaitable[None] | None],
+        calls_in: str,
+    ) -> DeliveryOutcome:
+        """The delivery, with the outbound label drawn and (with operators) their actions relayed
+        beside it; both helpers end with it."""
+        labeller = asyncio.create_task(self._label_outbound())
+        # Beside the delivery, so that a case ending meanwhile cancels them with the await.
+        relayer = (
+            asyncio.create_task(self._relay_operators(over, relay, calls_in)) if self._desk.enabled else None
+        )
+        try:
+            outcome = await carrying
+        finally:
+            for helper in (labeller, relayer):
+                if helper is not None and not helper.done():
+                    helper.cancel()
+        honour_cancellation()
+        return outcome
+
+    async def _delivered(self, delivery: Delivery) -> DeliveryOutcome:
+        """The parcel in a ``PostalDelivery`` child (cases begun before ``lean-case-v2``)."""
+        record = self._record
         child = await workflow.start_child_workflow(
             PostalDelivery.run,
-            DeliveryInput(
-                application_id=record.application_id,
-                workflow_id=record.workflow_id,
-                delivery=delivery,
-                contents=list(DEFAULT_CONTENTS),
-                sender_district_code=app.enterprise.district_code,
-                # Empty: the EMS activity uses its worker's ODS_GATEWAY_URL, as the seal order does.
-                callback_url="",
-                parent_workflow_id=record.workflow_id,
-                operator_actions=self._desk.enabled,
-            ),
+            self._input(delivery, record.workflow_id),
             id=delivery_workflow_id(record.workflow_id),
             # A case that ends while its parcel is out (terminated, say) has the delivery return it.
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
@@ -131,29 +192,31 @@ class DeliveryHandoff:
         for event in self._backlog:
             await child.signal(PostalDelivery.partner_event, event)
         self._backlog.clear()
-        labeller = asyncio.create_task(self._label_outbound())
-        # Beside the child, so that a case ending meanwhile cancels the child with the await.
-        relay = asyncio.create_task(self._relay_operators(child)) if self._desk.enabled else None
-        try:
-            outcome: DeliveryOutcome = await child
-        finally:
-            for helper in (labeller, relay):
-                if helper is not None and not helper.done():
-                    helper.cancel()
-        honour_cancellation()
+
+        async def relay(acted: OperatorAction) -> None:
+            try:
+                await child.signal(PostalDelivery.operator_action, acted)
+            except FailureError as err:  # the delivery ended meanwhile: its result tells the rest
+                record.record("delivery.action_not_passed", f"{acted.action}: {err}")
+                raise _NotPassed from err
+
+        outcome: DeliveryOutcome = await self._alongside(child, child.done, relay, child.id)
         record.delivery_changed(outcome.as_status())
         return outcome
 
     async def _relay_operators(
-        self, child: workflow.ChildWorkflowHandle[PostalDelivery, DeliveryOutcome]
+        self,
+        over: Callable[[], bool],
+        relay: Callable[[OperatorAction], Awaitable[None] | None],
+        calls_in: str,
     ) -> None:
         """Until EMS has booked the parcel (or it waits at the window): past the patience, or on a
-        refusal, an operator is asked; their action goes to the delivery child."""
+        refusal, an operator is asked; their action goes to the parcel (``relay``)."""
         status = self._record.status
 
         def dispatched() -> bool:
             delivery = status.delivery
-            return child.done() or (
+            return over() or (
                 delivery is not None
                 and (delivery.waybill_no is not None or delivery.state == "ready_for_pickup")
             )
@@ -165,14 +228,15 @@ class DeliveryHandoff:
                 workflow.now(),
                 dispatched,
                 DELIVERY_ACTIONS,
-                calls_in=child.id,
+                calls_in=calls_in,
             )
             if acted is None:
                 return
             try:
-                await child.signal(PostalDelivery.operator_action, acted)
-            except FailureError as err:  # the delivery ended meanwhile: its result tells the rest
-                self._record.record("delivery.action_not_passed", f"{acted.action}: {err}")
+                relayed = relay(acted)
+                if relayed is not None:
+                    await relayed
+            except _NotPassed:
                 return
 
     async def _label_outbound(self) -> None:
@@ -201,7 +265,11 @@ class DeliveryHandoff:
 
     # ------------------------------------------------------------- what the handlers pass on
     async def forward(self, event: PartnerEvent) -> None:
-        """A postal tracking callback: to the child, held until it exists, dropped after it ends."""
+        """A postal tracking callback: to the parcel, held until it is under way, dropped after."""
+        if self._parcel is not None:
+            if not self.finished:
+                self._parcel.take_event(event)
+            return
         if self._child is None:
             self._backlog.append(event)
             return
@@ -216,7 +284,7 @@ class DeliveryHandoff:
             self._record.record("partner.event_ignored", f"{event.event} ({event.event_id}): {err}")
 
     def progress(self, progress: DeliveryProgress) -> None:
-        """The child's state after each change (best effort: the child's result is final)."""
+        """The parcel's state after each change (from a child, best effort: its result is final)."""
         self._record.delivery_progressed(progress.delivery, progress.entry)
         if progress.refusal is not None and self._desk.enabled:
             self._desk.ask("delivery", progress.refusal, DELIVERY_ACTIONS)
@@ -227,13 +295,26 @@ class DeliveryHandoff:
         if self._record.status.delivery is not None:
             self._record.delivery_changed(_awaiting(method))
 
+    async def change_address(self, delivery: Delivery) -> None:
+        """A new address for a parcel under way in the case: amends the waybill (or returns the
+        parcel for pickup); refused once EMS has collected it."""
+        assert self._parcel is not None
+        await self._parcel.change_address(AddressChange(delivery=delivery))
+
     def refuse_change(self) -> None:
-        """Before dispatch the case takes a change; after, its delivery child does."""
+        """Before dispatch the case takes a change; after, the parcel does (refused once EMS has
+        collected it); a delivery child takes it itself."""
         if not self.enabled:
             raise ApplicationError("this case predates delivery changes", type="CaseStateConflict")
-        if self.started:
+        if self._parcel is not None:
+            self._parcel.refuse_if_collected()
+        elif self.started:
             # The delivery child owns the parcel now: the caller asks it (it refuses once collected).
             raise ApplicationError("the delivery is under way", type=DELIVERY_IN_PROGRESS)
+
+
+class _NotPassed(Exception):
+    """An operator's action the delivery child could not take (it had ended)."""
 
 
 def _deepest_message(err: BaseException) -> str:

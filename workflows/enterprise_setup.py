@@ -39,7 +39,7 @@ from workflows.promises import Promises
 from workflows.registration import Registration
 from workflows.seals import SEAL_ORDER_MATCH_PATCH, SealCarving
 from workflows.subsidy import FirstSealSubsidy
-from workflows.versions import lean, patched
+from workflows.versions import lean, lean_v2, patched
 
 # Introduced with the free services (subsidy, postal delivery, documents); older histories replay without.
 FREE_SERVICES_PATCH = "free-services-v1"
@@ -99,6 +99,8 @@ class EnterpriseSetup:
         # watches all its promises and patiences with one timer (workflows/alarms.py).
         self._promises.local_facts = self._promises.clock.local = lean()
         self._promises.alarms = Alarms() if lean() else None
+        # The postal delivery in the case's own run, not a child (workflows/delivery_handoff.py).
+        self._delivery.in_case = lean_v2()
         self._promises.fact("accepted")
         # Social insurance, housing fund and the bank account (cases from before them have none).
         if patched(WHOLE_SCOPE_PATCH):
@@ -274,7 +276,11 @@ class EnterpriseSetup:
 
     @workflow.update
     async def change_delivery(self, delivery: Delivery) -> StatusDocument:
-        """A new delivery before dispatch (already validated by the gateway)."""
+        """A new delivery (already validated by the gateway): before dispatch the case's; after,
+        the parcel's, when the case carries it (a delivery child takes it itself)."""
+        if self._delivery.started:  # only a case carrying its parcel: the validator refuses others
+            await self._delivery.change_address(delivery)
+            return self._record.status
         self._record.change_delivery(delivery)
         self._delivery.change(delivery.method)
         self._record.record("delivery.changed", f"delivery method {delivery.method}")

@@ -10,7 +10,9 @@ work differently (fewer events for the same business, README "Performance"), the
 :func:`lean`.
 
 The SDK keeps the first answer to each patch for the whole run: :func:`lean` is asked before any
-other patch (by :func:`patched`), so a run is lean from its first workflow task or never.
+other patch (by :func:`patched`), so a run is lean from its first workflow task or never. A run
+begun under ``lean-case-v1`` replays with ``lean-case-v2`` answered False (no marker in its
+history) and ``lean-case-v1`` True; a new run records ``lean-case-v2`` alone.
 """
 
 from __future__ import annotations
@@ -18,11 +20,20 @@ from __future__ import annotations
 from temporalio import workflow
 
 LEAN_PATCH = "lean-case-v1"
+# Lean, and a case carries its postal delivery itself instead of in a ``PostalDelivery`` child
+# (workflows/delivery_handoff.py). A run records one of the two markers: new runs this one.
+LEAN_V2_PATCH = "lean-case-v2"
 
 
 def lean() -> bool:
-    """Whether this run began under :data:`LEAN_PATCH` (one marker, at its first patch)."""
-    return workflow.patched(LEAN_PATCH)
+    """Whether this run began under :data:`LEAN_PATCH` or :data:`LEAN_V2_PATCH` (one marker, at its
+    first patch)."""
+    return lean_v2() or workflow.patched(LEAN_PATCH)
+
+
+def lean_v2() -> bool:
+    """Whether this run began under :data:`LEAN_V2_PATCH` (its history's first marker)."""
+    return workflow.patched(LEAN_V2_PATCH)
 
 
 def patched(patch_id: str) -> bool:

@@ -66,7 +66,9 @@ HISTORIES = Path(__file__).parent / "histories"
 # (``seal-completion-of-the-order-v1``); ``ret_`` ones are runs of the retention schedule's
 # ``Retention`` (``test_record_retention_histories``); ``ln_`` ones (``test_record_histories``) are
 # lean cases (``lean-case-v1``, workflows/versions.py): one patch marker, their facts and calendar
-# as local activities, one timer for all their promises (workflows/alarms.py). A test below fails
+# as local activities, one timer for all their promises (workflows/alarms.py); ``l2_`` ones (the same
+# recorder) and ``pc_`` ones (``test_record_parcel_in_case_histories``) are lean cases carrying
+# their parcel themselves (``lean-case-v2``), without a ``PostalDelivery`` child. A test below fails
 # when a patch id in workflows/ or a workflow type has no history here.
 PREFIX = os.environ.get("ODS_RECORD_PREFIX", "pt_")
 # The alert webhooks' histories, replayed by the test beside them.
@@ -111,7 +113,8 @@ async def test_record_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvi
         await closed(time_skipping_env, handle)
         history = await handle.fetch_history()
         (RECORD_TO / f"{PREFIX}{name}__{handle.id}.json").write_text(history.to_json())
-        if children:
+        # A case begun under lean-case-v2 carries its parcel itself: no child to keep.
+        if children and "PostalDelivery" in history.to_json():
             child = ts_stack.client.get_workflow_handle(delivery_workflow_id(handle.id))
             (RECORD_TO / f"{PREFIX}{name}__{child.id}.json").write_text(
                 (await child.fetch_history()).to_json()
@@ -237,9 +240,9 @@ def _patch_ids_in_code() -> set[str]:
     found: set[str] = set()
     for path in (HISTORIES.parents[2] / "workflows").glob("*.py"):
         source = path.read_text()
-        constants = dict(re.findall(r'^([A-Z_]+) = "([^"]+)"$', source, flags=re.M))
+        constants = dict(re.findall(r'^([A-Z][A-Z0-9_]*) = "([^"]+)"$', source, flags=re.M))
         # ``workflow.patched(X)``, or ``patched(X)`` of workflows/versions.py.
-        for name in re.findall(r"\bpatched\(([A-Z_]+)\)", source):
+        for name in re.findall(r"\bpatched\(([A-Z][A-Z0-9_]*)\)", source):
             found.add(constants.get(name) or _constant_elsewhere(name))
     return found
 
@@ -375,6 +378,37 @@ async def test_record_quiet_event_histories(ts_stack: Stack, time_skipping_env: 
             await eventually(lambda h=handle: _closed(h), what=f"{handle.id} closed", timeout=60)
             history = await handle.fetch_history()
             (RECORD_TO / f"qe_ignored_event__{handle.id}.json").write_text(history.to_json())
+
+
+@pytest.mark.skipif(not os.environ.get("ODS_RECORD_HISTORIES"), reason="records histories on demand")
+async def test_record_parcel_in_case_histories(
+    ts_stack: Stack, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """``pc_`` histories (``lean-case-v2``): a case carrying its parcel itself takes a new address
+    after booking (the waybill amended), ignores a weighing event, and is withdrawn while EMS holds
+    the parcel (returned by the case)."""
+    await ts_stack.reset_sandbox()
+    async with ts_stack.parcels_held():
+        body = factories.application()
+        app_id = body["application_id"]
+        case = await start(ts_stack, body)
+        booked = await until(ts_stack, app_id, booked_and_labelled)
+        assert booked.delivery is not None
+        await cases.change_delivery(
+            ts_stack.client, app_id, {**body["delivery"], "address": "文峰区中华路88号"}
+        )
+        await cases.deliver_partner_event(
+            ts_stack.client,
+            factories.partner_event(
+                app_id,
+                "postal.weighed",
+                f"evt-weighed-{app_id}",
+                partner="postal",
+                waybill_no=booked.delivery.waybill_no,
+            ),
+        )
+        await cases.withdraw(ts_stack.client, app_id, "changed plans")
+        await _keep(case, "pc_amended_then_withdrawn")
 
 
 @pytest.mark.skipif(not os.environ.get("ODS_RECORD_HISTORIES"), reason="records histories on demand")
