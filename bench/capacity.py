@@ -1,9 +1,9 @@
 """``python -m bench.capacity``: the README's capacity table, on paper, from a ``make bench`` run.
 
 Per case, as measured in the run (``bench/results.json``, its throughput part): the CPU seconds of
-each process, the events, workflow tasks and history bytes of the case and its delivery; the
+each process, the events, workflow tasks and history bytes of the case (and any children); the
 service-database writes of a case are counted from a committed lean case's history
-(``tests/replay/histories/ln_completed__*.json``: its facts, documents and subsidy ledger entries,
+(``tests/replay/histories/l2_completed__*.json``: its facts, documents and subsidy ledger entries,
 and the case's data key written at intake). Volumes are assumptions, stated in ``VOLUMES``: new
 market entities a year, 250 working days, 40 % of a day's applications in the two morning hours
 and the busiest minute of those at three times their average.
@@ -21,7 +21,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
-LEAN_CASE = sorted((ROOT / "tests" / "replay" / "histories").glob("ln_completed__*.json"))
+LEAN_CASE = sorted((ROOT / "tests" / "replay" / "histories").glob("l2_completed__*.json"))
 
 WORKING_DAYS = 250
 PEAK_SHARE = 0.40  # of a day's applications, in the two morning hours
@@ -113,7 +113,7 @@ def table(results: dict[str, Any]) -> str:
     rows.append(
         f"Per case, measured: Temporal server {server_cpu:.3f} s CPU, cases worker {worker_cpu:.3f} s, "
         f"documents worker {documents_cpu:.3f} s, gateway {gateway_cpu:.3f} s; {events} events, "
-        f"{tasks} workflow tasks, {history_bytes:,} history bytes (the case and its delivery); "
+        f"{tasks} workflow tasks, {history_bytes:,} history bytes (the case and any children); "
         f"{writes} service-database writes (counted from `{LEAN_CASE[0].name}`)."
     )
     return "\n".join(rows)

@@ -59,7 +59,7 @@ ROWS: list[tuple[str, str, str, str, str, Check | None]] = [
     (
         "throughput",
         "case_shape.events",
-        "case: history events (case and delivery)",
+        "case: history events (with any children)",
         "",
         "≤ 140",
         lambda v: v <= 140,
