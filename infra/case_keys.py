@@ -121,14 +121,14 @@ class CaseKeyring:
         return found
 
     async def _fetch_or_make(self, application_id: str) -> AESGCM | Erasure:
-        """The case's key as stored, made first if it has none: one write transaction that adds
-        a new key only where the case has none and reads back what it has (the key, another
-        process's, or its erasure). At intake, where the key is always new, this is the one
-        round trip to the database a start costs (a read first would make it two)."""
         store = await self._database.case_keys()
-        key, nonce = os.urandom(KEY_BYTES), os.urandom(NONCE_BYTES)
-        wrapped = nonce + self._masters[self._wrapping.key_id].encrypt(nonce, key, _wrap_aad(application_id))
-        record = await store.add(application_id, wrapped, self._wrapping.key_id, datetime.now(UTC))
+        record = await store.get(application_id)
+        if record is None:
+            key, nonce = os.urandom(KEY_BYTES), os.urandom(NONCE_BYTES)
+            wrapped = nonce + self._masters[self._wrapping.key_id].encrypt(
+                nonce, key, _wrap_aad(application_id)
+            )
+            record = await store.add(application_id, wrapped, self._wrapping.key_id, datetime.now(UTC))
         return self._unwrap(record)
 
     # --- the documents store's sealer (store/documents.py) -------------------------------------
