@@ -40,11 +40,20 @@ class TemporalConnection:
         self._settings = settings
         self._client = client
         self._case_keys = case_keys
+        self._connects = client is None
         self._lock = asyncio.Lock()
 
     @property
     def connected(self) -> bool:
         return self._client is not None
+
+    async def new_case(self, application_id: str) -> None:
+        """Before a case is started: its data key made and kept (one database write), so that the
+        start's encryption finds it (``infra.case_keys.CaseKeyring.new_case``). Only where the
+        client encrypts with these keys (the one this connects); a client given to the gateway
+        brings its own codec, which makes the key as it encodes the start."""
+        if self._case_keys is not None and self._connects:
+            await self._case_keys.new_case(application_id)
 
     async def client(self) -> Client:
         if self._client is not None:

@@ -120,16 +120,29 @@ class CaseKeyring:
             raise CaseErased(f"case {application_id} was erased: nothing is encrypted under its key again")
         return found
 
-    async def _fetch_or_make(self, application_id: str) -> AESGCM | Erasure:
+    async def new_case(self, application_id: str) -> None:
+        """At intake, where the key is new: one write transaction that adds a key where the case
+        has none and reads back what it has (this key, another gateway's, or an erasure), instead
+        of a read and then a write; kept for the start's encryption. Only intake asks this way:
+        everywhere else the case has its key, and a read (which a locked SQLite does not hold up)
+        finds it."""
+        if self._cached(application_id) is None:
+            async with self._making.setdefault(application_id, asyncio.Lock()):
+                if self._cached(application_id) is None:
+                    self._keep(application_id, await self._make(application_id))
+            self._making.pop(application_id, None)
+
+    async def _make(self, application_id: str) -> AESGCM | Erasure:
+        key, nonce = os.urandom(KEY_BYTES), os.urandom(NONCE_BYTES)
+        wrapped = nonce + self._masters[self._wrapping.key_id].encrypt(nonce, key, _wrap_aad(application_id))
         store = await self._database.case_keys()
-        record = await store.get(application_id)
-        if record is None:
-            key, nonce = os.urandom(KEY_BYTES), os.urandom(NONCE_BYTES)
-            wrapped = nonce + self._masters[self._wrapping.key_id].encrypt(
-                nonce, key, _wrap_aad(application_id)
-            )
-            record = await store.add(application_id, wrapped, self._wrapping.key_id, datetime.now(UTC))
-        return self._unwrap(record)
+        return self._unwrap(
+            await store.add(application_id, wrapped, self._wrapping.key_id, datetime.now(UTC))
+        )
+
+    async def _fetch_or_make(self, application_id: str) -> AESGCM | Erasure:
+        record = await (await self._database.case_keys()).get(application_id)
+        return await self._make(application_id) if record is None else self._unwrap(record)
 
     # --- the documents store's sealer (store/documents.py) -------------------------------------
 

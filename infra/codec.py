@@ -118,6 +118,11 @@ class CaseKeySource(Protocol):
         """The case's key, or its erasure; ``UnknownCodecKey`` when the case has no key."""
         ...
 
+    async def new_case(self, application_id: str) -> None:
+        """At intake, before the start is encoded: the case's key made in one write where it has
+        none (read back where it has one), and kept for the start's encryption."""
+        ...
+
 
 def case_key_id(application_id: str) -> str:
     return f"{CASE_KEY_PREFIX}{application_id}"

@@ -100,6 +100,7 @@ async def submit_application(
     """202 when the case starts; 200 when this very application (equal after validation and
     normalisation) was submitted before; 409 when the id is taken by a different one."""
     client = await temporal.client()
+    await temporal.new_case(application.application_id)
     outcome = await cases.submit_application(
         client,
         application,

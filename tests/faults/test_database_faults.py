@@ -19,15 +19,16 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.case_ids import workflow_id_for
 from tests import factories
 from tests.faults.conftest import MakeStack, RestartablePostgres
 from tests.faults.harness import (
     PYTHON,
+    SEAL_ALERTS,
     FaultStack,
     carving,
     check_exactly_once,
     city_month,
-    finish_held_orders_once,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -93,40 +94,47 @@ async def test_sqlite_locked_by_another_process_holds_the_writes_until_it_is_rel
 ) -> None:
     await stack.behave(seal_shop={"hold": True}, postal=FAST_POST)
     bodies = some_cases(4)
-    ids = [b["application_id"] for b in bodies]
     database = stack.data_dir / "ods.db"
-    # Intake writes each case's data key to this database (infra/case_keys.py), and a locked file
-    # holds that write too: the keys are made before the lock, as an earlier intake would have.
-    # Under the lock the gateway only reads them (WAL: readers are not blocked).
-    for app_id in ids:
-        await stack.processes.case_keys.encrypting(app_id)
-
-    async with sqlite_locked(database):
-        stack.mark("ods.db locked by another process")
-        for body in bodies:
-            await stack.submit(body)
-
-        # Every case is writing while the lock is held: the subsidy reservation of its seal order
-        # waits for the lock, and so does its outbox (its facts and alerts, stored in order: the
-        # first, a fact, holds the rest; a local activity of the case's worker, so not among the
-        # pending activities: none of the case's facts is stored, and it is stored once released).
-        async def both_writing(app_id: str) -> bool:
-            doing = {name: state for name, (state, _) in (await activities_in_hand(stack, app_id)).items()}
-            return doing.get("reserve_first_seal_subsidy", "").endswith("STARTED")
-
-        for app_id in ids:
-            await stack.until(lambda a=app_id: both_writing(a), what=f"{app_id}: writing under the lock")
-            assert facts_stored(database, app_id) == 0
-        # Readers are not blocked (WAL): the feed answers, and none of these alerts is in it yet.
-        feed = await stack.alert_feed()
-        assert not [a for a in feed if a["application_id"] in ids], feed
-    stack.mark("ods.db released")
-
+    # Intake writes each case's data key to this database (infra/case_keys.py): the cases begin
+    # before the lock, their subsidies reserved and their seal promises broken (seconds, wall
+    # clock), while the shop holds their orders.
+    ids = [await stack.submit(body) for body in bodies]
     for app_id in ids:
         await stack.case_until(app_id, carving, what="subsidy reserved")
         await stack.until(lambda a=app_id: seal_breached(stack, a), what=f"{app_id}: the seal promise broken")
-        assert facts_stored(database, app_id) >= 1  # accepted, at least (held, not lost)
-    await finish_held_orders_once(stack, bodies, ids, held=ids)
+    stored = {app_id: facts_stored(database, app_id) for app_id in ids}
+    assert all(stored.values()), stored  # accepted, at least
+
+    async with sqlite_locked(database):
+        stack.mark("ods.db locked by another process")
+        # The shop carves under the lock: each case takes the completion (the gateway only reads
+        # the case's key, and WAL readers are not blocked), then writes, and waits for the lock:
+        # the settlement of its first-seal subsidy, and its outbox (the seal stage's fact and
+        # its recovered alert, stored in order; a local activity of the case's worker, so not
+        # among the pending activities: none of them is stored until the lock is released).
+        for app_id in ids:
+            await stack.finish_held_orders(app_id)
+
+        async def settling(app_id: str) -> bool:
+            doing = {name: state for name, (state, _) in (await activities_in_hand(stack, app_id)).items()}
+            return doing.get("settle_first_seal_subsidy", "").endswith("STARTED")
+
+        for app_id in ids:
+            await stack.until(lambda a=app_id: settling(a), what=f"{app_id}: writing under the lock")
+            assert facts_stored(database, app_id) == stored[app_id]
+        # Readers are not blocked (WAL): the feed answers, with the breaches stored before the lock.
+        feed = await stack.alert_feed()
+        breached = {
+            a["workflow_id"] for a in feed if (a["stage"], a["level"]) == ("seal_carving", "breached")
+        }
+        assert breached >= {workflow_id_for(app_id) for app_id in ids}, feed
+    stack.mark("ods.db released")
+
+    docs = await stack.all_completed(ids)
+    await check_exactly_once(stack, bodies, docs)
+    for app_id in ids:
+        assert facts_stored(database, app_id) > stored[app_id]  # held, not lost
+        assert await stack.alerts_of(app_id) >= SEAL_ALERTS
 
 
 def facts_stored(database: Path, app_id: str) -> int:

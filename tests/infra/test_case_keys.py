@@ -146,6 +146,25 @@ async def test_an_erased_case_decodes_to_the_marker_and_takes_nothing_new(databa
     assert await plain_codec.decode([kept]) == [PLAIN]  # every other case reads as before
 
 
+async def test_intake_makes_a_new_case_s_key_once_and_never_a_second_one(database: ServiceDatabase) -> None:
+    """``new_case`` (the gateway, before a start): the key in one write; a second gateway asking
+    for the same case gets the first's, and an erased case stays erased."""
+    first_codec, first = codec(database)
+    second_codec, second = codec(database)
+    await first.new_case("AY-0010")
+    await second.new_case("AY-0010")  # the row is there: read back, not replaced
+    [sealed] = await first_codec.with_context(in_case("setup-AY-0010")).encode([PLAIN])
+    assert await second_codec.decode([sealed]) == [PLAIN]
+    record = await (await database.case_keys()).get("AY-0010")
+    assert record is not None and record.wrapped_key is not None
+
+    store = await database.case_keys()
+    await store.erase("AY-0010", by="zhang.wei", reason="PIPL 47", status="{}", at=datetime.now(UTC))
+    await second.new_case("AY-0010")
+    with pytest.raises(CaseErased):
+        await second_codec.with_context(in_case("setup-AY-0010")).encode([PLAIN])
+
+
 async def test_a_case_s_documents_are_stored_sealed_under_its_key(database: ServiceDatabase) -> None:
     _, ring = codec(database)
     database.seal_documents_with(ring)
