@@ -130,8 +130,9 @@ async def main() -> int:
     from infra.logging import configure_logging, get_logger
     from infra.settings import get_settings
     from infra.temporal import connect
-    from worker import worker_options
+    from worker import keep_workflow_bytecode, worker_options
 
+    keep_workflow_bytecode()  # as the cases' worker does: its sandbox imports from bytecode too
     settings = get_settings()
     configure_logging(settings.log_format, env=settings.env)
     log = get_logger("bench.baseline")

@@ -170,3 +170,39 @@ def test_a_worker_with_a_non_address_stops_with_a_configuration_error(tmp_path: 
     )
     assert done.returncode == 2, done.stderr
     assert "invalid configuration" in done.stderr and "ODS_WORKER_METRICS_ADDR" in done.stderr
+
+
+# A worker process re-importing the workflows as the sandbox does for each run, with the machine's
+# PYTHONDONTWRITEBYTECODE on and its bytecode kept under a folder of the test's own.
+_REIMPORT = """
+import sys
+import worker
+if sys.argv[1] == "keep":
+    worker.keep_workflow_bytecode()
+for name in [m for m in sys.modules if m.split(".")[0] == "workflows"]:
+    del sys.modules[name]
+import workflows.enterprise_setup
+"""
+
+
+@pytest.mark.parametrize("keep", [True, False], ids=["kept", "not_kept"])
+def test_a_worker_keeps_the_bytecode_of_the_workflows_the_sandbox_imports_again(
+    tmp_path: Path, keep: bool
+) -> None:
+    prefix = tmp_path / "pycache"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(prefix)}
+    done = subprocess.run(
+        [sys.executable, "-c", _REIMPORT, "keep" if keep else "as-is"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = sorted(p.name.split(".")[0] for p in prefix.rglob("*.pyc") if p.parent.name == "workflows")
+    if keep:
+        assert "enterprise_setup" in written and "delivery" in written, written
+    else:
+        assert written == []  # the machine's setting alone: every sandbox import compiles again
