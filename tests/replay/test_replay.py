@@ -68,7 +68,9 @@ HISTORIES = Path(__file__).parent / "histories"
 # lean cases (``lean-case-v1``, workflows/versions.py): one patch marker, their facts and calendar
 # as local activities, one timer for all their promises (workflows/alarms.py); ``l2_`` ones (the same
 # recorder) and ``pc_`` ones (``test_record_parcel_in_case_histories``) are lean cases carrying
-# their parcel themselves (``lean-case-v2``), without a ``PostalDelivery`` child. A test below fails
+# their parcel themselves (``lean-case-v2``), without a ``PostalDelivery`` child (the recorders of
+# ``rel_``, ``aq_`` and ``qe_`` histories, which keep a case's delivery child, ran before it and find
+# no child to keep now: the corpus keeps what they recorded). A test below fails
 # when a patch id in workflows/ or a workflow type has no history here.
 PREFIX = os.environ.get("ODS_RECORD_PREFIX", "pt_")
 # The alert webhooks' histories, replayed by the test beside them.
@@ -235,6 +237,16 @@ async def _keep(handle: WorkflowHandle[Any, Any], name: str) -> None:
     (RECORD_TO / f"{name}__{handle.id}.json").write_text(history.to_json())
 
 
+async def _weighed(stack: Stack, app_id: str, waybill_no: str | None) -> None:
+    """EMS weighs the case's parcel: a tracking event the delivery takes and ignores."""
+    await cases.deliver_partner_event(
+        stack.client,
+        factories.partner_event(
+            app_id, "postal.weighed", f"evt-weighed-{app_id}", partner="postal", waybill_no=waybill_no
+        ),
+    )
+
+
 def _patch_ids_in_code() -> set[str]:
     """Every id a workflow passes to ``workflow.patched`` (each one a module-level constant)."""
     found: set[str] = set()
@@ -357,16 +369,7 @@ async def test_record_quiet_event_histories(ts_stack: Stack, time_skipping_env: 
         )
         assert booked.delivery is not None
         child = ts_stack.client.get_workflow_handle_for(PostalDelivery.run, delivery_workflow_id(case.id))
-        await cases.deliver_partner_event(
-            ts_stack.client,
-            factories.partner_event(
-                app_id,
-                "postal.weighed",
-                f"evt-weighed-{app_id}",
-                partner="postal",
-                waybill_no=booked.delivery.waybill_no,
-            ),
-        )
+        await _weighed(ts_stack, app_id, booked.delivery.waybill_no)
 
         async def ignored() -> bool:
             outcome = await child.query(PostalDelivery.status)
@@ -397,16 +400,7 @@ async def test_record_parcel_in_case_histories(
         await cases.change_delivery(
             ts_stack.client, app_id, {**body["delivery"], "address": "文峰区中华路88号"}
         )
-        await cases.deliver_partner_event(
-            ts_stack.client,
-            factories.partner_event(
-                app_id,
-                "postal.weighed",
-                f"evt-weighed-{app_id}",
-                partner="postal",
-                waybill_no=booked.delivery.waybill_no,
-            ),
-        )
+        await _weighed(ts_stack, app_id, booked.delivery.waybill_no)
         await cases.withdraw(ts_stack.client, app_id, "changed plans")
         await _keep(case, "pc_amended_then_withdrawn")
 
