@@ -79,6 +79,9 @@ class DeliveryHandoff:
         if not self.enabled or not record.app.delivery.inbound_materials:
             return
         district = record.app.enterprise.district_code
+        # The materials come from the address the label is booked for: the applicant may change
+        # the delivery (to pickup, say) while EMS answers, and the label keeps the address it has.
+        sender = postal_party(Recipient.of(record.app.delivery))
         try:
             waybill = await book_inbound_label(record.application_id, record.workflow_id, district)
         except ActivityError as err:
@@ -97,7 +100,7 @@ class DeliveryHandoff:
                 generated_at=workflow.now(),
                 waybill_no=waybill.waybill_no,
                 direction="inbound",
-                sender=postal_party(Recipient.of(record.app.delivery)),
+                sender=sender,
                 recipient=postal_party(Recipient.centre(district)),
                 contents=["申请材料 application materials"],
                 booked_at=waybill.booked_at,

@@ -221,6 +221,35 @@ async def test_pickup_and_two_way_mailing(ts_stack: Stack) -> None:
     assert (await ts_stack.effects())["postal"]["effects"] == 2  # the inbound label and the parcel
 
 
+async def test_a_change_to_pickup_while_ems_books_the_inbound_label_keeps_the_label_s_address(
+    ts_stack: Stack,
+) -> None:
+    """Two-way mailing: the applicant switches to pickup while EMS has not yet answered the inbound
+    label's booking (EMS failing until the change is in). The label keeps the address it was
+    booked for, the case takes the change and completes (it once failed its workflow task for
+    good: the label was drawn from the changed, incomplete delivery)."""
+    await ts_stack.reset_sandbox()
+    await ts_stack.behave(postal={"error_rate": 1.0})
+    body = factories.application(district="410506")
+    body["delivery"]["inbound_materials"] = True
+    handle = await start(ts_stack, body)
+    app_id = body["application_id"]
+
+    async def booking() -> bool:
+        pending = (await handle.describe()).raw_description.pending_activities
+        return any(p.activity_type.name == "book_waybill" and p.attempt >= 2 for p in pending)
+
+    await eventually(booking, what="EMS failing the inbound label's booking")
+    await cases.change_delivery(ts_stack.client, app_id, {"method": "pickup"})
+    await ts_stack.behave(postal={"error_rate": 0.0})
+    status = await until(ts_stack, app_id, lambda s: s.is_final)
+    assert status.stage == "completed", status.model_dump_json(indent=1)
+    events = [h.event for h in status.history]
+    assert events.index("delivery.changed") < events.index("delivery.inbound_label"), events
+    assert "inbound_waybill_label" in (status.documents or [])
+    assert status.delivery is not None and status.delivery.state == "ready_for_pickup"
+
+
 async def test_a_worker_restart_mid_case_still_pays_the_subsidy_exactly_once(dev_stack: Stack) -> None:
     """The case's worker stops while the shop carves; a new worker finishes the case (on the dev
     server: the test server does not hand a stopped worker's sticky tasks on)."""
