@@ -1,12 +1,12 @@
 """What the determinism guard's per-run import costs: ``python -m bench.sandbox_cost [N]``.
 
 The SDK's sandbox imports a workflow's module, and every module of ours it imports, afresh for each
-run it starts or replays (``temporalio/worker/workflow_sandbox/_runner.py``: a new importer per
-instance); everything in ``worker.PASSED_THROUGH_MODULES`` and the SDK is imported once per
-process. This imports the case's module (``workflows.enterprise_setup``) and the bench baseline's
-(``bench.baseline``) afresh ``N`` times each in this process, keeping every copy as a cached run
-keeps its own, and reports the memory each import holds (``tracemalloc``) and its CPU time: the
-README's profile of the worker's memory and CPU per case (README "Performance").
+run it starts or replays (its runner makes a new importer for each workflow instance); everything
+in ``worker.PASSED_THROUGH_MODULES`` and the SDK is imported once per process. This imports the
+case's module (``workflows.enterprise_setup``) and the bench baseline's (``bench.baseline``)
+afresh ``N`` times each in this process, keeping every copy as a cached run keeps its own, and
+reports the memory each import holds (``tracemalloc``) and its CPU time: the README's profile of
+the worker's memory and CPU per case (README "Performance").
 """
 
 from __future__ import annotations

@@ -150,8 +150,13 @@ class DeliveryHandoff:
         for event in self._backlog:
             parcel.take_event(event)
         self._backlog.clear()
+
+        async def relay(acted: OperatorAction) -> bool:
+            parcel.take_action(acted)
+            return True
+
         outcome = await self._alongside(
-            parcel.carry(), lambda: parcel.outcome.is_final, parcel.take_action, self._record.workflow_id
+            parcel.carry(), lambda: parcel.outcome.is_final, relay, self._record.workflow_id
         )
         self._record.delivery_changed(outcome.as_status())
         return outcome
@@ -160,7 +165,7 @@ class DeliveryHandoff:
         self,
         carrying: Awaitable[DeliveryOutcome],
         over: Callable[[], bool],
-        relay: Callable[[OperatorAction], Awaitable[None] | None],
+        relay: Callable[[OperatorAction], Awaitable[bool]],
         calls_in: str,
     ) -> DeliveryOutcome:
         """The delivery, with the outbound label drawn and (with operators) their actions relayed
@@ -196,12 +201,13 @@ class DeliveryHandoff:
             await child.signal(PostalDelivery.partner_event, event)
         self._backlog.clear()
 
-        async def relay(acted: OperatorAction) -> None:
+        async def relay(acted: OperatorAction) -> bool:
             try:
                 await child.signal(PostalDelivery.operator_action, acted)
             except FailureError as err:  # the delivery ended meanwhile: its result tells the rest
                 record.record("delivery.action_not_passed", f"{acted.action}: {err}")
-                raise _NotPassed from err
+                return False
+            return True
 
         outcome: DeliveryOutcome = await self._alongside(child, child.done, relay, child.id)
         record.delivery_changed(outcome.as_status())
@@ -210,11 +216,12 @@ class DeliveryHandoff:
     async def _relay_operators(
         self,
         over: Callable[[], bool],
-        relay: Callable[[OperatorAction], Awaitable[None] | None],
+        relay: Callable[[OperatorAction], Awaitable[bool]],
         calls_in: str,
     ) -> None:
         """Until EMS has booked the parcel (or it waits at the window): past the patience, or on a
-        refusal, an operator is asked; their action goes to the parcel (``relay``)."""
+        refusal, an operator is asked; their action goes to the parcel (``relay``: False once it
+        could not take it)."""
         status = self._record.status
 
         def dispatched() -> bool:
@@ -233,13 +240,7 @@ class DeliveryHandoff:
                 DELIVERY_ACTIONS,
                 calls_in=calls_in,
             )
-            if acted is None:
-                return
-            try:
-                relayed = relay(acted)
-                if relayed is not None:
-                    await relayed
-            except _NotPassed:
+            if acted is None or not await relay(acted):
                 return
 
     async def _label_outbound(self) -> None:
@@ -314,10 +315,6 @@ class DeliveryHandoff:
         elif self.started:
             # The delivery child owns the parcel now: the caller asks it (it refuses once collected).
             raise ApplicationError("the delivery is under way", type=DELIVERY_IN_PROGRESS)
-
-
-class _NotPassed(Exception):
-    """An operator's action the delivery child could not take (it had ended)."""
 
 
 def _deepest_message(err: BaseException) -> str:

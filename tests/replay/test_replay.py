@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -116,7 +117,8 @@ async def test_record_histories(ts_stack: Stack, time_skipping_env: WorkflowEnvi
         history = await handle.fetch_history()
         (RECORD_TO / f"{PREFIX}{name}__{handle.id}.json").write_text(history.to_json())
         # A case begun under lean-case-v2 carries its parcel itself: no child to keep.
-        if children and "PostalDelivery" in history.to_json():
+        started_child = EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+        if children and any(e.event_type == started_child for e in history.events):
             child = ts_stack.client.get_workflow_handle(delivery_workflow_id(handle.id))
             (RECORD_TO / f"{PREFIX}{name}__{child.id}.json").write_text(
                 (await child.fetch_history()).to_json()
